@@ -1,0 +1,41 @@
+"""The one exception family agitlog raises; the CLI boundary turns it into a message and an exit code."""
+from __future__ import annotations
+
+
+class AgitlogError(Exception):
+    """An error the user can act on: a message, an optional hint, and the exit code to leave with."""
+
+    code = "error"
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.exit_code = exit_code
+
+
+class NotARepositoryError(AgitlogError):
+    code = "not_a_repository"
+
+
+class GitError(AgitlogError):
+    code = "git_failed"
+
+
+class SessionNotFoundError(AgitlogError):
+    code = "session_not_found"
+
+
+class ConfigError(AgitlogError):
+    code = "bad_config"
+
+
+class CorruptRecordError(AgitlogError):
+    code = "corrupt_record"
+
+
+class UsageError(AgitlogError):
+    code = "usage"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint, exit_code=2)
