@@ -1,0 +1,3 @@
+from agitlog.cli import entry
+
+entry()

@@ -1,0 +1,55 @@
+"""The `agitlog` command. ``main`` is the one error boundary: AgitlogError becomes a message and its exit
+code, Ctrl-C becomes 130, anything unexpected becomes exit 3 and a crash log.
+
+`run` and `emit` sit on agents' hot paths, so they are parsed here without importing typer or rich."""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from agitlog.errors import AgitlogError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    json_mode = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+    try:
+        from agitlog.cli import fast
+
+        code = fast.dispatch(args)
+        if code is None:
+            code = _run_typer(args)
+    except AgitlogError as error:
+        from agitlog.cli.output import print_error
+
+        code = print_error(error, json_mode=json_mode)
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:  # noqa: BLE001 - the boundary: report, log, exit 3
+        from agitlog.cli.output import print_crash
+
+        code = print_crash(exc)
+    return code
+
+
+def _run_typer(args: list[str]) -> int:
+    import click
+    import typer.main
+
+    from agitlog.cli.app import app
+
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="agitlog", standalone_mode=False)
+    except click.exceptions.Abort:
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return result if isinstance(result, int) else 0
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The typer application: every command is registered here, each reads its options, calls one core
+function and renders what comes back (agitlog.cli.views)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from agitlog import git
+from agitlog.cli import views
+from agitlog.constants import STATUSES, VERSION
+
+app = typer.Typer(
+    name="agitlog", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+    help="A git-native flight recorder for AI agents: record, replay, search and share agent sessions.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+RepoOption = Annotated[Optional[Path], typer.Option("--repo", help="Repository to use (default: the current one).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+SessionArg = Annotated[Optional[str], typer.Argument(help="Session id or unique prefix (default: the latest).")]
+
+
+def open_repo(repo: Path | None) -> git.Repo:
+    return git.find_repo((repo or Path(os.getcwd())).absolute())
+
+
+@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run_cmd(
+    ctx: typer.Context,
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="A name for the session.")] = None,
+    agent: Annotated[Optional[str], typer.Option("--agent", help="The agent's name (default: main).")] = None,
+    capture_output: Annotated[bool, typer.Option("--capture-output", help="Also record stdout/stderr.")] = False,
+    no_auto: Annotated[bool, typer.Option("--no-auto", help="Do not capture LLM calls automatically.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line when the run ends.")] = False,
+) -> int:
+    """Run a command and record it as a session: agitlog run [OPTIONS] -- COMMAND [ARGS...]"""
+    from agitlog.cli.fast import run_command
+
+    flags = ["--capture-output"] * capture_output + ["--no-auto"] * no_auto + ["--quiet"] * quiet
+    named = (["--name", name] if name else []) + (["--agent", agent] if agent else [])
+    return run_command([*flags, *named, "--", *ctx.args])
+
+
+@app.command("log")
+def log_cmd(
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most this many sessions.")] = None,
+    status: Annotated[Optional[list[str]], typer.Option("--status", help=f"Only these statuses: {', '.join(STATUSES)}.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help='Only sessions started since, e.g. "7d", "2026-11-01".')] = None,
+    agent: Annotated[Optional[str], typer.Option("--agent", help="Only sessions of this agent.")] = None,
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """One row per recorded session, newest first."""
+    from agitlog.query import parse_since, session_rows
+
+    rows = session_rows(open_repo(repo), limit=limit, status=status or (), agent=agent,
+                        since=parse_since(since) if since else None)
+    views.render_log(rows, json_out=json_out)
+    return 0
+
+
+@app.command("show")
+def show_cmd(
+    session: SessionArg = None,
+    types: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only events of this type (llm matches llm.*).")] = None,
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """A session's metadata, then every event in order with the step commit it produced."""
+    from agitlog.query import show_session
+
+    view = show_session(open_repo(repo), session, types=types or ())
+    views.render_show(view, json_out=json_out)
+    return 0
+
+
+@app.command("recover")
+def recover_cmd(json_out: JsonOption = False, repo: RepoOption = None) -> int:
+    """Finish sessions whose recorder was killed, as status `crashed` (other commands do this too)."""
+    from agitlog.session import recover_sessions
+
+    recovered = recover_sessions(open_repo(repo))
+    views.render_recovered(recovered, json_out=json_out)
+    return 0
+
+
+@app.command("demo")
+def demo_cmd(
+    directory: Annotated[Optional[Path], typer.Argument(help="Where to create the demo repository.")] = None,
+) -> int:
+    """Record the bundled payment-reminder agent in a fresh demo repository (offline, no API key)."""
+    from agitlog.demo import run_demo
+
+    result = run_demo(directory=directory)
+    views.render_demo(result)
+    return 0
+
+
+@app.command("version")
+def version_cmd() -> int:
+    """Print agitlog's version."""
+    typer.echo(f"agitlog {VERSION}")
+    return 0

@@ -1,0 +1,51 @@
+"""Names shared by every part of agitlog: ref namespace, format versions, environment variables."""
+from __future__ import annotations
+
+VERSION = "0.1.0"
+
+# Storage format (docs/format.md) and event schema (docs/events.md) versions.
+FORMAT_VERSION = 1
+EVENT_VERSION = 1
+
+REF_PREFIX = "refs/agent-sessions/"
+STATE_DIRNAME = "agitlog"          # under the git common dir: journals, caches
+JOURNAL_DIRNAME = "journal"
+
+# Trailers on the commits agitlog writes.
+TRAILER_SESSION = "Agitlog-Session"
+TRAILER_KIND = "Agitlog-Kind"
+TRAILER_STEP = "Agitlog-Step"
+TRAILER_EVENT = "Agitlog-Event"
+TRAILER_FORMAT = "Agitlog-Format"
+KIND_STEP = "step"
+KIND_RECORD = "record"
+
+RECORD_META_FILE = "session.toml"
+RECORD_EVENTS_FILE = "events.jsonl"
+RECORD_ATTACHMENTS_DIR = "attachments"
+
+# The identity on agitlog's own commits, so recording never depends on the user's git config.
+COMMIT_NAME = "agitlog"
+COMMIT_EMAIL = "agitlog@localhost"
+
+# Environment exported to the recorded process (the wire protocol, docs/events.md).
+ENV_SESSION = "AGITLOG_SESSION"
+ENV_ADDR = "AGITLOG_ADDR"
+ENV_PORT = "AGITLOG_PORT"
+ENV_TOKEN = "AGITLOG_TOKEN"
+ENV_AGENT = "AGITLOG_AGENT"
+ENV_SPAN = "AGITLOG_SPAN"
+ENV_REPO = "AGITLOG_REPO"
+ENV_TRACEPARENT = "TRACEPARENT"
+
+DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+# Untracked files that look like credentials are never snapshotted (matched on the file name).
+DEFAULT_SECRET_FILES = (".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "id_ecdsa*", "id_dsa*")
+
+STATUS_RUNNING = "running"
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+STATUS_INTERRUPTED = "interrupted"
+STATUS_KILLED = "killed"
+STATUS_CRASHED = "crashed"
+STATUSES = (STATUS_RUNNING, STATUS_OK, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_KILLED, STATUS_CRASHED)

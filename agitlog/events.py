@@ -1,0 +1,136 @@
+"""Event schema v1 (docs/events.md): one JSON object per line, in the order the recorder saw them.
+
+Every stored event has these fields, in this order:
+
+    v            schema version (1)
+    seq          0-based position in the session
+    ts           UTC time with microseconds, "2026-11-26T03:44:12.123456Z"
+    session      session id
+    type         "session.start", "llm.request", "tool.call", ... (see KNOWN_TYPES)
+    agent        name of the agent that emitted it ("main" unless told)
+    pid          process id of the emitter
+    span         16-hex span id (W3C trace-context) the event belongs to
+    parent_span  16-hex id of the enclosing span, or null
+    step         number of the step commit in effect after the event
+    commit       id of that step commit
+    data         the type-specific payload (an object)
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
+
+from agitlog.constants import EVENT_VERSION
+
+KNOWN_TYPES = (
+    "session.start", "session.end", "session.child", "llm.request", "llm.response",
+    "tool.call", "tool.result", "decision", "state", "log", "error", "output",
+    "span.start", "span.end", "snapshot", "snapshot.skip",
+)
+FIELDS = ("v", "seq", "ts", "session", "type", "agent", "pid", "span", "parent_span", "step", "commit", "data")
+_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+_SPAN_RE = re.compile(r"^[0-9a-f]{16}$")
+DEFAULT_AGENT = "main"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def new_span_id() -> str:
+    return secrets.token_hex(8)
+
+
+def new_trace_id() -> str:
+    return secrets.token_hex(16)
+
+
+class MalformedEvent(ValueError):
+    """A line on the wire that is not an event; the recorder keeps it as an ``error`` event."""
+
+
+def draft_from_line(line: bytes) -> dict[str, Any]:
+    """Decode one wire line into a draft event; MalformedEvent says why it is not one."""
+    try:
+        draft = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedEvent(f"not JSON: {exc}") from None
+    if not isinstance(draft, dict):
+        raise MalformedEvent("an event must be a JSON object")
+    check_draft(draft)
+    return draft
+
+
+def check_draft(draft: dict[str, Any]) -> None:
+    kind = draft.get("type")
+    if not isinstance(kind, str) or not _TYPE_RE.match(kind):
+        raise MalformedEvent(f"bad or missing type: {kind!r}")
+    if "data" in draft and not isinstance(draft["data"], dict):
+        raise MalformedEvent("data must be a JSON object")
+    for key in ("span", "parent_span"):
+        value = draft.get(key)
+        if value is not None and (not isinstance(value, str) or not _SPAN_RE.match(value)):
+            raise MalformedEvent(f"{key} must be 16 lowercase hex digits")
+    if "agent" in draft and not isinstance(draft["agent"], str):
+        raise MalformedEvent("agent must be a string")
+    if "pid" in draft and not isinstance(draft["pid"], int):
+        raise MalformedEvent("pid must be an integer")
+
+
+def malformed_draft(raw: bytes, reason: str) -> dict[str, Any]:
+    """The error event that stands in for a line that was not an event; the raw line is kept."""
+    return {"type": "error", "data": {"error": "malformed event", "reason": reason,
+                                      "raw": raw.decode("utf-8", "backslashreplace")}}
+
+
+def finish_event(draft: dict[str, Any], *, seq: int, session: str, step: int, commit: str | None,
+                 default_span: str, default_pid: int) -> dict[str, Any]:
+    """A complete v1 event from a draft, fields in schema order."""
+    ts = draft.get("ts")
+    return {
+        "v": EVENT_VERSION,
+        "seq": seq,
+        "ts": ts if isinstance(ts, str) and len(ts) == 27 else utc_now(),
+        "session": session,
+        "type": draft["type"],
+        "agent": draft.get("agent") or DEFAULT_AGENT,
+        "pid": draft.get("pid") or default_pid,
+        "span": draft.get("span") or default_span,
+        "parent_span": draft.get("parent_span"),
+        "step": step,
+        "commit": commit,
+        "data": draft.get("data") or {},
+    }
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8", "surrogatepass") + b"\n"
+
+
+def iter_events(data: bytes) -> Iterator[dict[str, Any]]:
+    """Events from a stored events.jsonl; a stored line that is not JSON is a corrupt record."""
+    for number, line in enumerate(data.splitlines(), 1):
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                from agitlog.errors import CorruptRecordError
+                raise CorruptRecordError(f"events.jsonl line {number} is not JSON: {exc}") from None
+
+
+def matches_type(event: dict[str, Any], types: Iterable[str]) -> bool:
+    """``--type llm`` matches llm.request and llm.response; ``--type tool.call`` only itself."""
+    kind = event.get("type", "")
+    return any(kind == t or kind.startswith(t + ".") for t in types)
+
+
+def current_pid() -> int:
+    return os.getpid()

@@ -1,0 +1,281 @@
+"""The one module that runs git. Every other module asks it by name; nothing else spawns git.
+
+Output is read NUL-separated wherever git offers it, and leaked ``GIT_*`` variables (a hook's
+``GIT_INDEX_FILE``, say) are stripped so they can never redirect what agitlog writes.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from agitlog.constants import COMMIT_EMAIL, COMMIT_NAME, STATE_DIRNAME, TRAILER_KIND
+from agitlog.errors import GitError, NotARepositoryError
+
+ZERO_OID = "0" * 40
+
+# Variables that configure how git reaches the outside world, not which repository it acts on.
+_KEPT_GIT_VARS = frozenset({
+    "GIT_EXEC_PATH", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSL_CAINFO", "GIT_SSL_NO_VERIFY",
+    "GIT_ASKPASS", "GIT_TERMINAL_PROMPT", "GIT_HTTP_PROXY_AUTHMETHOD", "GIT_ALLOW_PROTOCOL",
+    "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_COUNT", "GIT_TRACE", "GIT_TRACE2",
+    "GIT_TRACE2_EVENT", "GIT_TRACE_PERFORMANCE",
+})
+
+
+def no_git_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``env`` without the GIT_* variables that would point git at another repo or index."""
+    source = os.environ if env is None else env
+    return {
+        key: value for key, value in source.items()
+        if not key.startswith("GIT_") or key in _KEPT_GIT_VARS or key.startswith("GIT_CONFIG_")
+    }
+
+
+@lru_cache(maxsize=1)
+def _base_env() -> tuple[tuple[str, str], ...]:
+    env = no_git_env()
+    env.update({
+        "GIT_AUTHOR_NAME": COMMIT_NAME, "GIT_AUTHOR_EMAIL": COMMIT_EMAIL,
+        "GIT_COMMITTER_NAME": COMMIT_NAME, "GIT_COMMITTER_EMAIL": COMMIT_EMAIL,
+        "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0",
+    })
+    return tuple(env.items())
+
+
+def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = dict(_base_env())
+    if extra:
+        env.update(extra)
+    return env
+
+
+def git(
+    cwd: Path,
+    *args: str,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> bytes:
+    """Run one git command in ``cwd`` and return its stdout; a failure raises GitError."""
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, input=input, env=_env(env),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed or not on PATH", hint="install git 2.30 or newer") from exc
+    if check and proc.returncode != 0:
+        raise GitError(_describe_failure(args, proc.stderr))
+    return proc.stdout
+
+
+def _describe_failure(args: Sequence[str], stderr: bytes) -> str:
+    text = stderr.decode("utf-8", "replace").strip()
+    first = text.splitlines()[0] if text else "no error output"
+    return f"git {args[0]} failed: {first}"
+
+
+@dataclass(frozen=True)
+class Repo:
+    """Where a repository lives: its worktree root, its own git dir and the shared (common) one."""
+
+    root: Path
+    git_dir: Path
+    common_dir: Path
+    index_file: Path
+
+    @property
+    def state_dir(self) -> Path:
+        return self.common_dir / STATE_DIRNAME
+
+
+def find_repo(start: Path) -> Repo:
+    """The repository containing ``start``; NotARepositoryError if there is none or it is bare."""
+    if not start.is_dir():
+        raise NotARepositoryError(f"no such directory: {start}")
+    try:
+        out = git(start, "rev-parse", "--is-bare-repository", "--show-toplevel", "--absolute-git-dir",
+                  "--git-common-dir", "--git-path", "index")
+    except GitError as exc:
+        raise NotARepositoryError(
+            f"not a git repository: {start}", hint="run `git init` first, or pass --repo PATH",
+        ) from exc
+    lines = out.decode("utf-8", "surrogateescape").splitlines()
+    if lines[0] == "true" or len(lines) < 5:
+        raise NotARepositoryError(f"{start} is a bare repository", hint="run agitlog inside a worktree")
+    root = Path(lines[1])
+    git_dir = Path(lines[2])
+    return Repo(root=root, git_dir=git_dir, common_dir=_absolute(start, lines[3]),
+                index_file=_absolute(start, lines[4]))
+
+
+def _absolute(base: Path, text: str) -> Path:
+    path = Path(text)
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def head_state(repo: Repo) -> tuple[str | None, str | None]:
+    """(commit HEAD points at or None on an unborn branch, branch name or None when detached)."""
+    out = git(repo.root, "symbolic-ref", "-q", "HEAD", check=False).decode("utf-8", "surrogateescape").strip()
+    branch = out.removeprefix("refs/heads/") if out else None
+    sha = git(repo.root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False).decode().strip()
+    return (sha or None), branch
+
+
+def resolve_commit(repo: Repo, spec: str) -> str | None:
+    out = git(repo.root, "rev-parse", "-q", "--verify", f"{spec}^{{commit}}", check=False)
+    return out.decode().strip() or None
+
+
+# --- writing objects ------------------------------------------------------------------------------
+
+def _index_env(index_file: Path) -> dict[str, str]:
+    return {"GIT_INDEX_FILE": str(index_file)}
+
+
+def status_z(repo: Repo, *, index_file: Path) -> bytes:
+    """``git status --porcelain=v2 -z`` of the worktree against a private index (untracked cache on)."""
+    return git(
+        repo.root, "-c", "core.untrackedCache=true", "-c", "status.relativePaths=false",
+        "status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames",
+        "--ignore-submodules=dirty", env=_index_env(index_file),
+    )
+
+
+def update_index(repo: Repo, *, index_file: Path, paths: Iterable[str]) -> None:
+    """Add, refresh or remove ``paths`` in a private index; one git process for all of them."""
+    data = b"".join(os.fsencode(path) + b"\0" for path in paths)
+    if data:
+        git(repo.root, "update-index", "--add", "--remove", "-z", "--stdin",
+            input=data, env=_index_env(index_file))
+
+
+def enable_untracked_cache(repo: Repo, *, index_file: Path) -> None:
+    git(repo.root, "-c", "core.untrackedCache=true", "update-index", "--untracked-cache",
+        env=_index_env(index_file), check=False)
+
+
+def read_tree(repo: Repo, *, index_file: Path, tree: str) -> None:
+    git(repo.root, "read-tree", tree, env=_index_env(index_file))
+
+
+def write_tree(repo: Repo, *, index_file: Path) -> str:
+    return git(repo.root, "write-tree", env=_index_env(index_file)).decode().strip()
+
+
+def commit_tree(repo: Repo, *, tree: str, parents: Sequence[str], message: str, date: str | None = None) -> str:
+    args = ["commit-tree", tree]
+    for parent in parents:
+        args += ["-p", parent]
+    env = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else None
+    return git(repo.root, *args, input=message.encode("utf-8"), env=env).decode().strip()
+
+
+def hash_files(repo: Repo, paths: Sequence[Path]) -> list[str]:
+    """Write files as blobs in one git process; their ids in the same order."""
+    if not paths:
+        return []
+    out = git(repo.root, "hash-object", "-w", "--no-filters", "--", *map(str, paths))
+    return out.decode().split()
+
+
+def hash_bytes(repo: Repo, data: bytes) -> str:
+    return git(repo.root, "hash-object", "-w", "--stdin", "--no-filters", input=data).decode().strip()
+
+
+def mktree(repo: Repo, entries: Iterable[tuple[str, str, str, str]]) -> str:
+    """A tree from (mode, type, sha, name) entries; names may not contain '/'."""
+    lines = b"".join(
+        f"{mode} {kind} {sha}\t".encode() + os.fsencode(name) + b"\0" for mode, kind, sha, name in entries
+    )
+    return git(repo.root, "mktree", "-z", input=lines).decode().strip()
+
+
+def update_ref(repo: Repo, ref: str, new: str, old: str | None, *, message: str = "agitlog") -> None:
+    """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``."""
+    git(repo.root, "update-ref", "-m", message, ref, new, old or ZERO_OID)
+
+
+def delete_ref(repo: Repo, ref: str, old: str) -> None:
+    git(repo.root, "update-ref", "-d", ref, old)
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RefInfo:
+    name: str
+    sha: str
+    kind: str  # the Agitlog-Kind trailer of the commit it points at ("" when absent)
+
+
+def iter_refs(repo: Repo, prefix: str) -> list[RefInfo]:
+    fmt = f"%(objectname)%00%(refname)%00%(trailers:key={TRAILER_KIND},valueonly,separator=%x2C)%00"
+    out = git(repo.root, "for-each-ref", f"--format={fmt}", prefix)
+    fields = out.split(b"\0")
+    refs = []
+    for i in range(0, len(fields) - 2, 3):
+        sha = fields[i].strip().decode()
+        refs.append(RefInfo(name=fields[i + 1].decode("utf-8", "surrogateescape"), sha=sha,
+                            kind=fields[i + 2].decode().strip()))
+    return refs
+
+
+def cat_file(repo: Repo, spec: str) -> bytes | None:
+    """The contents of one object (``sha``, ``rev:path``), or None if it does not exist."""
+    proc = subprocess.run(["git", "cat-file", "-p", spec], cwd=repo.root, env=_env(None),
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def cat_files(repo: Repo, specs: Sequence[str]) -> list[bytes | None]:
+    """Many objects through one ``git cat-file --batch``; None for each missing one."""
+    if not specs:
+        return []
+    request = b"".join(os.fsencode(spec) + b"\n" for spec in specs)
+    out = git(repo.root, "cat-file", "--batch", input=request)
+    return list(_parse_batch(out, len(specs)))
+
+
+def _parse_batch(out: bytes, count: int) -> Iterator[bytes | None]:
+    pos = 0
+    for _ in range(count):
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[1] == b"missing" or header[-1] == b"missing":
+            yield None
+            continue
+        size = int(header[2])
+        yield out[pos:pos + size]
+        pos += size + 1
+
+
+def diff_tree_numstat(repo: Repo, old: str | None, new: str) -> list[tuple[int | None, int | None, str]]:
+    """(added, deleted, path) per file changed between two commits; None counts for binary files."""
+    args = ["diff-tree", "-r", "--numstat", "-z", "--no-renames"]
+    args += [old, new] if old else ["--root", new]
+    out = git(repo.root, *args)
+    rows = []
+    for item in out.split(b"\0"):
+        if not item:
+            continue
+        parts = item.split(b"\t", 2)
+        if len(parts) != 3:
+            continue  # --root prints the commit id first
+        added, deleted, path = parts
+        rows.append((_count(added), _count(deleted), path.decode("utf-8", "surrogateescape")))
+    return rows
+
+
+def _count(text: bytes) -> int | None:
+    return None if text == b"-" else int(text)
+
+
+def rev_list(repo: Repo, tip: str, *, stop_at: str | None = None) -> list[str]:
+    args = ["rev-list", "--first-parent", tip] + ([f"^{stop_at}"] if stop_at else [])
+    return git(repo.root, *args).decode().split()

@@ -1,0 +1,157 @@
+"""The live side of a session: a directory under the git dir that makes every event durable at once.
+
+``<git-common-dir>/agitlog/journal/<session-id>/`` holds:
+
+    lock          flock()ed by the recording process for as long as it lives
+    start.json    session metadata known at start
+    events.jsonl  every event, redacted, one line each, appended as it is recorded
+    end.json      how the run ended, written before the session is finalised
+    index         the session's private git index
+
+When the recorder is gone (its lock is free) but the directory is still there, the session was cut
+short; ``recover`` turns what the journal holds into a finished session with status ``crashed``.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from agitlog.constants import JOURNAL_DIRNAME
+
+
+@dataclass
+class Journal:
+    path: Path
+
+    @property
+    def session_id(self) -> str:
+        return self.path.name
+
+    @property
+    def events_file(self) -> Path:
+        return self.path / "events.jsonl"
+
+    @property
+    def index_file(self) -> Path:
+        return self.path / "index"
+
+    def read_start(self) -> dict[str, Any]:
+        return _read_json(self.path / "start.json")
+
+    def read_end(self) -> dict[str, Any] | None:
+        path = self.path / "end.json"
+        return _read_json(path) if path.exists() else None
+
+    def write_start(self, meta: dict[str, Any]) -> None:
+        _write_json_durably(self.path / "start.json", meta)
+
+    def write_end(self, end: dict[str, Any]) -> None:
+        _write_json_durably(self.path / "end.json", end)
+
+
+def journal_root(state_dir: Path) -> Path:
+    return state_dir / JOURNAL_DIRNAME
+
+
+def create_journal(state_dir: Path, session_id: str) -> tuple[Journal, int]:
+    """A new journal directory and the fd of its held lock (keep it open for the session's life)."""
+    path = journal_root(state_dir) / session_id
+    path.mkdir(parents=True, exist_ok=False)
+    fd = os.open(path / "lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, str(os.getpid()).encode())
+    return Journal(path), fd
+
+
+def iter_journals(state_dir: Path) -> Iterator[Journal]:
+    root = journal_root(state_dir)
+    try:
+        names = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return
+    for name in names:
+        if (root / name / "start.json").exists():
+            yield Journal(root / name)
+
+
+def try_lock_abandoned(journal: Journal) -> int | None:
+    """The fd of the journal's lock if no live process holds it (the session was cut short), else None."""
+    try:
+        fd = os.open(journal.path / "lock", os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    if not journal.path.exists():  # finalised by its owner between our listing and the lock
+        os.close(fd)
+        return None
+    return fd
+
+
+def is_live(journal: Journal) -> bool:
+    fd = try_lock_abandoned(journal)
+    if fd is None:
+        return journal.path.exists()
+    os.close(fd)
+    return False
+
+
+def read_events_tolerant(journal: Journal) -> tuple[bytes, bytes]:
+    """(complete lines, the partial last line a crash may have left behind)."""
+    try:
+        data = journal.events_file.read_bytes()
+    except FileNotFoundError:
+        return b"", b""
+    cut = data.rfind(b"\n") + 1
+    return data[:cut], data[cut:]
+
+
+def remove_journal(journal: Journal) -> None:
+    for child in journal.path.iterdir():
+        child.unlink()
+    journal.path.rmdir()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _write_json_durably(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class EventLog:
+    """Append-only writer of encoded events; fsyncs at most once a second unless asked to."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        self._last_sync = time.monotonic()
+
+    def append(self, data: bytes, *, durable: bool = False) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        now = time.monotonic()
+        if durable or now - self._last_sync > 1.0:
+            os.fsync(self._fd)
+            self._last_sync = now
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1

@@ -1,0 +1,193 @@
+"""`agitlog run`: run any command as a recorded session. The child keeps the terminal, gets the
+signals agitlog receives, and its exit code becomes agitlog's."""
+from __future__ import annotations
+
+import codecs
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Mapping, Sequence
+
+from agitlog import git
+from agitlog.channel import ChannelServer
+from agitlog.constants import (
+    ENV_ADDR, ENV_AGENT, ENV_SPAN, ENV_PORT, ENV_REPO, ENV_SESSION, ENV_TOKEN, ENV_TRACEPARENT,
+    STATUS_FAILED, STATUS_INTERRUPTED, STATUS_KILLED, STATUS_OK,
+)
+from agitlog.errors import AgitlogError
+from agitlog.recorder import Recorder
+from agitlog.session import LiveSession, finish_session, recover_sessions, start_session
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    session_id: str
+    exit_code: int
+    status: str
+    steps: int
+
+
+def run_recorded(
+    *,
+    command: Sequence[str],
+    cwd: Path,
+    name: str | None = None,
+    agent: str | None = None,
+    capture_output: bool = False,
+    auto_capture: bool = True,
+    extra_meta: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``."""
+    if not command:
+        raise AgitlogError("no command to run", hint="usage: agitlog run -- COMMAND [ARGS...]", exit_code=2)
+    repo = git.find_repo(cwd)
+    executable = _find_executable(command[0], cwd)
+    recover_sessions(repo)
+    live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta)
+    channel = ChannelServer(live.recorder)
+    channel.start()
+    services = _start_capture_services(live, enabled=auto_capture)
+    try:
+        env = _child_env(live, channel, services)
+        outcome = _run_child(list(command), executable=executable, cwd=cwd, env=env,
+                             recorder=live.recorder if capture_output else None)
+    finally:
+        channel.close()
+        for service in services:
+            service.close()
+    finish_session(live, status=outcome.status, exit_code=outcome.exit_code, signal=outcome.signal)
+    return RunResult(session_id=live.id, exit_code=outcome.exit_code, status=outcome.status,
+                     steps=live.recorder.step + 1)
+
+
+def _find_executable(program: str, cwd: Path) -> str:
+    if os.sep in program:
+        path = (cwd / program)
+        if not path.exists():
+            raise AgitlogError(f"command not found: {program}", exit_code=127)
+        if not os.access(path, os.X_OK) or path.is_dir():
+            raise AgitlogError(f"permission denied: {program}", hint=f"chmod +x {program}", exit_code=126)
+        return program
+    found = shutil.which(program)
+    if found is None:
+        raise AgitlogError(f"command not found: {program}", hint="check the spelling and your PATH", exit_code=127)
+    return found
+
+
+def _start_capture_services(live: LiveSession, *, enabled: bool) -> list[Any]:
+    """Services that capture without code changes (the LLM proxy); none when disabled."""
+    if not enabled:
+        return []
+    try:
+        from agitlog.llm.capture import start_llm_capture  # noqa: PLC0415
+    except ImportError:
+        return []
+    return [start_llm_capture(live)]
+
+
+def _child_env(live: LiveSession, channel: ChannelServer, services: list[Any]) -> dict[str, str]:
+    env = dict(os.environ)
+    meta = live.meta
+    env.update({
+        ENV_SESSION: live.id, ENV_ADDR: f"127.0.0.1:{channel.port}", ENV_PORT: str(channel.port),
+        ENV_TOKEN: channel.token, ENV_AGENT: meta["agent"], ENV_SPAN: meta["root_span"],
+        ENV_REPO: str(live.repo.root), ENV_TRACEPARENT: f"00-{meta['trace_id']}-{meta['root_span']}-01",
+    })
+    for service in services:
+        env.update(service.child_env())
+    return env
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    exit_code: int
+    status: str
+    signal: int | None
+
+
+def _run_child(argv: list[str], *, executable: str, cwd: Path, env: dict[str, str],
+               recorder: Recorder | None) -> _Outcome:
+    pipe = subprocess.PIPE if recorder else None
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=pipe, stderr=pipe, executable=executable)
+    except OSError as exc:
+        code = 126 if isinstance(exc, PermissionError) else 127
+        return _Outcome(exit_code=code, status=STATUS_FAILED, signal=None)
+    received: list[int] = []
+    previous = _forward_signals(proc, received)
+    pumps = _start_output_pumps(proc, recorder) if recorder else []
+    try:
+        returncode = proc.wait()
+        for pump in pumps:
+            pump.join()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return _outcome(returncode, received)
+
+
+def _outcome(returncode: int, received: list[int]) -> _Outcome:
+    interrupted = signal.SIGINT in received or returncode == -signal.SIGINT
+    if returncode < 0:
+        signum = -returncode
+        status = STATUS_INTERRUPTED if interrupted else STATUS_KILLED
+        return _Outcome(exit_code=128 + signum, status=status, signal=signum)
+    if interrupted:
+        return _Outcome(exit_code=returncode, status=STATUS_INTERRUPTED, signal=None)
+    return _Outcome(exit_code=returncode, status=STATUS_OK if returncode == 0 else STATUS_FAILED, signal=None)
+
+
+def _forward_signals(proc: subprocess.Popen[bytes], received: list[int]) -> dict[int, Any]:
+    """Pass signals on to the child. Ctrl-C and Ctrl-\\ from our terminal already reached it (same
+    process group), so those are only noted, never sent twice."""
+    terminal_delivers = _in_terminal_foreground()
+
+    def handler(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        if terminal_delivers and signum in (signal.SIGINT, signal.SIGQUIT):
+            return
+        try:
+            proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    return {signum: signal.signal(signum, handler) for signum in FORWARDED_SIGNALS}
+
+
+def _in_terminal_foreground() -> bool:
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def _start_output_pumps(proc: subprocess.Popen[bytes], recorder: Recorder) -> list[threading.Thread]:
+    pumps = []
+    for name, source, sink in (("stdout", proc.stdout, sys.stdout), ("stderr", proc.stderr, sys.stderr)):
+        thread = threading.Thread(target=_pump, args=(name, source, sink, recorder), daemon=True)
+        thread.start()
+        pumps.append(thread)
+    return pumps
+
+
+def _pump(stream: str, source: IO[bytes] | None, sink: IO[str], recorder: Recorder) -> None:
+    """Show the child's output live and record it as ``output`` events."""
+    if source is None:
+        return
+    out = sink.buffer
+    fd = source.fileno()
+    decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")  # a chunk may end mid-character
+    while chunk := os.read(fd, 1 << 16):
+        out.write(chunk)
+        out.flush()
+        text = decoder.decode(chunk)
+        if text:
+            recorder.record_many([{"type": "output", "data": {"stream": stream, "text": text}}])
+    source.close()
