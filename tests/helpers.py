@@ -1,0 +1,104 @@
+"""Helpers for tests: real git, real processes, the installed `agitlog` command."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+AGITLOG = str(Path(sys.executable).parent / "agitlog")
+
+
+def git(cwd: Path, *args: str, check: bool = True, input: bytes | None = None) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr.decode()}")
+    return proc.stdout.decode("utf-8", "surrogateescape")
+
+
+def init_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    git(path, "-c", "init.defaultBranch=main", "init", "-q")
+    return path
+
+
+def agitlog(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the installed `agitlog` command exactly as a user would."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([AGITLOG, *args], cwd=cwd, env=full_env, input=input, capture_output=True, text=True,
+                          errors="backslashreplace",
+                          timeout=timeout)
+
+
+def agitlog_json(*args: str, cwd: Path) -> Any:
+    proc = agitlog(*args, "--json", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def write_agent(directory: Path, name: str, code: str) -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(code))
+    return path
+
+
+def run_python_agent(repo: Path, code: str, *args: str, name: str = "agent.py", cwd: Path | None = None,
+                     env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Write an agent script outside the repo (so it is not part of the snapshots) and record it."""
+    script = repo.parent / name
+    script.write_text(textwrap.dedent(code))
+    return agitlog("run", *args, "--", sys.executable, str(script), cwd=cwd or repo, env=env)
+
+
+def user_state(repo: Path) -> dict[str, str]:
+    """Everything agitlog promises never to touch, as bytes digests: HEAD, refs other than
+    sessions, the index, the stash, config, and the worktree."""
+    gitdir = Path(git(repo, "rev-parse", "--absolute-git-dir").strip())
+    state = {}
+    for rel in ("HEAD", "index", "config", "packed-refs", "logs/HEAD", "logs/refs/stash"):
+        file = gitdir / rel
+        state[rel] = _digest(file.read_bytes()) if file.exists() else "-"
+    refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+    state["refs"] = "\n".join(line for line in refs.splitlines() if not line.startswith("refs/agent-sessions/"))
+    for file in sorted(repo.rglob("*")):
+        if ".git" in file.relative_to(repo).parts:
+            continue
+        if file.is_file() or file.is_symlink():
+            state["wt:" + str(file.relative_to(repo))] = _digest(
+                os.readlink(file).encode() if file.is_symlink() else file.read_bytes())
+    return state
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def session_ids(repo: Path) -> list[str]:
+    out = git(repo, "for-each-ref", "--format=%(refname)", "refs/agent-sessions/")
+    return [line.removeprefix("refs/agent-sessions/") for line in out.splitlines()]
+
+
+def tree_files(repo: Path, commit: str) -> dict[str, bytes]:
+    """path -> content of every blob in a commit's tree."""
+    out = subprocess.run(["git", "ls-tree", "-r", "-z", commit], cwd=repo, capture_output=True, check=True).stdout
+    files = {}
+    for entry in out.split(b"\0"):
+        if not entry:
+            continue
+        info, path = entry.split(b"\t", 1)
+        mode, kind, sha = info.split()
+        if kind == b"blob":
+            content = subprocess.run(["git", "cat-file", "blob", sha], cwd=repo, capture_output=True,
+                                     check=True).stdout
+            files[os.fsdecode(path)] = content
+    return files
+
+
+def fsck(repo: Path) -> None:
+    proc = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
