@@ -51,6 +51,7 @@ def run_recorded(
     executable = _find_executable(command[0], cwd)
     recover_sessions(repo)
     live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta)
+    _tell_parent_session(live)
     channel = ChannelServer(live.recorder)
     channel.start()
     services = _start_capture_services(live, enabled=auto_capture)
@@ -65,6 +66,16 @@ def run_recorded(
     finish_session(live, status=outcome.status, exit_code=outcome.exit_code, signal=outcome.signal)
     return RunResult(session_id=live.id, exit_code=outcome.exit_code, status=outcome.status,
                      steps=live.recorder.step + 1)
+
+
+def _tell_parent_session(live: LiveSession) -> None:
+    """A run inside a recorded run is a child session; the parent records a link to it."""
+    if not live.meta.get("parent_session"):
+        return
+    from agitlog.sdk import emit  # noqa: PLC0415
+
+    emit("session.child", {"session": live.id, "command": live.meta["command"], "name": live.meta.get("name"),
+                           "agent": live.meta["agent"]})
 
 
 def _find_executable(program: str, cwd: Path) -> str:

@@ -111,8 +111,7 @@ def _trace_parent(env: Mapping[str, str]) -> tuple[str, str | None]:
 
 
 def _start_event_data(meta: dict[str, Any]) -> dict[str, Any]:
-    keys = ("name", "agent", "command", "cwd", "host", "user", "agitlog_version", "trace_id", "parent_session",
-            "env_names")
+    keys = ("name", "agent", "command", "cwd", "host", "user", "agitlog_version", "trace_id", "parent_session")
     data = {key: meta.get(key) for key in keys}
     data.update(base_commit=meta["git"]["base_commit"], branch=meta["git"]["branch"])
     return data

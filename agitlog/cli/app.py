@@ -44,6 +44,19 @@ def run_cmd(
     return run_command([*flags, *named, "--", *ctx.args])
 
 
+@app.command("emit", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def emit_cmd(
+    ctx: typer.Context,
+    event_type: Annotated[str, typer.Argument(metavar="TYPE", help="Event type: decision, tool.call, log, ...")],
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Event data as a JSON object.")] = None,
+    snapshot: Annotated[bool, typer.Option("--snapshot", help="Snapshot the worktree first; prints the step commit.")] = False,
+) -> int:
+    """Record an event into the current session from a shell: agitlog emit TYPE [--data JSON] [key=value ...]"""
+    from agitlog.cli.fast import emit_command
+
+    return emit_command([event_type, *(["--data", data] if data else []), *(["--snapshot"] * snapshot), *ctx.args])
+
+
 @app.command("log")
 def log_cmd(
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most this many sessions.")] = None,

@@ -1,0 +1,43 @@
+"""The format documents are contracts: their examples must read back through agitlog's own parsers."""
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from agitlog.events import FIELDS, KNOWN_TYPES, check_draft, iter_events, parse_ts
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _blocks(doc: str, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", (DOCS / doc).read_text(), flags=re.S)
+
+
+def test_events_doc_example_parses_as_v1_events() -> None:
+    [block] = _blocks("events.md", "jsonl")
+    events = list(iter_events(block.encode()))
+    assert len(events) >= 5
+    for seq, event in enumerate(events):
+        assert tuple(event) == FIELDS
+        assert event["v"] == 1 and event["seq"] == seq
+        parse_ts(event["ts"])
+        check_draft(event)
+        assert event["type"] in KNOWN_TYPES
+
+
+def test_events_doc_lists_every_known_type() -> None:
+    text = (DOCS / "events.md").read_text()
+    for kind in KNOWN_TYPES:
+        assert f"`{kind}`" in text, kind
+
+
+def test_format_doc_session_toml_example_parses() -> None:
+    example = next(b for b in _blocks("format.md", "toml") if "format = 1" in b)
+    meta = tomllib.loads(example)
+    assert meta["format"] == 1
+    for key in ("id", "command", "started_at", "status", "exit_code", "env_names", "git", "steps", "stats"):
+        assert key in meta
+    from agitlog.store import dump_meta
+
+    assert tomllib.loads(dump_meta(meta)) == meta
