@@ -29,7 +29,6 @@ class ChannelServer:
         self.recorder = recorder
         self.token = secrets.token_hex(16)
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
-        self._listener.settimeout(0.1)
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
         self._acceptor = threading.Thread(target=self._accept_loop, name="agitlog-accept", daemon=True)
@@ -44,24 +43,31 @@ class ChannelServer:
     def close(self, *, timeout: float = 2.0) -> None:
         """Stop accepting, drain what connected processes already sent, then stop."""
         self._closing.set()
+        self._listener.setblocking(False)
+        while True:  # connections still in the backlog were made before the run ended: serve them too
+            try:
+                self._start_handler(self._listener.accept()[0])
+            except OSError:
+                break
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the acceptor blocked in accept()
         self._acceptor.join(timeout)
         for thread in list(self._threads):
             thread.join(timeout)
         self._listener.close()
 
     def _accept_loop(self) -> None:
-        while True:
+        while not self._closing.is_set():
             try:
                 conn, _ = self._listener.accept()
-            except TimeoutError:
-                if self._closing.is_set():
-                    return  # the backlog is empty: every pending connection was taken
-                continue
             except OSError:
                 return
-            thread = threading.Thread(target=self._serve, args=(conn,), name="agitlog-conn", daemon=True)
-            self._threads.append(thread)
-            thread.start()
+            self._start_handler(conn)
+
+    def _start_handler(self, conn: socket.socket) -> None:
+        conn.setblocking(True)
+        thread = threading.Thread(target=self._serve, args=(conn,), name="agitlog-conn", daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
@@ -107,6 +113,20 @@ def _send(conn: socket.socket, reply: dict[str, Any]) -> None:
         pass  # the sender went away; its event is recorded all the same
 
 
+def _ack_quickly(conn: socket.socket) -> None:
+    """Senders that cannot turn off Nagle (a shell's /dev/tcp) hold each small write until the previous
+    one is ACKed; without quick ACKs that is a 40 ms delayed-ACK stall per line, and events from other
+    processes overtake them. Linux clears the flag after an ACK, so it is set before every read."""
+    if _QUICKACK is not None:
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+        except OSError:
+            pass
+
+
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
 class _LineReader:
     """Lines from a socket until EOF, or until the run is over and the peer has gone quiet."""
 
@@ -149,6 +169,7 @@ class _LineReader:
     def _receive(self) -> bytes:
         while True:
             try:
+                _ack_quickly(self._conn)
                 chunk = self._conn.recv(_READ_SIZE)
             except TimeoutError:
                 if self._closing.is_set():

@@ -93,23 +93,45 @@ class Repo:
         return self.common_dir / STATE_DIRNAME
 
 
+_LOCATE = ("rev-parse", "--is-bare-repository", "--show-toplevel", "--absolute-git-dir", "--git-common-dir",
+           "--git-path", "index")
+
+
 def find_repo(start: Path) -> Repo:
     """The repository containing ``start``; NotARepositoryError if there is none or it is bare."""
+    return _repo_from(start, _locate(start, _LOCATE))
+
+
+def find_repo_and_head(start: Path) -> tuple[Repo, str | None, str | None]:
+    """The repository, the commit HEAD points at and the branch name, in one git call when HEAD is born."""
+    if not start.is_dir():
+        raise NotARepositoryError(f"no such directory: {start}")
+    proc = git(start, *_LOCATE, "HEAD", "--symbolic-full-name", "HEAD", check=False)
+    lines = proc.decode("utf-8", "surrogateescape").splitlines()
+    if len(lines) != 7:  # unborn branch (HEAD names no commit yet), or not a repository at all
+        repo = find_repo(start)
+        return (repo, *head_state(repo))
+    repo = _repo_from(start, lines[:5])
+    branch = lines[6].removeprefix("refs/heads/") if lines[6].startswith("refs/heads/") else None
+    return repo, lines[5], branch
+
+
+def _locate(start: Path, args: Sequence[str]) -> list[str]:
     if not start.is_dir():
         raise NotARepositoryError(f"no such directory: {start}")
     try:
-        out = git(start, "rev-parse", "--is-bare-repository", "--show-toplevel", "--absolute-git-dir",
-                  "--git-common-dir", "--git-path", "index")
+        out = git(start, *args)
     except GitError as exc:
         raise NotARepositoryError(
             f"not a git repository: {start}", hint="run `git init` first, or pass --repo PATH",
         ) from exc
-    lines = out.decode("utf-8", "surrogateescape").splitlines()
-    if lines[0] == "true" or len(lines) < 5:
+    return out.decode("utf-8", "surrogateescape").splitlines()
+
+
+def _repo_from(start: Path, lines: Sequence[str]) -> Repo:
+    if len(lines) < 5 or lines[0] == "true":
         raise NotARepositoryError(f"{start} is a bare repository", hint="run agitlog inside a worktree")
-    root = Path(lines[1])
-    git_dir = Path(lines[2])
-    return Repo(root=root, git_dir=git_dir, common_dir=_absolute(start, lines[3]),
+    return Repo(root=Path(lines[1]), git_dir=Path(lines[2]), common_dir=_absolute(start, lines[3]),
                 index_file=_absolute(start, lines[4]))
 
 

@@ -47,10 +47,11 @@ def run_recorded(
     """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``."""
     if not command:
         raise AgitlogError("no command to run", hint="usage: agitlog run -- COMMAND [ARGS...]", exit_code=2)
-    repo = git.find_repo(cwd)
+    repo, base, branch = git.find_repo_and_head(cwd)
     executable = _find_executable(command[0], cwd)
     recover_sessions(repo)
-    live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta)
+    live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,
+                         head=(base, branch))
     _tell_parent_session(live)
     channel = ChannelServer(live.recorder)
     channel.start()

@@ -47,6 +47,7 @@ def start_session(
     env: Mapping[str, str] | None = None,
     extra_meta: Mapping[str, Any] | None = None,
     config: Config | None = None,
+    head: tuple[str | None, str | None] | None = None,
 ) -> LiveSession:
     """Open a journal, snapshot the worktree as step 0 and record session.start."""
     from agitlog.redact import Redactor  # noqa: PLC0415  (kept off the import path of read commands)
@@ -56,7 +57,9 @@ def start_session(
     env = os.environ if env is None else env
     session_id = new_session_id()
     journal, lock_fd = _create_unique_journal(repo, session_id)
-    meta = _start_meta(repo, journal.session_id, command=command, cwd=cwd, name=name, agent=agent, env=env)
+    base, branch = head or git.head_state(repo)
+    meta = _start_meta(journal.session_id, repo=repo, base=base, branch=branch, command=command, cwd=cwd,
+                       name=name, agent=agent, env=env)
     meta.update(extra_meta or {})
     journal.write_start(meta)
     recorder = Recorder(repo=repo, config=config, journal=journal, meta=meta, redactor=redactor)
@@ -77,9 +80,8 @@ def _create_unique_journal(repo: git.Repo, session_id: str) -> tuple[Journal, in
     raise FileExistsError(session_id)
 
 
-def _start_meta(repo: git.Repo, session_id: str, *, command: Sequence[str], cwd: Path, name: str | None,
-                agent: str | None, env: Mapping[str, str]) -> dict[str, Any]:
-    base, branch = git.head_state(repo)
+def _start_meta(session_id: str, *, repo: git.Repo, base: str | None, branch: str | None, command: Sequence[str],
+                cwd: Path, name: str | None, agent: str | None, env: Mapping[str, str]) -> dict[str, Any]:
     trace_id, parent_span = _trace_parent(env)
     rel_cwd = os.path.relpath(cwd.resolve(), repo.root.resolve())
     return {

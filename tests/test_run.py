@@ -33,7 +33,9 @@ def test_run_keeps_exit_code_and_records_before_and_after(repo: Path) -> None:
     assert meta["status"] == "failed" and meta["exit_code"] == 3
     assert meta["steps"]["count"] == 2
     before, after = meta["steps"]["first"], meta["steps"]["last"]
-    assert git(repo, "rev-parse", f"{before}^").strip() == git(repo, "rev-parse", "HEAD").strip()
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert meta["git"] == {"base_commit": head, "branch": "main", "worktree": "main"}
+    assert git(repo, "rev-parse", f"{before}^").strip() == head
     assert tree_files(repo, before)["src/app.py"] == b"def total(xs):\n    return sum(xs)\n"
     after_files = tree_files(repo, after)
     assert after_files["notes.txt"] == b"agent was here\n"
@@ -254,3 +256,11 @@ def test_plain_git_reads_step_commits(repo: Path) -> None:
     message = git(repo, "log", "-1", "--format=%B", f"refs/agent-sessions/{sid}")
     assert f"Agitlog-Session: {sid}" in message and "Agitlog-Kind: record" in message
     assert git(repo, "show", f"refs/agent-sessions/{sid}:session.toml").startswith("format = 1")
+
+
+def test_detached_head(repo: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "--detach")
+    run_python_agent(repo, "pass\n")
+    meta = agitlog_json("show", cwd=repo)["session"]
+    assert meta["git"]["base_commit"] == head and "branch" not in meta["git"]

@@ -144,18 +144,37 @@ _SUMMARY_KEYS = ("decision", "name", "tool", "message", "text", "error", "prompt
 def summary(event: dict[str, Any], width: int = 100) -> str:
     """One line saying what the event is about."""
     data = event.get("data") or {}
-    kind = event.get("type")
-    if kind == "session.start":
-        text = " ".join(data.get("command") or [])
-    elif kind == "session.end":
-        text = f"{data.get('status')} exit {data.get('exit_code')}"
-    elif kind == "llm.response" and isinstance(data.get("usage"), dict):
-        usage = data["usage"]
-        text = f"{data.get('model', '')} {_first(data, ('text',))} [{usage.get('input_tokens', 0)}→{usage.get('output_tokens', 0)} tok]"
-    else:
-        text = _first(data, _SUMMARY_KEYS) or json.dumps(data, ensure_ascii=False)[:width]
+    text = _summary_text(event.get("type", ""), data) or json.dumps(data, ensure_ascii=False, default=str)
     flat = safe(text, keep_newlines=False)
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _summary_text(kind: str, data: dict[str, Any]) -> str:
+    if kind == "session.start":
+        return " ".join(data.get("command") or [])
+    if kind == "session.end":
+        return f"{data.get('status')} exit {data.get('exit_code')}"
+    if kind == "tool.call":
+        return f"{data.get('tool')}({_compact(data.get('arguments'))})"
+    if kind == "tool.result":
+        outcome = _compact(data.get("result")) if data.get("ok", True) else f"{data.get('exception')}: {data.get('error')}"
+        return f"{data.get('tool')} -> {outcome}"
+    if kind == "decision" and data.get("reasoning"):
+        return f"{data.get('decision')} — because {data.get('reasoning')}"
+    if kind == "llm.response":
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        tokens = f" [{usage.get('input_tokens', 0)}→{usage.get('output_tokens', 0)} tok]" if usage else ""
+        return f"{data.get('model') or ''} {_first(data, ('text', 'error')) or _compact(data.get('tool_calls'))}{tokens}"
+    if kind == "state":
+        return _compact(data.get("state"))
+    return _first(data, _SUMMARY_KEYS)
+
+
+def _compact(value: Any, limit: int = 80) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _first(data: dict[str, Any], keys: Sequence[str]) -> str:
