@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from agitlog.constants import JOURNAL_DIRNAME
+from agitlog.errors import AgitlogError, CorruptRecordError
 
 
 @dataclass
@@ -47,6 +48,9 @@ class Journal:
         path = self.path / "end.json"
         return _read_json(path) if path.exists() else None
 
+    def describe_problem(self, exc: Exception) -> str:
+        return f"journal {self.path} is unreadable ({exc}); move it aside to silence this"
+
     def write_start(self, meta: dict[str, Any]) -> None:
         _write_json_durably(self.path / "start.json", meta)
 
@@ -61,7 +65,14 @@ def journal_root(state_dir: Path) -> Path:
 def create_journal(state_dir: Path, session_id: str) -> tuple[Journal, int]:
     """A new journal directory and the fd of its held lock (keep it open for the session's life)."""
     path = journal_root(state_dir) / session_id
-    path.mkdir(parents=True, exist_ok=False)
+    try:
+        path.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise AgitlogError(f"cannot write to {state_dir}: {exc.strerror}",
+                           hint="agitlog records into the repository's .git directory: check its permissions "
+                                "and free disk space") from None
     fd = os.open(path / "lock", os.O_CREAT | os.O_RDWR, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.write(fd, str(os.getpid()).encode())
@@ -72,7 +83,7 @@ def iter_journals(state_dir: Path) -> Iterator[Journal]:
     root = journal_root(state_dir)
     try:
         names = sorted(os.listdir(root))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return
     for name in names:
         if (root / name / "start.json").exists():
@@ -121,7 +132,14 @@ def remove_journal(journal: Journal) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptRecordError(f"{path} is not valid JSON: {exc}",
+                                 hint=f"move {path.parent} aside; nothing else is affected") from None
+    if not isinstance(data, dict):
+        raise CorruptRecordError(f"{path} does not hold an object", hint=f"move {path.parent} aside")
+    return data
 
 
 def _write_json_durably(path: Path, data: dict[str, Any]) -> None:

@@ -32,6 +32,7 @@ class RunResult:
     exit_code: int
     status: str
     steps: int
+    warning: str | None = None
 
 
 def run_recorded(
@@ -64,9 +65,14 @@ def run_recorded(
         channel.close()
         for service in services:
             service.close()
-    finish_session(live, status=outcome.status, exit_code=outcome.exit_code, signal=outcome.signal)
+    warning = None
+    try:
+        finish_session(live, status=outcome.status, exit_code=outcome.exit_code, signal=outcome.signal)
+    except (AgitlogError, OSError) as exc:  # e.g. a full disk: keep the agent's exit code, keep the journal
+        warning = (f"could not finish recording {live.id}: {exc}; its journal is kept and the next agitlog "
+                   "command (or `agitlog recover`) will finish it")
     return RunResult(session_id=live.id, exit_code=outcome.exit_code, status=outcome.status,
-                     steps=live.recorder.step + 1)
+                     steps=live.recorder.step + 1, warning=warning)
 
 
 def _tell_parent_session(live: LiveSession) -> None:

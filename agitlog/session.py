@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from agitlog import git
 from agitlog.config import Config, load_config
+from agitlog.errors import AgitlogError
 from agitlog.constants import (
     ENV_SPAN, ENV_SESSION, ENV_TRACEPARENT, FORMAT_VERSION, STATUS_CRASHED, VERSION,
 )
@@ -154,19 +155,28 @@ def _finalize(repo: git.Repo, journal: Journal, *, meta: dict[str, Any], stats: 
 
 # --- recovery -------------------------------------------------------------------------------------
 
-def recover_sessions(repo: git.Repo) -> list[str]:
-    """Finish every session whose recorder is gone; returns their ids. Cheap when there are none."""
-    recovered = []
+@dataclass
+class Recovery:
+    recovered: list[str]
+    problems: list[str]  # journals that could not be read; left in place for a human to look at
+
+
+def recover_sessions(repo: git.Repo) -> Recovery:
+    """Finish every session whose recorder is gone. Cheap when there are none; a journal that cannot
+    be read is reported, never deleted, and never stops the command that asked."""
+    report = Recovery(recovered=[], problems=[])
     for journal in iter_journals(repo.state_dir):
         fd = try_lock_abandoned(journal)
         if fd is None:
             continue
         try:
             _recover(repo, journal)
-            recovered.append(journal.session_id)
+            report.recovered.append(journal.session_id)
+        except (AgitlogError, OSError, ValueError, KeyError) as exc:
+            report.problems.append(journal.describe_problem(exc))
         finally:
             os.close(fd)
-    return recovered
+    return report
 
 
 def _recover(repo: git.Repo, journal: Journal) -> None:

@@ -135,7 +135,10 @@ def list_sessions(repo: git.Repo) -> list[SessionInfo]:
     for journal in iter_journals(repo.state_dir):
         if journal.session_id in sessions:
             continue
-        meta = dict(journal.read_start(), status=STATUS_RUNNING)
+        try:
+            meta = dict(journal.read_start(), status=STATUS_RUNNING)
+        except CorruptRecordError:
+            continue  # reported by `agitlog recover`
         sessions[journal.session_id] = SessionInfo(
             id=journal.session_id, meta=meta, ref=session_ref(journal.session_id),
             commit=step_tips.get(journal.session_id), journal=journal)

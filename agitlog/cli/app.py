@@ -95,9 +95,9 @@ def recover_cmd(json_out: JsonOption = False, repo: RepoOption = None) -> int:
     """Finish sessions whose recorder was killed, as status `crashed` (other commands do this too)."""
     from agitlog.session import recover_sessions
 
-    recovered = recover_sessions(open_repo(repo))
-    views.render_recovered(recovered, json_out=json_out)
-    return 0
+    report = recover_sessions(open_repo(repo))
+    views.render_recovered(report, json_out=json_out)
+    return 1 if report.problems else 0
 
 
 @app.command("demo")

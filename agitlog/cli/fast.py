@@ -70,7 +70,9 @@ def run_command(args: list[str]) -> int:
         command=command, cwd=Path(os.getcwd()), name=options["name"], agent=options["agent"],  # type: ignore[arg-type]
         capture_output=bool(options["capture_output"]), auto_capture=not options["no_auto"],
     )
-    if not options["quiet"]:
+    if result.warning:
+        sys.stderr.write(f"agitlog: warning: {result.warning}\n")
+    elif not options["quiet"]:
         sys.stderr.write(f"agitlog: recorded session {result.session_id} ({result.status}, exit {result.exit_code},"
                          f" {result.steps} steps) - `agitlog show {result.session_id}`\n")
     return result.exit_code

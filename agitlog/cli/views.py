@@ -185,13 +185,15 @@ def _first(data: dict[str, Any], keys: Sequence[str]) -> str:
     return ""
 
 
-def render_recovered(ids: Sequence[str], *, json_out: bool) -> None:
+def render_recovered(report: Any, *, json_out: bool) -> None:
     if json_out:
-        print_json({"recovered": list(ids)})
-    elif ids:
-        for session_id in ids:
-            print(f"recovered {session_id} (status crashed)")
-    else:
+        print_json({"recovered": report.recovered, "problems": report.problems})
+        return
+    for session_id in report.recovered:
+        print(f"recovered {session_id} (status crashed)")
+    for problem in report.problems:
+        console(stderr=True).print(f"agitlog: {safe(problem)}")
+    if not report.recovered and not report.problems:
         print("nothing to recover")
 
 

@@ -1,0 +1,106 @@
+"""The read commands, filters and error handling, through the installed command."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers import agitlog, agitlog_json, git, run_python_agent, session_ids
+
+
+def _record(repo: Path, *args: str, code: str = "pass\n") -> str:
+    proc = run_python_agent(repo, code, *args)
+    assert proc.returncode in (0, 1), proc.stderr
+    return agitlog_json("log", "--limit", "1", cwd=repo)[0]["id"]
+
+
+def test_log_filters_and_prefixes(repo: Path) -> None:
+    ok = _record(repo, "--name", "good", "--agent", "alpha")
+    bad = _record(repo, "--name", "bad", "--agent", "beta", code="raise SystemExit(1)\n")
+    rows = agitlog_json("log", cwd=repo)
+    assert [r["id"] for r in rows] == [bad, ok]  # newest first
+    assert [r["id"] for r in agitlog_json("log", "--status", "failed", cwd=repo)] == [bad]
+    assert [r["id"] for r in agitlog_json("log", "--agent", "alpha", cwd=repo)] == [ok]
+    assert len(agitlog_json("log", "--limit", "1", cwd=repo)) == 1
+    assert agitlog_json("log", "--since", "1h", cwd=repo) != []
+    assert agitlog_json("log", "--since", "2999-01-01", cwd=repo) == []
+    text = agitlog("log", cwd=repo).stdout
+    assert "good" in text and "failed (1)" in text and "\x1b" not in text
+    # a unique prefix works; a shared one is refused with exit 2
+    unique = next(i for i in range(1, 30) if ok[:i] != bad[:i])
+    assert agitlog_json("show", ok[: unique + 1], cwd=repo)["session"]["id"] == ok
+    proc = agitlog("show", ok[:8], cwd=repo)
+    assert proc.returncode == 2 and "matches 2 sessions" in proc.stderr
+
+
+def test_show_type_filter_matches_prefixes(repo: Path) -> None:
+    code = """
+import agitlog
+agitlog.prompt("hi", model="m")
+agitlog.response("yo", model="m", input_tokens=1, output_tokens=2)
+with agitlog.tool("t"):
+    pass
+agitlog.decision("done")
+"""
+    _record(repo, code=code)
+    kinds = lambda *t: [e["type"] for e in agitlog_json("show", *t, cwd=repo)["events"]]  # noqa: E731
+    assert kinds("--type", "llm") == ["llm.request", "llm.response"]
+    assert kinds("--type", "tool") == ["tool.call", "tool.result"]
+    assert kinds("--type", "decision", "--type", "tool.call") == ["tool.call", "decision"]
+
+
+def test_errors_are_one_clear_line_with_exit_codes(repo: Path, tmp_path: Path) -> None:
+    proc = agitlog("show", cwd=repo)
+    assert proc.returncode == 1 and "no recorded sessions" in proc.stderr and "agitlog run" in proc.stderr
+    _record(repo)
+    proc = agitlog("show", "zzz", "--json", cwd=repo)
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["error"]["code"] == "session_not_found"
+    proc = agitlog("log", "--since", "yesterday-ish", cwd=repo)
+    assert proc.returncode == 2 and "cannot read time" in proc.stderr
+    proc = agitlog("run", "--bogus", "--", "true", cwd=repo)
+    assert proc.returncode == 2 and "unknown option" in proc.stderr
+    proc = agitlog("emit", "NOT A TYPE", cwd=repo, env={"AGITLOG_ADDR": "127.0.0.1:9", "AGITLOG_TOKEN": "x"})
+    assert proc.returncode == 2
+    (repo / ".agitlog.toml").write_text("[snapshot\n")
+    proc = agitlog("run", "--", "true", cwd=repo)
+    assert proc.returncode == 1 and ".agitlog.toml" in proc.stderr
+
+
+def test_unwritable_git_dir_is_a_clear_error(repo: Path) -> None:
+    (repo / ".git" / "agitlog").write_text("not a directory")
+    proc = agitlog("run", "--", "true", cwd=repo)
+    assert proc.returncode == 1
+    assert "cannot write to" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_corrupt_journal_does_not_block_other_commands(repo: Path) -> None:
+    sid = _record(repo)
+    broken = repo / ".git" / "agitlog" / "journal" / "20200101-000000-abcdef"
+    broken.mkdir(parents=True)
+    (broken / "start.json").write_text("{not json")
+    (broken / "lock").write_text("")
+    assert [r["id"] for r in agitlog_json("log", cwd=repo)] == [sid]
+    proc = agitlog("recover", cwd=repo)
+    assert proc.returncode == 1 and "not valid JSON" in proc.stderr
+    assert broken.exists()  # never deleted: a human decides
+
+
+def test_emit_outside_a_session_is_harmless(tmp_path: Path) -> None:
+    proc = agitlog("emit", "decision", "--data", '{"decision": "x"}', cwd=tmp_path)
+    assert proc.returncode == 0
+
+
+def test_demo_records_the_payment_agent(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    proc = agitlog("demo", str(target), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Recorded session" in proc.stdout and "sent 60 reminders" in proc.stdout
+    [sid] = session_ids(target)
+    data = agitlog_json("show", sid, cwd=target)
+    decision = next(e for e in data["events"] if e["type"] == "decision")
+    assert decision["data"]["decision"] == "email 60 customers"
+    assert "days_overdue >= 0" in decision["data"]["reasoning"]
+    assert len(list((target / "outbox").iterdir())) == 60
+    assert git(target, "status", "--porcelain").strip() == "?? outbox/"
+    proc = agitlog("demo", str(target), cwd=tmp_path)
+    assert proc.returncode == 1 and "not empty" in proc.stderr
