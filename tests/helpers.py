@@ -48,11 +48,13 @@ def write_agent(directory: Path, name: str, code: str) -> Path:
 
 
 def run_python_agent(repo: Path, code: str, *args: str, name: str = "agent.py", cwd: Path | None = None,
-                     env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Write an agent script outside the repo (so it is not part of the snapshots) and record it."""
+                     env: dict[str, str] | None = None, script_args: tuple[str, ...] = ()
+                     ) -> subprocess.CompletedProcess[str]:
+    """Write an agent script outside the repo (so it is not part of the snapshots) and record it;
+    ``args`` go to `agitlog run`, ``script_args`` to the agent."""
     script = repo.parent / name
     script.write_text(textwrap.dedent(code))
-    return agitlog("run", *args, "--", sys.executable, str(script), cwd=cwd or repo, env=env)
+    return agitlog("run", *args, "--", sys.executable, str(script), *script_args, cwd=cwd or repo, env=env)
 
 
 def user_state(repo: Path) -> dict[str, str]:
