@@ -34,6 +34,7 @@ KNOWN_TYPES = (
 FIELDS = ("v", "seq", "ts", "session", "type", "agent", "pid", "span", "parent_span", "step", "commit", "data")
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 _SPAN_RE = re.compile(r"^[0-9a-f]{16}$")
+_TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 DEFAULT_AGENT = "main"
 
 
@@ -98,7 +99,7 @@ def finish_event(draft: dict[str, Any], *, seq: int, session: str, step: int, co
     return {
         "v": EVENT_VERSION,
         "seq": seq,
-        "ts": ts if isinstance(ts, str) and len(ts) == 27 else utc_now(),
+        "ts": ts if isinstance(ts, str) and _TS_RE.match(ts) else utc_now(),
         "session": session,
         "type": draft["type"],
         "agent": draft.get("agent") or DEFAULT_AGENT,

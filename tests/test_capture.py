@@ -251,3 +251,52 @@ print("ok")
 
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+POOL_AGENT = """
+import agitlog, multiprocessing, os
+
+def work(i):
+    agitlog.log("worker", i=i)
+    with agitlog.tool("square", i=i) as call:
+        call.result = i * i
+    return os.getpid()
+
+if __name__ == "__main__":
+    agitlog.log("before pool")
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pids = pool.map(work, range(6))
+    agitlog.log("after pool", workers=len(set(pids)))
+"""
+
+
+def test_forked_worker_pool_events_all_land(repo: Path) -> None:
+    proc = run_python_agent(repo, POOL_AGENT)
+    assert proc.returncode == 0, proc.stderr
+    events = agitlog_json("show", cwd=repo)["events"]
+    results = [e for e in events if e["type"] == "tool.result"]
+    assert sorted(e["data"]["result"] for e in results) == [0, 1, 4, 9, 16, 25]
+    parent_pid = events[1]["pid"]
+    assert all(e["pid"] != parent_pid for e in results)
+    assert [e["seq"] for e in events] == list(range(len(events)))
+
+
+def test_node_example_from_the_docs(repo: Path) -> None:
+    import re
+    import shutil
+
+    import pytest
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "events.md").read_text()
+    [example] = re.findall(r"```js\n(.*?)```", doc, flags=re.S)
+    script = repo.parent / "agent.js"
+    script.write_text(example)
+    proc = agitlog("run", "--", node, str(script), cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    events = agitlog_json("show", cwd=repo)["events"]
+    assert [e["type"] for e in events] == ["session.start", "llm.request", "decision", "session.end"]
+    assert events[2]["data"]["reasoning"] == "12 rows over 30 days"
+    assert events[1]["data"]["prompt"] == "Which customers are overdue?" and events[1]["pid"] != events[0]["pid"]
