@@ -181,6 +181,12 @@ def enable_untracked_cache(repo: Repo, *, index_file: Path) -> None:
         env=_index_env(index_file), check=False)
 
 
+def ignored_directories(repo: Repo) -> frozenset[str]:
+    """Directories git ignores as a whole (no tracked file inside), relative to the root."""
+    out = git(repo.root, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory")
+    return frozenset(os.fsdecode(p).rstrip("/") for p in out.split(b"\0") if p.endswith(b"/"))
+
+
 def read_tree(repo: Repo, *, index_file: Path, tree: str) -> None:
     git(repo.root, "read-tree", tree, env=_index_env(index_file))
 

@@ -12,6 +12,7 @@ from agitlog.config import Config
 from agitlog.events import encode_event, finish_event
 from agitlog.journal import EventLog, Journal
 from agitlog.snapshot import Snapshotter
+from agitlog.watch import WorktreeWatcher
 from agitlog.store import one_line, session_ref, step_message
 
 
@@ -92,7 +93,8 @@ class Recorder:
         self.root_span: str = meta["root_span"]
         self.default_agent: str = meta.get("agent") or "main"
         self.redactor = redactor
-        self.snapshotter = Snapshotter(repo, index_file=journal.index_file, config=config)
+        self.watcher = WorktreeWatcher(repo.root, lambda: git.ignored_directories(repo))
+        self.snapshotter = Snapshotter(repo, index_file=journal.index_file, config=config, watcher=self.watcher)
         self.stats = Stats()
         self.seq = 0
         self.step = -1
@@ -133,14 +135,14 @@ class Recorder:
 
     # --- snapshots ------------------------------------------------------------------------------
 
-    def snapshot_now(self, summary: str) -> Ack:
-        """A snapshot that no event asked for (session start and end)."""
+    def snapshot_now(self, summary: str, *, force: bool = False) -> Ack:
+        """A snapshot that no event asked for (session start and end, model calls)."""
         with self._lock:
-            self._snapshot(summary)
+            self._snapshot(summary, force=force)
             return Ack(seq=self.seq, step=self.step, commit=self.commit)
 
-    def _snapshot(self, summary: str) -> None:
-        shot = self.snapshotter.take()
+    def _snapshot(self, summary: str, *, force: bool = False) -> None:
+        shot = self.snapshotter.take(force=force)
         for skip in shot.new_skips:
             self._log.append(self._finish({"type": "snapshot.skip", "data": {
                 "path": skip.path, "reason": skip.reason, "size": skip.size}}))
@@ -158,3 +160,4 @@ class Recorder:
     def close(self) -> None:
         with self._lock:
             self._log.close()
+            self.watcher.close()

@@ -126,7 +126,7 @@ def finish_session(live: LiveSession, *, status: str, exit_code: int | None, sig
                    summary: str = "") -> str:
     """Snapshot the worktree after the run, record session.end and write the record commit."""
     recorder = live.recorder
-    recorder.snapshot_now(summary or f"worktree after {' '.join(live.meta['command'])}")
+    recorder.snapshot_now(summary or f"worktree after {' '.join(live.meta['command'])}", force=True)
     end = {"status": status, "exit_code": exit_code, "signal": signal, "ended_at": utc_now(),
            "duration_s": round(time.monotonic() - live.started, 6)}
     recorder.record({"type": "session.end", "span": live.meta["root_span"], "data": dict(end)}, snapshot=False)

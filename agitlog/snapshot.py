@@ -14,6 +14,7 @@ from pathlib import Path
 
 from agitlog import git
 from agitlog.config import Config
+from agitlog.watch import WorktreeWatcher
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,12 @@ class _Change:
 class Snapshotter:
     """Takes successive snapshots of one worktree for one session."""
 
-    def __init__(self, repo: git.Repo, *, index_file: Path, config: Config) -> None:
+    def __init__(self, repo: git.Repo, *, index_file: Path, config: Config, watcher: WorktreeWatcher | None = None
+                 ) -> None:
         self.repo = repo
         self.index_file = index_file
         self.config = config
+        self.watcher = watcher
         self.tree: str | None = None
         self._reported: set[tuple[str, str]] = set()
 
@@ -56,8 +59,15 @@ class Snapshotter:
             shutil.copyfile(self.repo.index_file, tmp)
             os.replace(tmp, self.index_file)
 
-    def take(self) -> Snapshot:
-        """Snapshot the worktree now; cheap (one git status) when nothing changed."""
+    def take(self, *, force: bool = False) -> Snapshot:
+        """Snapshot the worktree now; cheap (one git status, or nothing at all when the watcher is sure
+        no file changed) when nothing changed."""
+        if not force and self.tree is not None and self.watcher is not None:
+            # Started lazily: a run that never asks for a snapshot between start and end pays nothing.
+            # Its first answer is always "may have changed", so starting late misses nothing.
+            self.watcher.start()
+            if not self.watcher.may_have_changed():
+                return Snapshot(tree=self.tree, changed=False, new_skips=())
         changes = _parse_status(git.status_z(self.repo, index_file=self.index_file))
         paths, skips = self._select(changes)
         if not paths and self.tree is not None:

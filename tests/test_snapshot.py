@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from agitlog import git as agit
 from agitlog.config import Config, load_config, parse_size
 from agitlog.snapshot import Snapshotter, matches_pattern
+from agitlog.watch import WorktreeWatcher
 from helpers import agitlog_json, git, init_repo, run_python_agent, tree_files
 
 NAMES = ["a.txt", "b.bin", "dir/c.txt", "dir/sub/d.txt", "caf\u00e9.txt", os.fsdecode(b"latin1-\xe9.txt"),
@@ -64,7 +65,9 @@ def test_step_trees_equal_the_worktree(initial: list[tuple[str, bytes]], ops: li
         git(root, "add", "-A")
         git(root, "commit", "-q", "--allow-empty", "-m", "base")
         repo = agit.find_repo(root)
-        shot = Snapshotter(repo, index_file=repo.git_dir / "agitlog-test-index", config=Config())
+        watcher = WorktreeWatcher(root, lambda: agit.ignored_directories(repo))
+        watcher.start()  # the watcher may only ever skip work, never change a tree
+        shot = Snapshotter(repo, index_file=repo.git_dir / "agitlog-test-index", config=Config(), watcher=watcher)
         shot.seed()
         index_before = (root / ".git" / "index").read_bytes()
         assert tree_files(root, shot.take().tree) == _worktree_files(root)
@@ -74,6 +77,7 @@ def test_step_trees_equal_the_worktree(initial: list[tuple[str, bytes]], ops: li
             else:
                 _apply(root, op, name, arg)
         assert (root / ".git" / "index").read_bytes() == index_before
+        watcher.close()
 
 
 def test_unchanged_worktree_reuses_the_tree(repo: Path) -> None:
