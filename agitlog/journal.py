@@ -7,6 +7,7 @@
     events.jsonl  every event, redacted, one line each, appended as it is recorded
     end.json      how the run ended, written before the session is finalised
     index         the session's private git index
+    attachments/  large payloads (raw model request/response bodies), named by their git blob id
 
 When the recorder is gone (its lock is free) but the directory is still there, the session was cut
 short; ``recover`` turns what the journal holds into a finished session with status ``crashed``.
@@ -14,8 +15,10 @@ short; ``recover`` turns what the journal holds into a finished session with sta
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,26 @@ class Journal:
     @property
     def index_file(self) -> Path:
         return self.path / "index"
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.path / "attachments"
+
+    def write_attachment(self, data: bytes) -> str:
+        """Keep a large payload (already redacted) as a file named by its git blob id."""
+        name = blob_id(data)
+        self.attachments_dir.mkdir(exist_ok=True)
+        path = self.attachments_dir / name
+        if not path.exists():
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return name
+
+    def attachment_files(self) -> list[Path]:
+        if not self.attachments_dir.is_dir():
+            return []
+        return sorted(p for p in self.attachments_dir.iterdir() if ".tmp" not in p.name)
 
     def read_start(self) -> dict[str, Any]:
         return _read_json(self.path / "start.json")
@@ -126,9 +149,12 @@ def read_events_tolerant(journal: Journal) -> tuple[bytes, bytes]:
 
 
 def remove_journal(journal: Journal) -> None:
-    for child in journal.path.iterdir():
-        child.unlink()
-    journal.path.rmdir()
+    shutil.rmtree(journal.path)
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives ``data`` as a blob, so an attachment's name is the object that stores it."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 - git's object id
 
 
 def _read_json(path: Path) -> dict[str, Any]:

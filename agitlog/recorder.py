@@ -133,6 +133,11 @@ class Recorder:
         self.stats.add(event)
         return encode_event(event)
 
+    def attach(self, data: bytes) -> str:
+        """Keep a large payload with the session (stored as a blob under attachments/); returns its
+        name, the blob id. The caller redacts it first."""
+        return self.journal.write_attachment(data)
+
     # --- snapshots ------------------------------------------------------------------------------
 
     def snapshot_now(self, summary: str, *, force: bool = False) -> Ack:

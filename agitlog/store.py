@@ -18,7 +18,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from agitlog import git
 from agitlog.constants import (
@@ -82,15 +82,16 @@ def write_record(
     journal: Journal,
     meta: dict[str, Any],
     last_step: str,
-    attachments: Iterable[tuple[str, str]] = (),
 ) -> str:
-    """Write the record commit for a finished session and move its ref onto it; returns the commit."""
+    """Write the record commit for a finished session and move its ref onto it; returns the commit.
+    All blobs (metadata, events, attachments) are written by one git process."""
     meta_file = journal.path / RECORD_META_FILE
     meta_file.write_text(dump_meta(meta), encoding="utf-8")
     journal.events_file.touch()
-    meta_blob, events_blob = git.hash_files(repo, [meta_file, journal.events_file])
+    attachments = journal.attachment_files()
+    meta_blob, events_blob, *attachment_blobs = git.hash_files(repo, [meta_file, journal.events_file, *attachments])
     entries = [("100644", "blob", events_blob, RECORD_EVENTS_FILE), ("100644", "blob", meta_blob, RECORD_META_FILE)]
-    attachment_entries = [("100644", "blob", sha, name) for name, sha in attachments]
+    attachment_entries = [("100644", "blob", sha, path.name) for path, sha in zip(attachments, attachment_blobs)]
     if attachment_entries:
         entries.append(("040000", "tree", git.mktree(repo, attachment_entries), RECORD_ATTACHMENTS_DIR))
     tree = git.mktree(repo, entries)
@@ -187,6 +188,16 @@ def load_events(repo: git.Repo, session: SessionInfo) -> list[dict[str, Any]]:
             data = git.cat_file(repo, f"{session.commit}:{RECORD_EVENTS_FILE}") or b""
         session.events_cache = list(iter_events(data))
     return session.events_cache
+
+
+def load_attachment(repo: git.Repo, session: SessionInfo, name: str) -> bytes | None:
+    """A payload an event refers to by name (its blob id), from the record or the live journal."""
+    if not name or not set(name) <= set("0123456789abcdef"):
+        return None
+    if session.journal is not None:
+        path = session.journal.attachments_dir / name
+        return path.read_bytes() if path.is_file() else None
+    return git.cat_file(repo, f"{session.commit}:{RECORD_ATTACHMENTS_DIR}/{name}")
 
 
 def step_commits(repo: git.Repo, session: SessionInfo) -> list[str]:
