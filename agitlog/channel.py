@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from agitlog.events import MalformedEvent, draft_from_line, malformed_draft
 from agitlog.recorder import Recorder
+from agitlog.replaybook import ReplayBook
 
 _READ_SIZE = 1 << 16
 _IDLE_AFTER_CLOSE = 0.2  # seconds a connection may stay silent once the run is over
@@ -25,8 +26,9 @@ _IDLE_AFTER_CLOSE = 0.2  # seconds a connection may stay silent once the run is 
 class ChannelServer:
     """Accepts wire-protocol connections on 127.0.0.1 and feeds their events to a recorder."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, *, replay: ReplayBook | None = None) -> None:
         self.recorder = recorder
+        self.replay = replay  # answers `"replay": true` tool calls with recorded results (rerun --replay-tools)
         self.token = secrets.token_hex(16)
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self._closing = threading.Event()
@@ -97,13 +99,17 @@ class ChannelServer:
             return None
         wants_snapshot = bool(draft.pop("snapshot", False))
         wants_ack = bool(draft.pop("ack", False))
-        if not (wants_snapshot or wants_ack):
+        wants_replay = bool(draft.pop("replay", False))
+        if not (wants_snapshot or wants_ack or wants_replay):
             pending.append(draft)
             return None
         self.recorder.record_many(pending)
         pending.clear()
         ack = self.recorder.record(draft, snapshot=wants_snapshot)
-        return {"ok": True, "seq": ack.seq, "step": ack.step, "commit": ack.commit}
+        reply: dict[str, Any] = {"ok": True, "seq": ack.seq, "step": ack.step, "commit": ack.commit}
+        if wants_replay and self.replay is not None:
+            reply["replay"] = self.replay.next_tool_result(str((draft.get("data") or {}).get("tool")))
+        return reply
 
 
 def _send(conn: socket.socket, reply: dict[str, Any]) -> None:

@@ -304,6 +304,26 @@ def _count(text: bytes) -> int | None:
     return None if text == b"-" else int(text)
 
 
+def tree_of(repo: Repo, commit: str) -> str:
+    return git(repo.root, "rev-parse", f"{commit}^{{tree}}").decode().strip()
+
+
+def diff_patch(repo: Repo, old: str, new: str, *, paths: Sequence[str] = ()) -> str:
+    """The unified diff between two commits (binary files summarised), as text."""
+    out = git(repo.root, "diff", "--no-color", "--no-ext-diff", "--no-renames", old, new, "--", *paths)
+    return out.decode("utf-8", "backslashreplace")
+
+
+def add_worktree(repo: Repo, path: Path, commit: str) -> None:
+    """A detached worktree of ``commit`` at ``path``; the user's hooks are not run for it."""
+    git(repo.root, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet", str(path), commit)
+
+
+def remove_worktree(repo: Repo, path: Path) -> None:
+    git(repo.root, "worktree", "remove", "--force", str(path), check=False)
+    git(repo.root, "worktree", "prune", check=False)
+
+
 def rev_list(repo: Repo, tip: str, *, stop_at: str | None = None) -> list[str]:
     args = ["rev-list", "--first-parent", tip] + ([f"^{stop_at}"] if stop_at else [])
     return git(repo.root, *args).decode().split()

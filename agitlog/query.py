@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
 from agitlog import git
+from agitlog.config import load_config
 from agitlog.errors import UsageError
 from agitlog.events import matches_type, parse_ts
 from agitlog.session import recover_sessions
@@ -42,7 +43,23 @@ class LogRow:
     files_changed: int
     input_tokens: int
     output_tokens: int
+    cost: float | None
     meta: dict[str, Any] = field(repr=False)
+
+
+def session_cost(meta: dict[str, Any], prices: dict[str, dict[str, float]]) -> float | None:
+    """Cost from the config's price table (per million tokens); None when a model has no price."""
+    models = meta.get("stats", {}).get("models", {})
+    if not prices or not models:
+        return None
+    total = 0.0
+    for model, usage in models.items():
+        price = prices.get(model)
+        if price is None:
+            return None
+        total += (usage.get("input_tokens", 0) * float(price.get("input", 0))
+                  + usage.get("output_tokens", 0) * float(price.get("output", 0))) / 1_000_000
+    return total
 
 
 def session_rows(
@@ -55,6 +72,7 @@ def session_rows(
 ) -> list[LogRow]:
     """One row per session, newest first, filtered."""
     recover_sessions(repo)
+    prices = load_config(repo.root).prices
     rows = []
     for session in list_sessions(repo):
         meta = session.meta
@@ -64,7 +82,7 @@ def session_rows(
             continue
         if since and _started(meta) < since:
             continue
-        rows.append(_row(session))
+        rows.append(_row(session, prices))
         if limit and len(rows) >= limit:
             break
     return rows
@@ -77,7 +95,7 @@ def _started(meta: dict[str, Any]) -> datetime:
         return datetime.min.replace(tzinfo=timezone.utc)
 
 
-def _row(session: SessionInfo) -> LogRow:
+def _row(session: SessionInfo, prices: dict[str, dict[str, float]]) -> LogRow:
     meta = session.meta
     stats = meta.get("stats", {})
     return LogRow(
@@ -85,7 +103,8 @@ def _row(session: SessionInfo) -> LogRow:
         title=meta.get("name") or " ".join(meta.get("command", [])), agent=meta.get("agent", ""),
         status=meta.get("status", "?"), exit_code=meta.get("exit_code"),
         steps=meta.get("steps", {}).get("count", 0), files_changed=stats.get("files_changed", 0),
-        input_tokens=stats.get("input_tokens", 0), output_tokens=stats.get("output_tokens", 0), meta=meta,
+        input_tokens=stats.get("input_tokens", 0), output_tokens=stats.get("output_tokens", 0),
+        cost=session_cost(meta, prices), meta=meta,
     )
 
 
@@ -103,6 +122,7 @@ class SessionView:
     session: SessionInfo
     events: list[dict[str, Any]]
     step_changes: dict[int, StepChange]  # keyed by the seq of the event that produced the step
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = (), with_diffstat: bool = True) -> SessionView:
@@ -113,7 +133,7 @@ def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = ()
     changes = step_changes(repo, events) if with_diffstat else {}
     if types:
         events = [event for event in events if matches_type(event, types)]
-    return SessionView(session=session, events=events, step_changes=changes)
+    return SessionView(session=session, events=events, step_changes=changes, prices=load_config(repo.root).prices)
 
 
 def step_changes(repo: git.Repo, events: list[dict[str, Any]]) -> dict[int, StepChange]:

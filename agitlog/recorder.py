@@ -140,13 +140,14 @@ class Recorder:
 
     # --- snapshots ------------------------------------------------------------------------------
 
-    def snapshot_now(self, summary: str, *, force: bool = False) -> Ack:
-        """A snapshot that no event asked for (session start and end, model calls)."""
+    def snapshot_now(self, summary: str, *, force: bool = False, event_seq: int | None = None) -> Ack:
+        """A snapshot that no event asked for (session start and end, model calls); ``event_seq`` names
+        the event the step belongs to (default: the next one)."""
         with self._lock:
-            self._snapshot(summary, force=force)
+            self._snapshot(summary, force=force, event_seq=event_seq)
             return Ack(seq=self.seq, step=self.step, commit=self.commit)
 
-    def _snapshot(self, summary: str, *, force: bool = False) -> None:
+    def _snapshot(self, summary: str, *, force: bool = False, event_seq: int | None = None) -> None:
         shot = self.snapshotter.take(force=force)
         for skip in shot.new_skips:
             self._log.append(self._finish({"type": "snapshot.skip", "data": {
@@ -154,7 +155,8 @@ class Recorder:
         if not shot.changed and self.commit is not None:
             return
         parents = [self.commit] if self.commit else ([self.base_commit] if self.base_commit else [])
-        message = step_message(session_id=self.session_id, step=self.step + 1, event_seq=self.seq, summary=summary)
+        message = step_message(session_id=self.session_id, step=self.step + 1,
+                               event_seq=self.seq if event_seq is None else event_seq, summary=summary)
         commit = git.commit_tree(self.repo, tree=shot.tree, parents=parents, message=message)
         git.update_ref(self.repo, session_ref(self.session_id), commit, self.commit,
                        message=f"agitlog: step {self.step + 1}")

@@ -16,10 +16,11 @@ from typing import IO, Any, Mapping, Sequence
 from agitlog import git
 from agitlog.channel import ChannelServer
 from agitlog.constants import (
-    ENV_ADDR, ENV_AGENT, ENV_SPAN, ENV_PORT, ENV_REPO, ENV_SESSION, ENV_TOKEN, ENV_TRACEPARENT,
+    ENV_ADDR, ENV_AGENT, ENV_PORT, ENV_REPLAY_TOOLS, ENV_REPO, ENV_SESSION, ENV_SPAN, ENV_TOKEN, ENV_TRACEPARENT,
     STATUS_FAILED, STATUS_INTERRUPTED, STATUS_KILLED, STATUS_OK,
 )
 from agitlog.errors import AgitlogError
+from agitlog.replaybook import ReplayBook
 from agitlog.recorder import Recorder
 from agitlog.session import LiveSession, finish_session, recover_sessions, start_session
 
@@ -33,6 +34,7 @@ class RunResult:
     status: str
     steps: int
     warning: str | None = None
+    upstream_calls: int = 0
 
 
 def run_recorded(
@@ -44,6 +46,8 @@ def run_recorded(
     capture_output: bool = False,
     auto_capture: bool = True,
     extra_meta: Mapping[str, Any] | None = None,
+    replay: ReplayBook | None = None,
+    replay_tools: bool = False,
 ) -> RunResult:
     """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``."""
     if not command:
@@ -54,11 +58,14 @@ def run_recorded(
     live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,
                          head=(base, branch))
     _tell_parent_session(live)
-    channel = ChannelServer(live.recorder)
+    channel = ChannelServer(live.recorder, replay=replay if replay_tools else None)
     channel.start()
-    services = _start_capture_services(live, enabled=auto_capture)
+    services = _start_capture_services(live, enabled=auto_capture or replay is not None, replay=replay,
+                                       inject=auto_capture)
     try:
         env = _child_env(live, channel, services)
+        if replay_tools:
+            env[ENV_REPLAY_TOOLS] = "1"
         outcome = _run_child(list(command), executable=executable, cwd=cwd, env=env,
                              recorder=live.recorder if capture_output else None)
     finally:
@@ -72,7 +79,8 @@ def run_recorded(
         warning = (f"could not finish recording {live.id}: {exc}; its journal is kept and the next agitlog "
                    "command (or `agitlog recover`) will finish it")
     return RunResult(session_id=live.id, exit_code=outcome.exit_code, status=outcome.status,
-                     steps=live.recorder.step + 1, warning=warning)
+                     steps=live.recorder.step + 1, warning=warning,
+                     upstream_calls=sum(getattr(s, "upstream_calls", 0) for s in services))
 
 
 def _tell_parent_session(live: LiveSession) -> None:
@@ -99,15 +107,14 @@ def _find_executable(program: str, cwd: Path) -> str:
     return found
 
 
-def _start_capture_services(live: LiveSession, *, enabled: bool) -> list[Any]:
+def _start_capture_services(live: LiveSession, *, enabled: bool, replay: ReplayBook | None, inject: bool
+                            ) -> list[Any]:
     """Services that capture without code changes (the LLM proxy); none when disabled."""
     if not enabled:
         return []
-    try:
-        from agitlog.llm.capture import start_llm_capture  # noqa: PLC0415
-    except ImportError:
-        return []
-    return [start_llm_capture(live)]
+    from agitlog.llm.capture import start_llm_capture  # noqa: PLC0415
+
+    return [start_llm_capture(live, replay=replay, inject=inject)]
 
 
 def _child_env(live: LiveSession, channel: ChannelServer, services: list[Any]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
 from agitlog.client import CLIENT
-from agitlog.constants import ENV_AGENT, ENV_SPAN, ENV_TRACEPARENT
+from agitlog.constants import ENV_AGENT, ENV_REPLAY_TOOLS, ENV_SPAN, ENV_TRACEPARENT
 from agitlog.events import new_span_id, utc_now
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -116,13 +116,25 @@ def error(message: Any, **extra: Any) -> None:
 
 @dataclass
 class ToolCall:
-    """The handle ``with agitlog.tool(...) as call`` gives: set ``call.result`` before the block ends."""
+    """The handle ``with agitlog.tool(...) as call`` gives: set ``call.result`` before the block ends.
+    In ``agitlog rerun --replay-tools``, ``call.recorded`` holds the original run's result data (the
+    block still runs: check ``call.recorded`` to skip side effects); decorated functions are not
+    called at all."""
 
     name: str
     arguments: dict[str, Any]
     result: Any = None
     started: float = field(default_factory=time.perf_counter)
     call_id: str = field(default_factory=new_span_id)
+    recorded: dict[str, Any] | None = None
+
+
+class ReplayedToolError(Exception):
+    """Raised by a replayed tool whose recorded call raised: ``exception`` names the original type."""
+
+    def __init__(self, exception: str, message: str) -> None:
+        super().__init__(f"{exception}: {message}")
+        self.exception = exception
 
 
 class tool:  # noqa: N801 - used as agitlog.tool(...), like a function
@@ -142,8 +154,13 @@ class tool:  # noqa: N801 - used as agitlog.tool(...), like a function
 
     def __enter__(self) -> ToolCall:
         self._call = ToolCall(self.name, self.arguments)
-        emit("tool.call", {"tool": self.name, "call_id": self._call.call_id, "arguments": self.arguments},
-             snapshot=True)
+        data = {"tool": self.name, "call_id": self._call.call_id, "arguments": self.arguments}
+        if CLIENT.enabled and os.environ.get(ENV_REPLAY_TOOLS) == "1":
+            draft = _draft("tool.call", data)
+            reply = CLIENT.send({**draft, "snapshot": True, "replay": True}, wait=True) or {}
+            self._call.recorded = reply.get("replay")
+        else:
+            emit("tool.call", data, snapshot=True)
         return self._call
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> None:
@@ -152,9 +169,11 @@ class tool:  # noqa: N801 - used as agitlog.tool(...), like a function
         data: dict[str, Any] = {"tool": self.name, "call_id": call.call_id,
                                 "duration_ms": round((time.perf_counter() - call.started) * 1000, 3)}
         if exc is not None:
-            data.update(ok=False, exception=type(exc).__name__, error=str(exc))
+            data.update(ok=False, exception=getattr(exc, "exception", type(exc).__name__), error=str(exc))
         else:
             data.update(ok=True, result=call.result)
+        if call.recorded is not None:
+            data["replayed"] = True
         emit("tool.result", data, snapshot=True)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -166,7 +185,12 @@ class tool:  # noqa: N801 - used as agitlog.tool(...), like a function
         if not CLIENT.enabled:
             return self._func(*args, **kwargs)
         with tool(self.name, **_call_arguments(self._func, args, kwargs)) as call:
-            call.result = self._func(*args, **kwargs)
+            if call.recorded is not None:  # rerun --replay-tools: the recorded outcome, no side effects
+                if not call.recorded.get("ok", True):
+                    raise ReplayedToolError(str(call.recorded.get("exception")), str(call.recorded.get("error")))
+                call.result = call.recorded.get("result")
+            else:
+                call.result = self._func(*args, **kwargs)
             return call.result
 
 

@@ -90,6 +90,44 @@ def show_cmd(
     return 0
 
 
+@app.command("rerun")
+def rerun_cmd(
+    session: SessionArg = None,
+    on_divergence: Annotated[str, typer.Option("--on-divergence", help="fail | live | nearest")] = "fail",
+    live_from: Annotated[Optional[int], typer.Option("--live-from", min=0, help="Replay up to step N, then call the real model.")] = None,
+    replay_tools: Annotated[bool, typer.Option("--replay-tools", help="Tools wrapped by agitlog.tool return their recorded results.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary worktree and print where it is.")] = False,
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """Re-execute a session with the recorded model answers, in a temporary worktree of its step 0."""
+    from agitlog.rerun import rerun_session
+
+    result = rerun_session(open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
+                           replay_tools=replay_tools, keep_worktree=keep)
+    views.render_rerun(result, json_out=json_out)
+    return 0 if result.reproduced else 1
+
+
+@app.command("compare")
+def compare_cmd(
+    session_a: Annotated[str, typer.Argument(metavar="A", help="Session id or prefix.")],
+    session_b: Annotated[str, typer.Argument(metavar="B", help="Session id or prefix.")],
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """Where two sessions diverge: the first differing event, what differs, and the diff of their final trees."""
+    from agitlog.compare import compare_sessions
+    from agitlog.store import list_sessions, resolve_session
+
+    repository = open_repo(repo)
+    sessions = list_sessions(repository)
+    comparison = compare_sessions(repository, resolve_session(repository, session_a, sessions),
+                                  resolve_session(repository, session_b, sessions))
+    views.render_compare(comparison, json_out=json_out)
+    return 0 if comparison.identical else 1
+
+
 @app.command("recover")
 def recover_cmd(json_out: JsonOption = False, repo: RepoOption = None) -> int:
     """Finish sessions whose recorder was killed, as status `crashed` (other commands do this too)."""

@@ -34,16 +34,22 @@ def _when(ts: str) -> str:
 LOG_COLUMNS = ("id", "started (UTC)", "duration", "session", "status", "steps", "files", "tokens")
 
 
+def _cost(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def render_log(rows: Sequence[LogRow], *, json_out: bool) -> None:
     if json_out:
         print_json([{k: v for k, v in asdict(row).items() if k != "meta"} | {"meta": row.meta} for row in rows])
         return
+    with_cost = any(r.cost is not None for r in rows)
     table = [(r.id, _when(r.started_at), _duration(r.duration_s), safe(r.title, keep_newlines=False), _status(r),
-              str(r.steps), str(r.files_changed), _tokens(r)) for r in rows]
+              str(r.steps), str(r.files_changed), _tokens(r)) + ((_cost(r.cost),) if with_cost else ())
+             for r in rows]
     if not rows:
         console(stderr=True).print("no sessions recorded yet - try `agitlog run -- <command>`")
         return
-    _print_table(LOG_COLUMNS, table, status_column=4)
+    _print_table(LOG_COLUMNS + (("cost",) if with_cost else ()), table, status_column=4)
 
 
 def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, status_column: int | None = None) -> None:
@@ -78,12 +84,15 @@ def _status_style(status: str) -> str:
 
 def render_show(view: SessionView, *, json_out: bool) -> None:
     if json_out:
-        print_json({"session": view.session.meta, "events": view.events,
+        from agitlog.query import session_cost
+
+        print_json({"session": view.session.meta, "cost": session_cost(view.session.meta, view.prices),
+                    "events": view.events,
                     "steps": {str(seq): {"step": c.step, "commit": c.commit, "files": _files_json(c)}
                               for seq, c in view.step_changes.items()}})
         return
     out = console()
-    for line in meta_lines(view.session.meta):
+    for line in meta_lines(view.session.meta) + model_lines(view.session.meta, view.prices):
         out.print(line)
     out.print("")
     for event in view.events:
@@ -91,6 +100,19 @@ def render_show(view: SessionView, *, json_out: bool) -> None:
         change = view.step_changes.get(event["seq"])
         if change:
             out.print(step_line(change))
+
+
+def model_lines(meta: dict[str, Any], prices: dict[str, dict[str, float]]) -> list[str]:
+    """Tokens per model, with cost where the config's [prices] table names the model."""
+    from agitlog.query import session_cost
+
+    lines = []
+    for model, usage in sorted(meta.get("stats", {}).get("models", {}).items()):
+        cost = session_cost({"stats": {"models": {model: usage}}}, prices)
+        cost_text = f"  cost {cost:.4f}" if cost is not None else ""
+        lines.append(f"model     {safe(model, keep_newlines=False)}: {usage.get('calls', 0)} calls, in "
+                     f"{usage.get('input_tokens', 0):,}, out {usage.get('output_tokens', 0):,}{cost_text}")
+    return lines
 
 
 def _files_json(change: StepChange) -> list[dict[str, Any]]:
@@ -167,7 +189,26 @@ def _summary_text(kind: str, data: dict[str, Any]) -> str:
         return f"{data.get('model') or ''} {_first(data, ('text', 'error')) or _compact(data.get('tool_calls'))}{tokens}"
     if kind == "state":
         return _compact(data.get("state"))
+    if kind == "llm.request":
+        return f"{data.get('model') or ''} {_last_prompt(data)}".strip()
     return _first(data, _SUMMARY_KEYS)
+
+
+def _last_prompt(data: dict[str, Any]) -> str:
+    """What was last said to the model: the SDK's prompt, or the last message of a captured request body."""
+    if isinstance(data.get("prompt"), str):
+        return data["prompt"]
+    body = data.get("body") if isinstance(data.get("body"), dict) else data
+    for key in ("messages", "input"):
+        items = body.get(key)
+        if isinstance(items, str):
+            return items
+        if isinstance(items, list) and items and isinstance(items[-1], dict):
+            last = items[-1]
+            content = last.get("content") if "content" in last else last.get("output")
+            prefix = f"{last.get('role') or last.get('type') or ''}: "
+            return prefix + (content if isinstance(content, str) else _compact(content))
+    return str(data.get("path") or "")
 
 
 def _compact(value: Any, limit: int = 80) -> str:
@@ -201,3 +242,88 @@ def render_demo(result: Any) -> None:
     out = console()
     for line in result.lines:
         out.print(line)
+
+
+# --- rerun and compare ----------------------------------------------------------------------------
+
+def render_rerun(result: Any, *, json_out: bool) -> None:
+    comparison = result.comparison
+    if json_out:
+        print_json({
+            "original": result.original, "rerun": result.rerun, "exit_code": result.exit_code,
+            "status": result.status, "reproduced": result.reproduced, "recorded_calls": result.recorded_calls,
+            "served_calls": result.served_calls, "upstream_calls": result.upstream_calls,
+            "divergence": _divergence_json(result.divergence), "comparison": _comparison_json(comparison),
+            "missing_env": result.missing_env, "workdir": str(result.workdir) if result.workdir else None,
+        })
+        return
+    out = console()
+    verdict = "reproduced exactly (same events, same final tree)" if result.reproduced else "did NOT reproduce"
+    out.print(f"rerun {result.rerun} of {result.original}: {verdict}")
+    out.print(f"model calls: {result.served_calls} of {result.recorded_calls} served from the recording, "
+              f"{result.upstream_calls} sent upstream; exit {result.exit_code} ({result.status})")
+    if result.missing_env:
+        out.print(f"note: not set here but set in the original run: {', '.join(result.missing_env)}")
+    if result.divergence is not None:
+        out.print(safe(result.divergence.describe()))
+    if not result.reproduced:
+        for line in _comparison_lines(comparison):
+            out.print(line)
+    if result.workdir:
+        out.print(f"worktree kept at {result.workdir}")
+
+
+def render_compare(comparison: Any, *, json_out: bool) -> None:
+    if json_out:
+        print_json(_comparison_json(comparison))
+        return
+    out = console()
+    out.print(f"A {comparison.a.id}   B {comparison.b.id}")
+    if comparison.identical:
+        out.print("identical: same events (ignoring times and ids) and the same final tree")
+        return
+    for line in _comparison_lines(comparison):
+        out.print(line)
+
+
+def _comparison_lines(comparison: Any) -> list[str]:
+    lines = []
+    diff = comparison.first_difference
+    if diff is None:
+        lines.append("events: the same")
+    else:
+        lines.append(f"first difference at event #{diff.index} ({', '.join(diff.fields)}):")
+        lines.append(f"  A: {event_line(diff.a) if diff.a else '(no event)'}")
+        lines.append(f"  B: {event_line(diff.b) if diff.b else '(no event)'}")
+        for key in diff.fields:
+            if key.startswith("data.") and diff.a and diff.b:
+                name = key[5:]
+                lines.append(f"  {key}: A={_compact(diff.a['data'].get(name))}  B={_compact(diff.b['data'].get(name))}")
+    if comparison.trees_equal:
+        lines.append("final trees: the same")
+    else:
+        lines.append(f"final trees differ in {len(comparison.tree_changes)} file(s):")
+        for added, deleted, path in comparison.tree_changes:
+            counts = "binary" if added is None else f"+{added} -{deleted}"
+            lines.append(f"  {safe(path, keep_newlines=False)}  {counts}")
+        if comparison.patch:
+            lines.append(safe(comparison.patch.rstrip("\n")))
+    return lines
+
+
+def _comparison_json(comparison: Any) -> dict[str, Any]:
+    diff = comparison.first_difference
+    return {
+        "a": comparison.a.id, "b": comparison.b.id, "identical": comparison.identical,
+        "first_difference": None if diff is None else {"index": diff.index, "fields": diff.fields, "a": diff.a,
+                                                         "b": diff.b},
+        "trees_equal": comparison.trees_equal,
+        "files": [{"path": p, "added": a, "deleted": d} for a, d, p in comparison.tree_changes],
+        "patch": comparison.patch,
+    }
+
+
+def _divergence_json(divergence: Any) -> dict[str, Any] | None:
+    if divergence is None:
+        return None
+    return {"call_index": divergence.call_index, "expected": divergence.expected, "actual": divergence.actual}

@@ -1,0 +1,152 @@
+"""What a deterministic rerun serves: the recorded model answers (and, with --replay-tools, the
+recorded tool results) of an original session, matched by canonical request content and order."""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+DIVERGENCE_POLICIES = ("fail", "live", "nearest")
+
+
+@dataclass
+class RecordedCall:
+    index: int
+    canonical: str
+    path: str
+    model: str | None
+    step: int
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    served: bool = False
+
+
+@dataclass
+class Divergence:
+    """The first request that did not match the recording."""
+
+    call_index: int
+    expected: str | None
+    actual: str
+
+    def describe(self) -> str:
+        import difflib
+
+        expected = _pretty(self.expected) if self.expected is not None else "(no more recorded calls)"
+        diff = difflib.unified_diff(expected.splitlines(), _pretty(self.actual).splitlines(),
+                                    "recorded", "rerun", lineterm="", n=2)
+        return f"model call #{self.call_index} diverged from the recording:\n" + "\n".join(diff)
+
+
+def _pretty(canonical: str) -> str:
+    try:
+        return json.dumps(json.loads(canonical), indent=2, sort_keys=True, ensure_ascii=False)
+    except ValueError:
+        return canonical
+
+
+@dataclass
+class Decision:
+    """What to do with one request: serve a recorded call, or go to the real model."""
+
+    call: RecordedCall | None
+    divergence: Divergence | None = None
+
+
+@dataclass
+class ReplayBook:
+    calls: list[RecordedCall]
+    tool_results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    policy: str = "fail"
+    live_from_step: int | None = None
+    divergence: Divergence | None = None
+    live: bool = False
+    _next: int = 0
+    _tool_next: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def decide(self, canonical: str, *, path: str, model: str | None) -> Decision:
+        """Match the next request against the recording, in order."""
+        with self._lock:
+            if self.live:
+                return Decision(call=None)
+            expected = self.calls[self._next] if self._next < len(self.calls) else None
+            if expected is not None and self.live_from_step is not None and expected.step >= self.live_from_step:
+                self.live = True
+                return Decision(call=None)
+            if expected is not None and expected.canonical == canonical:
+                return Decision(call=self._serve(expected))
+            return self._diverge(expected, canonical, path=path, model=model)
+
+    def _serve(self, call: RecordedCall) -> RecordedCall:
+        call.served = True
+        self._next = call.index + 1
+        return call
+
+    def _diverge(self, expected: RecordedCall | None, canonical: str, *, path: str, model: str | None) -> Decision:
+        divergence = Divergence(call_index=self._next, expected=expected.canonical if expected else None,
+                                actual=canonical)
+        if self.divergence is None:
+            self.divergence = divergence
+        if self.policy == "live":
+            self.live = True
+            return Decision(call=None, divergence=divergence)
+        if self.policy == "nearest":
+            nearest = self._nearest(canonical, path=path, model=model)
+            if nearest is not None:
+                return Decision(call=self._serve(nearest), divergence=divergence)
+        return Decision(call=None, divergence=divergence)
+
+    def _nearest(self, canonical: str, *, path: str, model: str | None) -> RecordedCall | None:
+        """The unserved recorded call most like this request, among those to the same endpoint."""
+        import difflib
+
+        candidates = [c for c in self.calls if not c.served and c.path == path and (model is None or c.model == model)]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda c: difflib.SequenceMatcher(None, c.canonical, canonical).quick_ratio())
+
+    def next_tool_result(self, tool: str) -> dict[str, Any] | None:
+        """The recorded result of the next call of ``tool`` (for --replay-tools)."""
+        with self._lock:
+            results = self.tool_results.get(tool, [])
+            position = self._tool_next.get(tool, 0)
+            if position >= len(results):
+                return None
+            self._tool_next[tool] = position + 1
+            return results[position]
+
+    @property
+    def served_count(self) -> int:
+        return sum(call.served for call in self.calls)
+
+
+def build_book(
+    events: list[dict[str, Any]],
+    *,
+    load_body: Callable[[str], bytes | None],
+    canonical: Callable[[Any], str],
+    policy: str = "fail",
+    live_from_step: int | None = None,
+) -> ReplayBook:
+    """A replay book from a recorded session's events. ``canonical`` turns a recorded request body
+    into the matching key; ``load_body`` fetches a response's raw bytes by attachment name."""
+    requests = {e["data"].get("call_id"): e for e in events if e["type"] == "llm.request" and e["data"].get("call_id")}
+    calls = []
+    for event in events:
+        data = event["data"]
+        if event["type"] != "llm.response" or data.get("call_id") not in requests:
+            continue
+        request = requests[data["call_id"]]
+        body = load_body(data.get("body_ref", "")) or b""
+        calls.append(RecordedCall(
+            index=len(calls), canonical=canonical(request["data"].get("body")), path=request["data"].get("path", ""),
+            model=request["data"].get("model"), step=request.get("step", 0), status=data.get("status") or 502,
+            headers={"content-type": data.get("content_type") or "application/json"}, body=body))
+    tool_results: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        if event["type"] == "tool.result":
+            tool_results.setdefault(str(event["data"].get("tool")), []).append(event["data"])
+    return ReplayBook(calls=calls, tool_results=tool_results, policy=policy, live_from_step=live_from_step)

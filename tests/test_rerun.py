@@ -1,0 +1,150 @@
+"""Deterministic re-execution: `agitlog rerun` serves the recorded model answers (zero upstream calls)
+and reproduces the original files byte for byte; `compare` finds where two sessions diverge."""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "llm"))
+from fakemodel import FakeModel  # noqa: E402
+
+from helpers import agitlog, agitlog_json, fsck, run_python_agent, tree_files  # noqa: E402
+
+pytest.importorskip("openai")
+
+AGENT = """
+import json, os, pathlib, agitlog
+from openai import OpenAI
+
+client = OpenAI(max_retries=0)
+tools = [{"type": "function", "function": {"name": "write_note", "description": "write a note",
+          "parameters": {"type": "object", "properties": {"text": {"type": "string"}}}}}]
+messages = [{"role": "user", "content": "Write a note about invoices" + os.environ.get("PROMPT_SUFFIX", "")}]
+
+@agitlog.tool
+def write_note(text):
+    pathlib.Path("note.txt").write_text(text + "\\n")
+    return "written"
+
+first = client.chat.completions.create(model="fake-model", messages=messages, tools=tools)
+call = first.choices[0].message.tool_calls[0]
+result = write_note(json.loads(call.function.arguments).get("text", "x"))
+messages += [first.choices[0].message.model_dump(exclude_none=True),
+             {"role": "tool", "tool_call_id": call.id, "content": result}]
+second = client.chat.completions.create(model="fake-model", messages=messages, tools=tools)
+pathlib.Path("answer.txt").write_text(second.choices[0].message.content)
+stream = client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "stream"}],
+                                        stream=True, stream_options={"include_usage": True})
+pathlib.Path("streamed.txt").write_text("".join(c.choices[0].delta.content or "" for c in stream if c.choices))
+"""
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeModel]:
+    server = FakeModel().start()
+    yield server
+    server.close()
+
+
+def _env(fake: FakeModel, **extra: str) -> dict[str, str]:
+    return {"OPENAI_BASE_URL": f"{fake.url}/v1", "OPENAI_API_KEY": "test-key-not-secret", **extra}
+
+
+def test_rerun_serves_recorded_answers_and_reproduces_files(repo: Path, fake: FakeModel) -> None:
+    proc = run_python_agent(repo, AGENT, env=_env(fake))
+    assert proc.returncode == 0, proc.stderr
+    original = agitlog_json("log", cwd=repo)[0]
+    assert len(fake.llm_requests()) == 3
+    events = agitlog_json("show", original["id"], "--type", "llm", cwd=repo)["events"]
+    assert [e["type"] for e in events] == ["llm.request", "llm.response"] * 3
+    assert events[1]["data"]["tool_calls"][0]["name"] == "write_note"
+    assert events[5]["data"]["stream"] is True and events[5]["data"]["usage"]["input_tokens"] > 0
+    assert events[2]["step"] > events[1]["step"]  # the tool's file change is a step before the next call
+
+    # a plain re-run differs: the model answers differently
+    run_python_agent(repo, AGENT, env=_env(fake))
+    plain = agitlog_json("log", cwd=repo)[0]
+    proc = agitlog("compare", original["id"], plain["id"], "--json", cwd=repo)
+    assert proc.returncode == 1
+    diff = json.loads(proc.stdout)
+    assert diff["first_difference"]["a"]["type"] == "llm.response"
+    assert not diff["trees_equal"] and "answer.txt" in {f["path"] for f in diff["files"]}
+
+    # a rerun does not: zero upstream calls, same events, same files
+    calls_before = len(fake.llm_requests())
+    proc = agitlog("rerun", original["id"], "--json", cwd=repo, env=_env(fake))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["reproduced"] is True
+    assert result["upstream_calls"] == 0 and result["served_calls"] == 3
+    assert len(fake.llm_requests()) == calls_before
+    rerun = agitlog_json("show", result["rerun"], cwd=repo)["session"]
+    assert rerun["rerun_of"] == original["id"]
+    original_files = tree_files(repo, original["meta"]["steps"]["last"])
+    assert tree_files(repo, rerun["steps"]["last"]) == original_files
+    assert "note.txt" in original_files and "streamed.txt" in original_files
+    assert (repo / "answer.txt").read_text() != original_files["answer.txt"].decode()  # user's worktree untouched by rerun
+    fsck(repo)
+
+
+def test_divergence_fails_fast_or_goes_live(repo: Path, fake: FakeModel) -> None:
+    assert run_python_agent(repo, AGENT, env=_env(fake)).returncode == 0
+    original = agitlog_json("log", cwd=repo)[0]["id"]
+    calls_before = len(fake.llm_requests())
+    proc = agitlog("rerun", original, "--json", cwd=repo, env=_env(fake, PROMPT_SUFFIX=" (changed)"))
+    assert proc.returncode == 1
+    result = json.loads(proc.stdout)
+    assert result["reproduced"] is False and result["upstream_calls"] == 0
+    assert result["divergence"]["call_index"] == 0 and "(changed)" in result["divergence"]["actual"]
+    assert len(fake.llm_requests()) == calls_before
+    rerun_events = agitlog_json("show", result["rerun"], "--type", "error", cwd=repo)["events"]
+    assert rerun_events and rerun_events[0]["data"]["error"] == "rerun diverged from the recording"
+
+    proc = agitlog("rerun", original, "--json", "--on-divergence", "live", cwd=repo,
+                   env=_env(fake, PROMPT_SUFFIX=" (changed)"))
+    result = json.loads(proc.stdout)
+    assert result["upstream_calls"] == 3 and result["exit_code"] == 0
+    assert len(fake.llm_requests()) == calls_before + 3
+
+
+def test_live_from_a_step_forks_the_run(repo: Path, fake: FakeModel) -> None:
+    assert run_python_agent(repo, AGENT, env=_env(fake)).returncode == 0
+    original = agitlog_json("log", cwd=repo)[0]
+    second_request = agitlog_json("show", original["id"], "--type", "llm.request", cwd=repo)["events"][1]
+    proc = agitlog("rerun", original["id"], "--json", "--live-from", str(second_request["step"]), cwd=repo,
+                   env=_env(fake))
+    result = json.loads(proc.stdout)
+    assert result["served_calls"] == 1 and result["upstream_calls"] == 2
+    assert result["exit_code"] == 0
+
+
+def test_replay_tools_returns_recorded_results_without_running(repo: Path, fake: FakeModel) -> None:
+    agent = AGENT.replace('pathlib.Path("note.txt").write_text(text + "\\n")',
+                          'open(os.environ["SIDE_EFFECTS"], "a").write("sent\\n")')
+    assert "SIDE_EFFECTS" in agent
+    side_effects = repo.parent / "side-effects.log"
+    assert run_python_agent(repo, agent, env=_env(fake, SIDE_EFFECTS=str(side_effects))).returncode == 0
+    assert side_effects.read_text() == "sent\n"
+    proc = agitlog("rerun", "--replay-tools", "--json", cwd=repo, env=_env(fake, SIDE_EFFECTS=str(side_effects)))
+    result = json.loads(proc.stdout)
+    assert result["reproduced"] is True, result
+    assert side_effects.read_text() == "sent\n"  # the tool did not run again
+    replayed = [e for e in agitlog_json("show", result["rerun"], "--type", "tool.result", cwd=repo)["events"]]
+    assert replayed[0]["data"]["replayed"] is True and replayed[0]["data"]["result"] == "written"
+
+
+def test_tokens_and_cost_per_model_from_the_price_table(repo: Path, fake: FakeModel) -> None:
+    assert run_python_agent(repo, AGENT, env=_env(fake)).returncode == 0
+    row = agitlog_json("log", cwd=repo)[0]
+    assert row["cost"] is None  # no price table: no cost is invented
+    models = row["meta"]["stats"]["models"]
+    assert models["fake-model"]["calls"] == 3
+    assert row["input_tokens"] == models["fake-model"]["input_tokens"] > 0
+    (repo / ".agitlog.toml").write_text('[prices."fake-model"]\ninput = 1000000.0\noutput = 2000000.0\n')
+    row = agitlog_json("log", cwd=repo)[0]
+    assert row["cost"] == row["input_tokens"] * 1.0 + row["output_tokens"] * 2.0
+    assert "cost" in agitlog("show", cwd=repo).stdout
