@@ -75,10 +75,10 @@ class Journal:
         return f"journal {self.path} is unreadable ({exc}); move it aside to silence this"
 
     def write_start(self, meta: dict[str, Any]) -> None:
-        _write_json_durably(self.path / "start.json", meta)
+        _write_json(self.path / "start.json", meta, durable=True)  # without it a power cut loses the session
 
     def write_end(self, end: dict[str, Any]) -> None:
-        _write_json_durably(self.path / "end.json", end)
+        _write_json(self.path / "end.json", end, durable=False)  # the record commit follows at once
 
 
 def journal_root(state_dir: Path) -> Path:
@@ -168,12 +168,13 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _write_json_durably(path: Path, data: dict[str, Any]) -> None:
+def _write_json(path: Path, data: dict[str, Any], *, durable: bool) -> None:
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(data, handle, ensure_ascii=False)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 
