@@ -54,7 +54,9 @@ def agent(proxy: LLMProxy) -> Callable[..., AgentRun]:
     The agent's environment points at `via` (default: the `proxy` fixture) as `agitlog run` would.
     """
 
-    def run(scenario: str, sdk: str = "current", inject: bool = True, via: LLMProxy | None = None, **extra: str) -> AgentRun:
+    def run(
+        scenario: str, sdk: str = "current", inject: bool = True, via: LLMProxy | None = None, **extra: str
+    ) -> AgentRun:
         return run_agent(scenario, agent_env(via or proxy, sdk, inject, **extra))
 
     return run

@@ -226,7 +226,9 @@ def _chat(request: dict) -> tuple[list[bytes], dict, str]:
 
     def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return _sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [choice]})
+        return _sse(
+            {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [choice]}
+        )
 
     events = [chunk({"role": "assistant", "content": ""})]
     if tool:
@@ -238,7 +240,14 @@ def _chat(request: dict) -> tuple[list[bytes], dict, str]:
         events.extend(chunk({"content": piece}) for piece in _pieces(text or ""))
     events.append(chunk({}, finish))
     if (request.get("stream_options") or {}).get("include_usage"):
-        final = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage}
+        final = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
         events.append(_sse(final))
     events.append(_sse("[DONE]"))
     return events, payload, text or ""
@@ -262,7 +271,14 @@ def _responses(request: dict) -> tuple[list[bytes], dict, str]:
     if tool:
         arguments = json.dumps(TOOL_ARGS)
         call_id = "call_" + secrets.token_hex(6)
-        item: dict[str, Any] = {"type": "function_call", "id": item_id, "call_id": call_id, "name": tool, "arguments": arguments, "status": "completed"}
+        item: dict[str, Any] = {
+            "type": "function_call",
+            "id": item_id,
+            "call_id": call_id,
+            "name": tool,
+            "arguments": arguments,
+            "status": "completed",
+        }
     else:
         part = {"type": "output_text", "text": text, "annotations": []}
         item = {"type": "message", "id": item_id, "status": "completed", "role": "assistant", "content": [part]}
@@ -290,18 +306,37 @@ def _responses(request: dict) -> tuple[list[bytes], dict, str]:
     pending = {**base, "status": "in_progress", "output": [], "usage": None}
     events = [ev("response.created", response=pending), ev("response.in_progress", response=pending)]
     if tool:
-        events.append(ev("response.output_item.added", output_index=0, item={**item, "arguments": "", "status": "in_progress"}))
+        events.append(
+            ev("response.output_item.added", output_index=0, item={**item, "arguments": "", "status": "in_progress"})
+        )
         for piece in _pieces(item["arguments"], 5):
             events.append(ev("response.function_call_arguments.delta", item_id=item_id, output_index=0, delta=piece))
-        events.append(ev("response.function_call_arguments.done", item_id=item_id, output_index=0, arguments=item["arguments"]))
+        events.append(
+            ev("response.function_call_arguments.done", item_id=item_id, output_index=0, arguments=item["arguments"])
+        )
     else:
-        events.append(ev("response.output_item.added", output_index=0, item={**item, "status": "in_progress", "content": []}))
+        events.append(
+            ev("response.output_item.added", output_index=0, item={**item, "status": "in_progress", "content": []})
+        )
         empty = {"type": "output_text", "text": "", "annotations": []}
         events.append(ev("response.content_part.added", item_id=item_id, output_index=0, content_index=0, part=empty))
         for piece in _pieces(text or ""):
-            events.append(ev("response.output_text.delta", item_id=item_id, output_index=0, content_index=0, delta=piece, logprobs=[]))
-        events.append(ev("response.output_text.done", item_id=item_id, output_index=0, content_index=0, text=text, logprobs=[]))
-        events.append(ev("response.content_part.done", item_id=item_id, output_index=0, content_index=0, part=item["content"][0]))
+            events.append(
+                ev(
+                    "response.output_text.delta",
+                    item_id=item_id,
+                    output_index=0,
+                    content_index=0,
+                    delta=piece,
+                    logprobs=[],
+                )
+            )
+        events.append(
+            ev("response.output_text.done", item_id=item_id, output_index=0, content_index=0, text=text, logprobs=[])
+        )
+        events.append(
+            ev("response.content_part.done", item_id=item_id, output_index=0, content_index=0, part=item["content"][0])
+        )
     events.append(ev("response.output_item.done", output_index=0, item=item))
     events.append(ev("response.completed", response=payload))
     return events, payload, text or ""
@@ -351,7 +386,10 @@ def _messages(request: dict) -> tuple[list[bytes], dict, str]:
     message = {**payload, "content": [], "stop_reason": None, "usage": start_usage}
     events = [
         _sse({"type": "message_start", "message": message}, "message_start"),
-        _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}, "content_block_start"),
+        _sse(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            "content_block_start",
+        ),
         _sse({"type": "ping"}, "ping"),
     ]
     for piece in _pieces(text):
@@ -362,10 +400,18 @@ def _messages(request: dict) -> tuple[list[bytes], dict, str]:
         block = {"type": "tool_use", "id": tool_id, "name": tool, "input": {}}
         events.append(_sse({"type": "content_block_start", "index": 1, "content_block": block}, "content_block_start"))
         for piece in _pieces(json.dumps(TOOL_ARGS), 5):
-            delta = {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": piece}}
+            delta = {
+                "type": "content_block_delta",
+                "index": 1,
+                "delta": {"type": "input_json_delta", "partial_json": piece},
+            }
             events.append(_sse(delta, "content_block_delta"))
         events.append(_sse({"type": "content_block_stop", "index": 1}, "content_block_stop"))
-    final = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": USAGE["output"]}}
+    final = {
+        "type": "message_delta",
+        "delta": {"stop_reason": stop, "stop_sequence": None},
+        "usage": {"output_tokens": USAGE["output"]},
+    }
     events.append(_sse(final, "message_delta"))
     events.append(_sse({"type": "message_stop"}, "message_stop"))
     return events, payload, text

@@ -25,7 +25,16 @@ from agitlog.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
 HERE = Path(__file__).resolve().parent
 AGENT = HERE / "agents" / "sdk_agent.py"
 OLD_SDKS = Path(os.environ.get("AGITLOG_OLD_SDKS") or Path.home() / ".cache" / "agitlog-test" / "old-sdks")
-_SCRUBBED = ("OPENAI_", "ANTHROPIC_", "AZURE_OPENAI", "AGITLOG_", "PYTHONPATH", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+_SCRUBBED = (
+    "OPENAI_",
+    "ANTHROPIC_",
+    "AZURE_OPENAI",
+    "AGITLOG_",
+    "PYTHONPATH",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+)
 
 
 @dataclass

@@ -28,7 +28,13 @@ def child(code: str, env: dict[str, str], extra_path: list[str] = ()) -> list:
     """Runs `code` in a fresh interpreter with our dir first on PYTHONPATH; returns its JSON lines."""
     env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = os.pathsep.join([str(inject_dir()), *extra_path])
-    done = subprocess.run([sys.executable, "-c", "import json\n" + textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", "import json\n" + textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 
@@ -94,7 +100,7 @@ def test_only_llm_calls_that_bypass_the_proxy_are_rerouted(proxy, recorder, fake
         print(json.dumps([hard.status_code, str(hard.request.url), str(hard.url)]))
         other = client.get("{fake.url}/v1/models")  # not an LLM endpoint: left alone
         print(json.dumps(other.status_code))
-        via = client.post("{proxy.base_url('openai')}/chat/completions", json={{"model": "m", "messages": []}})
+        via = client.post("{proxy.base_url("openai")}/chat/completions", json={{"model": "m", "messages": []}})
         print(json.dumps(via.status_code))
         seen = []
         mocked = httpx2.Client(transport=httpx2.MockTransport(lambda r: seen.append(str(r.url)) or httpx2.Response(200)))
@@ -107,7 +113,11 @@ def test_only_llm_calls_that_bypass_the_proxy_are_rerouted(proxy, recorder, fake
     assert seen == ["https://api.openai.com/v1/chat/completions"]
     proxy.close()
     assert [request.url for request, _ in recorder.calls] == [f"{fake.url}/v1/chat/completions"] * 2
-    assert [received.path for received in fake.received] == ["/v1/chat/completions", "/v1/models", "/v1/chat/completions"]
+    assert [received.path for received in fake.received] == [
+        "/v1/chat/completions",
+        "/v1/models",
+        "/v1/chat/completions",
+    ]
 
 
 def test_async_and_aliased_httpx_are_rerouted_once(proxy, recorder, fake):

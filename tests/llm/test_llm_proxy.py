@@ -53,7 +53,7 @@ def test_provider_routes_map_onto_upstream_bases_keeping_the_query(proxy, record
     proxy.close()
 
     assert fake.received[0].path == "/v1/models?limit=2&after=x"
-    (request, result), = recorder.calls
+    ((request, result),) = recorder.calls
     assert (request.provider, request.method, request.path) == ("openai", "GET", "/models")
     assert request.url == f"{fake.url}/v1/models?limit=2&after=x"
     assert result.status == 200 and result.body == fake.sent[0]
@@ -82,7 +82,7 @@ def test_headers_and_body_go_upstream_unchanged_and_nothing_is_added(proxy, reco
         "Content-Type": "application/json",
         "Content-Length": str(len(body)),
     }
-    (recorded, _), = recorder.calls
+    ((recorded, _),) = recorder.calls
     assert recorded.body == body
     assert recorded.headers == {k: v for k, v in received.headers.items() if k != "Content-Length"}
 
@@ -125,12 +125,14 @@ def test_explicit_upstream_header_routes_there_and_is_stripped(proxy, recorder, 
 
     assert fake.received[0].path == "/v1/chat/completions?api-version=1"
     assert all(key.lower() != "x-agitlog-upstream" for key in fake.received[0].headers)
-    (request, _), = recorder.calls
+    ((request, _),) = recorder.calls
     assert (request.provider, request.path, request.url) == ("openai", "/chat/completions", upstream)
 
 
 def test_explicit_upstream_pointing_at_the_proxy_is_refused(proxy, recorder):
-    response = post(connect(proxy), "/x", CHAT_BODY, **{"x-agitlog-upstream": proxy.root_url + "/openai/chat/completions"})
+    response = post(
+        connect(proxy), "/x", CHAT_BODY, **{"x-agitlog-upstream": proxy.root_url + "/openai/chat/completions"}
+    )
     assert response.status == 508
     proxy.close()
     assert recorder.calls == []
@@ -178,7 +180,7 @@ def test_a_stream_is_relayed_chunk_by_chunk(proxy, recorder, fake):
     total = time.perf_counter() - started
     assert first.startswith(b"data: {") and first_at < 0.3 <= 0.5 <= total
     proxy.close()
-    (_, result), = recorder.calls
+    ((_, result),) = recorder.calls
     assert result.body == first + rest == fake.sent[0]
     assert result.first_chunk_ms < 300 and result.latency_ms >= 500
 
@@ -204,11 +206,35 @@ def test_hooks_that_raise_are_reported_once_and_never_break_calls(fake, capsys):
     assert len(fake.received) == 3
 
 
+def test_a_slow_after_call_does_not_delay_the_response_but_keeps_hooks_in_order(fake):
+    order: list[str] = []
+
+    class Slow:
+        def before_call(self, request):
+            order.append("before " + json.loads(request.body)["n"])
+
+        def after_call(self, request, result):
+            time.sleep(0.3)  # e.g. writing git objects
+            order.append("after " + json.loads(request.body)["n"])
+
+    with LLMProxy(hooks=Slow(), upstreams={"openai": f"{fake.url}/v1"}) as proxy:
+        started = time.perf_counter()
+        for n in "12":  # a fresh connection each time: ordering must not depend on connection reuse
+            response = post(connect(proxy), "/openai/chat/completions", json.dumps({"n": n}).encode())
+            assert response.status == 200
+            response.read()
+            if n == "1":
+                assert time.perf_counter() - started < 0.25  # the child had its answer before the hook ended
+    assert order == ["before 1", "after 1", "before 2", "after 2"]
+
+
 def test_a_reply_from_before_call_is_served_without_the_upstream(fake, recorder):
     events = [b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n', b"data: [DONE]\n\n"]
     replies = {
         b"plain": LLMReply(200, {"Content-Type": "application/json", "Content-Length": "999"}, b'{"recorded": true}'),
-        b"stream": LLMReply(200, {"content-type": "text/event-stream", "Transfer-Encoding": "chunked"}, b"".join(events)),
+        b"stream": LLMReply(
+            200, {"content-type": "text/event-stream", "Transfer-Encoding": "chunked"}, b"".join(events)
+        ),
     }
     recorder.replies = lambda request: replies[json.loads(request.body)["kind"].encode()]
     with LLMProxy(hooks=recorder, upstreams={"openai": f"{fake.url}/v1"}) as proxy:
@@ -231,7 +257,7 @@ def test_upstream_timeout_is_a_504(recorder):
             response = post(connect(proxy), "/openai/chat/completions", CHAT_BODY)
             assert response.status == 504
             assert json.loads(response.read())["error"]["code"] == "agitlog_upstream_timed_out"
-    (_, result), = recorder.calls
+    ((_, result),) = recorder.calls
     assert result.status is None and "timed out" in result.error
 
 
@@ -321,7 +347,10 @@ def test_child_env_points_the_sdks_at_the_proxy(proxy, monkeypatch):
 def test_upstreams_from_env():
     assert LLMProxy.upstreams_from_env({}) == DEFAULT_UPSTREAMS
     env = {"OPENAI_BASE_URL": "http://localhost:8000/v1/", "ANTHROPIC_BASE_URL": ""}
-    assert LLMProxy.upstreams_from_env(env) == {"openai": "http://localhost:8000/v1", "anthropic": "https://api.anthropic.com"}
+    assert LLMProxy.upstreams_from_env(env) == {
+        "openai": "http://localhost:8000/v1",
+        "anthropic": "https://api.anthropic.com",
+    }
 
 
 def test_importing_the_proxy_loads_nothing_heavy():

@@ -14,8 +14,19 @@ import pytest
 from agitlog.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
 from agitlog.llm.wire import canonical_request, request_event_data, response_event_data
 
-CHAT_USAGE = {"input_tokens": 21, "output_tokens": 9, "total_tokens": 30, "cache_read_input_tokens": 3, "reasoning_tokens": 2}
-MESSAGES_USAGE = {"input_tokens": 28, "output_tokens": 9, "cache_read_input_tokens": 3, "cache_creation_input_tokens": 4}
+CHAT_USAGE = {
+    "input_tokens": 21,
+    "output_tokens": 9,
+    "total_tokens": 30,
+    "cache_read_input_tokens": 3,
+    "reasoning_tokens": 2,
+}
+MESSAGES_USAGE = {
+    "input_tokens": 28,
+    "output_tokens": 9,
+    "cache_read_input_tokens": 3,
+    "cache_creation_input_tokens": 4,
+}
 TOOL = {"name": "get_weather", "arguments": {"city": "Paris"}}
 
 
@@ -65,7 +76,10 @@ def test_single_call_is_recorded_once_with_its_meaning(
     auth = [header(request.headers, name) for name in ("authorization", "x-api-key")]
     assert auth == [header(fake.received[0].headers, name) for name in ("authorization", "x-api-key")]
     assert any(value and value.endswith("test-123") for value in auth)
-    majors = {"current": ("OpenAI/Python 3.", "Anthropic/Python 2."), "old": ("OpenAI/Python 1.", "Anthropic/Python 0.")}
+    majors = {
+        "current": ("OpenAI/Python 3.", "Anthropic/Python 2."),
+        "old": ("OpenAI/Python 1.", "Anthropic/Python 0."),
+    }
     assert header(request.headers, "user-agent").startswith(majors[sdk])
     assert (result.status, result.stream, result.error, result.served_from_recording) == (200, stream, None, False)
     assert (result.first_chunk_ms is not None) == stream
@@ -105,7 +119,10 @@ def test_async_clients(sdk, agent, proxy, recorder, fake):
     assert_exact_bytes(calls, fake)
     events = [response_event_data(request, result) for request, result in calls]
     assert [(e["api"], e["stream"]) for e in events] == [
-        ("chat.completions", True), ("responses", False), ("messages", True), ("messages", False)
+        ("chat.completions", True),
+        ("responses", False),
+        ("messages", True),
+        ("messages", False),
     ]
     assert [e["text"] for e in events] == [line["text"] for line in run.lines] == fake.answers
 
@@ -145,14 +162,16 @@ def test_unreachable_upstream_is_a_502_the_sdk_surfaces(sdk, agent, recorder):
     with socket.socket() as probe:  # a port with nothing listening
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
-    down = LLMProxy(hooks=recorder, upstreams={"openai": f"http://127.0.0.1:{dead}/v1", "anthropic": "http://127.0.0.1:9"})
+    down = LLMProxy(
+        hooks=recorder, upstreams={"openai": f"http://127.0.0.1:{dead}/v1", "anthropic": "http://127.0.0.1:9"}
+    )
     down.start()
     run = agent("unreachable", sdk, via=down)
     assert run.returncode == 0, run.stderr
     assert run.lines[0]["status"] == 502
     assert "unreachable" in run.lines[0]["message"]
 
-    (request, result), = finish(down, recorder, 1)
+    ((request, result),) = finish(down, recorder, 1)
     assert result.status is None and "unreachable" in result.error and "Refused" in result.error
     assert response_event_data(request, result)["error"] == result.error
 

@@ -21,11 +21,15 @@ def make_request(path: str, body: dict | bytes, provider: str = "openai", url: s
 
 
 def make_result(body: bytes, *, stream: bool = False, status: int = 200, headers: dict | None = None) -> LLMResult:
-    return LLMResult(status, headers or (SSE if stream else {}), body, stream, 12.5, 3.0 if stream else None, None, False)
+    return LLMResult(
+        status, headers or (SSE if stream else {}), body, stream, 12.5, 3.0 if stream else None, None, False
+    )
 
 
 def read(path: str, provider: str, body: bytes, stream: bool, request: dict | None = None, **kw) -> dict:
-    return response_event_data(make_request(path, request or {"model": "m"}, provider), make_result(body, stream=stream, **kw))
+    return response_event_data(
+        make_request(path, request or {"model": "m"}, provider), make_result(body, stream=stream, **kw)
+    )
 
 
 CHAT, RESPONSES, MESSAGES = "/chat/completions", "/responses", "/v1/messages"
@@ -45,7 +49,9 @@ def test_request_event_data():
     }
     odd = request_event_data(make_request("/upload", b"\xffnot json"))
     assert odd["body"] == {"raw": "\ufffdnot json"} and odd["api"] == "other" and odd["model"] is None
-    azure = make_request(CHAT, {"messages": []}, url="https://r.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version=1")
+    azure = make_request(
+        CHAT, {"messages": []}, url="https://r.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version=1"
+    )
     assert request_event_data(azure)["model"] == "gpt4o"
 
 
@@ -87,11 +93,22 @@ def test_stream_and_body_of_one_answer_read_the_same(builder, tools):
 
 def test_chat_stream_without_include_usage_has_no_usage_and_parallel_tool_calls_keep_order():
     def chunk(delta, finish=None):
-        return b"data: " + json.dumps({"model": "gpt-x", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}).encode() + b"\n\n"
+        return (
+            b"data: "
+            + json.dumps(
+                {"model": "gpt-x", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            ).encode()
+            + b"\n\n"
+        )
 
     body = b"".join(
         [
-            chunk({"role": "assistant", "tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": ""}}]}),
+            chunk(
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": ""}}],
+                }
+            ),
             chunk({"tool_calls": [{"index": 1, "id": "b", "function": {"name": "g", "arguments": '{"x"'}}]}),
             chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"y": 1}'}}]}),
             chunk({"tool_calls": [{"index": 1, "function": {"arguments": ": 2}"}}]}),
@@ -101,20 +118,61 @@ def test_chat_stream_without_include_usage_has_no_usage_and_parallel_tool_calls_
     )
     got = read(CHAT, "openai", body, True)
     assert got["usage"] == {}
-    assert got["tool_calls"] == [{"id": "a", "name": "f", "arguments": {"y": 1}}, {"id": "b", "name": "g", "arguments": {"x": 2}}]
+    assert got["tool_calls"] == [
+        {"id": "a", "name": "f", "arguments": {"y": 1}},
+        {"id": "b", "name": "g", "arguments": {"x": 2}},
+    ]
     assert (got["finish_reason"], got["model"], got["text"]) == ("tool_calls", "gpt-x", "")
 
 
 def test_anthropic_stream_usage_is_merged_and_thinking_is_not_text():
     events = [
-        ("message_start", {"type": "message_start", "message": {"model": "claude-x", "usage": {"input_tokens": 10, "cache_read_input_tokens": 100, "output_tokens": 1}}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hmm"}}),
-        ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hel"}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "lo"}}),
-        ("content_block_start", {"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "t1", "name": "noargs", "input": {}}}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 42, "input_tokens": 12}}),
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "model": "claude-x",
+                    "usage": {"input_tokens": 10, "cache_read_input_tokens": 100, "output_tokens": 1},
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hmm"}},
+        ),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hel"}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "lo"}},
+        ),
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 2,
+                "content_block": {"type": "tool_use", "id": "t1", "name": "noargs", "input": {}},
+            },
+        ),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use"},
+                "usage": {"output_tokens": 42, "input_tokens": 12},
+            },
+        ),
         ("message_stop", {"type": "message_stop"}),
     ]
     body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
@@ -132,23 +190,38 @@ def test_a_stream_cut_short_reports_what_arrived():
     cut = body[: body.index(b"\n\n", second) + 10]  # two pieces of the tool input, then mid-event
     got = read(MESSAGES, "anthropic", cut, True)
     assert got["text"] == text and got["finish_reason"] is None
-    assert got["usage"] == {"input_tokens": 28, "output_tokens": 1, "cache_read_input_tokens": 3, "cache_creation_input_tokens": 4}
+    assert got["usage"] == {
+        "input_tokens": 28,
+        "output_tokens": 1,
+        "cache_read_input_tokens": 3,
+        "cache_creation_input_tokens": 4,
+    }
     (call,) = got["tool_calls"]
     assert call["name"] == "get_weather" and isinstance(call["arguments"], str)  # partial JSON stays raw
 
 
 def test_responses_stream_without_terminal_event_is_assembled():
     events, _, _ = fakemodel._responses({"model": "m", "tools": [{"type": "function", "name": "get_weather"}]})
-    body = b"".join(event for event in events if b"response.completed" not in event and b"output_item.done" not in event)
+    body = b"".join(
+        event for event in events if b"response.completed" not in event and b"output_item.done" not in event
+    )
     got = read(RESPONSES, "openai", body, True)
     assert [(c["name"], c["arguments"]) for c in got["tool_calls"]] == [("get_weather", fakemodel.TOOL_ARGS)]
     assert got["model"] == "m" and got["finish_reason"] is None
 
 
 def test_responses_incomplete_and_failed():
-    incomplete = {"model": "m", "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}, "output": []}
+    incomplete = {
+        "model": "m",
+        "status": "incomplete",
+        "incomplete_details": {"reason": "max_output_tokens"},
+        "output": [],
+    }
     assert read(RESPONSES, "openai", json.dumps(incomplete).encode(), False)["finish_reason"] == "max_output_tokens"
-    failed = {"type": "response.failed", "response": {"status": "failed", "error": {"code": "server_error", "message": "boom"}, "output": []}}
+    failed = {
+        "type": "response.failed",
+        "response": {"status": "failed", "error": {"code": "server_error", "message": "boom"}, "output": []},
+    }
     got = read(RESPONSES, "openai", f"event: response.failed\ndata: {json.dumps(failed)}\n\n".encode(), True)
     assert got["finish_reason"] == "failed" and got["error"] == "response failed: boom"
 
@@ -157,7 +230,9 @@ def test_errors_are_reported():
     body = json.dumps({"type": "error", "error": {"type": "invalid_request_error", "message": "bad model"}}).encode()
     assert read(MESSAGES, "anthropic", body, False, status=400)["error"] == "HTTP 400: bad model"
     assert read(CHAT, "openai", b"<html>oops</html>", False, status=502)["error"] == "HTTP 502: <html>oops</html>"
-    stream_error = b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+    stream_error = (
+        b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+    )
     assert read(MESSAGES, "anthropic", stream_error, True)["error"] == "stream error: Overloaded"
     transport = LLMResult(None, {}, b"", False, 1.0, None, "upstream unreachable", False)
     assert response_event_data(make_request(CHAT, {}), transport)["error"] == "upstream unreachable"
@@ -176,28 +251,55 @@ def test_content_encoded_bodies_are_decoded(proxy, recorder, fake):
     fake.gzip_json = True
     conn = http.client.HTTPConnection(*proxy.root_url.removeprefix("http://").split(":"))
     body = json.dumps({"model": "gpt-test", "messages": []}).encode()
-    conn.request("POST", "/openai/chat/completions", body, {"Accept-Encoding": "gzip", "Content-Type": "application/json"})
+    conn.request(
+        "POST", "/openai/chat/completions", body, {"Accept-Encoding": "gzip", "Content-Type": "application/json"}
+    )
     response = conn.getresponse()
     assert response.getheader("content-encoding") == "gzip"
     assert response.read() == fake.sent[0]
     proxy.close()
-    (request, result), = recorder.calls
+    ((request, result),) = recorder.calls
     assert result.body == fake.sent[0] and result.body[:2] == b"\x1f\x8b"  # the raw wire bytes
     assert response_event_data(request, result)["text"] == fake.answers[0]
-    deflated = make_result(gzip.zlib.compress(json.dumps({"choices": [{"message": {"content": "hi"}}]}).encode()), headers={"content-encoding": "deflate"})
+    deflated = make_result(
+        gzip.zlib.compress(json.dumps({"choices": [{"message": {"content": "hi"}}]}).encode()),
+        headers={"content-encoding": "deflate"},
+    )
     assert response_event_data(make_request(CHAT, {}), deflated)["text"] == "hi"
 
 
 def test_parse_sse():
-    text = ": comment\r\nevent: a\r\ndata: one\r\ndata:two\r\n\r\ndata: {\"x\": 1}\n\nevent: b\ndata: never terminated\n"
+    text = ': comment\r\nevent: a\r\ndata: one\r\ndata:two\r\n\r\ndata: {"x": 1}\n\nevent: b\ndata: never terminated\n'
     assert parse_sse(text) == [("a", "one\ntwo"), (None, '{"x": 1}')]
 
 
 def test_canonical_request():
-    first = json.dumps({"model": "m", "user": "u-1", "metadata": {"user_id": "s1"}, "messages": [{"b": 1, "a": "é"}], "stream": True, "stream_options": {"include_usage": True}})
-    second = json.dumps({"stream_options": {"include_usage": True}, "messages": [{"a": "é", "b": 1}], "stream": True, "model": "m", "user": "u-2", "prompt_cache_key": "k", "safety_identifier": "x"})
+    first = json.dumps(
+        {
+            "model": "m",
+            "user": "u-1",
+            "metadata": {"user_id": "s1"},
+            "messages": [{"b": 1, "a": "é"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    )
+    second = json.dumps(
+        {
+            "stream_options": {"include_usage": True},
+            "messages": [{"a": "é", "b": 1}],
+            "stream": True,
+            "model": "m",
+            "user": "u-2",
+            "prompt_cache_key": "k",
+            "safety_identifier": "x",
+        }
+    )
     assert canonical_request(first.encode()) == canonical_request(second.encode())
-    assert canonical_request(first.encode()) == '{"messages":[{"a":"é","b":1}],"model":"m","stream":true,"stream_options":{"include_usage":true}}'
+    assert (
+        canonical_request(first.encode())
+        == '{"messages":[{"a":"é","b":1}],"model":"m","stream":true,"stream_options":{"include_usage":true}}'
+    )
     assert canonical_request(b"not json \xff") == "not json \ufffd"
     assert canonical_request(b"") == ""
     assert canonical_request(b'{"model": "m", "stream": false}') != canonical_request(b'{"model": "m", "stream": true}')

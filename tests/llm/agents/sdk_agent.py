@@ -47,7 +47,12 @@ def an(**kwargs: object) -> anthropic.Anthropic:
 
 def chat(client: openai.OpenAI | None = None) -> None:
     reply = (client or oa()).chat.completions.create(model="gpt-test", messages=USER, user="u-123")
-    emit("chat", text=reply.choices[0].message.content, finish=reply.choices[0].finish_reason, usage=reply.usage.model_dump())
+    emit(
+        "chat",
+        text=reply.choices[0].message.content,
+        finish=reply.choices[0].finish_reason,
+        usage=reply.usage.model_dump(),
+    )
 
 
 def chat_stream() -> None:
@@ -67,7 +72,9 @@ def chat_tools(stream: bool = False) -> None:
     messages: list[dict] = [{"role": "user", "content": "Weather in Paris?"}]
     if stream:
         calls: dict[int, dict] = {}
-        for chunk in client.chat.completions.create(model="gpt-test", messages=messages, tools=[WEATHER_TOOL_OPENAI], stream=True):
+        for chunk in client.chat.completions.create(
+            model="gpt-test", messages=messages, tools=[WEATHER_TOOL_OPENAI], stream=True
+        ):
             for delta_call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
                 entry = calls.setdefault(delta_call.index, {"id": None, "name": None, "arguments": ""})
                 entry["id"] = entry["id"] or delta_call.id
@@ -76,11 +83,21 @@ def chat_tools(stream: bool = False) -> None:
         tool_calls = [calls[index] for index in sorted(calls)]
     else:
         reply = client.chat.completions.create(model="gpt-test", messages=messages, tools=[WEATHER_TOOL_OPENAI])
-        tool_calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments} for c in reply.choices[0].message.tool_calls]
+        tool_calls = [
+            {"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
+            for c in reply.choices[0].message.tool_calls
+        ]
     emit("tool_calls", tool_calls=tool_calls)
-    messages.append({"role": "assistant", "content": None, "tool_calls": [
-        {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in tool_calls
-    ]})
+    messages.append(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for c in tool_calls
+            ],
+        }
+    )
     messages.extend({"role": "tool", "tool_call_id": c["id"], "content": "sunny"} for c in tool_calls)
     final = client.chat.completions.create(model="gpt-test", messages=messages, tools=[WEATHER_TOOL_OPENAI])
     emit("chat", text=final.choices[0].message.content)
@@ -104,13 +121,20 @@ def responses_tools() -> None:
     calls = [item for item in reply.output if item.type == "function_call"]
     emit("tool_calls", tool_calls=[{"id": c.call_id, "name": c.name, "arguments": c.arguments} for c in calls])
     follow = [{"type": "function_call_output", "call_id": c.call_id, "output": "sunny"} for c in calls]
-    final = client.responses.create(model="gpt-test", input=follow, previous_response_id=reply.id, tools=[WEATHER_TOOL_RESPONSES])
+    final = client.responses.create(
+        model="gpt-test", input=follow, previous_response_id=reply.id, tools=[WEATHER_TOOL_RESPONSES]
+    )
     emit("responses", text=final.output_text)
 
 
 def messages() -> None:
     reply = an().messages.create(model="claude-test", max_tokens=64, messages=USER, metadata={"user_id": "u-1"})
-    emit("messages", text=reply.content[0].text, finish=reply.stop_reason, usage=reply.usage.model_dump(exclude_none=True))
+    emit(
+        "messages",
+        text=reply.content[0].text,
+        finish=reply.stop_reason,
+        usage=reply.usage.model_dump(exclude_none=True),
+    )
 
 
 def messages_stream() -> None:
@@ -123,12 +147,16 @@ def messages_stream() -> None:
 def messages_tools() -> None:
     client = an()
     history: list[dict] = [{"role": "user", "content": "Weather in Paris?"}]
-    with client.messages.stream(model="claude-test", max_tokens=64, messages=history, tools=[WEATHER_TOOL_ANTHROPIC]) as stream:
+    with client.messages.stream(
+        model="claude-test", max_tokens=64, messages=history, tools=[WEATHER_TOOL_ANTHROPIC]
+    ) as stream:
         reply = stream.get_final_message()
     uses = [block for block in reply.content if block.type == "tool_use"]
     emit("tool_calls", tool_calls=[{"id": u.id, "name": u.name, "arguments": u.input} for u in uses])
     history.append({"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in reply.content]})
-    history.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": u.id, "content": "sunny"} for u in uses]})
+    history.append(
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": u.id, "content": "sunny"} for u in uses]}
+    )
     final = client.messages.create(model="claude-test", max_tokens=64, messages=history, tools=[WEATHER_TOOL_ANTHROPIC])
     emit("messages", text=final.content[0].text, finish=final.stop_reason)
 
@@ -196,8 +224,21 @@ def served() -> None:
 SCENARIOS = {
     name: globals()[name]
     for name in (
-        "chat", "chat_stream", "responses", "responses_stream", "responses_tools", "messages", "messages_stream",
-        "messages_tools", "async_all", "retry", "die", "unreachable", "hardcoded", "spawn", "served",
+        "chat",
+        "chat_stream",
+        "responses",
+        "responses_stream",
+        "responses_tools",
+        "messages",
+        "messages_stream",
+        "messages_tools",
+        "async_all",
+        "retry",
+        "die",
+        "unreachable",
+        "hardcoded",
+        "spawn",
+        "served",
     )
 }
 SCENARIOS["chat_tools"] = chat_tools
