@@ -127,11 +127,15 @@ class ProxyHooks(Protocol):
     """The recorder's side of the proxy.
 
     `before_call` runs on the connection's thread before anything is forwarded; calls that overlap
-    (parallel requests) run it concurrently, so implementations lock. `after_call` runs on one hook
-    thread, in completion order, after the child has its whole response, so a slow hook does not
-    delay the child. Order is still causal: a `before_call` runs after the `after_call` of every call
-    whose response was complete before its request arrived. Once `LLMProxy.close` returns, every call
-    the proxy received has had its `after_call`.
+    (parallel requests) run it concurrently, so implementations lock. `after_call` runs on the
+    connection's thread just before the response's last bytes reach the child (the terminating chunk
+    of a chunked body, or the whole body when its length is known up front): the child cannot act
+    on an answer before that answer is recorded, so the recorder's events stay in causal order with
+    events the child sends afterwards. Where the framing gives no such moment (an upstream that
+    failed, a length-delimited stream), it runs on one hook thread, in completion order, and a
+    `before_call` still runs after the `after_call` of every call whose response was complete before
+    its request arrived. Once `LLMProxy.close` returns, every call the proxy received has had its
+    `after_call`.
     """
 
     def before_call(self, request: LLMRequest) -> LLMReply | None: ...
@@ -321,11 +325,22 @@ class LLMProxy:
         with self._lock:
             self._in_flight += 1
             self._wait_for_earlier_reports()
+        reported: list[bool] = []
+
+        def report_now(result: LLMResult) -> None:
+            # Runs just before the response's last bytes go out: the child cannot act on the answer
+            # (run a tool, log a decision) before its llm.response is recorded, so events stay in order.
+            self._hooks.after_call(request, result)
+            reported.append(True)
+
         try:
-            result, keep = self._exchange(client, incoming, route, headers, request)
+            result, keep = self._exchange(client, incoming, route, headers, request, report_now)
         except BaseException:
             self._call_done()
             raise
+        if reported:
+            self._call_done()
+            return keep
         with self._lock:
             self._finished.append((request, result))  # for the hook thread
             self._queued += 1
@@ -346,12 +361,13 @@ class LLMProxy:
         route: _Route,
         headers: list[tuple[str, str]],
         request: LLMRequest,
+        report: Callable[[LLMResult], None],
     ) -> tuple[LLMResult, bool]:
         clock = _Clock()
         reply = self._hooks.before_call(request)
         if reply is not None:
-            return _serve_reply(client, incoming, reply, clock)
-        return _forward(client, incoming, route, headers, self._pool, clock)
+            return _serve_reply(client, incoming, reply, clock, report)
+        return _forward(client, incoming, route, headers, self._pool, clock, report)
 
     def _report_finished(self) -> None:
         """after_call runs here, in completion order, so a slow hook never delays the child's next call."""
@@ -629,26 +645,34 @@ class _Clock:
         return (time.perf_counter() - self._start) * 1000.0
 
 
-def _serve_reply(client: socket.socket, incoming: _Incoming, reply: LLMReply, clock: _Clock) -> tuple[LLMResult, bool]:
+def _serve_reply(client: socket.socket, incoming: _Incoming, reply: LLMReply, clock: _Clock,
+                 report: Callable[[LLMResult], None] | None = None) -> tuple[LLMResult, bool]:
     headers = _end_to_end(list(reply.headers.items()))
     stream = _is_event_stream(headers)
     keep = incoming.keep_alive
     first: float | None = None
     error = None
+
+    def result() -> LLMResult:
+        return LLMResult(reply.status, dict(reply.headers), reply.body, stream, clock.ms(), first, error, True)
+
     try:
         if stream and incoming.http11:
             client.sendall(_head(reply.status, _reason(reply.status), [*headers, ("Transfer-Encoding", "chunked")]))
             for event in _split_events(reply.body):
                 client.sendall(_chunk(event))
                 first = clock.ms() if first is None else first
+            if report:
+                report(result())
             client.sendall(b"0\r\n\r\n")
         else:
+            if report:
+                report(result())
             length = [("Content-Length", str(len(reply.body)))]
             client.sendall(_head(reply.status, _reason(reply.status), headers + length) + reply.body)
     except OSError as exc:
         error, keep = f"client disconnected while the recorded reply was served: {exc}", False
-    result = LLMResult(reply.status, dict(reply.headers), reply.body, stream, clock.ms(), first, error, True)
-    return result, keep
+    return result(), keep
 
 
 def _split_events(body: bytes) -> list[bytes]:
@@ -675,12 +699,13 @@ def _forward(
     headers: list[tuple[str, str]],
     pool: _Pool,
     clock: _Clock,
+    report: Callable[[LLMResult], None] | None = None,
 ) -> tuple[LLMResult, bool]:
     try:
         upstream, response = _send_upstream(pool, route, incoming.method, headers, incoming.body)
     except Exception as exc:  # noqa: BLE001 - any failure to reach the upstream becomes a 502/504
         return _unreachable(client, incoming, route, exc, clock)
-    relay = _Relay(client, incoming, response, clock)
+    relay = _Relay(client, incoming, response, clock, report)
     try:
         relay.run()
     finally:
@@ -739,8 +764,10 @@ class _Relay:
     """Copies one upstream response to the child, recording the bytes as they pass."""
 
     def __init__(
-        self, client: socket.socket, incoming: _Incoming, response: http.client.HTTPResponse, clock: _Clock
+        self, client: socket.socket, incoming: _Incoming, response: http.client.HTTPResponse, clock: _Clock,
+        report: Callable[[LLMResult], None] | None = None,
     ) -> None:
+        self._report = report  # called once, before the last bytes, when the framing allows it
         self._client = client
         self._incoming = incoming
         self._response = response
@@ -789,6 +816,7 @@ class _Relay:
     def _relay_whole(self) -> None:
         body = self._response.read()
         self._pieces.append(body)
+        self._report_before_last_bytes()
         headers = [*_end_to_end(self._headers), ("Content-Length", str(len(body)))]
         self._send(_head(self._response.status, self._response.reason, headers) + body)
         self.complete = True
@@ -811,8 +839,14 @@ class _Relay:
         if known_length is not None and self._response.length:
             raise ConnectionError(f"upstream closed with {self._response.length} bytes of the body missing")
         if chunked:
+            self._report_before_last_bytes()
             self._send(b"0\r\n\r\n")
         self.complete = True
+
+    def _report_before_last_bytes(self) -> None:
+        if self._report is not None:
+            report, self._report = self._report, None
+            report(self.result())
 
     def _send(self, data: bytes) -> None:
         try:

@@ -206,7 +206,7 @@ def test_hooks_that_raise_are_reported_once_and_never_break_calls(fake, capsys):
     assert len(fake.received) == 3
 
 
-def test_a_slow_after_call_does_not_delay_the_response_but_keeps_hooks_in_order(fake):
+def test_the_child_has_its_answer_only_once_after_call_recorded_it(fake):
     order: list[str] = []
 
     class Slow:
@@ -214,18 +214,16 @@ def test_a_slow_after_call_does_not_delay_the_response_but_keeps_hooks_in_order(
             order.append("before " + json.loads(request.body)["n"])
 
         def after_call(self, request, result):
-            time.sleep(0.3)  # e.g. writing git objects
+            time.sleep(0.2)  # e.g. writing git objects
             order.append("after " + json.loads(request.body)["n"])
 
     with LLMProxy(hooks=Slow(), upstreams={"openai": f"{fake.url}/v1"}) as proxy:
-        started = time.perf_counter()
         for n in "12":  # a fresh connection each time: ordering must not depend on connection reuse
             response = post(connect(proxy), "/openai/chat/completions", json.dumps({"n": n}).encode())
             assert response.status == 200
             response.read()
-            if n == "1":
-                assert time.perf_counter() - started < 0.25  # the child had its answer before the hook ended
-    assert order == ["before 1", "after 1", "before 2", "after 2"]
+            order.append("child has " + n)  # whatever the child does next comes after the recording
+    assert order == ["before 1", "after 1", "child has 1", "before 2", "after 2", "child has 2"]
 
 
 def test_a_reply_from_before_call_is_served_without_the_upstream(fake, recorder):
