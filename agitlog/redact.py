@@ -1,0 +1,525 @@
+"""Secret redaction, applied to every recorded event before it is written anywhere.
+
+A secret is replaced by a marker ``[REDACTED:<kind>]``. The marker is part of the recorded format:
+readers may count markers by kind, and redacting a text twice leaves it unchanged.
+
+Kinds found in free text (see ``KINDS``):
+
+    openai, anthropic, github, aws, slack, google, jwt, private_key   credential formats
+    url_password    the password of ``scheme://user:password@host`` (scheme, user and host are kept)
+    bearer          the token after ``Bearer``
+    assignment      a credential-looking value after a secret-looking name (``api_key=...``)
+    custom          a match of a user pattern from the ``[redact] patterns`` config
+    header          the value of a secret HTTP header (``redact_headers``)
+
+``redact_value`` also replaces the string value of a secret-looking dict key wholesale; that
+marker's kind is the normalized key name, e.g. ``{"DB_PASSWORD": "[REDACTED:db_password]"}``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+from agitlog.errors import ConfigError
+
+KINDS: tuple[str, ...] = (
+    "openai", "anthropic", "github", "aws", "slack", "google", "jwt", "private_key",
+    "url_password", "bearer", "assignment", "custom", "header",
+)
+
+_MARKER_PREFIX = "[REDACTED:"
+_MARKER_RE = re.compile(r"\[REDACTED:[a-z0-9_]+\]")
+_MAX_ROUNDS = 4
+_MIN_SECRET_LEN = 8  # shorter strings cannot hold any built-in format ("jwt=ab12" is 8)
+
+# Provider formats, matched case-sensitively on the original text. Each branch begins at a rare
+# character of its format (the "k" of "sk-", the "J" of "eyJ") with the rest checked by
+# lookbehind, so `re` skips straight to few candidate positions: a plain string costs one fast
+# scan. _token_hit moves the start of such a match back to the real start.
+_TOKEN_RE = re.compile(
+    r"""
+      k(?<=sk)(?<![A-Za-z0-9_-]sk)-[A-Za-z0-9_-]{20,}
+    | k(?<=hook)(?<![A-Za-z0-9.]hook)s\.slack\.com/(?:services|workflows|triggers)/
+      (?P<hook>[A-Za-z0-9_/+-]{8,})
+    | g(?<![A-Za-z0-9_]g)(?:h[pousr]_[A-Za-z0-9]{36,255}|ithub_pat_[A-Za-z0-9_]{22,255})
+    | A(?<![A-Za-z0-9]A)(?:[KS]IA[0-9A-Z]{16}(?![0-9A-Za-z])|Iza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-]))
+    | x(?<![A-Za-z0-9]x)(?:ox[abeoprs]|app)-[A-Za-z0-9-]{10,}
+    | J(?<=eyJ)(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*
+    | ://(?P<url_user>[^\s:/?#@"'<>\[\]\\]*)
+      :(?P<url_pw>[^\s/?#@"'<>\[\]\\{}|^`]+(?:@[^\s/?#@"'<>\[\]\\{}|^`]+)*)@  # up to the last "@"
+    """,
+    re.VERBOSE,
+)
+_TOKEN_BACKSTEP = {"J": 2}  # "eyJ": where the match really starts
+
+# PEM private keys get their own pass, run first: a key block is the biggest secret, and a token
+# format's body (which may contain "-") must not swallow its "-----BEGIN" line.
+_PEM_RE = re.compile(
+    r"""
+    -----BEGIN[A-Z0-9 ]{0,40}PRIVATE\ KEY(?:\ BLOCK)?-----
+    (?: (?:[^-]++|-(?!----))*+-----END[A-Z0-9 ]{0,40}PRIVATE\ KEY(?:\ BLOCK)?-----
+      | (?:[ \t]*(?:\r?\n|\\r?\\n)[ \t]*(?:[A-Za-z0-9+/=]{16,}|[A-Z][A-Za-z-]*:[^\r\n\\]*))*  # truncated
+    )
+    """,
+    re.VERBOSE,
+)
+
+# Candidate "name <sep> value" assignments, matched on the lowercased text (so the pattern stays
+# case-sensitive and keeps the fast first-character scan). A candidate starts at a rare letter of
+# a secret word (the "k" of token/key/cookie, the "c" of secret/credential, the "u" of auth...);
+# the full identifier around it is recovered by scanning and judged by is_secret_name.
+_IDENT = r"[a-z0-9_.-]{0,64}"  # bounded, like every repeat here: no quadratic scans
+_SEP = r"\\?[\"']?[ \t]*(?::=|=>|==?|:)[ \t]*"  # "=", ":", '": ', ":=", "=>"; never a bare space
+_SCHEME = r"(?:(?P<{}>bearer|basic|token|digest|negotiate)[ \t]+)?"
+_NAMED_SRC = (
+    r"(?:k(?:(?<=tok)en|(?<=cook)ie|ey)" + _IDENT + _SEP
+    + r"|p(?:ass|wd)" + _IDENT + _SEP
+    + r"|c(?:(?<=sec)ret|redential)" + _IDENT + _SEP
+    + r"|u(?<=au)th" + _IDENT + _SEP
+    + r"|jwt" + _IDENT + _SEP
+    + r"|bearer(?:" + _IDENT + _SEP + r"|[ \t]+)"
+    + r"|-(?<=--)(?<!---)(?=[a-z])[a-z0-9-]{0,40}?"  # --api-key VALUE
+    + r"(?:pass|pwd|secret|token|credential|cookie|auth|key|jwt)[a-z0-9-]{0,40}[ \t]+)"
+    # the value: JSON inside a JSON string, "double", 'single' (with an f/b/r prefix) or bare
+    r"(?:[bfru]{0,2}(?:\\\"" + _SCHEME.format("scheme_e") + r"(?P<eq>[^\"\\\r\n]{1,4096})\\\""
+    r"|\"" + _SCHEME.format("scheme_d") + r"(?P<dq>(?:[^\"\\\r\n]|\\[^\r\n]){1,4096})\""
+    r"|'" + _SCHEME.format("scheme_s") + r"(?P<sq>[^'\r\n]{1,4096})')"
+    r"|" + _SCHEME.format("scheme_u") + r"(?P<uv>[^\s\"'\\&,;<>()\[\]{}|`]{1,4096}))"
+)
+_NAMED_RE = re.compile(_NAMED_SRC)
+_NAMED_RE_ICASE = re.compile(_NAMED_SRC, re.IGNORECASE)  # when lower() changes the text's length
+_IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_ALWAYS_SECRET_NAMES = frozenset({"authorization", "proxy_authorization", "cookie", "set_cookie"})
+
+# Name analysis for is_secret_name: a name is split into lowercase segments ("apiKey" -> api, key).
+_CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SPLIT_RE = re.compile(r"[^a-z0-9]+")
+_SECRET_SEGMENT_RE = re.compile(
+    r"[a-z0-9]*(?:pass(?:word|wd|phrase)|secret|credential|cookie)s?"
+    r"|[a-z0-9]*(?:token|jwt|authorization|apikey|accesskey|secretkey|privatekey|authkey)"
+    r"|auth|bearer"
+)
+# "SORT_KEY" is not a secret, "OPENAI_KEY" is: *_KEY counts unless qualified by one of these.
+_PLAIN_KEY_PREFIXES = frozenset({
+    "sort", "primary", "foreign", "partition", "cache", "idempotency", "routing", "public", "pub",
+    "dict", "map", "hash", "lookup", "group", "index", "unique", "composite", "shard", "row", "object",
+    "s3", "registry", "config", "cfg", "dedup", "dedupe", "join", "order", "search", "hot", "short",
+    "sequence", "message", "range", "ordering", "natural", "surrogate", "tracking",
+})
+# A segment after the secret word that makes the name describe the secret rather than hold it.
+_QUALIFIERS = frozenset({
+    "type", "types", "method", "mode", "kind", "url", "uri", "endpoint", "host", "domain", "expiry",
+    "expires", "expiration", "exp", "ttl", "len", "length", "count", "limit", "name", "file", "path",
+    "dir", "format", "scheme", "provider", "enabled", "required", "policy", "rotation", "version", "id",
+    "ids", "usage", "sock", "socket", "label", "description", "desc", "hint", "env", "var", "field",
+    "param", "size", "max", "min", "timeout", "location", "arn", "source", "helper", "store",
+    "manager", "strategy", "algorithm", "alg", "encoding", "cmd", "command", "set",
+    "present", "exists", "age", "lifetime", "refresh", "reset", "validation", "budget",
+})
+_PLACEHOLDERS = frozenset({
+    "none", "null", "nil", "true", "false", "undefined", "empty", "changeme", "change_me", "example",
+    "redacted", "hidden", "masked", "secret", "password", "token", "required", "optional", "str",
+    "string", "bytes", "int", "todo", "tbd", "n/a", "na", "unknown", "unset", "default", "dummy",
+    "bearer", "basic", "digest", "negotiate",  # an auth scheme whose credential is already redacted
+})
+_DOTTED_IDENT_RE = re.compile(r"[A-Za-z_]+(?:\.[A-Za-z_]+)+(?:\(\))?")
+# Value character classes; "_-./:@~" and spaces separate words rather than make a value look random.
+_LOWER_RE = re.compile(r"[a-z]")
+_UPPER_RE = re.compile(r"[A-Z]")
+_DIGIT_RE = re.compile(r"[0-9]")
+_SYMBOL_RE = re.compile(r"[^A-Za-z0-9_\-./:@~ \t]")
+_WORD_SPLIT_RE = re.compile(r"[_\-./:@~ \t]+")
+
+
+def _marker(kind: str) -> str:
+    return f"{_MARKER_PREFIX}{kind}]"
+
+
+@functools.lru_cache(maxsize=8192)
+def _name_segments(name: str) -> tuple[str, ...]:
+    return tuple(s for s in _SPLIT_RE.split(_CAMEL_RE.sub("_", name).lower()) if s)
+
+
+@functools.lru_cache(maxsize=8192)
+def is_secret_name(name: str) -> bool:
+    """Whether an env var, dict key or header name looks like it holds a secret.
+
+    True for OPENAI_API_KEY, GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD, apiKey, x-api-key,
+    Cookie, client_secret; false for KEYBOARD, MONKEY, SORT_KEY, PUBLIC_KEY, max_tokens, PWD,
+    token_type and DB_PASSWORD_FILE (a name that describes a secret rather than holds it).
+    """
+    segments = _name_segments(name)
+    last_secret = -1
+    for i, seg in enumerate(segments):
+        if _is_secret_segment(seg, i, segments):
+            last_secret = i
+    if last_secret < 0:
+        return False
+    return not any(seg in _QUALIFIERS for seg in segments[last_secret + 1:])
+
+
+def _is_secret_segment(seg: str, i: int, segments: tuple[str, ...]) -> bool:
+    if _SECRET_SEGMENT_RE.fullmatch(seg):
+        return True
+    if seg == "pwd":
+        return len(segments) > 1  # a bare PWD is the working directory
+    if seg in ("key", "keys"):
+        return i > 0 and segments[i - 1] not in _PLAIN_KEY_PREFIXES
+    return False
+
+
+@functools.lru_cache(maxsize=8192)
+def _secret_key_kind(name: str) -> str | None:
+    """The marker kind for a secret dict key (its normalized name), or None if not secret."""
+    if not is_secret_name(name):
+        return None
+    return "_".join(_name_segments(name))[:40]
+
+
+def _shannon_entropy(text: str) -> float:
+    n = len(text)
+    counts: dict[str, int] = {}
+    for ch in text:
+        counts[ch] = counts.get(ch, 0) + 1
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _is_placeholder(value: str) -> bool:
+    """Empty, already redacted, a template/reference (`$X`, `{{x}}`, `<x>`, `%s`) or a null word."""
+    v = value.strip()
+    if not v or _MARKER_PREFIX in v:
+        return True
+    if v[0] in "$%{<" or v.lower() in _PLACEHOLDERS:
+        return True
+    return not v.strip("*xX•.#-_ ")  # masked: "****", "xxxx"
+
+
+def _looks_like_credential(value: str) -> bool:
+    """Character-class and entropy test for a value that follows a secret-looking name.
+
+    Errs towards True: anything mixing letters and digits, or with punctuation, counts; plain
+    words and snake_case phrases ("please_change", "none") and dotted code references do not.
+    """
+    if _is_placeholder(value):
+        return False
+    v = value.strip()
+    if len(v) < 4 or _DOTTED_IDENT_RE.fullmatch(v):
+        return False
+    lower, upper = _LOWER_RE.search(v), _UPPER_RE.search(v)  # C-speed scans: values can be long
+    digit, symbol = _DIGIT_RE.search(v), _SYMBOL_RE.search(v)
+    if digit and (lower or upper):
+        return True
+    if symbol and len(v) >= 6:
+        return True
+    if digit:
+        return len(v) >= 8
+    return _letters_look_random(v, bool(lower and upper))
+
+
+def _letters_look_random(v: str, mixed_case: bool) -> bool:
+    if mixed_case:
+        uppers = len(_UPPER_RE.findall(v))
+        # CamelCase identifiers have few capitals; random mixed-case tokens have many
+        return len(v) >= 10 and 0.3 <= uppers / len(v) <= 0.7
+    longest = max(map(len, _WORD_SPLIT_RE.split(v)))
+    if longest >= 16:
+        return True
+    return longest == len(v) and len(v) >= 12 and _shannon_entropy(v) >= 3.3
+
+
+# --- built-in token formats -------------------------------------------------------------------
+
+_Hit = tuple[int, int, str]
+_PASSTHROUGH = frozenset({int, float, bool, type(None)})
+
+
+def _token_hit(m: re.Match[str]) -> _Hit | None:
+    """Decide what a _TOKEN_RE candidate is, and which span to replace (None: not a secret)."""
+    first = m.group()[0]
+    if first == "k":
+        if m.start("hook") >= 0:
+            return m.start("hook"), m.end("hook"), _marker("slack")
+        return _sk_hit(m.string, m.start() - 1, m.end())
+    if first == ":":
+        return m.start("url_pw"), m.end("url_pw"), _marker("url_password")
+    if first == "A":
+        return m.start(), m.end(), _marker("google" if m.group()[1] == "I" else "aws")
+    if first == "x" and not any(c.isdigit() for c in m.group()):
+        return None  # slack tokens carry numeric team/user ids
+    kind = {"g": "github", "x": "slack", "J": "jwt"}[first]
+    return m.start() - _TOKEN_BACKSTEP.get(first, 0), m.end(), _marker(kind)
+
+
+def _sk_hit(text: str, start: int, end: int) -> _Hit | None:
+    if text.startswith("sk-ant-", start):
+        return start, end, _marker("anthropic")
+    body = text[start + 3:end]
+    if any(c.isupper() for c in body) and any(c.isdigit() for c in body):
+        return start, end, _marker("openai")
+    return None  # "sk-learn-pipeline-..." and other hyphenated words
+
+
+# --- secret-looking assignments ---------------------------------------------------------------
+
+def _identifier_span(text: str, pos: int) -> tuple[int, int]:
+    start = end = pos
+    while start > 0 and pos - start < 64 and text[start - 1] in _IDENT_CHARS:
+        start -= 1
+    while end < len(text) and end - pos < 80 and text[end] in _IDENT_CHARS:
+        end += 1
+    return start, end
+
+
+def _named_value(m: re.Match[str]) -> tuple[str, int, int, str | None]:
+    for value_group, scheme_group in (("uv", "scheme_u"), ("dq", "scheme_d"), ("sq", "scheme_s"),
+                                      ("eq", "scheme_e")):
+        if m.start(value_group) >= 0:
+            return value_group, m.start(value_group), m.end(value_group), m.group(scheme_group)
+    raise AssertionError("unreachable: _NAMED_RE always captures a value")
+
+
+def _named_hit(m: re.Match[str], text: str) -> _Hit | None:
+    """Decide whether a "name <sep> value" candidate holds a credential and which span to replace."""
+    ident_start, ident_end = _identifier_span(text, m.start())
+    ident = text[ident_start:ident_end]
+    is_bearer = ident.lower() == "bearer"
+    if not (is_bearer or is_secret_name(ident)):
+        return None
+    group, start, end, scheme = _named_value(m)
+    spaced = not any(c in "=:" for c in text[ident_end:start])
+    if spaced and not (is_bearer or ident.startswith("-")):
+        return None  # only CLI flags (--token abc) and "Bearer abc" separate name and value by a space
+    if group == "uv":
+        end = _trim_unquoted(text, start, end)
+    value = text[start:end]
+    name = "_".join(_name_segments(ident))
+    always = name in _ALWAYS_SECRET_NAMES or scheme is not None
+    if not (_looks_like_credential(value) or (always and not _is_placeholder(value))):
+        return None
+    if group == "uv" and "cookie" in name:
+        end = _end_of_line(text, end)  # "Cookie: a=1; b=2" holds several secrets
+    return start, end, _marker(_assignment_kind(name, value, is_bearer or scheme == "bearer"))
+
+
+def _trim_unquoted(text: str, start: int, end: int) -> int:
+    while end - start > 1 and text[end - 1] in ".:":  # sentence punctuation after the value
+        end -= 1
+    return end
+
+
+def _end_of_line(text: str, pos: int) -> int:
+    eol = text.find("\n", pos)
+    eol = len(text) if eol < 0 else eol
+    return eol - 1 if eol > pos and text[eol - 1] == "\r" else eol
+
+
+def _assignment_kind(name: str, value: str, bearer: bool) -> str:
+    if bearer:
+        return "bearer"
+    aws_secret = "secret" in name and ("aws" in name or "access" in name)
+    if aws_secret and len(value) == 40 and re.fullmatch(r"[A-Za-z0-9/+]{40}", value):
+        return "aws"
+    return "assignment"
+
+
+# --- scanning ---------------------------------------------------------------------------------
+
+def _scan(regex: re.Pattern[str], haystack: str, text: str,
+          decide: Callable[[re.Match[str]], _Hit | None]) -> str:
+    """Replace every accepted candidate of `regex` in `text`; `haystack` has the same indices.
+
+    A rejected candidate is resumed one character later rather than skipped whole, so a secret
+    inside it (``token ... api_key=...``) is still found.
+    """
+    pieces: list[str] = []
+    last = pos = 0
+    while (m := regex.search(haystack, pos)) is not None:
+        hit = decide(m)
+        if hit is None:
+            pos = m.start() + 1
+            continue
+        start, end, marker = hit
+        if start < last:  # overlaps the previous replacement (a match moved back to its start)
+            pos = m.start() + 1
+            continue
+        pieces += (text[last:start], marker)
+        last = end
+        pos = max(m.end(), end)
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def _may_hold_assignment(text: str) -> bool:
+    # cheaper than lowercasing and searching: every form needs "=", ":", "--" or "Bearer"
+    return ("=" in text or ":" in text or "--" in text or "earer" in text or "EARER" in text)
+
+
+def _redact_named(text: str) -> str:
+    low = text.lower()
+    if len(low) == len(text):
+        return _scan(_NAMED_RE, low, text, lambda m: _named_hit(m, text))
+    # a few non-ASCII characters change length when lowercased; match case-insensitively instead
+    return _scan(_NAMED_RE_ICASE, text, text, lambda m: _named_hit(m, text))
+
+
+def _compile_custom(pattern: str) -> re.Pattern[str]:
+    hint = "fix or remove it under [redact] patterns in the agitlog config (Python `re` syntax)"
+    if not isinstance(pattern, str):
+        raise ConfigError(f"redact pattern {pattern!r} is not a string", hint)
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"invalid redact pattern {pattern!r}: {exc}", hint) from None
+    if compiled.search("") is not None:
+        raise ConfigError(f"redact pattern {pattern!r} matches the empty string", hint)
+    return compiled
+
+
+def _custom_hit(m: re.Match[str], markers: list[tuple[int, int]]) -> _Hit | None:
+    start, end = m.span(1) if m.re.groups and m.start(1) >= 0 else m.span()
+    if start == end or any(s < end and start < e for s, e in markers):
+        return None  # never redact inside an existing marker: keeps redaction idempotent
+    return start, end, _marker("custom")
+
+
+class Redactor:
+    """Replaces secrets in event values by ``[REDACTED:<kind>]`` markers.
+
+    ``extra_patterns`` are user regexes (config ``[redact] patterns``); a match becomes
+    ``[REDACTED:custom]``, or only its group 1 if the pattern has a group.
+    """
+
+    def __init__(self, extra_patterns: Sequence[str] = ()) -> None:
+        if isinstance(extra_patterns, str):
+            raise ConfigError("[redact] patterns must be a list of regexes, not a single string",
+                              f'write patterns = ["{extra_patterns}"]')
+        self._custom = tuple(_compile_custom(p) for p in extra_patterns)
+        self._keys: dict[str, tuple[str, str | None]] = {}  # key -> (redacted key, secret kind)
+
+    def redact_text(self, text: str) -> str:
+        """Return `text` with every secret it contains replaced by a marker."""
+        # A replacement can expose a neighbour (a token glued to a redacted one now has a clean
+        # boundary), so passes repeat until nothing changes: redacting twice changes nothing.
+        for _ in range(_MAX_ROUNDS):
+            redacted = self._redact_once(text)
+            if redacted is text:
+                break
+            text = redacted
+        return text
+
+    def _redact_once(self, text: str) -> str:
+        if len(text) >= _MIN_SECRET_LEN:
+            if "-----BEGIN" in text:
+                text = _scan(_PEM_RE, text, text, lambda m: (m.start(), m.end(), _marker("private_key")))
+            if _TOKEN_RE.search(text) is not None:
+                text = _scan(_TOKEN_RE, text, text, _token_hit)
+            if _may_hold_assignment(text):
+                text = _redact_named(text)
+        if self._custom:
+            text = self._redact_custom(text)
+        return text
+
+    def _redact_custom(self, text: str) -> str:
+        for regex in self._custom:
+            markers = [m.span() for m in _MARKER_RE.finditer(text)] if _MARKER_PREFIX in text else []
+            text = _scan(regex, text, text, lambda m: _custom_hit(m, markers))
+        return text
+
+    def redact_value(self, value: object) -> object:
+        """Return a redacted copy of a JSON-like value; the input is never mutated.
+
+        Strings are redacted as text; dicts, lists, tuples and sets are walked recursively. A
+        string under a secret-looking dict key (``password``, ``apiKey``...) is replaced wholesale
+        by ``[REDACTED:<normalized key>]`` unless empty. Other scalars pass through unchanged.
+        """
+        return self._walk(value, None)
+
+    # The walk runs on every event: exact-type checks first, isinstance only for the rare rest.
+    def _walk(self, value: object, secret_kind: str | None) -> object:
+        t = type(value)
+        if t is str:
+            return self._redact_str(value, secret_kind)  # type: ignore[arg-type]
+        if t is dict:
+            return self._walk_dict(value)  # type: ignore[arg-type]
+        if t is list:
+            return [self._walk(v, secret_kind) for v in value]  # type: ignore[attr-defined]
+        if t in _PASSTHROUGH:
+            return value
+        return self._walk_other(value, secret_kind)
+
+    def _walk_other(self, value: object, secret_kind: str | None) -> object:
+        if isinstance(value, str):
+            return self._redact_str(str(value), secret_kind)
+        if isinstance(value, Mapping):
+            return self._walk_dict(value)
+        if isinstance(value, (list, tuple, set, frozenset)):
+            items = [self._walk(v, secret_kind) for v in value]
+            if isinstance(value, list):
+                return items
+            return tuple(items) if isinstance(value, tuple) else type(value)(items)
+        return value  # numbers, bytes and objects we cannot see into
+
+    def _redact_str(self, value: str, secret_kind: str | None) -> str:
+        if secret_kind is None or not value or _MARKER_RE.fullmatch(value):
+            return self.redact_text(value)
+        return _marker(secret_kind)
+
+    def _walk_dict(self, mapping: Mapping[object, object]) -> dict[object, object]:
+        out: dict[object, object] = {}
+        keys = self._keys
+        for key, value in mapping.items():
+            kind = None
+            if type(key) is str:
+                info = keys.get(key) or self._key_info(key)
+                key, kind = info
+            t = type(value)
+            if t is str and kind is None:
+                out[key] = self.redact_text(value)  # type: ignore[arg-type]
+            elif t in _PASSTHROUGH:
+                out[key] = value
+            else:
+                out[key] = self._walk(value, kind)
+        return out
+
+    def _key_info(self, key: str) -> tuple[str, str | None]:
+        # Keys repeat across events ("role", "content"), so the verdict is cached per key;
+        # a key is redacted too in case a secret was used as one (a dict keyed by token).
+        info = self._keys.get(key)
+        if info is None:
+            if len(self._keys) >= 50_000:
+                self._keys.clear()
+            info = self._keys[key] = (self.redact_text(key), _secret_key_kind(key))
+        return info
+
+    def redact_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """Return a redacted copy of HTTP headers.
+
+        Credential headers (Authorization, Cookie, x-api-key... and any secret-looking name) get
+        ``[REDACTED:header]`` unless empty; every other value is redacted as text.
+        """
+        out: dict[str, str] = {}
+        for name, value in headers.items():
+            if _is_secret_header(name) and value:
+                out[name] = _marker("header")
+            elif isinstance(value, str):
+                out[name] = self.redact_text(value)
+            else:
+                out[name] = self.redact_value(value)  # type: ignore[assignment]
+        return out
+
+
+_SECRET_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie",
+    "x-goog-api-key", "x-auth-token", "x-amz-security-token", "x-csrf-token", "x-xsrf-token",
+})
+
+
+def _is_secret_header(name: object) -> bool:
+    return isinstance(name, str) and (name.lower() in _SECRET_HEADERS or is_secret_name(name))
+
+
+DEFAULT_REDACTOR = Redactor()
