@@ -126,21 +126,22 @@ class ReplayBook:
 def build_book(
     events: list[dict[str, Any]],
     *,
-    load_body: Callable[[str], bytes | None],
+    load_bodies: Callable[[list[str]], dict[str, bytes]],
     canonical: Callable[[Any], str],
     policy: str = "fail",
     live_from_step: int | None = None,
 ) -> ReplayBook:
     """A replay book from a recorded session's events. ``canonical`` turns a recorded request body
-    into the matching key; ``load_body`` fetches a response's raw bytes by attachment name."""
+    into the matching key; ``load_bodies`` fetches responses' raw bytes by attachment name."""
     requests = {e["data"].get("call_id"): e for e in events if e["type"] == "llm.request" and e["data"].get("call_id")}
+    bodies = load_bodies([e["data"].get("body_ref", "") for e in events if e["type"] == "llm.response"])
     calls = []
     for event in events:
         data = event["data"]
         if event["type"] != "llm.response" or data.get("call_id") not in requests:
             continue
         request = requests[data["call_id"]]
-        body = load_body(data.get("body_ref", "")) or b""
+        body = bodies.get(data.get("body_ref", ""), b"")
         calls.append(RecordedCall(
             index=len(calls), canonical=canonical(request["data"].get("body")), path=request["data"].get("path", ""),
             model=request["data"].get("model"), step=request.get("step", 0), status=data.get("status") or 502,

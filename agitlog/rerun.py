@@ -12,7 +12,7 @@ from agitlog.compare import Comparison, compare_sessions
 from agitlog.errors import AgitlogError, UsageError
 from agitlog.replaybook import DIVERGENCE_POLICIES, Divergence, build_book
 from agitlog.session import recover_sessions
-from agitlog.store import load_attachment, load_events, resolve_session
+from agitlog.store import load_attachments, load_events, resolve_session
 
 
 @dataclass
@@ -58,7 +58,7 @@ def rerun_session(
     if not step0:
         raise AgitlogError(f"session {original.id} has no step commits to start from")
     events = load_events(repo, original)
-    book = build_book(events, load_body=lambda name: load_attachment(repo, original, name), canonical=canonical_body,
+    book = build_book(events, load_bodies=lambda names: load_attachments(repo, original, names), canonical=canonical_body,
                       policy="live" if live_from is not None and on_divergence == "fail" else on_divergence,
                       live_from_step=live_from)
     workdir = Path(tempfile.mkdtemp(prefix="agitlog-rerun-"))

@@ -190,14 +190,15 @@ def load_events(repo: git.Repo, session: SessionInfo) -> list[dict[str, Any]]:
     return session.events_cache
 
 
-def load_attachment(repo: git.Repo, session: SessionInfo, name: str) -> bytes | None:
-    """A payload an event refers to by name (its blob id), from the record or the live journal."""
-    if not name or not set(name) <= set("0123456789abcdef"):
-        return None
+def load_attachments(repo: git.Repo, session: SessionInfo, names: list[str]) -> dict[str, bytes]:
+    """Payloads events refer to by name (their blob ids), from the record or the live journal; one
+    git process for all of them. Names that are not stored are left out."""
+    wanted = sorted({name for name in names if name and set(name) <= set("0123456789abcdef")})
     if session.journal is not None:
-        path = session.journal.attachments_dir / name
-        return path.read_bytes() if path.is_file() else None
-    return git.cat_file(repo, f"{session.commit}:{RECORD_ATTACHMENTS_DIR}/{name}")
+        paths = {name: session.journal.attachments_dir / name for name in wanted}
+        return {name: path.read_bytes() for name, path in paths.items() if path.is_file()}
+    blobs = git.cat_files(repo, [f"{session.commit}:{RECORD_ATTACHMENTS_DIR}/{name}" for name in wanted])
+    return {name: blob for name, blob in zip(wanted, blobs) if blob is not None}
 
 
 def step_commits(repo: git.Repo, session: SessionInfo) -> list[str]:

@@ -1,12 +1,15 @@
 """Latency the LLM recording proxy adds, against the local fake model server.
 
-    python bench/bench_proxy.py [--calls 400] [--hooks wire|noop] [--check]
+    python bench/bench_proxy.py [--calls 400] [--hooks session|wire|noop] [--files 10000] [--check]
 
 As in real use, three processes: this one is the agent (client), the fake model and the proxy each run
 in their own. Direct and proxied requests are interleaved on two keep-alive connections (as an SDK
 keeps one), so both see the same machine state. Reported: median added latency of a non-streaming call and of the
 time to the first chunk of a stream, in ms and as a ratio. Target: <= 2 ms each (`--check` exits 1
-when missed). `--hooks wire` (default) parses every exchange in after_call like the recorder does.
+when missed). `--hooks session` (default) records every exchange into a live agitlog session on a
+generated repository of `--files` files, exactly as `agitlog run` does: events, raw-body attachments,
+and the check for a due step snapshot before each call (no files change between calls here, so it
+must be cheap). `--hooks wire` only parses each exchange; `--hooks noop` does nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +78,9 @@ def serve(role: str, upstream: str, hooks: str) -> None:
     if role == "fake":
         server = FakeModel().start()
         url, stop = server.url, server.close
+    elif hooks == "session":
+        proxy, stop = _session_proxy(upstream)
+        url = proxy.root_url
     else:
         proxy = LLMProxy(hooks=WireHooks() if hooks == "wire" else NoopHooks(), upstreams={"openai": upstream})
         proxy.start()
@@ -84,9 +90,35 @@ def serve(role: str, upstream: str, hooks: str) -> None:
     stop()
 
 
+def _session_proxy(upstream: str) -> tuple[LLMProxy, Callable[[], None]]:
+    """The proxy as `agitlog run` wires it: hooks recording into a live session of a large repo."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _common import make_repo
+
+    from agitlog import git
+    from agitlog.llm.capture import LLMCapture
+    from agitlog.session import finish_session, start_session
+
+    root = make_repo(FILES)
+    live = start_session(git.find_repo(root), command=["bench"], cwd=root)
+    capture = LLMCapture(live, inject=False)
+    capture.proxy = LLMProxy(hooks=capture, upstreams={"openai": upstream})
+    capture.proxy.start()
+
+    def stop() -> None:
+        capture.close()
+        finish_session(live, status="ok", exit_code=0)
+
+    return capture.proxy, stop
+
+
+FILES = 10_000
+
+
 @contextmanager
 def server_process(role: str, upstream: str = "", hooks: str = "noop") -> Iterator[str]:
-    command = [sys.executable, __file__, "--serve", role, "--upstream", upstream, "--hooks", hooks]
+    command = [sys.executable, __file__, "--serve", role, "--upstream", upstream, "--hooks", hooks,
+               "--files", str(FILES)]
     child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         yield child.stdout.readline().strip()
@@ -139,11 +171,14 @@ def summarise(samples: dict[str, list[Sample]]) -> dict[str, dict[str, float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400)
-    parser.add_argument("--hooks", choices=("wire", "noop"), default="wire")
+    parser.add_argument("--hooks", choices=("session", "wire", "noop"), default="session")
+    parser.add_argument("--files", type=int, default=10_000, help="repository size for --hooks session")
     parser.add_argument("--check", action="store_true", help=f"exit 1 if a median adds more than {TARGET_MS} ms")
     parser.add_argument("--serve", choices=("fake", "proxy"), help=argparse.SUPPRESS)
     parser.add_argument("--upstream", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global FILES
+    FILES = args.files
     if args.serve:
         serve(args.serve, args.upstream, args.hooks)
         return 0

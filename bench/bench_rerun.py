@@ -1,0 +1,102 @@
+"""Deterministic rerun speed (issue: LLM capture and rerun).
+
+    python bench/bench_rerun.py [--calls 100] [--latency 0.1] [--client urllib|openai]
+
+Records an agent that makes --calls model calls against a local model server answering after
+--latency seconds each, then reruns it with `agitlog rerun` (answers served from the recording, no
+model calls). Prints both wall times and their ratio. Target: the rerun takes < 10% of the recorded
+run when the recorded latency was >= 100 ms per call."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import GIT_ENV, agitlog_command, git  # noqa: E402
+
+AGENTS = {
+    "urllib": """
+        import json, os, sys, urllib.request
+        base = os.environ["OPENAI_BASE_URL"]
+        for i in range(int(sys.argv[1])):
+            body = json.dumps({"model": "slow", "messages": [{"role": "user", "content": f"call {i}"}]}).encode()
+            req = urllib.request.Request(base + "/chat/completions", data=body, headers={"Content-Type": "application/json"})
+            answer = json.load(urllib.request.urlopen(req))["choices"][0]["message"]["content"]
+        open("answer.txt", "w").write(answer)
+    """,
+    "openai": """
+        import sys
+        from openai import OpenAI
+        client = OpenAI(max_retries=0)
+        for i in range(int(sys.argv[1])):
+            answer = client.chat.completions.create(model="slow", messages=[{"role": "user", "content": f"call {i}"}])
+        open("answer.txt", "w").write(answer.choices[0].message.content)
+    """,
+}
+
+
+def slow_model(latency: float) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(latency)
+            body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "slow",
+                               "choices": [{"index": 0, "finish_reason": "stop",
+                                            "message": {"role": "assistant", "content": f"t{time.time()}"}}],
+                               "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--client", choices=sorted(AGENTS), default="urllib")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="agitlog-bench-rerun-"))
+    git(root, "-c", "init.defaultBranch=main", "init", "-q")
+    (root / "README.md").write_text("bench\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "init")
+    agent = root.parent / f"{root.name}-agent.py"
+    agent.write_text(textwrap.dedent(AGENTS[args.client]))
+    server = slow_model(args.latency)
+    env = dict(GIT_ENV, OPENAI_BASE_URL=f"http://127.0.0.1:{server.server_address[1]}/v1", OPENAI_API_KEY="bench")
+    agitlog = agitlog_command()
+    start = time.perf_counter()
+    subprocess.run([agitlog, "run", "-q", "--", sys.executable, str(agent), str(args.calls)], cwd=root, env=env,
+                   check=True)
+    recorded = time.perf_counter() - start
+    start = time.perf_counter()
+    proc = subprocess.run([agitlog, "rerun", "--json"], cwd=root, env=env, capture_output=True, text=True)
+    rerun = time.perf_counter() - start
+    result = json.loads(proc.stdout)
+    server.shutdown()
+    print(f"{args.calls} model calls at {args.latency * 1000:.0f} ms each, {args.client} client")
+    print(f"  recorded run        {recorded:8.2f} s")
+    print(f"  agitlog rerun       {rerun:8.2f} s   ratio {rerun / recorded:.1%}  (target < 10%)")
+    print(f"  reproduced exactly: {result['reproduced']}; served {result['served_calls']} of "
+          f"{result['recorded_calls']} calls, {result['upstream_calls']} upstream")
+
+
+if __name__ == "__main__":
+    main()
