@@ -33,22 +33,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_typer(args: list[str]) -> int:
-    import click
     import typer.main
 
     from agitlog.cli.app import app
 
+    abort, click_exception, exit_ = _click_exceptions()
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="agitlog", standalone_mode=False)
-    except click.exceptions.Abort:
+    except abort:
         return 130
-    except click.ClickException as exc:
+    except click_exception as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except exit_ as exc:
         return exc.exit_code
     return result if isinstance(result, int) else 0
+
+
+def _click_exceptions() -> tuple[type[BaseException], type[BaseException], type[BaseException]]:
+    """(Abort, ClickException, Exit): from click, or from the copy of click that newer typer releases vendor."""
+    try:
+        import click
+    except ImportError:
+        from typer._click.exceptions import ClickException
+        from typer.exceptions import Abort, Exit
+
+        return Abort, ClickException, Exit
+    return click.exceptions.Abort, click.ClickException, click.exceptions.Exit
 
 
 def entry() -> None:
