@@ -1,0 +1,367 @@
+"""The replay model: a session as a walkable timeline, with the detail of every event.
+
+Both the full-screen viewer and ``agitlog replay --plain`` render the same ``Replay``: rows for the
+timeline (depth in the agent/span tree, summary, step marker, tokens, duration), ``event_sections``
+for the detail pane, and the navigation helpers (next decision, tool call, error, file change,
+step, search). Nothing here renders or prints.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Sequence
+
+from agitlog import git
+from agitlog.errors import UsageError
+from agitlog.events import parse_ts
+from agitlog.prompts import Prompt, normalize_request
+from agitlog.query import StepChange, step_changes
+from agitlog.session import recover_sessions
+from agitlog.store import SessionInfo, load_events, resolve_session, step_commits
+
+Jump = Literal["decision", "tool", "error", "change", "llm"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the timeline."""
+
+    index: int                 # position in Replay.events
+    seq: int
+    type: str
+    agent: str
+    depth: int                 # nesting in the span tree (0: the session's root span)
+    summary: str               # one line, raw (renderers escape it)
+    step: int | None           # step in effect after the event
+    produced_step: int | None  # the step this event produced, if any
+    tokens: tuple[int, int] | None  # (input, output) for llm.response
+    duration_ms: float | None
+
+
+@dataclass
+class Replay:
+    session: SessionInfo
+    events: list[dict[str, Any]]
+    rows: list[Row]
+    steps: list[str]                      # step commits, index = step number
+    changes: dict[int, StepChange]        # keyed by the seq of the event that produced the step
+    start: int = 0                        # index of the event to open at
+    step_events: dict[int, int] = field(default_factory=dict)  # step -> index of the event that produced it
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.session.meta
+
+
+def load_replay(repo: git.Repo, *, session: str | None, at: int | None = None) -> Replay:
+    """The session ``session`` names (None: the latest) as a timeline, opened at event ``at``."""
+    recover_sessions(repo)
+    info = resolve_session(repo, session)
+    return build_replay(info, load_events(repo, info), steps=step_commits(repo, info),
+                        changes=step_changes(repo, load_events(repo, info)), at=at)
+
+
+def build_replay(info: SessionInfo, events: list[dict[str, Any]], *, steps: list[str],
+                 changes: dict[int, StepChange], at: int | None = None) -> Replay:
+    """A Replay from loaded parts (tests build one from events alone)."""
+    rows = build_rows(events, changes)
+    replay = Replay(session=info, events=events, rows=rows, steps=steps, changes=changes)
+    replay.step_events = {row.produced_step: row.index for row in rows if row.produced_step is not None}
+    replay.start = index_of_seq(replay, at) if at is not None else 0
+    return replay
+
+
+def index_of_seq(replay: Replay, seq: int) -> int:
+    """The position of event ``seq``; UsageError if the session has no such event."""
+    for row in replay.rows:
+        if row.seq == seq:
+            return row.index
+    last = replay.rows[-1].seq if replay.rows else -1
+    raise UsageError(f"no event {seq} in session {replay.session.id} (events 0..{last})",
+                     hint="event numbers are the first column of `agitlog show`")
+
+
+def build_rows(events: Sequence[dict[str, Any]], changes: dict[int, StepChange]) -> list[Row]:
+    depths = span_depths(events)
+    starts: dict[str, str] = {}
+    rows = []
+    for index, event in enumerate(events):
+        data = event.get("data") or {}
+        if event.get("type") == "span.start" and event.get("span"):
+            starts[event["span"]] = event.get("ts", "")
+        change = changes.get(event.get("seq", -1))
+        rows.append(Row(
+            index=index, seq=event.get("seq", index), type=str(event.get("type", "?")),
+            agent=str(event.get("agent", "")), depth=depths.get(event.get("span") or "", 0),
+            summary=event_summary(event), step=event.get("step"),
+            produced_step=change.step if change else None, tokens=_tokens(event, data),
+            duration_ms=_duration_ms(event, data, starts),
+        ))
+    return rows
+
+
+def span_depths(events: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Depth of every span in the tree that parent_span links draw (the root span is depth 0)."""
+    parents: dict[str, str | None] = {}
+    for event in events:
+        span = event.get("span")
+        if span and (span not in parents or parents[span] is None):
+            parents[span] = event.get("parent_span")
+    depths: dict[str, int] = {}
+
+    def depth(span: str) -> int:
+        seen: list[str] = []
+        current: str | None = span
+        while current and current in parents and current not in depths and current not in seen:
+            seen.append(current)
+            current = parents[current]
+        base = depths.get(current, -1) + 1 if current in depths else 0
+        for offset, item in enumerate(reversed(seen)):
+            depths[item] = base + offset
+        return depths.get(span, 0)
+
+    for span in parents:
+        depth(span)
+    root = next((e.get("span") for e in events if e.get("type") == "session.start"), None)
+    shift = depths.get(root, 0) if root else 0
+    return {span: max(0, d - shift) for span, d in depths.items()}
+
+
+def _tokens(event: dict[str, Any], data: dict[str, Any]) -> tuple[int, int] | None:
+    usage = data.get("usage")
+    if event.get("type") != "llm.response" or not isinstance(usage, dict):
+        return None
+    return _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _duration_ms(event: dict[str, Any], data: dict[str, Any], starts: dict[str, str]) -> float | None:
+    for key in ("duration_ms", "latency_ms"):
+        if isinstance(data.get(key), (int, float)):
+            return float(data[key])
+    if event.get("type") == "span.end" and event.get("span") in starts:
+        try:
+            delta = parse_ts(event["ts"]) - parse_ts(starts[event["span"]])
+        except (KeyError, ValueError):
+            return None
+        return delta.total_seconds() * 1000
+    return None
+
+
+# --- summaries and detail ---------------------------------------------------------------------------
+
+def event_summary(event: dict[str, Any]) -> str:
+    """One line saying what the event is about (raw text: renderers escape it)."""
+    data = event.get("data") or {}
+    kind = event.get("type")
+    if kind == "session.start":
+        return " ".join(map(str, data.get("command") or []))
+    if kind == "session.end":
+        return f"{data.get('status')} (exit {data.get('exit_code')})"
+    if kind == "llm.request":
+        prompt = normalize_request(data)
+        last = prompt.messages[-1].text if prompt.messages else ""
+        return f"{prompt.model or ''} {len(prompt.messages)} msg: {last}".strip()
+    if kind == "llm.response":
+        calls = data.get("tool_calls") or []
+        text = _text(data.get("text"))
+        return (text or (f"{len(calls)} tool call(s): " + ", ".join(_call_name(c) for c in calls))).strip()
+    if kind in ("tool.call", "tool.result"):
+        return _tool_summary(kind, data)
+    if kind == "span.start" or kind == "span.end":
+        return str(data.get("name", "")) + ("" if data.get("ok", True) else f" failed: {data.get('error', '')}")
+    if kind == "state":
+        return _compact(data.get("state", data))
+    for key in ("decision", "message", "error", "text", "path", "reason"):
+        if isinstance(data.get(key), str) and data[key]:
+            return data[key]
+    return _compact(data)
+
+
+def _tool_summary(kind: str, data: dict[str, Any]) -> str:
+    name = str(data.get("tool", "?"))
+    if kind == "tool.call":
+        return f"{name}({_compact(data.get('arguments', {}))})"
+    if data.get("ok") is False:
+        return f"{name} failed: {data.get('exception', '')} {data.get('error', '')}".strip()
+    return f"{name} -> {_compact(data.get('result'))}"
+
+
+def _call_name(call: Any) -> str:
+    if isinstance(call, dict):
+        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        return str(call.get("name") or function.get("name") or "?")
+    return str(call)
+
+
+def _compact(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text[:limit]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One titled block of the detail pane; ``kind`` says how to show ``body`` (text, json)."""
+
+    title: str
+    body: str
+    kind: Literal["text", "json"] = "text"
+
+
+def event_sections(event: dict[str, Any]) -> list[Section]:
+    """What the detail pane shows for an event: everything recorded, the important parts first."""
+    data = dict(event.get("data") or {})
+    kind = event.get("type")
+    builder = _SECTION_BUILDERS.get(str(kind))
+    sections = builder(data) if builder else []
+    if data:
+        sections.append(Section("data", _json(data), "json"))
+    return sections
+
+
+def _request_sections(data: dict[str, Any]) -> list[Section]:
+    prompt = normalize_request(data)
+    sections = prompt_sections(prompt)
+    for key in ("messages", "system", "tools", "prompt", "body", "model"):
+        data.pop(key, None)
+    return sections
+
+
+def prompt_sections(prompt: Prompt) -> list[Section]:
+    """The prompt as sent: model, system prompt, every message, tool definitions."""
+    sections = []
+    if prompt.model:
+        sections.append(Section("model", prompt.model))
+    if prompt.system:
+        sections.append(Section("system prompt", prompt.system))
+    for number, message in enumerate(prompt.messages, 1):
+        sections.append(Section(f"message {number} [{message.role}]", message.text))
+    if prompt.tools:
+        sections.append(Section(f"tools ({len(prompt.tools)})", _json(prompt.tools), "json"))
+    return sections
+
+
+def _response_sections(data: dict[str, Any]) -> list[Section]:
+    sections = []
+    if data.get("text") not in (None, ""):
+        sections.append(Section("response", _text(data.pop("text"))))
+    if data.get("tool_calls"):
+        sections.append(Section("tool calls", _json(data.pop("tool_calls")), "json"))
+    facts = [f"{key}: {data.pop(key)}" for key in ("model", "finish_reason", "latency_ms") if key in data]
+    usage = data.pop("usage", None)
+    if isinstance(usage, dict):
+        facts.append("usage: " + ", ".join(f"{k} {v}" for k, v in usage.items()))
+    if facts:
+        sections.append(Section("meta", "\n".join(facts)))
+    return sections
+
+
+def _tool_sections(data: dict[str, Any]) -> list[Section]:
+    sections = [Section("tool", str(data.pop("tool", "?")))]
+    if "arguments" in data:
+        sections.append(Section("arguments", _json(data.pop("arguments")), "json"))
+    if "result" in data:
+        result = data.pop("result")
+        sections.append(Section("result", result if isinstance(result, str) else _json(result),
+                                "text" if isinstance(result, str) else "json"))
+    if data.get("ok") is False:
+        sections.append(Section("error", f"{data.pop('exception', '')}: {data.pop('error', '')}"))
+    return sections
+
+
+def _decision_sections(data: dict[str, Any]) -> list[Section]:
+    sections = [Section("decision", _text(data.pop("decision", "")))]
+    if data.get("reasoning"):
+        sections.append(Section("reasoning", _text(data.pop("reasoning"))))
+    alternatives = data.pop("alternatives", None)
+    if alternatives:
+        lines = [f"- {_text(a)}" for a in alternatives] if isinstance(alternatives, list) else [_text(alternatives)]
+        sections.append(Section("alternatives", "\n".join(lines)))
+    return sections
+
+
+def _error_sections(data: dict[str, Any]) -> list[Section]:
+    sections = [Section("error", _text(data.pop("error", "")))]
+    if data.get("traceback"):
+        sections.append(Section("traceback", _text(data.pop("traceback"))))
+    return sections
+
+
+def _state_sections(data: dict[str, Any]) -> list[Section]:
+    value = data.pop("state", None)
+    return [Section("state", _json(value), "json")]
+
+
+def _log_sections(data: dict[str, Any]) -> list[Section]:
+    return [Section(f"log [{data.pop('level', 'info')}]", _text(data.pop("message", "")))]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+
+
+_SECTION_BUILDERS: dict[str, Callable[[dict[str, Any]], list[Section]]] = {
+    "llm.request": _request_sections,
+    "llm.response": _response_sections,
+    "tool.call": _tool_sections,
+    "tool.result": _tool_sections,
+    "decision": _decision_sections,
+    "error": _error_sections,
+    "state": _state_sections,
+    "log": _log_sections,
+}
+
+
+# --- navigation -----------------------------------------------------------------------------------
+
+_JUMPS: dict[str, Callable[[Row], bool]] = {
+    "decision": lambda row: row.type == "decision",
+    "tool": lambda row: row.type == "tool.call",
+    "error": lambda row: row.type == "error" or (row.type in ("tool.result", "span.end") and " failed" in row.summary)
+    or (row.type == "session.end" and not row.summary.startswith("ok")),
+    "change": lambda row: row.produced_step is not None,
+    "llm": lambda row: row.type.startswith("llm."),
+}
+
+
+def jump(replay: Replay, *, start: int, target: Jump, forward: bool = True) -> int | None:
+    """The index of the next (or previous) event of kind ``target`` after ``start``, or None."""
+    test = _JUMPS[target]
+    indexes = range(start + 1, len(replay.rows)) if forward else range(start - 1, -1, -1)
+    return next((i for i in indexes if test(replay.rows[i])), None)
+
+
+def index_of_step(replay: Replay, step: int) -> int:
+    """The event that produced step ``step`` (step 0: the first event)."""
+    if step == 0 and replay.steps:
+        return 0
+    if step in replay.step_events:
+        return replay.step_events[step]
+    raise UsageError(f"no step {step} in session {replay.session.id} (steps 0..{len(replay.steps) - 1})")
+
+
+def search(replay: Replay, *, query: str, start: int, forward: bool = True) -> int | None:
+    """The next event (wrapping around) whose type, agent or payload contains ``query`` (case-insensitive)."""
+    needle = query.casefold()
+    if not needle or not replay.rows:
+        return None
+    count = len(replay.rows)
+    for offset in range(1, count + 1):
+        index = (start + offset) % count if forward else (start - offset) % count
+        if needle in _haystack(replay.events[index]):
+            return index
+    return None
+
+
+def _haystack(event: dict[str, Any]) -> str:
+    return " ".join((str(event.get("type")), str(event.get("agent")),
+                     json.dumps(event.get("data"), ensure_ascii=False, default=str))).casefold()
