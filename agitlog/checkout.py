@@ -75,6 +75,41 @@ def checkout_step(repo: git.Repo, *, session: str | None, step: int, directory: 
     return result
 
 
+def split_checkout_args(repo: git.Repo, args: list[str], *, here: bool) -> tuple[str | None, Path | None]:
+    """``[SESSION] [DIR]`` -> (session, directory). One argument is a session when it names one
+    (and, without --here, looks like an id), otherwise the directory."""
+    from agitlog.store import list_sessions
+
+    if len(args) > 2:
+        raise UsageError("too many arguments", hint="agitlog checkout [SESSION] --step N [DIR]")
+    if len(args) == 2:
+        return args[0], Path(args[1])
+    if not args:
+        return None, None
+    word = args[0]
+    names_session = set(word) <= set("0123456789abcdefghijklmnopqrstuvwxyz-") and any(
+        s.id.startswith(word) for s in list_sessions(repo))
+    return (word, None) if names_session or here else (None, Path(word))
+
+
+def step_workdir(repo: git.Repo, *, session_id: str, step: int, commit: str) -> Path:
+    """A plain export of a step kept under agitlog's state dir (made once, reused): what the viewer
+    opens a shell in. Never a linked worktree, so the user's repository gains nothing."""
+    path = repo.state_dir / "checkouts" / f"{session_id}-step-{step}"
+    done = path.with_name(path.name + ".complete")
+    if path.exists() and not done.exists():
+        import shutil
+
+        shutil.rmtree(path)
+    if not path.exists():
+        entries = git.ls_tree(repo, commit)
+        check_paths(entries)
+        path.mkdir(parents=True)
+        export_tree(repo, entries, path)
+        done.write_text(commit + "\n")
+    return path
+
+
 def check_paths(entries: list[git.TreeEntry]) -> None:
     """Refuse a tree any of whose paths could escape the directory it is written into."""
     for entry in entries:

@@ -42,7 +42,7 @@ class DiffHunk:
     section: str                 # the function context git prints after @@
     lines: list[DiffLine]
     steps: list[int] = field(default_factory=list)    # the steps that produced this hunk
-    events: list[int] = field(default_factory=list)   # the seq of the event that produced each step
+    events: list[int | None] = field(default_factory=list)  # the event that produced each step (by seq)
 
     @property
     def header(self) -> str:
@@ -102,16 +102,37 @@ def session_diff(repo: git.Repo, *, session: str | None, step: int | None = None
     if not steps:
         raise UsageError(f"session {info.id} has no step commits", hint="it recorded no worktree snapshots")
     from_step, to_step = _endpoints(steps, step, step_range)
+    producers = {change.step: seq for seq, change in step_changes(repo, load_events(repo, info)).items()}
+    return diff_between(repo, session_id=info.id, steps=steps, step_events=producers, from_step=from_step,
+                        to_step=to_step, max_lines=max_lines)
+
+
+def diff_between(repo: git.Repo, *, session_id: str, steps: list[str], step_events: dict[int, int],
+                 from_step: int | None, to_step: int, max_lines: int = DEFAULT_MAX_LINES) -> SessionDiff:
+    """The diff from step ``from_step`` (None: the base commit) to ``to_step``, hunks traced."""
     if from_step is None:
         old = git.parent_commit(repo, steps[0]) or git.empty_tree(repo)
     else:
         old = steps[from_step]
-    producers = {change.step: seq for seq, change in step_changes(repo, load_events(repo, info)).items()}
     files = diff_commits(repo, old, steps[to_step], max_lines=max_lines)
-    result = SessionDiff(session_id=info.id, from_step=from_step, to_step=to_step, from_commit=old,
-                         to_commit=steps[to_step], files=files, step_events=producers)
+    result = SessionDiff(session_id=session_id, from_step=from_step, to_step=to_step, from_commit=old,
+                         to_commit=steps[to_step], files=files, step_events=step_events)
     _trace(repo, result, steps)
     return result
+
+
+def step_diff(repo: git.Repo, *, session_id: str, steps: list[str], step_events: dict[int, int],
+              step: int) -> SessionDiff:
+    """The diff that step ``step`` produced (from the step before it)."""
+    return diff_between(repo, session_id=session_id, steps=steps, step_events=step_events,
+                        from_step=step - 1 if step > 0 else None, to_step=step)
+
+
+def replay_diffs(repo: git.Repo, *, replay: Any) -> dict[int, SessionDiff]:
+    """The diff of every step a replayed session produced, by step (for ``replay --plain --diffs``)."""
+    producers = {change.step: seq for seq, change in replay.changes.items()}
+    return {step: step_diff(repo, session_id=replay.session.id, steps=replay.steps, step_events=producers, step=step)
+            for step in producers if 0 <= step < len(replay.steps)}
 
 
 def _endpoints(steps: list[str], step: int | None, step_range: str | None) -> tuple[int | None, int]:
@@ -195,7 +216,7 @@ def _trace(repo: git.Repo, result: SessionDiff, steps: list[str]) -> None:
     elif len(span) <= MAX_TRACED_STEPS:
         _trace_lines(repo, result, steps, span)
     for hunk in _all_hunks(result.files):
-        hunk.events = [result.step_events[s] for s in hunk.steps if s in result.step_events]
+        hunk.events = [result.step_events.get(s) for s in hunk.steps]
 
 
 def _all_hunks(files: Iterable[FileDiff]) -> Iterable[DiffHunk]:

@@ -305,6 +305,23 @@ def _log_sections(data: dict[str, Any]) -> list[Section]:
     return [Section(f"log [{data.pop('level', 'info')}]", _text(data.pop("message", "")))]
 
 
+def _start_sections(data: dict[str, Any]) -> list[Section]:
+    command = " ".join(map(str, data.pop("command", None) or []))
+    facts = [f"command: {command}"] + [f"{key}: {data.pop(key)}" for key in
+                                       ("cwd", "branch", "base_commit", "host", "user", "parent_session")
+                                       if data.get(key) is not None]
+    data.clear()  # the environment's names and the rest are in `agitlog show --json`
+    return [Section("session", "\n".join(facts))]
+
+
+def _end_sections(data: dict[str, Any]) -> list[Section]:
+    facts = [f"{key}: {data.pop(key)}" for key in ("status", "exit_code", "signal", "duration_s")
+             if data.get(key) is not None]
+    data.pop("ended_at", None)
+    data.pop("signal", None)
+    return [Section("session end", "\n".join(facts))]
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, default=str)
 
@@ -318,6 +335,8 @@ _SECTION_BUILDERS: dict[str, Callable[[dict[str, Any]], list[Section]]] = {
     "error": _error_sections,
     "state": _state_sections,
     "log": _log_sections,
+    "session.start": _start_sections,
+    "session.end": _end_sections,
 }
 
 
