@@ -139,7 +139,7 @@ def path_problem(path: bytes) -> str | None:
 
 def prepare_directory(directory: Path) -> Path:
     """``directory`` made absolute and created; refuses one that exists and is not empty."""
-    path = directory.expanduser().absolute()
+    path = Path(os.path.abspath(directory.expanduser()))
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         raise DirectoryNotEmptyError(f"{path} exists and is not a directory", hint="choose a new directory")
     if path.is_dir() and any(path.iterdir()):

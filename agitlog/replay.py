@@ -322,6 +322,14 @@ def _end_sections(data: dict[str, Any]) -> list[Section]:
     return [Section("session end", "\n".join(facts))]
 
 
+def _span_sections(data: dict[str, Any]) -> list[Section]:
+    sections = [Section("span", _text(data.pop("name", "")))]
+    if data.get("ok") is False:
+        sections.append(Section("error", _text(data.pop("error", ""))))
+    data.pop("ok", None)
+    return sections
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, default=str)
 
@@ -337,6 +345,8 @@ _SECTION_BUILDERS: dict[str, Callable[[dict[str, Any]], list[Section]]] = {
     "log": _log_sections,
     "session.start": _start_sections,
     "session.end": _end_sections,
+    "span.start": _span_sections,
+    "span.end": _span_sections,
 }
 
 
