@@ -319,7 +319,8 @@ def parent_commit(repo: Repo, commit: str) -> str | None:
 def diff_patch(repo: Repo, old: str, new: str, *, exclude: Sequence[str] = ()) -> bytes:
     """The unified diff between two trees or commits, with renames found and paths unquoted where
     git allows; binary files appear as "Binary files ... differ". ``exclude`` paths are left out."""
-    pathspecs = ["--", ":(top)."] + [f":(top,literal,exclude){path}" for path in exclude] if exclude else []
+    # Only negative pathspecs: git then matches everything else (a positive "." would not, in diff-tree).
+    pathspecs = ["--"] + [f":(top,exclude,literal){path}" for path in exclude] if exclude else []
     return git(repo.root, "-c", "core.quotePath=false", "diff-tree", "-r", "-p", "-M", "--no-color",
                "--no-ext-diff", "--no-textconv", "--full-index", old, new, *pathspecs)
 
