@@ -246,7 +246,7 @@ def prompt_sections(prompt: Prompt) -> list[Section]:
     for number, message in enumerate(prompt.messages, 1):
         sections.append(Section(f"message {number} [{message.role}]", message.text))
     if prompt.tools:
-        sections.append(Section(f"tools ({len(prompt.tools)})", _json(prompt.tools), "json"))
+        sections.append(json_section(f"tools ({len(prompt.tools)})", prompt.tools))
     return sections
 
 
@@ -255,7 +255,7 @@ def _response_sections(data: dict[str, Any]) -> list[Section]:
     if data.get("text") not in (None, ""):
         sections.append(Section("response", _text(data.pop("text"))))
     if data.get("tool_calls"):
-        sections.append(Section("tool calls", _json(data.pop("tool_calls")), "json"))
+        sections.append(json_section("tool calls", data.pop("tool_calls")))
     facts = [f"{key}: {data.pop(key)}" for key in ("model", "finish_reason", "latency_ms") if key in data]
     usage = data.pop("usage", None)
     if isinstance(usage, dict):
@@ -266,16 +266,24 @@ def _response_sections(data: dict[str, Any]) -> list[Section]:
 
 
 def _tool_sections(data: dict[str, Any]) -> list[Section]:
-    sections = [Section("tool", str(data.pop("tool", "?")))]
+    call = f"  (call {data.pop('call_id')})" if data.get("call_id") else ""
+    sections = [Section("tool", str(data.pop("tool", "?")) + call)]
+    data.pop("duration_ms", None)  # in the header
     if "arguments" in data:
-        sections.append(Section("arguments", _json(data.pop("arguments")), "json"))
+        sections.append(json_section("arguments", data.pop("arguments")))
     if "result" in data:
         result = data.pop("result")
-        sections.append(Section("result", result if isinstance(result, str) else _json(result),
-                                "text" if isinstance(result, str) else "json"))
+        sections.append(Section("result", result) if isinstance(result, str) else json_section("result", result))
     if data.get("ok") is False:
         sections.append(Section("error", f"{data.pop('exception', '')}: {data.pop('error', '')}"))
+    data.pop("ok", None)
     return sections
+
+
+def json_section(title: str, value: Any) -> Section:
+    """A JSON value: on one line when it is short, indented when it is not."""
+    compact = json.dumps(value, ensure_ascii=False, default=str)
+    return Section(title, compact) if len(compact) <= 60 else Section(title, _json(value), "json")
 
 
 def _decision_sections(data: dict[str, Any]) -> list[Section]:
@@ -290,15 +298,15 @@ def _decision_sections(data: dict[str, Any]) -> list[Section]:
 
 
 def _error_sections(data: dict[str, Any]) -> list[Section]:
-    sections = [Section("error", _text(data.pop("error", "")))]
+    kind = f"{data.pop('exception')}: " if data.get("exception") else ""
+    sections = [Section("error", kind + _text(data.pop("error", "")))]
     if data.get("traceback"):
         sections.append(Section("traceback", _text(data.pop("traceback"))))
     return sections
 
 
 def _state_sections(data: dict[str, Any]) -> list[Section]:
-    value = data.pop("state", None)
-    return [Section("state", _json(value), "json")]
+    return [json_section("state", data.pop("state", None))]
 
 
 def _log_sections(data: dict[str, Any]) -> list[Section]:
