@@ -36,6 +36,7 @@ class Row:
     produced_step: int | None  # the step this event produced, if any
     tokens: tuple[int, int] | None  # (input, output) for llm.response
     duration_ms: float | None
+    failed: bool = False       # an error, a failed tool call or span, a session that did not end ok
 
 
 @dataclass
@@ -95,9 +96,16 @@ def build_rows(events: Sequence[dict[str, Any]], changes: dict[int, StepChange])
             agent=str(event.get("agent", "")), depth=depths.get(event.get("span") or "", 0),
             summary=event_summary(event), step=event.get("step"),
             produced_step=change.step if change else None, tokens=_tokens(event, data),
-            duration_ms=_duration_ms(event, data, starts),
+            duration_ms=_duration_ms(event, data, starts), failed=_failed(event, data),
         ))
     return rows
+
+
+def _failed(event: dict[str, Any], data: dict[str, Any]) -> bool:
+    kind = event.get("type")
+    if kind == "session.end":
+        return data.get("status") not in (None, "ok")
+    return kind == "error" or data.get("ok") is False
 
 
 def span_depths(events: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -363,8 +371,7 @@ _SECTION_BUILDERS: dict[str, Callable[[dict[str, Any]], list[Section]]] = {
 _JUMPS: dict[str, Callable[[Row], bool]] = {
     "decision": lambda row: row.type == "decision",
     "tool": lambda row: row.type == "tool.call",
-    "error": lambda row: row.type == "error" or (row.type in ("tool.result", "span.end") and " failed" in row.summary)
-    or (row.type == "session.end" and not row.summary.startswith("ok")),
+    "error": lambda row: row.failed,
     "change": lambda row: row.produced_step is not None,
     "llm": lambda row: row.type.startswith("llm."),
 }

@@ -72,8 +72,13 @@ def state_at(replay: Replay, *, at: int | None, repo: git.Repo | None = None) ->
         decision_seq=decision.get("seq") if decision else None, open_spans=open_spans(events),
     )
     if repo is not None and replay.steps and state.commit:
-        state.files = [FileChange(path, a, d) for a, d, path in git.diff_tree_numstat(repo, replay.steps[0], state.commit)]
+        state.files = files_changed(repo, base=replay.steps[0], commit=state.commit)
     return state
+
+
+def files_changed(repo: git.Repo, *, base: str, commit: str) -> list[FileChange]:
+    """Files that differ between step 0 (``base``) and ``commit``, with line counts."""
+    return [FileChange(path, a, d) for a, d, path in git.diff_tree_numstat(repo, base, commit)]
 
 
 def _conversation(events: Sequence[dict[str, Any]], agent: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -2,13 +2,13 @@
 that escapes the directory, even from a crafted session."""
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
+from crafted import craft_session, literal_tree, make_blob, make_tree
 from helpers import agitlog, agitlog_json, git, run_python_agent, tree_files, user_state
 
 EDITS = """
@@ -109,60 +109,26 @@ def test_checkout_session_and_directory_arguments(repo: Path, tmp_path: Path) ->
 
 # --- crafted sessions -----------------------------------------------------------------------------
 
-def _blob(repo: Path, data: bytes) -> str:
-    return git(repo, "hash-object", "-w", "--stdin", input=data).strip()
-
-
-def _tree(repo: Path, entries: list[tuple[str, str, str, str]]) -> str:
-    text = "".join(f"{mode} {kind} {sha}\t{name}\n" for mode, kind, sha, name in entries)
-    return git(repo, "mktree", input=text.encode()).strip()
-
-
-def _literal_tree(repo: Path, entries: list[tuple[str, bytes, str]]) -> str:
-    """A tree git's own tools would refuse to build (names with slashes)."""
-    raw = b"".join(mode.encode() + b" " + name + b"\0" + bytes.fromhex(sha) for mode, name, sha in entries)
-    return git(repo, "hash-object", "-w", "-t", "tree", "--literally", "--stdin", input=raw).strip()
-
-
-def craft_session(repo: Path, tree: str, session_id: str = "20260101-000000-abcdef") -> str:
-    """A finished session whose only step has ``tree``: what a hostile teammate could push."""
-    base = git(repo, "rev-parse", "HEAD").strip()
-    step = git(repo, "commit-tree", tree, "-p", base, "-m", "agitlog step 0: crafted\n\nAgitlog-Kind: step",
-               ).strip()
-    meta = (f'format = 1\nid = "{session_id}"\nagent = "main"\ncommand = ["evil"]\nstatus = "ok"\n'
-            f'started_at = "2026-01-01T00:00:00.000000Z"\n'
-            f'[git]\nbase_commit = "{base}"\n[steps]\ncount = 1\nfirst = "{step}"\nlast = "{step}"\n')
-    event = {"v": 1, "seq": 0, "ts": "2026-01-01T00:00:00.000000Z", "session": session_id, "type": "session.start",
-             "agent": "main", "pid": 1, "span": "0" * 16, "parent_span": None, "step": 0, "commit": step,
-             "data": {}}
-    record_tree = _tree(repo, [("100644", "blob", _blob(repo, json.dumps(event).encode() + b"\n"), "events.jsonl"),
-                               ("100644", "blob", _blob(repo, meta.encode()), "session.toml")])
-    record = git(repo, "commit-tree", record_tree, "-p", step, "-m",
-                 f"agitlog session {session_id}\n\nAgitlog-Session: {session_id}\nAgitlog-Kind: record").strip()
-    git(repo, "update-ref", f"refs/agent-sessions/{session_id}", record)
-    return session_id
-
-
 @pytest.mark.parametrize("shape", ["dotdot", "dotgit", "nested-dotdot", "slash-name", "absolute-name", "GIT-case"])
 @pytest.mark.parametrize("mode", [[], ["--export"]])
 def test_checkout_refuses_traversal_from_crafted_session(repo: Path, tmp_path: Path, shape: str, mode: list[str]) -> None:
-    payload = _blob(repo, b"pwned\n")
+    payload = make_blob(repo, b"pwned\n")
     ok = ("100644", "blob", payload, "fine.txt")
     if shape == "dotdot":
-        tree = _tree(repo, [ok, ("100644", "blob", payload, "..")])
+        tree = make_tree(repo, [ok, ("100644", "blob", payload, "..")])
     elif shape == "dotgit":
-        hooks = _tree(repo, [("100755", "blob", payload, "post-checkout")])
-        tree = _tree(repo, [ok, ("040000", "tree", _tree(repo, [("040000", "tree", hooks, "hooks")]), ".git")])
+        hooks = make_tree(repo, [("100755", "blob", payload, "post-checkout")])
+        tree = make_tree(repo, [ok, ("040000", "tree", make_tree(repo, [("040000", "tree", hooks, "hooks")]), ".git")])
     elif shape == "nested-dotdot":
-        inner = _tree(repo, [("100644", "blob", payload, "escaped.txt")])
-        up = _tree(repo, [("040000", "tree", inner, "..")])
-        tree = _tree(repo, [ok, ("040000", "tree", _tree(repo, [("040000", "tree", up, "..")]), "sub")])
+        inner = make_tree(repo, [("100644", "blob", payload, "escaped.txt")])
+        up = make_tree(repo, [("040000", "tree", inner, "..")])
+        tree = make_tree(repo, [ok, ("040000", "tree", make_tree(repo, [("040000", "tree", up, "..")]), "sub")])
     elif shape == "slash-name":
-        tree = _literal_tree(repo, [("100644", b"../../escaped.txt", payload)])
+        tree = literal_tree(repo, [("100644", b"../../escaped.txt", payload)])
     elif shape == "absolute-name":
-        tree = _literal_tree(repo, [("100644", str(tmp_path / "abs.txt").encode(), payload)])
+        tree = literal_tree(repo, [("100644", str(tmp_path / "abs.txt").encode(), payload)])
     else:
-        tree = _tree(repo, [ok, ("040000", "tree", _tree(repo, [("100644", "blob", payload, "config")]), ".GIT")])
+        tree = make_tree(repo, [ok, ("040000", "tree", make_tree(repo, [("100644", "blob", payload, "config")]), ".GIT")])
     craft_session(repo, tree)
     target = tmp_path / "out" / "dir"
     before = user_state(repo)

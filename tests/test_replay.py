@@ -305,3 +305,24 @@ def test_textual_is_not_imported_on_the_run_path(repo: Path) -> None:
             "print('textual' in sys.modules, 'unidiff' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_viewer_refuses_to_open_a_crafted_tree(repo: Path) -> None:
+    from crafted import craft_session, make_blob, make_tree
+
+    payload = make_blob(repo, b"pwned\n")
+    craft_session(repo, make_tree(repo, [("100644", "blob", payload, "..")]))
+
+    notes: list[str] = []
+
+    async def drive(app: Any) -> bool:
+        app.notify = lambda message, **_: notes.append(message)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("o")
+            await pilot.pause()
+            return app.is_running
+
+    assert asyncio.run(drive(_app(repo)))
+    assert any("refusing" in note for note in notes)
+    checkouts = repo / ".git" / "agitlog" / "checkouts"
+    assert not checkouts.exists() or not any(checkouts.rglob("*"))

@@ -27,7 +27,7 @@ from agitlog.cli.replay_views import (
 from agitlog.diffs import SessionDiff, step_diff
 from agitlog.errors import AgitlogError
 from agitlog.replay import Jump, Replay, Row, index_of_step, jump, search
-from agitlog.timetravel import StateAt, state_at
+from agitlog.timetravel import StateAt, files_changed, state_at
 
 WIDE = 140          # columns from which the panes sit side by side
 FIXED_COLUMNS = 56  # what the timeline's columns other than the summary take, borders included
@@ -207,7 +207,11 @@ class ReplayApp(App[None]):
         return self._diffs[step]
 
     def state_text(self, row: Row) -> Text:
-        state: StateAt = state_at(self.replay, at=row.seq, repo=self.repo)
+        state: StateAt = state_at(self.replay, at=row.seq)
+        if state.commit and self.replay.steps:
+            if state.commit not in self._files:  # one git call per step, not per event
+                self._files[state.commit] = files_changed(self.repo, base=self.replay.steps[0], commit=state.commit)
+            state.files = self._files[state.commit]
         return Text("state\n", style="bold") + Text("\n".join(state_lines(state)) + "\n")
 
     # --- actions --------------------------------------------------------------------------------
@@ -281,6 +285,7 @@ class ReplayApp(App[None]):
         self.query_one("#timeline", DataTable).focus()
 
     def action_search_again(self, forward: bool) -> None:
+        """Find the next (or previous) event matching the search, wrapping around."""
         if not self.query_text:
             self.action_ask("search")
             return
@@ -291,12 +296,17 @@ class ReplayApp(App[None]):
             self.select(found)
 
     def action_open_worktree(self) -> None:
-        row = self.replay.rows[self.index]
-        step = row.step if row.step is not None else 0
+        row = self.replay.rows[self.index] if self.replay.rows else None
+        step = row.step if row is not None and row.step is not None else 0
         if not self.replay.steps:
             self.notify("this session has no step commits", severity="warning")
             return
-        path = step_workdir(self.repo, session_id=self.replay.session.id, step=step, commit=self.replay.steps[step])
+        try:
+            path = step_workdir(self.repo, session_id=self.replay.session.id, step=step,
+                                commit=self.replay.steps[step])
+        except AgitlogError as error:  # a crafted tree: refuse, and keep the viewer open
+            self.notify(error.message, severity="error", markup=False, timeout=10)
+            return
         self.opened_path = path
         shell = os.environ.get("SHELL") or "/bin/sh"
         try:
