@@ -165,7 +165,8 @@ def diff_cmd(
 
 @app.command("checkout")
 def checkout_cmd(
-    args: Annotated[Optional[list[str]], typer.Argument(help="[SESSION] [DIR]: with one argument, a session if it names one, else DIR.", show_default=False)] = None,
+    args: Annotated[Optional[list[str]], typer.Argument(metavar="[SESSION] [DIR]", show_default=False,
+                                                           help="With one argument: a session if it names one, else DIR.")] = None,
     step: Annotated[int, typer.Option("--step", min=0, help="Step number to materialise.")] = ...,  # type: ignore[assignment]
     export: Annotated[bool, typer.Option("--export", help="A plain copy of the files, not a git worktree.")] = False,
     here: Annotated[bool, typer.Option("--here", help="Into your own worktree (it must be clean); detaches HEAD.")] = False,
