@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from agitlog import git
 from agitlog.errors import UsageError
 from agitlog.query import step_changes
 from agitlog.session import recover_sessions
 from agitlog.store import load_events, resolve_session, step_commits
+
+if TYPE_CHECKING:
+    from agitlog.replay import Replay
 
 DEFAULT_MAX_LINES = 20_000   # a file whose diff is longer is shown by its counts only
 MAX_TRACED_STEPS = 200       # longer ranges are not traced hunk by hunk
@@ -128,7 +131,7 @@ def step_diff(repo: git.Repo, *, session_id: str, steps: list[str], step_events:
                         from_step=step - 1 if step > 0 else None, to_step=step)
 
 
-def replay_diffs(repo: git.Repo, *, replay: Any) -> dict[int, SessionDiff]:
+def replay_diffs(repo: git.Repo, *, replay: Replay) -> dict[int, SessionDiff]:
     """The diff of every step a replayed session produced, by step (for ``replay --plain --diffs``)."""
     producers = {change.step: seq for seq, change in replay.changes.items()}
     return {step: step_diff(repo, session_id=replay.session.id, steps=replay.steps, step_events=producers, step=step)

@@ -58,8 +58,8 @@ def load_replay(repo: git.Repo, *, session: str | None, at: int | None = None) -
     """The session ``session`` names (None: the latest) as a timeline, opened at event ``at``."""
     recover_sessions(repo)
     info = resolve_session(repo, session)
-    return build_replay(info, load_events(repo, info), steps=step_commits(repo, info),
-                        changes=step_changes(repo, load_events(repo, info)), at=at)
+    events = load_events(repo, info)
+    return build_replay(info, events, steps=step_commits(repo, info), changes=step_changes(repo, events), at=at)
 
 
 def build_replay(info: SessionInfo, events: list[dict[str, Any]], *, steps: list[str],
