@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from helpers import agitlog, agitlog_json, run_python_agent
 from replay_agents import MULTI_AGENT
