@@ -37,6 +37,7 @@ class Row:
     tokens: tuple[int, int] | None  # (input, output) for llm.response
     duration_ms: float | None
     failed: bool = False       # an error, a failed tool call or span, a session that did not end ok
+    span_name: str = ""        # the name of the SDK span the event belongs to ("" for the root span)
 
 
 @dataclass
@@ -84,6 +85,8 @@ def index_of_seq(replay: Replay, seq: int) -> int:
 
 def build_rows(events: Sequence[dict[str, Any]], changes: dict[int, StepChange]) -> list[Row]:
     depths = span_depths(events)
+    names = {e["span"]: str((e.get("data") or {}).get("name", "")) for e in events
+             if e.get("type") == "span.start" and e.get("span")}
     starts: dict[str, str] = {}
     rows = []
     for index, event in enumerate(events):
@@ -97,6 +100,7 @@ def build_rows(events: Sequence[dict[str, Any]], changes: dict[int, StepChange])
             summary=event_summary(event), step=event.get("step"),
             produced_step=change.step if change else None, tokens=_tokens(event, data),
             duration_ms=_duration_ms(event, data, starts), failed=_failed(event, data),
+            span_name=names.get(event.get("span") or "", ""),
         ))
     return rows
 

@@ -325,3 +325,19 @@ def test_viewer_refuses_to_open_a_crafted_tree(repo: Path) -> None:
     assert any("refusing" in note for note in notes)
     checkouts = repo / ".git" / "agitlog" / "checkouts"
     assert not checkouts.exists() or not any(checkouts.rglob("*"))
+
+
+def test_viewer_search_prompt_takes_letters_and_escape_cancels(repo: Path) -> None:
+    assert run_python_agent(repo, MULTI_AGENT).returncode == 0
+
+    async def drive(app: Any) -> tuple[int, bool, int, str]:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("slash", "q", "e", "f", "escape")  # letters bound to actions go to the prompt
+            closed = app.asking is None and not app.query_one("#prompt").has_class("open")
+            index = app.index
+            await pilot.press("slash", *"SHIP IT", "enter")  # case-insensitive
+            return index, closed and app.is_running, app.index, app.query_text
+
+    index, closed, found, text = asyncio.run(drive(_app(repo)))
+    assert index == 0 and closed
+    assert found == 19 and text == "SHIP IT"

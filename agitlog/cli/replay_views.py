@@ -65,7 +65,10 @@ def event_block(replay: Replay, row: Row, *, indent: bool = True) -> Iterable[st
 
 
 def row_header(row: Row, *, ts: str = "") -> str:
-    parts = [f"#{row.seq}", row.type, safe(row.agent, keep_newlines=False)]
+    who = safe(row.agent, keep_newlines=False)
+    if row.span_name and row.type not in ("span.start", "span.end"):
+        who += f" in {safe(row.span_name, keep_newlines=False)}"
+    parts = [f"#{row.seq}", row.type, who]
     if ts:
         parts.append(ts[11:23])
     parts.append(f"step {row.step}" if row.step is not None else "no step")
