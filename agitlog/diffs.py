@@ -105,7 +105,10 @@ def session_diff(repo: git.Repo, *, session: str | None, step: int | None = None
     if not steps:
         raise UsageError(f"session {info.id} has no step commits", hint="it recorded no worktree snapshots")
     from_step, to_step = _endpoints(steps, step, step_range)
-    producers = {change.step: seq for seq, change in step_changes(repo, load_events(repo, info)).items()}
+    from agitlog.replay import well_formed_events
+
+    events = well_formed_events(load_events(repo, info))
+    producers = {change.step: seq for seq, change in step_changes(repo, events).items()}
     return diff_between(repo, session_id=info.id, steps=steps, step_events=producers, from_step=from_step,
                         to_step=to_step, max_lines=max_lines)
 

@@ -341,3 +341,34 @@ def test_viewer_search_prompt_takes_letters_and_escape_cancels(repo: Path) -> No
     index, closed, found, text = asyncio.run(drive(_app(repo)))
     assert index == 0 and closed
     assert found == 19 and text == "SHIP IT"
+
+
+def test_a_crafted_session_with_malformed_events_replays_safely(repo: Path) -> None:
+    from crafted import craft_session, make_blob, make_tree
+
+    tree = make_tree(repo, [("100644", "blob", make_blob(repo, b"x\n"), "x.txt")])
+    hostile = "\x1b]52;c;cGF5bG9hZA==\x07 [blink]x[/blink] \x9b31m"
+    craft_session(repo, tree, name=hostile, events=[
+        ["not", "an", "object"],
+        {"seq": "7\x1b[2J", "type": "llm.request", "data": "just a string"},
+        {"seq": 3, "type": 42, "agent": hostile, "step": hostile, "ts": hostile, "data": {"messages": hostile}},
+        {"seq": 4, "type": "decision\x1b[5m", "data": {"decision": hostile, "alternatives": hostile}},
+    ])
+    for args in (["replay", "--plain"], ["state"], ["diff"], ["replay", "--json"]):
+        proc = agitlog(*args, cwd=repo)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout and "\x9b" not in proc.stdout, args
+    plain = agitlog("replay", "--plain", cwd=repo).stdout
+    assert "malformed stored event" in plain and "[blink]x[/blink]" in plain
+    assert json.loads(agitlog("replay", "--json", cwd=repo).stdout)["session"]["name"] == hostile  # data intact
+
+    async def drive(app: Any) -> str:
+        async with app.run_test(size=(80, 24)) as pilot:
+            for _ in range(4):
+                await pilot.press("j")
+            await pilot.press("s")
+            await pilot.pause()
+            return _static_text(app, "#status") + _static_text(app, "#detail") + _static_text(app, "#state")
+
+    shown = asyncio.run(drive(_app(repo)))
+    assert "\x1b" not in shown and "\x9b" not in shown and "[blink]x[/blink]" in shown

@@ -4,11 +4,12 @@ markup, so escape sequences show escaped and ``[bold]`` shows as typed."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from typing import Any, Iterable, Sequence
 
 from agitlog.checkout import CheckoutResult
-from agitlog.cli.output import console, is_tty, print_json, safe
+from agitlog.cli.output import console, is_tty, safe
 from agitlog.cli.views import meta_lines
 from agitlog.diffs import DiffHunk, FileDiff, SessionDiff, diff_json
 from agitlog.prompts import Prompt
@@ -17,15 +18,33 @@ from agitlog.timetravel import StateAt
 
 
 def write_lines(lines: Iterable[str]) -> None:
-    """Plain text out, one line at a time (a closed pipe ends the walk quietly)."""
+    """Plain text out, one line at a time (a closed pipe ends the walk quietly). Every line goes
+    through ``safe`` once more here, so nothing recorded reaches the terminal raw, even a field a
+    renderer forgot (``safe`` leaves already-escaped text as it is)."""
     import sys
 
     try:
         for line in lines:
-            sys.stdout.write(line + "\n")
+            sys.stdout.write(safe(line) + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
+
+
+def print_json(data: Any) -> None:
+    """JSON out, with C1 controls and bidi overrides written as \\uXXXX escapes too (json.dumps
+    leaves them raw when ensure_ascii is off): the same data once parsed, inert on a terminal."""
+    import sys
+
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    try:
+        sys.stdout.write(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+_UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _silence_stdout() -> None:
@@ -41,7 +60,7 @@ def _silence_stdout() -> None:
 def replay_document(replay: Replay, *, start: int = 0, diffs: dict[int, SessionDiff] | None = None) -> Iterable[str]:
     """The whole walk as a text document: the session's metadata, then every event with its detail."""
     yield f"agitlog replay {replay.session.id}"
-    yield from meta_lines(replay.meta)
+    yield from (safe(line, keep_newlines=False) for line in meta_lines(replay.meta))
     yield ""
     for row in replay.rows[start:]:
         yield from event_block(replay, row)
@@ -68,7 +87,7 @@ def row_header(row: Row, *, ts: str = "") -> str:
     who = safe(row.agent, keep_newlines=False)
     if row.span_name and row.type not in ("span.start", "span.end"):
         who += f" in {safe(row.span_name, keep_newlines=False)}"
-    parts = [f"#{row.seq}", row.type, who]
+    parts = [f"#{row.seq}", str(row.type), who]
     if ts:
         parts.append(ts[11:23])
     parts.append(f"step {row.step}" if row.step is not None else "no step")
@@ -76,7 +95,7 @@ def row_header(row: Row, *, ts: str = "") -> str:
         parts.append(f"{row.tokens[0]}→{row.tokens[1]} tok")
     if row.duration_ms is not None:
         parts.append(duration_text(row.duration_ms))
-    return "  ".join(parts)
+    return safe("  ".join(parts), keep_newlines=False)
 
 
 def section_lines(section: Section) -> list[str]:
@@ -167,7 +186,7 @@ def file_diff_lines(f: FileDiff) -> Iterable[str]:
         yield f"    diff too large to show (+{f.added} -{f.removed}); see `git diff` between the step commits"
     for hunk in f.hunks:
         yield hunk_header(hunk)
-        yield from (f"{line.origin}{safe(line.text, keep_newlines=False)}" for line in hunk.lines)
+        yield from (f"{line.origin}{safe(line.text)}" for line in hunk.lines)  # tabs kept
 
 
 def hunk_header(hunk: DiffHunk) -> str:
@@ -219,13 +238,13 @@ def _highlight(path: str, hunk: DiffHunk, theme: str) -> list:
     from rich.syntax import Syntax
     from rich.text import Text
 
-    code = "\n".join(safe(line.text, keep_newlines=False) for line in hunk.lines)
+    code = "\n".join(safe(line.text).replace("\n", "\\n") for line in hunk.lines)
     try:
         lexer = Syntax.guess_lexer(path, code=code)
         highlighted = Syntax(code, lexer, theme=theme).highlight(code)
         lines = highlighted.split("\n", allow_blank=True)
     except Exception:  # noqa: BLE001 - highlighting is a nicety; plain text is always right
-        lines = [Text(safe(line.text, keep_newlines=False)) for line in hunk.lines]
+        lines = [Text(safe(line.text).replace("\n", "\\n")) for line in hunk.lines]
     lines = list(lines)[: len(hunk.lines)]
     return lines + [Text("")] * (len(hunk.lines) - len(lines))
 
