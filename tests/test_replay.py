@@ -372,3 +372,30 @@ def test_a_crafted_session_with_malformed_events_replays_safely(repo: Path) -> N
 
     shown = asyncio.run(drive(_app(repo)))
     assert "\x1b" not in shown and "\x9b" not in shown and "[blink]x[/blink]" in shown
+
+
+def test_span_tree_depths_and_jumps_on_synthetic_events() -> None:
+    from agitlog.replay import build_replay, jump, span_depths
+    from agitlog.store import SessionInfo
+
+    def event(seq: int, kind: str, span: str, parent: str | None, **data: Any) -> dict[str, Any]:
+        return {"seq": seq, "type": kind, "agent": "a", "span": span, "parent_span": parent, "step": 0, "data": data}
+
+    root, child, grandchild, loop_a, loop_b = "r" * 16, "c" * 16, "g" * 16, "1" * 16, "2" * 16
+    events = [
+        event(0, "session.start", root, None), event(1, "span.start", child, root, name="child"),
+        event(2, "span.start", grandchild, child, name="grand"), event(3, "error", grandchild, child, error="x"),
+        event(4, "tool.result", child, root, tool="t", ok=False), event(5, "log", loop_a, loop_b),
+        event(6, "log", loop_b, loop_a), event(7, "decision", root, None, decision="d"),
+    ]
+    depths = span_depths(events)
+    assert (depths[root], depths[child], depths[grandchild]) == (0, 1, 2)
+    assert loop_a in depths and loop_b in depths  # a parent cycle ends, it does not hang
+    replay = build_replay(SessionInfo(id="s", meta={}, ref="r", commit=None), events, steps=[], changes={})
+    assert [row.depth for row in replay.rows[:5]] == [0, 1, 2, 2, 1]
+    assert replay.rows[3].span_name == "grand"
+    assert jump(replay, start=0, target="error") == 3
+    assert jump(replay, start=3, target="error") == 4  # a failed tool call counts as an error
+    assert jump(replay, start=4, target="error") is None
+    assert jump(replay, start=7, target="decision", forward=False) is None
+    assert jump(replay, start=0, target="decision") == 7

@@ -27,7 +27,7 @@ from agitlog.cli.replay_views import (
 from agitlog.diffs import SessionDiff, step_diff
 from agitlog.errors import AgitlogError
 from agitlog.replay import Jump, Replay, Row, index_of_step, jump, search
-from agitlog.timetravel import StateAt, files_changed, state_at
+from agitlog.timetravel import FileChange, StateAt, files_changed, state_at
 
 WIDE = 140          # columns from which the panes sit side by side
 FIXED_COLUMNS = 56  # what the timeline's columns other than the summary take, borders included
@@ -40,7 +40,8 @@ HELP = """j/k or ↓/↑  next / previous event     Home/End  first / last
 d/D decision   t/T tool call   e/E error   f/F file change   (next / previous)
 g  go to step    #  go to event    /  search    n/N  next / previous match
 l  timeline   i  detail   v  diff   s  state   (show / hide panes)
-o  open a shell in the step's worktree     ?  this help     q  quit"""
+o  open a shell in the step's worktree     Tab  focus the panes (arrows scroll them)
+?  this help     q  quit"""
 
 
 class ReplayApp(App[None]):
@@ -94,7 +95,7 @@ class ReplayApp(App[None]):
         self.asking: str | None = None
         self.summary_width = 0
         self._diffs: dict[int, SessionDiff] = {}
-        self._files: dict[str, Any] = {}
+        self._files: dict[str, list[FileChange]] = {}
         self._producers = {change.step: seq for seq, change in replay.changes.items()}
 
     # --- layout ---------------------------------------------------------------------------------
