@@ -234,9 +234,10 @@ def _trace_lines(repo: git.Repo, result: SessionDiff, steps: list[str], span: li
     added: dict[tuple[str, str], int] = {}
     removed: dict[tuple[str, str], int] = {}
     wanted = {path for f in result.files for path in (f.path, f.old_path)}
+    huge = sorted({path for f in result.files if f.truncated for path in (f.path, f.old_path)})
     for step in span:
         old = steps[step - 1] if step > 0 else result.from_commit
-        for f in parse_patch(git.diff_patch(repo, old, steps[step])):
+        for f in parse_patch(git.diff_patch(repo, old, steps[step], exclude=huge)):
             if f.path not in wanted and f.old_path not in wanted:
                 continue
             for line in (line for h in f.hunks for line in h.lines):

@@ -146,3 +146,21 @@ def test_step_zero_diff_is_what_was_uncommitted(repo: Path) -> None:
     data = agitlog_json("diff", "--step", "0", cwd=repo)
     assert data["from_step"] is None and data["from_commit"] == git(repo, "rev-parse", "HEAD").strip()
     assert [f["path"] for f in data["files"]] == ["wip.txt"]
+
+
+def test_range_over_a_huge_file_stays_quick(repo: Path) -> None:
+    agent = """
+        import pathlib, agitlog
+        for n in range(3):
+            with agitlog.tool("grow"):
+                pathlib.Path("huge.txt").write_text("".join(f"row {i} of {n}\\n" for i in range(50_000)))
+                pathlib.Path("small.txt").write_text(f"version {n}\\n")
+    """
+    assert run_python_agent(repo, agent).returncode == 0
+    started = time.monotonic()
+    data = agitlog_json("diff", "--range", "0..3", cwd=repo)
+    assert time.monotonic() - started < 15
+    files = {f["path"]: f for f in data["files"]}
+    assert files["huge.txt"]["truncated"] and files["huge.txt"]["added"] == 50_000
+    [hunk] = files["small.txt"]["hunks"]
+    assert hunk["added"] == ["version 2"] and hunk["steps"] == [3]
