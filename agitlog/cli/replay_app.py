@@ -26,7 +26,7 @@ from agitlog.cli.replay_views import (
 )
 from agitlog.diffs import SessionDiff, step_diff
 from agitlog.errors import AgitlogError
-from agitlog.replay import Jump, Replay, Row, index_of_step, jump, search
+from agitlog.replay import Jump, Replay, Row, index_of_seq, index_of_step, jump, search
 from agitlog.timetravel import FileChange, StateAt, files_changed, state_at
 
 WIDE = 140          # columns from which the panes sit side by side
@@ -267,8 +267,6 @@ class ReplayApp(App[None]):
             if what == "step":
                 self.select(index_of_step(self.replay, number))
             else:
-                from agitlog.replay import index_of_seq
-
                 self.select(index_of_seq(self.replay, number))
         except ValueError:
             self.notify(f"not a number: {safe(value, keep_newlines=False)}", severity="error", markup=False)

@@ -13,7 +13,8 @@ from agitlog.cli.output import console, is_tty, safe
 from agitlog.cli.views import meta_lines
 from agitlog.diffs import DiffHunk, FileDiff, SessionDiff, diff_json
 from agitlog.prompts import Prompt
-from agitlog.replay import Replay, Row, Section, event_sections
+from agitlog.details import Section, event_sections
+from agitlog.replay import Replay, Row
 from agitlog.timetravel import StateAt
 
 
