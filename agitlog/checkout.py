@@ -51,6 +51,8 @@ class CheckoutResult:
 def checkout_step(repo: git.Repo, *, session: str | None, step: int, directory: Path | None,
                   mode: Mode = "worktree") -> CheckoutResult:
     """Materialise step ``step`` of a session into ``directory`` (or, for ``here``, the user's worktree)."""
+    if mode == "here" and directory is not None:
+        raise UsageError("--here checks out into your own worktree; give no DIR with it")
     recover_sessions(repo)
     info = resolve_session(repo, session)
     steps = step_commits(repo, info)

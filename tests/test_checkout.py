@@ -94,6 +94,8 @@ def test_checkout_without_directory_or_unknown_step(repo: Path) -> None:
     assert run_python_agent(repo, EDITS).returncode == 0
     proc = agitlog("checkout", "--step", "1", cwd=repo)
     assert proc.returncode == 2 and "where" in proc.stderr
+    proc = agitlog("checkout", "--step", "1", "--here", "a", "b", cwd=repo)
+    assert proc.returncode == 2 and "no DIR" in proc.stderr
     proc = agitlog("checkout", "--step", "99", "../x", cwd=repo)
     assert proc.returncode == 2 and "no step 99" in proc.stderr
     assert not (repo.parent / "x").exists()
