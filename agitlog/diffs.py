@@ -170,14 +170,22 @@ def diff_commits(repo: git.Repo, old: str, new: str, *, max_lines: int = DEFAULT
     patched = {f.path: f for f in parse_patch(git.diff_patch(repo, old, new, exclude=excluded))} if len(huge) < len(changes) else {}
     files = []
     for change in changes:
-        parsed = patched.get(change.new_path)
+        parsed = patched.get(display_path(change.new_path))
         files.append(FileDiff(
-            path=change.new_path, old_path=change.old_path, status=_STATUS.get(change.status, change.status),
+            path=display_path(change.new_path), old_path=display_path(change.old_path), status=_STATUS.get(change.status, change.status),
             binary=change.added is None, added=change.added, removed=change.deleted,
             hunks=parsed.hunks if parsed else [], truncated=change in huge,
             old_mode=change.old_mode, new_mode=change.new_mode,
         ))
     return files
+
+
+def display_path(path: str) -> str:
+    """A file name as git's patch text shows it here: bytes that are not UTF-8 as \\xNN."""
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return path
 
 
 def parse_patch(patch: bytes) -> list[FileDiff]:

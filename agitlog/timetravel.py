@@ -78,7 +78,9 @@ def state_at(replay: Replay, *, at: int | None, repo: git.Repo | None = None) ->
 
 def files_changed(repo: git.Repo, *, base: str, commit: str) -> list[FileChange]:
     """Files that differ between step 0 (``base``) and ``commit``, with line counts."""
-    return [FileChange(path, a, d) for a, d, path in git.diff_tree_numstat(repo, base, commit)]
+    from agitlog.diffs import display_path
+
+    return [FileChange(display_path(path), a, d) for a, d, path in git.diff_tree_numstat(repo, base, commit)]
 
 
 def _conversation(events: Sequence[dict[str, Any]], agent: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -164,3 +164,27 @@ def test_range_over_a_huge_file_stays_quick(repo: Path) -> None:
     assert files["huge.txt"]["truncated"] and files["huge.txt"]["added"] == 50_000
     [hunk] = files["small.txt"]["hunks"]
     assert hunk["added"] == ["version 2"] and hunk["steps"] == [3]
+
+
+def test_non_utf8_file_names_with_a_strict_terminal_encoding(repo: Path) -> None:
+    import json
+
+    agent = """
+        import os, agitlog
+        with agitlog.tool("write"):
+            with open(os.fsdecode(b"caf\\xe9.txt"), "w") as handle:
+                handle.write("bonjour\\n")
+    """
+    assert run_python_agent(repo, agent).returncode == 0
+    strict = {"PYTHONIOENCODING": "utf-8:strict"}
+    for args in (["diff"], ["diff", "--stat"], ["replay", "--plain"], ["state"]):
+        proc = agitlog(*args, cwd=repo, env=strict)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "caf\\xe9.txt" in proc.stdout, args
+    for args in (["diff", "--json"], ["replay", "--json"], ["state", "--json"]):
+        proc = agitlog(*args, cwd=repo, env=strict)
+        assert proc.returncode == 0, (args, proc.stderr)
+        json.loads(proc.stdout)
+        assert "caf\\\\xe9.txt" in proc.stdout, args  # JSON text: the backslash itself is escaped
+    [f] = agitlog_json("diff", cwd=repo)["files"]
+    assert f["path"] == "caf\\xe9.txt" and f["hunks"][0]["added"] == ["bonjour"]

@@ -26,7 +26,7 @@ def write_lines(lines: Iterable[str]) -> None:
 
     try:
         for line in lines:
-            sys.stdout.write(safe(line) + "\n")
+            sys.stdout.write(printable(safe(line)) + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
@@ -38,6 +38,8 @@ def print_json(data: Any) -> None:
     import sys
 
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    if printable(text) != text:  # undecodable file names: as \\xNN inside the strings, still valid JSON
+        text = json.dumps(_printable_data(data), ensure_ascii=False, indent=2, default=str)
     try:
         sys.stdout.write(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
         sys.stdout.flush()
@@ -46,6 +48,29 @@ def print_json(data: Any) -> None:
 
 
 _UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with the undecodable bytes of file names (lone surrogates) shown as \\xNN, so that
+    writing it can never fail, whatever the terminal's encoding."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _printable_data(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(str(k)): _printable_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable_data(v) for v in value]
+    return value
 
 
 def _silence_stdout() -> None:
