@@ -191,6 +191,10 @@ def test_viewer_steps_jumps_searches_and_shows_diffs(repo: Path) -> None:
             await pilot.pause()
             seen["bad_step"] = _current(app)["seq"]
             seen["status"] = _static_text(app, "#status")
+            await pilot.press("question_mark")
+            seen["help"] = type(app.screen).__name__
+            await pilot.press("escape", "j")
+            seen["after_help"] = (type(app.screen).__name__, _current(app)["seq"])
         return seen
 
     seen = asyncio.run(drive(_app(repo)))
@@ -211,6 +215,7 @@ def test_viewer_steps_jumps_searches_and_shows_diffs(repo: Path) -> None:
     assert "message 1 [user]: Fix the off-by-one in total()" in seen["detail3"]
     assert seen["bad_step"] == 3  # an unknown step leaves the selection alone
     assert seen["status"].startswith("#3/21")
+    assert seen["help"] == "HelpScreen" and seen["after_help"] == ("Screen", 4)
 
 
 def test_viewer_opens_at_an_event_toggles_panes_and_shows_state(repo: Path) -> None:

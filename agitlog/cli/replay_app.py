@@ -14,6 +14,7 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
+from textual.screen import ModalScreen
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
 from textual.widgets import DataTable, Footer, Input, Static
@@ -36,12 +37,29 @@ _TYPE_STYLES = {"llm.request": "cyan", "llm.response": "bright_cyan", "tool.call
                 "tool.result": "yellow", "decision": "bold magenta", "error": "bold red", "state": "green",
                 "span.start": "dim", "span.end": "dim", "session.start": "bold", "session.end": "bold"}
 
-HELP = """j/k or ↓/↑  next / previous event     Home/End  first / last
-d/D decision   t/T tool call   e/E error   f/F file change   (next / previous)
-g  go to step    #  go to event    /  search    n/N  next / previous match
-l  timeline   i  detail   v  diff   s  state   (show / hide panes)
-o  open a shell in the step's worktree     Tab  focus the panes (arrows scroll them)
-?  this help     q  quit"""
+HELP = """\
+j k  ↓ ↑   next / previous event     Home End  first / last event
+d D        next / previous decision  t T       tool call
+e E        error                     f F       file change
+g          go to step                #         go to event
+/          search                    n N       next / previous match
+l i v s    show / hide the timeline, detail, diff, state panes
+o          open a shell in the step's worktree (exit it to come back)
+Tab        focus the panes, then arrows scroll them
+q          quit                      ? Esc     close this help"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys, over the viewer; any of Esc, q, ? closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    #help { width: auto; max-width: 98%; height: auto; border: round $accent; padding: 0 1; background: $panel; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(HELP), id="help")
 
 
 class ReplayApp(App[None]):
@@ -317,7 +335,7 @@ class ReplayApp(App[None]):
             self.notify(f"step {step} worktree: {path}", markup=False, timeout=10)
 
     def action_help(self) -> None:
-        self.notify(HELP, title="keys", timeout=15, markup=False)
+        self.push_screen(HelpScreen())
 
 
 def run_viewer(repo: git.Repo, replay: Replay) -> int:
