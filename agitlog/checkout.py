@@ -69,12 +69,22 @@ def checkout_step(repo: git.Repo, *, session: str | None, step: int, directory: 
         return result
     if directory is None:
         raise UsageError("say where to put the worktree", hint=f"agitlog checkout --step {step} ../at-step-{step}")
+    _check_outside_worktree(repo, directory, step)
     result.path = prepare_directory(directory)
     if mode == "export":
         export_tree(repo, entries, result.path)
     else:
         git.worktree_add_detached(repo, result.path, commit)
     return result
+
+
+def _check_outside_worktree(repo: git.Repo, directory: Path, step: int) -> None:
+    """DIR may not be the user's worktree or inside it (that is what --here is for)."""
+    target = Path(os.path.realpath(directory.expanduser()))
+    root = Path(os.path.realpath(repo.root))
+    if target == root or target.is_relative_to(root):
+        raise UsageError(f"{directory} is inside your worktree {repo.root}",
+                         hint=f"choose a directory outside it, e.g. ../at-step-{step}, or use --here")
 
 
 def split_checkout_args(repo: git.Repo, args: list[str], *, here: bool) -> tuple[str | None, Path | None]:

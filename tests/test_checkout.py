@@ -96,6 +96,10 @@ def test_checkout_without_directory_or_unknown_step(repo: Path) -> None:
     assert proc.returncode == 2 and "where" in proc.stderr
     proc = agitlog("checkout", "--step", "1", "--here", "a", "b", cwd=repo)
     assert proc.returncode == 2 and "no DIR" in proc.stderr
+    for inside in (".", "sub/dir", str(repo / "x")):
+        proc = agitlog("checkout", "--step", "1", "--export", inside, cwd=repo)
+        assert proc.returncode == 2 and "inside your worktree" in proc.stderr, inside
+    assert not (repo / "sub").exists() and not (repo / "x").exists()
     proc = agitlog("checkout", "--step", "99", "../x", cwd=repo)
     assert proc.returncode == 2 and "no step 99" in proc.stderr
     assert not (repo.parent / "x").exists()
