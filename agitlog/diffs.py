@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from agitlog import git
 from agitlog.errors import UsageError
 from agitlog.query import step_changes
+from agitlog.replay import Replay, well_formed_events
 from agitlog.session import recover_sessions
 from agitlog.store import load_events, resolve_session, step_commits
-
-if TYPE_CHECKING:
-    from agitlog.replay import Replay
 
 DEFAULT_MAX_LINES = 20_000   # a file whose diff is longer is shown by its counts only
 MAX_TRACED_STEPS = 200       # longer ranges are not traced hunk by hunk
@@ -105,8 +103,6 @@ def session_diff(repo: git.Repo, *, session: str | None, step: int | None = None
     if not steps:
         raise UsageError(f"session {info.id} has no step commits", hint="it recorded no worktree snapshots")
     from_step, to_step = _endpoints(steps, step, step_range)
-    from agitlog.replay import well_formed_events
-
     events = well_formed_events(load_events(repo, info))
     producers = {change.step: seq for seq, change in step_changes(repo, events).items()}
     return diff_between(repo, session_id=info.id, steps=steps, step_events=producers, from_step=from_step,
@@ -167,12 +163,15 @@ def diff_commits(repo: git.Repo, old: str, new: str, *, max_lines: int = DEFAULT
     changes = git.diff_changes(repo, old, new)
     huge = [c for c in changes if (c.added or 0) + (c.deleted or 0) > max_lines]
     excluded = sorted({path for c in huge for path in (c.old_path, c.new_path)})
-    patched = {f.path: f for f in parse_patch(git.diff_patch(repo, old, new, exclude=excluded))} if len(huge) < len(changes) else {}
+    patched = {}
+    if len(huge) < len(changes):  # something is left to show
+        patched = {f.path: f for f in parse_patch(git.diff_patch(repo, old, new, exclude=excluded))}
     files = []
     for change in changes:
         parsed = patched.get(display_path(change.new_path))
         files.append(FileDiff(
-            path=display_path(change.new_path), old_path=display_path(change.old_path), status=_STATUS.get(change.status, change.status),
+            path=display_path(change.new_path), old_path=display_path(change.old_path),
+            status=_STATUS.get(change.status, change.status),
             binary=change.added is None, added=change.added, removed=change.deleted,
             hunks=parsed.hunks if parsed else [], truncated=change in huge,
             old_mode=change.old_mode, new_mode=change.new_mode,
