@@ -327,3 +327,114 @@ def remove_worktree(repo: Repo, path: Path) -> None:
 def rev_list(repo: Repo, tip: str, *, stop_at: str | None = None) -> list[str]:
     args = ["rev-list", "--first-parent", tip] + ([f"^{stop_at}"] if stop_at else [])
     return git(repo.root, *args).decode().split()
+
+
+# --- replay (issue 5) ---
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One entry of ``git ls-tree -r``: the path stays bytes, exactly as recorded."""
+
+    mode: str
+    kind: str  # blob, commit (a submodule)
+    sha: str
+    path: bytes
+
+
+def ls_tree(repo: Repo, commit: str) -> list[TreeEntry]:
+    """Every blob and gitlink of a commit's tree, recursively, NUL-separated."""
+    out = git(repo.root, "ls-tree", "-r", "-z", "--full-tree", commit)
+    entries = []
+    for item in out.split(b"\0"):
+        if not item:
+            continue
+        info, path = item.split(b"\t", 1)
+        mode, kind, sha = info.decode().split()
+        entries.append(TreeEntry(mode=mode, kind=kind, sha=sha, path=path))
+    return entries
+
+
+def empty_tree(repo: Repo) -> str:
+    """The id of the empty tree in this repository's hash format (written if missing)."""
+    return mktree(repo, [])
+
+
+def parent_commit(repo: Repo, commit: str) -> str | None:
+    """The first parent of ``commit``, or None for a root commit."""
+    return resolve_commit(repo, f"{commit}^")
+
+
+def diff_patch(repo: Repo, old: str, new: str, *, exclude: Sequence[str] = ()) -> bytes:
+    """The unified diff between two trees or commits, with renames found and paths unquoted where
+    git allows; binary files appear as "Binary files ... differ". ``exclude`` paths are left out."""
+    # Only negative pathspecs: git then matches everything else (a positive "." would not, in diff-tree).
+    pathspecs = ["--"] + [f":(top,exclude,literal){path}" for path in exclude] if exclude else []
+    return git(repo.root, "-c", "core.quotePath=false", "diff-tree", "-r", "-p", "-M", "--no-color",
+               "--no-ext-diff", "--no-textconv", "--full-index", old, new, *pathspecs)
+
+
+@dataclass(frozen=True)
+class RawChange:
+    """One file of ``git diff-tree --raw -M``: status letter (A, D, M, R, T...) and both paths."""
+
+    status: str
+    old_mode: str
+    new_mode: str
+    old_path: str
+    new_path: str
+    added: int | None = None     # from --numstat; None for binary files
+    deleted: int | None = None
+
+
+def diff_changes(repo: Repo, old: str, new: str) -> list[RawChange]:
+    """Every file changed between two trees with its status, modes and line counts (renames found)."""
+    raw = git(repo.root, "diff-tree", "-r", "-z", "-M", "--raw", old, new).split(b"\0")
+    counts = _numstat_renames(git(repo.root, "diff-tree", "-r", "-z", "-M", "--numstat", old, new))
+    changes = []
+    i = 0
+    while i < len(raw) - 1:
+        info = raw[i].decode().lstrip(":").split()
+        if len(info) < 5:
+            i += 1
+            continue
+        status = info[4][0]
+        paths = [os.fsdecode(raw[i + 1])] + ([os.fsdecode(raw[i + 2])] if status in "RC" else [])
+        i += 1 + len(paths)
+        added, deleted = counts.get(paths[-1], (None, None))
+        changes.append(RawChange(status=status, old_mode=info[0], new_mode=info[1], old_path=paths[0],
+                                 new_path=paths[-1], added=added, deleted=deleted))
+    return changes
+
+
+def _numstat_renames(out: bytes) -> dict[str, tuple[int | None, int | None]]:
+    """new path -> (added, deleted) from ``--numstat -z -M`` output (renames take two extra fields)."""
+    fields = out.split(b"\0")
+    counts = {}
+    i = 0
+    while i < len(fields):
+        parts = fields[i].split(b"\t")
+        if len(parts) != 3:
+            i += 1
+            continue
+        if parts[2]:
+            path, i = parts[2], i + 1
+        else:  # a rename: "added\tdeleted\t" NUL old NUL new
+            path, i = fields[i + 2], i + 3
+        counts[os.fsdecode(path)] = (_count(parts[0]), _count(parts[1]))
+    return counts
+
+
+def is_worktree_clean(repo: Repo) -> bool:
+    """True when the user's worktree and index match HEAD and there are no untracked files."""
+    out = git(repo.root, "status", "--porcelain=v1", "-z", "--untracked-files=normal", "--ignore-submodules=none")
+    return not out.strip(b"\0")
+
+
+def worktree_add_detached(repo: Repo, directory: Path, commit: str) -> None:
+    """A new linked worktree at ``directory`` on a detached head at ``commit``."""
+    git(repo.root, "worktree", "add", "--detach", "--quiet", str(directory), commit)
+
+
+def checkout_detached(repo: Repo, commit: str) -> None:
+    """Move the user's own worktree, index and HEAD to ``commit`` (detached); only for --here."""
+    git(repo.root, "checkout", "--quiet", "--detach", commit)

@@ -33,22 +33,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_typer(args: list[str]) -> int:
-    import click
     import typer.main
 
     from agitlog.cli.app import app
 
+    abort, click_exception, exit_ = _click_exceptions()
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="agitlog", standalone_mode=False)
-    except click.exceptions.Abort:
+    except abort:
         return 130
-    except click.ClickException as exc:
+    except click_exception as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except exit_ as exc:
         return exc.exit_code
     return result if isinstance(result, int) else 0
+
+
+def _click_exceptions() -> tuple[type[BaseException], type[BaseException], type[BaseException]]:
+    """(Abort, ClickException, Exit) as the installed typer raises them: newer releases vendor their
+    own copy of click (even when click is installed too), older ones use click itself."""
+    try:
+        from typer._click.exceptions import ClickException
+        from typer.exceptions import Abort, Exit
+    except ImportError:
+        import click
+
+        return click.exceptions.Abort, click.ClickException, click.exceptions.Exit
+    return Abort, ClickException, Exit
 
 
 def entry() -> None:

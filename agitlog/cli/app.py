@@ -155,3 +155,97 @@ def version_cmd() -> int:
     """Print agitlog's version."""
     typer.echo(f"agitlog {VERSION}")
     return 0
+
+
+# --- replay (issue 5) -----------------------------------------------------------------------------
+
+AtOption = Annotated[Optional[int], typer.Option("--at", min=0, help="Event number (the # column of `agitlog show`).")]
+StepOption = Annotated[Optional[int], typer.Option("--step", min=0, help="Step number (0: the worktree before the run).")]
+
+
+@app.command("replay")
+def replay_cmd(
+    session: SessionArg = None,
+    at: AtOption = None,
+    plain: Annotated[bool, typer.Option("--plain", help="A linear text document instead of the viewer.")] = False,
+    diffs: Annotated[bool, typer.Option("--diffs", help="With --plain: include each step's diff.")] = False,
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """Walk a session: a full-screen viewer on a terminal, a readable text document in pipes."""
+    import sys
+
+    from agitlog.cli import replay_views
+    from agitlog.cli.output import is_tty
+    from agitlog.replay import load_replay
+
+    opened = open_repo(repo)
+    replay = load_replay(opened, session=session, at=at)
+    if json_out:
+        replay_views.render_replay_json(replay, start=replay.start)
+    elif plain or not (is_tty() and is_tty(sys.stdin)):
+        from agitlog.diffs import replay_diffs
+
+        step_diffs = replay_diffs(opened, replay=replay) if diffs else None
+        replay_views.write_lines(replay_views.replay_document(replay, start=replay.start, diffs=step_diffs))
+    else:
+        from agitlog.cli.replay_app import run_viewer
+
+        return run_viewer(opened, replay)
+    return 0
+
+
+@app.command("diff")
+def diff_cmd(
+    session: SessionArg = None,
+    step: StepOption = None,
+    step_range: Annotated[Optional[str], typer.Option("--range", help="Steps A..B (either end may be left out).")] = None,
+    stat: Annotated[bool, typer.Option("--stat", help="Per-file counts only.")] = False,
+    name_only: Annotated[bool, typer.Option("--name-only", help="Changed paths only.")] = False,
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """The diff a step produced (--step), a range of steps produced (--range), or the whole session."""
+    from agitlog.cli.replay_views import render_diff
+    from agitlog.diffs import session_diff
+
+    result = session_diff(open_repo(repo), session=session, step=step, step_range=step_range)
+    render_diff(result, stat=stat, name_only=name_only, json_out=json_out)
+    return 0
+
+
+@app.command("checkout")
+def checkout_cmd(
+    args: Annotated[Optional[list[str]], typer.Argument(metavar="[SESSION] [DIR]", show_default=False,
+                                                           help="With one argument: a session if it names one, else DIR.")] = None,
+    step: Annotated[int, typer.Option("--step", min=0, help="Step number to materialise.")] = ...,  # type: ignore[assignment]
+    export: Annotated[bool, typer.Option("--export", help="A plain copy of the files, not a git worktree.")] = False,
+    here: Annotated[bool, typer.Option("--here", help="Into your own worktree (it must be clean); detaches HEAD.")] = False,
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """The worktree as it was at a step, in a directory of its own (never your worktree without --here)."""
+    from agitlog.checkout import checkout_step, split_checkout_args
+    from agitlog.cli.replay_views import render_checkout
+
+    opened = open_repo(repo)
+    session, directory = split_checkout_args(opened, list(args or []), here=here)
+    mode = "here" if here else "export" if export else "worktree"
+    result = checkout_step(opened, session=session, step=step, directory=directory, mode=mode)
+    render_checkout(result, json_out=json_out)
+    return 0
+
+
+@app.command("state")
+def state_cmd(
+    session: SessionArg = None,
+    at: AtOption = None,
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """What the agent knew at event N: conversation, merged state, last decision, open spans, files changed."""
+    from agitlog.cli.replay_views import render_state
+    from agitlog.timetravel import session_state
+
+    render_state(session_state(open_repo(repo), session=session, at=at), json_out=json_out)
+    return 0

@@ -47,7 +47,10 @@ def console(stderr: bool = False):  # -> rich.console.Console
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    """JSON with every terminal control character (C1, bidi overrides, DEL) \\u-escaped: still valid
+    JSON, never interpreted by the terminal it is printed to."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write(_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 def print_error(error: AgitlogError, *, json_mode: bool) -> int:
