@@ -42,6 +42,7 @@ def rerun_session(
     live_from: int | None = None,
     replay_tools: bool = False,
     keep_worktree: bool = False,
+    agent_stdout_to_stderr: bool = False,
 ) -> RerunResult:
     """Re-execute a session deterministically; see docs/commands/rerun.md."""
     from agitlog.llm.capture import canonical_body
@@ -67,7 +68,7 @@ def rerun_session(
         result = run_recorded(
             command=meta["command"], cwd=workdir / meta.get("cwd", "."), agent=meta.get("agent"),
             name=f"rerun of {meta.get('name') or original.id}", replay=book, replay_tools=replay_tools,
-            extra_meta={"rerun_of": original.id},
+            extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
         )
         rerun = resolve_session(repo, result.session_id)
         comparison = compare_sessions(repo, original, rerun)

@@ -48,6 +48,7 @@ def run_recorded(
     extra_meta: Mapping[str, Any] | None = None,
     replay: ReplayBook | None = None,
     replay_tools: bool = False,
+    stdout_to_stderr: bool = False,
 ) -> RunResult:
     """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``."""
     if not command:
@@ -67,7 +68,7 @@ def run_recorded(
         if replay_tools:
             env[ENV_REPLAY_TOOLS] = "1"
         outcome = _run_child(list(command), executable=executable, cwd=cwd, env=env,
-                             recorder=live.recorder if capture_output else None)
+                             recorder=live.recorder if capture_output else None, stdout_to_stderr=stdout_to_stderr)
     finally:
         channel.close()
         for service in services:
@@ -138,10 +139,11 @@ class _Outcome:
 
 
 def _run_child(argv: list[str], *, executable: str, cwd: Path, env: dict[str, str],
-               recorder: Recorder | None) -> _Outcome:
+               recorder: Recorder | None, stdout_to_stderr: bool = False) -> _Outcome:
     pipe = subprocess.PIPE if recorder else None
+    stdout = pipe or (sys.stderr.fileno() if stdout_to_stderr else None)  # keeps our own stdout clean for --json
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=pipe, stderr=pipe, executable=executable)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout, stderr=pipe, executable=executable)
     except OSError as exc:
         code = 126 if isinstance(exc, PermissionError) else 127
         return _Outcome(exit_code=code, status=STATUS_FAILED, signal=None)

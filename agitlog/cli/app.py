@@ -104,7 +104,7 @@ def rerun_cmd(
     from agitlog.rerun import rerun_session
 
     result = rerun_session(open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
-                           replay_tools=replay_tools, keep_worktree=keep)
+                           replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out)
     views.render_rerun(result, json_out=json_out)
     return 0 if result.reproduced else 1
 

@@ -21,6 +21,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2
 def safe(text: Any, *, keep_newlines: bool = True) -> str:
     """Text with every terminal control character (ESC, CSI, bidi overrides...) shown as an escape."""
     text = str(text)
+    if not text.isascii():  # lone surrogates (undecodable file names) cannot be printed: show them escaped
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     escaped = _CONTROL.sub(lambda m: _escape_char(m.group()), text)
     return escaped if keep_newlines else escaped.replace("\n", "\\n").replace("\t", " ")
 

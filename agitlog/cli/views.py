@@ -123,14 +123,15 @@ def meta_lines(meta: dict[str, Any]) -> list[str]:
     git_info = meta.get("git", {})
     stats = meta.get("stats", {})
     steps = meta.get("steps", {})
-    status = meta.get("status", "?") + (f" (exit {meta['exit_code']})" if "exit_code" in meta else "")
+    status = safe(str(meta.get("status", "?")) + (f" (exit {meta['exit_code']})" if "exit_code" in meta else ""),
+                  keep_newlines=False)
     lines = [
-        f"session   {meta.get('id')}",
+        f"session   {safe(meta.get('id'), keep_newlines=False)}",
         f"name      {safe(meta.get('name') or '-', keep_newlines=False)}",
         f"command   {safe(' '.join(meta.get('command', [])), keep_newlines=False)}",
         f"agent     {safe(meta.get('agent', '-'), keep_newlines=False)}",
         f"status    {status}",
-        f"started   {meta.get('started_at', '-')}   duration {_duration(meta.get('duration_s'))}",
+        f"started   {safe(meta.get('started_at', '-'), keep_newlines=False)}   duration {_duration(meta.get('duration_s'))}",
         f"repo      base {str(git_info.get('base_commit') or '(unborn)')[:12]}  branch {safe(git_info.get('branch') or '(detached)')}  cwd {safe(meta.get('cwd', '.'))}",
         f"steps     {steps.get('count', '-')}  first {str(steps.get('first', '-'))[:12]}  last {str(steps.get('last', '-'))[:12]}",
     ]
@@ -148,7 +149,8 @@ def event_line(event: dict[str, Any]) -> str:
     ts = str(event.get("ts", ""))[11:23]
     agent = safe(event.get("agent", ""), keep_newlines=False)
     step = f"@{event.get('step')}" if event.get("step") is not None else ""
-    return f"{event.get('seq', '?'):>5}  {ts}  {step:<4} {agent:<10} {event.get('type', '?'):<14} {summary(event)}"
+    kind = safe(event.get("type", "?"), keep_newlines=False)
+    return f"{event.get('seq', '?'):>5}  {safe(ts)}  {step:<4} {agent:<10} {kind:<14} {summary(event)}"
 
 
 def step_line(change: StepChange) -> str:
