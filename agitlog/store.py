@@ -130,7 +130,10 @@ def list_sessions(repo: git.Repo) -> list[SessionInfo]:
     blobs = git.cat_files(repo, [f"{ref.sha}:{RECORD_META_FILE}" for ref in records])
     for ref, blob in zip(records, blobs):
         session_id = ref.name.removeprefix(REF_PREFIX)
-        meta = _parse_meta(blob, session_id)
+        try:
+            meta = _parse_meta(blob, session_id)
+        except CorruptRecordError as exc:  # listed, so it can be inspected or removed, never fatal
+            meta = normalize_meta({"status": "corrupt", "reason": exc.message}, session_id)
         sessions[session_id] = SessionInfo(id=session_id, meta=meta, ref=ref.name, commit=ref.sha)
     step_tips = {ref.name.removeprefix(REF_PREFIX): ref.sha for ref in refs if ref.kind != KIND_RECORD}
     for journal in iter_journals(repo.state_dir):
@@ -151,9 +154,51 @@ def _parse_meta(blob: bytes | None, session_id: str) -> dict[str, Any]:
         raise CorruptRecordError(f"session {session_id} has no {RECORD_META_FILE}",
                                  hint=f"inspect it with `git show {session_ref(session_id)}`")
     try:
-        return tomllib.loads(blob.decode("utf-8"))
+        return normalize_meta(tomllib.loads(blob.decode("utf-8")), session_id)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise CorruptRecordError(f"session {session_id}: {RECORD_META_FILE} is unreadable: {exc}") from None
+
+
+_META_STRINGS = ("name", "agent", "status", "cwd", "started_at", "ended_at", "host", "user", "trace_id", "root_span",
+                 "parent_span", "parent_session", "rerun_of", "agitlog_version", "reason")
+_META_NUMBERS = {"duration_s": float, "exit_code": int, "signal": int, "pid": int, "format": int}
+
+
+def normalize_meta(meta: dict[str, Any], session_id: str) -> dict[str, Any]:
+    """Metadata as readers expect it. A session fetched from a teammate is untrusted: a field of the
+    wrong type is dropped rather than allowed to break every command that lists sessions."""
+    clean: dict[str, Any] = dict(meta)
+    clean["id"] = session_id  # the ref name is the truth
+    for key in _META_STRINGS:
+        if key in clean and not isinstance(clean[key], str):
+            del clean[key]
+    for key, kind in _META_NUMBERS.items():
+        value = clean.get(key)
+        if key in clean and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            del clean[key]
+        elif key in clean:
+            clean[key] = kind(value)
+    clean["command"] = [str(c) for c in clean["command"]] if isinstance(clean.get("command"), list) else []
+    clean["env_names"] = [str(c) for c in clean.get("env_names", [])] if isinstance(clean.get("env_names"), list) else []
+    for table in ("git", "steps", "stats"):
+        if not isinstance(clean.get(table), dict):
+            clean[table] = {}
+    steps = clean["steps"]
+    clean["steps"] = {k: v for k, v in steps.items() if (k == "count" and isinstance(v, int)) or
+                      (k in ("first", "last") and isinstance(v, str) and _is_oid(v))}
+    clean["git"] = {k: v for k, v in clean["git"].items() if isinstance(v, str)}
+    stats = clean["stats"]
+    clean["stats"] = {k: v for k, v in stats.items()
+                      if (k == "models" and isinstance(v, dict))
+                      or (k != "models" and isinstance(v, int) and not isinstance(v, bool))}
+    models = clean["stats"].get("models", {})
+    clean["stats"]["models"] = {str(m): {k: v for k, v in u.items() if isinstance(v, int)}
+                                for m, u in models.items() if isinstance(u, dict)}
+    return clean
+
+
+def _is_oid(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
 
 def resolve_session(repo: git.Repo, query: str | None, sessions: list[SessionInfo] | None = None) -> SessionInfo:

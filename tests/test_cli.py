@@ -104,3 +104,22 @@ def test_demo_records_the_payment_agent(tmp_path: Path) -> None:
     assert git(target, "status", "--porcelain").strip() == "?? outbox/"
     proc = agitlog("demo", str(target), cwd=tmp_path)
     assert proc.returncode == 1 and "not empty" in proc.stderr
+
+
+def test_a_crafted_session_cannot_break_log_or_show(repo: Path) -> None:
+    """Sessions fetched from a teammate are untrusted: wrong types and escape sequences in session.toml."""
+    sid = _record(repo)
+    ref = f"refs/agent-sessions/{sid}"
+    bad_toml = ('format = "one"\nid = "evil"\nstatus = "\\u001b[2Jok"\nduration_s = "slow"\nexit_code = "x"\n'
+                'command = "rm -rf /"\nsteps = 3\n[stats]\ninput_tokens = "many"\nmodels = 7\n')
+    blob = git(repo, "hash-object", "-w", "--stdin", input=bad_toml.encode()).strip()
+    events = git(repo, "rev-parse", f"{ref}:events.jsonl").strip()
+    tree = git(repo, "mktree", input=f"100644 blob {events}\tevents.jsonl\n100644 blob {blob}\tsession.toml\n".encode()).strip()
+    parent = git(repo, "rev-parse", f"{ref}^").strip()
+    commit = git(repo, "commit-tree", tree, "-p", parent, "-m", f"x\n\nAgitlog-Kind: record\nAgitlog-Session: {sid}").strip()
+    git(repo, "update-ref", ref, commit)
+    for args in (["log"], ["show"], ["log", "--json"], ["show", sid]):
+        proc = agitlog(*args, cwd=repo)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "\x1b" not in proc.stdout
+    assert agitlog_json("log", cwd=repo)[0]["id"] == sid

@@ -53,6 +53,7 @@ def render_log(rows: Sequence[LogRow], *, json_out: bool) -> None:
 
 
 def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, status_column: int | None = None) -> None:
+    rows = [[safe(cell, keep_newlines=False) for cell in row] for row in rows]  # cells may come from a teammate
     if is_tty():
         from rich.table import Table
         from rich.text import Text
