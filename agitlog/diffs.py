@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from agitlog import git
 from agitlog.errors import UsageError
 from agitlog.query import step_changes
-from agitlog.replay import Replay, well_formed_events
+from agitlog.replay import Replay
 from agitlog.session import recover_sessions
 from agitlog.store import load_events, resolve_session, step_commits
 
@@ -103,7 +103,7 @@ def session_diff(repo: git.Repo, *, session: str | None, step: int | None = None
     if not steps:
         raise UsageError(f"session {info.id} has no step commits", hint="it recorded no worktree snapshots")
     from_step, to_step = _endpoints(steps, step, step_range)
-    events = well_formed_events(load_events(repo, info))
+    events = load_events(repo, info)
     producers = {change.step: seq for seq, change in step_changes(repo, events).items()}
     return diff_between(repo, session_id=info.id, steps=steps, step_events=producers, from_step=from_step,
                         to_step=to_step, max_lines=max_lines)

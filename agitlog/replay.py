@@ -59,25 +59,8 @@ def load_replay(repo: git.Repo, *, session: str | None, at: int | None = None) -
     """The session ``session`` names (None: the latest) as a timeline, opened at event ``at``."""
     recover_sessions(repo)
     info = resolve_session(repo, session)
-    events = well_formed_events(load_events(repo, info))
+    events = load_events(repo, info)  # well-typed even for a crafted session (events.iter_events)
     return build_replay(info, events, steps=step_commits(repo, info), changes=step_changes(repo, events), at=at)
-
-
-def well_formed_events(events: list[Any]) -> list[dict[str, Any]]:
-    """The stored events with the shape replay relies on. A session pushed by someone else may hold
-    anything: a line that is not an object becomes an ``error`` event keeping the raw value, and a
-    ``data`` that is not an object is kept under ``data.value``."""
-    result = []
-    for position, event in enumerate(events):
-        if not isinstance(event, dict):
-            event = {"seq": position, "type": "error", "data": {"error": "malformed stored event", "raw": event}}
-        elif not isinstance(event.get("data", {}), dict) or not isinstance(event.get("type", ""), str):
-            event = {**event, "type": str(event.get("type", "?")),
-                     "data": event["data"] if isinstance(event.get("data"), dict) else {"value": event.get("data")}}
-        if not isinstance(event.get("seq"), int):
-            event = {**event, "seq": position}
-        result.append(event)
-    return result
 
 
 def build_replay(info: SessionInfo, events: list[dict[str, Any]], *, steps: list[str],

@@ -15,20 +15,21 @@ from typing import Any
 
 from agitlog.errors import AgitlogError
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Also lone surrogates: bytes of a file name that were not UTF-8 (surrogateescape) cannot be printed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def safe(text: Any, *, keep_newlines: bool = True) -> str:
     """Text with every terminal control character (ESC, CSI, bidi overrides...) shown as an escape."""
     text = str(text)
-    if not text.isascii():  # lone surrogates (undecodable file names) cannot be printed: show them escaped
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     escaped = _CONTROL.sub(lambda m: _escape_char(m.group()), text)
     return escaped if keep_newlines else escaped.replace("\n", "\\n").replace("\t", " ")
 
 
 def _escape_char(ch: str) -> str:
     code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as surrogateescape keeps it: show the byte
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
