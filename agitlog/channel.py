@@ -5,22 +5,27 @@ A process connects to ``$AGITLOG_ADDR`` (loopback), sends ``$AGITLOG_TOKEN`` on 
 one JSON event per line. An event with ``"snapshot": true`` or ``"ack": true`` gets one reply line,
 ``{"ok": true, "seq": N, "step": S, "commit": "..."}``, once it is recorded (after the snapshot), so
 the sender can wait for it. A line that is not an event is recorded as an ``error`` event.
+
+Each connection is read by its own thread, but any thread may drain it (``settle``): the LLM proxy
+does, before it records a model call, so events a process sent before calling the model are never
+recorded after that call.
 """
 from __future__ import annotations
 
 import json
 import secrets
+import select
 import socket
 import threading
-from collections import deque
-from typing import Any, Iterator
+from typing import Any
 
 from agitlog.events import MalformedEvent, draft_from_line, malformed_draft
 from agitlog.recorder import Recorder
 from agitlog.replaybook import ReplayBook
 
 _READ_SIZE = 1 << 16
-_IDLE_AFTER_CLOSE = 0.2  # seconds a connection may stay silent once the run is over
+_POLL = 0.2  # seconds between checks for the end of the run while a connection is silent
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
 class ChannelServer:
@@ -32,6 +37,7 @@ class ChannelServer:
         self.token = secrets.token_hex(16)
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self._closing = threading.Event()
+        self._connections: list[_Connection] = []
         self._threads: list[threading.Thread] = []
         self._acceptor = threading.Thread(target=self._accept_loop, name="agitlog-accept", daemon=True)
 
@@ -41,6 +47,11 @@ class ChannelServer:
 
     def start(self) -> None:
         self._acceptor.start()
+
+    def settle(self) -> None:
+        """Record everything connected processes have already sent (what is in the sockets now)."""
+        for connection in list(self._connections):
+            connection.drain()
 
     def close(self, *, timeout: float = 2.0) -> None:
         """Stop accepting, drain what connected processes already sent, then stop."""
@@ -65,32 +76,28 @@ class ChannelServer:
                 return
             self._start_handler(conn)
 
-    def _start_handler(self, conn: socket.socket) -> None:
-        conn.setblocking(True)
-        thread = threading.Thread(target=self._serve, args=(conn,), name="agitlog-conn", daemon=True)
+    def _start_handler(self, sock: socket.socket) -> None:
+        connection = _Connection(sock, self)
+        self._connections.append(connection)
+        thread = threading.Thread(target=self._serve, args=(connection,), name="agitlog-conn", daemon=True)
         self._threads.append(thread)
         thread.start()
 
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(_IDLE_AFTER_CLOSE)
-            reader = _LineReader(conn, self._closing)
-            first = reader.next_line()
-            if first is None or first.strip() != self.token.encode():
-                return
-            pending: list[dict[str, Any]] = []
-            for line in reader:
-                if not line.strip():
-                    continue
-                reply_wanted = self._handle(line, pending)
-                if reply_wanted is not None:
-                    _send(conn, reply_wanted)
-                elif not reader.has_buffered_line():
-                    self.recorder.record_many(pending)
-                    pending.clear()
-            self.recorder.record_many(pending)
+    def _serve(self, connection: _Connection) -> None:
+        try:
+            while not connection.finished:
+                readable, _, _ = select.select([connection.sock], [], [], _POLL)
+                if readable:
+                    connection.drain()
+                elif self._closing.is_set():
+                    break  # the run is over and this process has gone quiet
+        except (OSError, ValueError):
+            pass
+        finally:
+            connection.close()
+            self._connections.remove(connection)
 
-    def _handle(self, line: bytes, pending: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def handle_line(self, line: bytes, pending: list[dict[str, Any]]) -> dict[str, Any] | None:
         """Queue an ordinary event; record a synchronous one at once and return its reply."""
         try:
             draft = draft_from_line(line)
@@ -112,77 +119,93 @@ class ChannelServer:
         return reply
 
 
-def _send(conn: socket.socket, reply: dict[str, Any]) -> None:
+class _Connection:
+    """One process's connection. Reading and recording happen under its lock, by its own thread or
+    by ``settle``, so nothing is read twice or recorded out of order."""
+
+    def __init__(self, sock: socket.socket, server: ChannelServer) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.server = server
+        self.finished = False
+        self._authenticated = False
+        self._partial: list[bytes] = []  # pieces of an unfinished line; joined once, when it ends
+        self._lock = threading.Lock()
+
+    def drain(self) -> None:
+        """Read and record everything the socket holds right now."""
+        with self._lock:
+            while not self.finished:
+                chunk = self._receive()
+                if chunk is None:
+                    return
+                self._process(chunk)
+
+    def close(self) -> None:
+        with self._lock:
+            self.finished = True
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def _receive(self) -> bytes | None:
+        """Bytes available now; b"" at end of stream (the rest is processed), None when nothing is waiting."""
+        _ack_quickly(self.sock)
+        try:
+            chunk = self.sock.recv(_READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.finished = True
+            rest = b"".join(self._partial)
+            self._partial.clear()
+            return rest + b"\n" if rest else b""
+        return chunk
+
+    def _process(self, chunk: bytes) -> None:
+        if b"\n" not in chunk:
+            self._partial.append(chunk)
+            return
+        parts = chunk.split(b"\n")
+        self._partial.append(parts[0])
+        lines = [b"".join(self._partial), *parts[1:-1]]
+        self._partial = [parts[-1]] if parts[-1] else []
+        pending: list[dict[str, Any]] = []
+        for line in lines:
+            if not self._authenticated:
+                if line.strip() != self.server.token.encode():
+                    self.finished = True  # not one of ours: drop the connection unread
+                    return
+                self._authenticated = True
+            elif line.strip():
+                reply = self.server.handle_line(line, pending)
+                if reply is not None:
+                    _send(self.sock, reply)
+        self.server.recorder.record_many(pending)
+
+
+def _send(sock: socket.socket, reply: dict[str, Any]) -> None:
     try:
-        conn.sendall(json.dumps(reply).encode() + b"\n")
+        sock.setblocking(True)
+        sock.sendall(json.dumps(reply).encode() + b"\n")
     except OSError:
         pass  # the sender went away; its event is recorded all the same
+    finally:
+        try:
+            sock.setblocking(False)
+        except OSError:
+            pass
 
 
-def _ack_quickly(conn: socket.socket) -> None:
+def _ack_quickly(sock: socket.socket) -> None:
     """Senders that cannot turn off Nagle (a shell's /dev/tcp) hold each small write until the previous
     one is ACKed; without quick ACKs that is a 40 ms delayed-ACK stall per line, and events from other
     processes overtake them. Linux clears the flag after an ACK, so it is set before every read."""
     if _QUICKACK is not None:
         try:
-            conn.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         except OSError:
             pass
-
-
-_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
-
-
-class _LineReader:
-    """Lines from a socket until EOF, or until the run is over and the peer has gone quiet."""
-
-    def __init__(self, conn: socket.socket, closing: threading.Event) -> None:
-        self._conn = conn
-        self._closing = closing
-        self._lines: deque[bytes] = deque()
-        self._partial: list[bytes] = []  # pieces of an unfinished line; joined once, when it ends
-        self._eof = False
-
-    def has_buffered_line(self) -> bool:
-        return bool(self._lines)
-
-    def next_line(self) -> bytes | None:
-        while not self._lines:
-            if self._eof or not self._fill():
-                rest = b"".join(self._partial)
-                self._partial.clear()
-                return rest or None
-        return self._lines.popleft()
-
-    def __iter__(self) -> Iterator[bytes]:
-        while (line := self.next_line()) is not None:
-            yield line
-
-    def _fill(self) -> bool:
-        chunk = self._receive()
-        if not chunk:
-            return False
-        if b"\n" not in chunk:
-            self._partial.append(chunk)
-            return True
-        parts = chunk.split(b"\n")
-        self._partial.append(parts[0])
-        self._lines.append(b"".join(self._partial))
-        self._lines.extend(parts[1:-1])
-        self._partial = [parts[-1]] if parts[-1] else []
-        return True
-
-    def _receive(self) -> bytes:
-        while True:
-            try:
-                _ack_quickly(self._conn)
-                chunk = self._conn.recv(_READ_SIZE)
-            except TimeoutError:
-                if self._closing.is_set():
-                    return b""
-                continue
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self._eof = True
-            return chunk

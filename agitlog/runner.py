@@ -62,7 +62,7 @@ def run_recorded(
     channel = ChannelServer(live.recorder, replay=replay if replay_tools else None)
     channel.start()
     services = _start_capture_services(live, enabled=auto_capture or replay is not None, replay=replay,
-                                       inject=auto_capture)
+                                       inject=auto_capture, channel=channel)
     try:
         env = _child_env(live, channel, services)
         if replay_tools:
@@ -108,14 +108,14 @@ def _find_executable(program: str, cwd: Path) -> str:
     return found
 
 
-def _start_capture_services(live: LiveSession, *, enabled: bool, replay: ReplayBook | None, inject: bool
-                            ) -> list[Any]:
+def _start_capture_services(live: LiveSession, *, enabled: bool, replay: ReplayBook | None, inject: bool,
+                            channel: ChannelServer) -> list[Any]:
     """Services that capture without code changes (the LLM proxy); none when disabled."""
     if not enabled:
         return []
     from agitlog.llm.capture import start_llm_capture  # noqa: PLC0415
 
-    return [start_llm_capture(live, replay=replay, inject=inject)]
+    return [start_llm_capture(live, replay=replay, inject=inject, channel=channel)]
 
 
 def _child_env(live: LiveSession, channel: ChannelServer, services: list[Any]) -> dict[str, str]:

@@ -148,3 +148,19 @@ def test_tokens_and_cost_per_model_from_the_price_table(repo: Path, fake: FakeMo
     row = agitlog_json("log", cwd=repo)[0]
     assert row["cost"] == row["input_tokens"] * 1.0 + row["output_tokens"] * 2.0
     assert "cost" in agitlog("show", cwd=repo).stdout
+
+
+def test_events_sent_before_a_model_call_are_recorded_before_it(repo: Path, fake: FakeModel) -> None:
+    code = """
+import json, os, urllib.request, agitlog
+for i in range(20):
+    agitlog.log("about to ask", i=i)
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": str(i)}]}).encode()
+    request = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request).read()
+    agitlog.log("got answer", i=i)
+"""
+    assert run_python_agent(repo, code, env=_env(fake)).returncode == 0
+    kinds = [e["type"] for e in agitlog_json("show", "--type", "log", "--type", "llm", cwd=repo)["events"]]
+    assert kinds == ["log", "llm.request", "llm.response", "log"] * 20

@@ -17,6 +17,7 @@ from agitlog.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
 from agitlog.llm import wire
 
 if TYPE_CHECKING:
+    from agitlog.channel import ChannelServer
     from agitlog.replaybook import ReplayBook
     from agitlog.session import LiveSession
 
@@ -26,8 +27,10 @@ PYTHONPATH = "PYTHONPATH"
 class LLMCapture:
     """The proxy's hooks, recording into one live session (and serving a replay book in a rerun)."""
 
-    def __init__(self, live: LiveSession, *, replay: ReplayBook | None = None, inject: bool = True) -> None:
+    def __init__(self, live: LiveSession, *, replay: ReplayBook | None = None, inject: bool = True,
+                 channel: ChannelServer | None = None) -> None:
         self.live = live
+        self.channel = channel
         self.recorder = live.recorder
         self.replay = replay
         self.inject = inject
@@ -54,6 +57,8 @@ class LLMCapture:
     # --- hooks ------------------------------------------------------------------------------------
 
     def before_call(self, request: LLMRequest) -> LLMReply | None:
+        if self.channel is not None:
+            self.channel.settle()  # what the agent sent before this call is recorded before it
         self._snapshot_tool_changes()
         data = wire.request_event_data(request)
         self.recorder.record({"type": "llm.request", "ts": _ts(request.started_at), "data": data})
@@ -142,5 +147,6 @@ def _ts(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def start_llm_capture(live: LiveSession, *, replay: ReplayBook | None = None, inject: bool = True) -> LLMCapture:
-    return LLMCapture(live, replay=replay, inject=inject).start()
+def start_llm_capture(live: LiveSession, *, replay: ReplayBook | None = None, inject: bool = True,
+                      channel: ChannelServer | None = None) -> LLMCapture:
+    return LLMCapture(live, replay=replay, inject=inject, channel=channel).start()
