@@ -53,7 +53,7 @@ def compare_sessions(repo: git.Repo, a: SessionInfo, b: SessionInfo, *, with_pat
     last_a, last_b = _last_step(a), _last_step(b)
     trees_equal = bool(last_a and last_b and git.tree_of(repo, last_a) == git.tree_of(repo, last_b))
     changes = [] if trees_equal or not (last_a and last_b) else git.diff_tree_numstat(repo, last_a, last_b)
-    patch = git.diff_patch(repo, last_a, last_b) if with_patch and changes else ""
+    patch = git.diff_patch(repo, last_a, last_b).decode("utf-8", "backslashreplace") if with_patch and changes else ""
     return Comparison(a=a, b=b, first_difference=difference, trees_equal=trees_equal, tree_changes=changes,
                       patch=patch)
 

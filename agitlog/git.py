@@ -308,12 +308,6 @@ def tree_of(repo: Repo, commit: str) -> str:
     return git(repo.root, "rev-parse", f"{commit}^{{tree}}").decode().strip()
 
 
-def diff_patch(repo: Repo, old: str, new: str, *, paths: Sequence[str] = ()) -> str:
-    """The unified diff between two commits (binary files summarised), as text."""
-    out = git(repo.root, "diff", "--no-color", "--no-ext-diff", "--no-renames", old, new, "--", *paths)
-    return out.decode("utf-8", "backslashreplace")
-
-
 def add_worktree(repo: Repo, path: Path, commit: str) -> None:
     """A detached worktree of ``commit`` at ``path``; the user's hooks are not run for it."""
     git(repo.root, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet", str(path), commit)

@@ -17,7 +17,6 @@ import secrets
 import time
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from agitlog import git

@@ -15,13 +15,12 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import GIT_ENV, agitlog_command, git  # noqa: E402
+from _common import GIT_ENV, agitlog_command, git, make_repo  # noqa: E402
 
 SDK_AGENT = """
 import agitlog, json, sys, time
@@ -55,11 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="agitlog-bench-events-"))
-    git(root, "-c", "init.defaultBranch=main", "init", "-q")
-    (root / "README.md").write_text("bench\n")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "init")
+    root = make_repo(1, modified=0, untracked=0)
     print(f"{args.events:,} events per run, repository {root}")
     for label, code in (("SDK (agitlog.log)", SDK_AGENT), ("wire protocol (raw socket)", WIRE_AGENT)):
         sent, finalise = _run(root, code, args.events)

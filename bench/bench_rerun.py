@@ -12,7 +12,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -20,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import GIT_ENV, agitlog_command, git  # noqa: E402
+from _common import GIT_ENV, agitlog_command, make_repo  # noqa: E402
 
 AGENTS = {
     "urllib": """
@@ -72,11 +71,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--client", choices=sorted(AGENTS), default="urllib")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="agitlog-bench-rerun-"))
-    git(root, "-c", "init.defaultBranch=main", "init", "-q")
-    (root / "README.md").write_text("bench\n")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "init")
+    root = make_repo(1, modified=0, untracked=0)
     agent = root.parent / f"{root.name}-agent.py"
     agent.write_text(textwrap.dedent(AGENTS[args.client]))
     server = slow_model(args.latency)

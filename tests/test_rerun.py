@@ -73,6 +73,7 @@ def test_rerun_serves_recorded_answers_and_reproduces_files(repo: Path, fake: Fa
     diff = json.loads(proc.stdout)
     assert diff["first_difference"]["a"]["type"] == "llm.response"
     assert not diff["trees_equal"] and "answer.txt" in {f["path"] for f in diff["files"]}
+    assert diff["patch"].startswith("diff --git") and "+Hello from the fake model" in diff["patch"]
 
     # a rerun does not: zero upstream calls, same events, same files
     calls_before = len(fake.llm_requests())

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from helpers import AGITLOG, agitlog, agitlog_json, fsck, git, run_python_agent, session_ids, tree_files, user_state
 
