@@ -1,0 +1,171 @@
+"""Which recorded session wrote a given file content: the map the commit hook and `blame` share.
+
+For every session, the blobs its steps 1..N wrote (path and blob id, against the step before; step 0
+is the user's own worktree, so it is left out). Kept as a cache under the git dir,
+``<git-common-dir>/agitlog/cache/links.json``, keyed by each session ref's object id and rebuilt
+for the sessions whose ref changed; the refs stay the only truth.
+
+This module is on the commit hook's hot path: it imports only the standard library, agitlog.git
+and agitlog.constants (see agitlog.hookfast).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from agitlog import git
+from agitlog.constants import JOURNAL_DIRNAME, REF_PREFIX, TRAILER_SESSION, TRAILER_STEP
+
+CACHE_VERSION = 1
+EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+_BASE_RE = re.compile(r'^base_commit\s*=\s*"([0-9a-f]{40,64})"', re.MULTILINE)
+_ID_DATE = re.compile(r"^(\d{8})-(\d{6})")
+
+
+@dataclass(frozen=True)
+class Link:
+    session: str
+    step: int
+    commit: str
+
+
+def cache_file(repo: git.Repo) -> Path:
+    return repo.state_dir / "cache" / "links.json"
+
+
+def refs_fingerprint(repo: git.Repo) -> list[int]:
+    """Changes whenever a session ref is created, moved or deleted (loose refs are written through a
+    lock file in their directory; packing rewrites packed-refs) - checked without running git."""
+    stamp = []
+    for path in (repo.common_dir / "packed-refs", repo.common_dir / REF_PREFIX.rstrip("/")):
+        try:
+            info = path.stat()
+            stamp += [info.st_mtime_ns, info.st_size, info.st_ino]
+        except OSError:
+            stamp += [0, 0, 0]
+    return stamp
+
+
+def load_links(repo: git.Repo) -> dict[str, dict]:
+    """session id -> {"sha": ref sha, "blobs": [[path, blob, step, commit], ...]}, fresh for the refs."""
+    path = cache_file(repo)
+    cached = _read_cache(path)
+    fingerprint = refs_fingerprint(repo)
+    if cached.get("fingerprint") == fingerprint:
+        return cached["sessions"]
+    refs = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
+    old = cached.get("sessions", {})
+    sessions = {}
+    stale = {}
+    for ref, sha in refs.items():
+        session_id = ref.removeprefix(REF_PREFIX)
+        if old.get(session_id, {}).get("sha") == sha:
+            sessions[session_id] = old[session_id]
+        else:
+            stale[session_id] = sha
+    sessions.update(_scan(repo, stale))
+    _write_cache(path, {"version": CACHE_VERSION, "fingerprint": fingerprint, "sessions": sessions})
+    return sessions
+
+
+def _read_cache(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("version") == CACHE_VERSION else {}
+
+
+def _write_cache(path: Path, data: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache we cannot write is only slower next time
+
+
+def _scan(repo: git.Repo, tips: dict[str, str]) -> dict[str, dict]:
+    """The blobs each session's steps wrote: one `git log` over every changed session."""
+    if not tips:
+        return {}
+    bases = _bases(repo, tips)
+    revs = list(tips.values()) + [f"^{base}" for base in bases if base]
+    rows = git.step_blobs(repo, revs, session_key=TRAILER_SESSION, step_key=TRAILER_STEP)
+    sessions = {sid: {"sha": sha, "blobs": []} for sid, sha in tips.items()}
+    for commit, session_id, step, files in rows:
+        entry = sessions.get(session_id)
+        if entry is None or step < 1:
+            continue
+        entry["blobs"].extend([path, blob, step, commit] for path, blob in files if blob != EMPTY_BLOB)
+    return sessions
+
+
+def _bases(repo: git.Repo, tips: dict[str, str]) -> set[str]:
+    """Where each session started (so the walk stops there): from session.toml or the live journal."""
+    ids = list(tips)
+    blobs = git.cat_files(repo, [f"{tips[sid]}:session.toml" for sid in ids])
+    bases = set()
+    for session_id, blob in zip(ids, blobs):
+        text = blob.decode("utf-8", "replace") if blob else _journal_start(repo, session_id)
+        match = _BASE_RE.search(text) if text else None
+        if match:
+            bases.add(match.group(1))
+    return bases
+
+
+def _journal_start(repo: git.Repo, session_id: str) -> str:
+    try:
+        start = json.loads((repo.state_dir / JOURNAL_DIRNAME / session_id / "start.json").read_text("utf-8"))
+        base = (start.get("git") or {}).get("base_commit")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f'base_commit = "{base}"' if base else ""
+
+
+def blob_index(sessions: dict[str, dict], *, max_age_days: float | None = None) -> dict[tuple[str, str], list[Link]]:
+    """(path, blob) -> the steps that wrote exactly that content, newest session first."""
+    cutoff = time.time() - max_age_days * 86400 if max_age_days else None
+    index: dict[tuple[str, str], list[Link]] = {}
+    for session_id in sorted(sessions, reverse=True):
+        if cutoff is not None and _id_time(session_id) < cutoff:
+            continue
+        for path, blob, step, commit in sessions[session_id]["blobs"]:
+            index.setdefault((path, blob), []).append(Link(session=session_id, step=step, commit=commit))
+    return index
+
+
+def _id_time(session_id: str) -> float:
+    """Session ids start with their UTC start time (20261126-034412-...)."""
+    match = _ID_DATE.match(session_id)
+    if not match:
+        return float("inf")
+    try:
+        return time.mktime(time.strptime(match.group(1) + match.group(2), "%Y%m%d%H%M%S")) - time.timezone
+    except ValueError:
+        return float("inf")
+
+
+def sessions_for_staged(repo: git.Repo, *, index_file: Path | None = None) -> list[str]:
+    """Sessions that wrote some staged file content exactly as it is staged, newest first."""
+    staged = [(path, blob) for path, blob in git.cached_blobs(repo, index_file=index_file) if blob != EMPTY_BLOB]
+    if not staged:
+        return []
+    index = blob_index(load_links(repo))
+    found: dict[str, None] = {}
+    for key in staged:
+        for link in index.get(key, []):
+            found[link.session] = None
+    return sorted(found, reverse=True)
+
+
+def within_age(session_ids: list[str], *, max_age_days: float | None) -> list[str]:
+    if not max_age_days:
+        return session_ids
+    cutoff = time.time() - max_age_days * 86400
+    return [sid for sid in session_ids if _id_time(sid) >= cutoff]
