@@ -123,14 +123,15 @@ class SessionInfo:
 
 def list_sessions(repo: git.Repo) -> list[SessionInfo]:
     """Every session in the repository, newest first: finished records and sessions still recording."""
+    from agitlog.metacache import session_refs_and_metas  # cached by ref sha (issue 6: 10,000 sessions)
+
     sessions: dict[str, SessionInfo] = {}
-    refs = git.iter_refs(repo, REF_PREFIX.rstrip("/"))
-    records = [ref for ref in refs if ref.kind == KIND_RECORD]
-    blobs = git.cat_files(repo, [f"{ref.sha}:{RECORD_META_FILE}" for ref in records])
-    for ref, blob in zip(records, blobs):
-        session_id = ref.name.removeprefix(REF_PREFIX)
-        meta = _parse_meta(blob, session_id)
-        sessions[session_id] = SessionInfo(id=session_id, meta=meta, ref=ref.name, commit=ref.sha)
+    refs, metas = session_refs_and_metas(repo, _parse_meta)
+    for ref in refs:
+        if ref.kind == KIND_RECORD:
+            session_id = ref.name.removeprefix(REF_PREFIX)
+            sessions[session_id] = SessionInfo(id=session_id, meta=metas[ref.sha], ref=ref.name,
+                                               commit=ref.sha)
     step_tips = {ref.name.removeprefix(REF_PREFIX): ref.sha for ref in refs if ref.kind != KIND_RECORD}
     for journal in iter_journals(repo.state_dir):
         if journal.session_id in sessions:
