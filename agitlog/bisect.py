@@ -68,14 +68,18 @@ def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str
                                    exit_code=2)
     workdir = Path(tempfile.mkdtemp(prefix="agitlog-bisect-"))
     tree = workdir / "worktree"
+    had_packed_refs = git.packed_refs_exists(repo)
     git.worktree_add(repo, tree, steps[-1])
     try:
         return _bisect_in(repo, tree, info, steps, list(command), _run_dir(tree, info))
     finally:
         if not keep_worktree:
-            git.bisect_reset(tree)
+            # No `git bisect reset`: deleting the per-worktree refs/bisect/* would rewrite the shared
+            # packed-refs file; removing the worktree drops its bisect state with it.
             git.worktree_remove(repo, tree)
             shutil.rmtree(workdir, ignore_errors=True)
+            if not had_packed_refs:
+                git.drop_empty_packed_refs(repo)
 
 
 def _run_dir(tree: Path, info: SessionInfo) -> Path:

@@ -384,9 +384,11 @@ def bundle_heads(repo: Repo, path: Path) -> dict[str, str]:
 
 def bundle_verify(repo: Repo, path: Path) -> str | None:
     """None when the repository has everything the bundle needs, else git's complaint."""
-    proc = subprocess.run(["git", "bundle", "verify", "--quiet", str(path)], cwd=repo.root, env=_env(None),
+    proc = subprocess.run(["git", "bundle", "verify", str(path)], cwd=repo.root, env=_env(None),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    return None if proc.returncode == 0 else proc.stderr.decode("utf-8", "replace").strip()
+    if proc.returncode == 0:
+        return None
+    return proc.stderr.decode("utf-8", "replace").strip() or f"git bundle verify exited {proc.returncode}"
 
 
 def refs_containing(repo: Repo, commit: str, patterns: Sequence[str]) -> list[str]:
@@ -583,3 +585,25 @@ def hash_worktree_file(repo: Repo, path: str) -> str | None:
     """The blob id the file would get if added (filters applied, nothing written)."""
     out = git(repo.root, "hash-object", "--", path, check=False).decode().strip()
     return out or None
+
+
+def packed_refs_exists(repo: Repo) -> bool:
+    return (repo.common_dir / "packed-refs").exists()
+
+
+def drop_empty_packed_refs(repo: Repo) -> None:
+    """Remove a packed-refs file that holds no refs (``git bisect start`` creates one when it clears
+    refs/bisect/*). Done under git's own packed-refs.lock, so a concurrent writer is never lost."""
+    path = repo.common_dir / "packed-refs"
+    lock = repo.common_dir / "packed-refs.lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except OSError:
+        return
+    try:
+        lines = path.read_bytes().splitlines() if path.exists() else []
+        if all(line.startswith(b"#") for line in lines) and path.exists():
+            path.unlink()
+    finally:
+        os.close(fd)
+        lock.unlink()

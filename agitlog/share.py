@@ -233,6 +233,9 @@ def import_bundle(repo: git.Repo, *, path: Path) -> FetchResult:
         raise UsageError(f"{path} holds no agitlog sessions", hint="create one with `agitlog bundle -o FILE`")
     problem = git.bundle_verify(repo, path.resolve())
     if problem:
-        raise RemoteError(f"this repository lacks history the bundle builds on: {problem.splitlines()[-1]}",
+        missing = [line.removeprefix("error: ").split()[0] for line in problem.splitlines()
+                   if line.removeprefix("error: ")[:40].isalnum() and len(line.removeprefix("error: ").split()[0]) == 40]
+        raise RemoteError(f"this repository lacks history the bundle builds on"
+                          f"{': ' + ', '.join(m[:12] for m in missing) if missing else ''}",
                           hint="fetch the project first (`git fetch`), or ask for a bundle made with --full")
     return fetch_sessions(repo, remote=str(path.resolve()))
