@@ -1,0 +1,126 @@
+"""`agitlog hooks`: real `git commit`s get `Agent-Session:` when the staged content came from a session."""
+from __future__ import annotations
+
+import filecmp
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import agitlog
+from helpers import agitlog as run_agitlog, agitlog_json, git, session_ids
+from team_agents import calc_repo, record_step_agent
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _commit(repo: Path, message: str, *args: str) -> str:
+    git(repo, "commit", "-q", "-m", message, *args)
+    return git(repo, "log", "-1", "--format=%B")
+
+
+def _write_hook(path: Path, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def test_commit_of_agent_changes_carries_the_trailer(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    assert run_agitlog("hooks", "install", cwd=repo).returncode == 0
+    record_step_agent(repo)
+    [sid] = session_ids(repo)
+    git(repo, "add", "app/calc.py")
+    assert f"Agent-Session: {sid}" in _commit(repo, "take the agent's calc")
+
+    (repo / "human.txt").write_text("written by a person\n")
+    git(repo, "add", "human.txt")
+    assert "Agent-Session" not in _commit(repo, "my own change")
+
+
+def test_commit_a_uses_gits_temporary_index(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    run_agitlog("hooks", "install", cwd=repo)
+    record_step_agent(repo)
+    [sid] = session_ids(repo)
+    assert f"Agent-Session: {sid}" in _commit(repo, "all of it", "-a")
+
+
+def test_install_keeps_existing_hook_and_uninstall_restores_it(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    hooks = repo / ".git" / "hooks"
+    marker = tmp_path / "legacy-ran"
+    _write_hook(hooks / "prepare-commit-msg", f'echo "$1" >> "{marker}"\n')
+    original = (hooks / "prepare-commit-msg").read_bytes()
+    result = agitlog_json("hooks", "install", cwd=repo)
+    assert result["kept"] == ["prepare-commit-msg"]
+    assert agitlog_json("hooks", "install", cwd=repo)["kept"] == []  # idempotent: ours is just updated
+    record_step_agent(repo)
+    git(repo, "add", "app/calc.py")
+    assert "Agent-Session:" in _commit(repo, "with both hooks")
+    assert marker.read_text().strip().endswith("COMMIT_EDITMSG")  # the previous hook still ran
+
+    result = agitlog_json("hooks", "uninstall", cwd=repo)
+    assert result["restored"] == ["prepare-commit-msg"]
+    assert (hooks / "prepare-commit-msg").read_bytes() == original
+    assert not (hooks / "pre-push").exists()
+    assert not any(p.name.endswith(".agitlog-legacy") for p in hooks.iterdir())
+
+
+def test_failing_previous_hook_still_stops_the_commit(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    _write_hook(repo / ".git" / "hooks" / "prepare-commit-msg", "exit 1\n")
+    run_agitlog("hooks", "install", cwd=repo)
+    (repo / "x.txt").write_text("x")
+    git(repo, "add", "x.txt")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "x"], cwd=repo, capture_output=True)
+    assert proc.returncode != 0
+
+
+def test_local_core_hooks_path_is_respected(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    git(repo, "config", "core.hooksPath", ".githooks")
+    _write_hook(repo / ".githooks" / "prepare-commit-msg", "exit 0\n")
+    result = agitlog_json("hooks", "install", cwd=repo)
+    assert Path(result["directory"]) == repo / ".githooks"
+    assert (repo / ".githooks" / "prepare-commit-msg.agitlog-legacy").exists()
+    record_step_agent(repo)
+    git(repo, "add", "app/calc.py")
+    assert "Agent-Session:" in _commit(repo, "via hooksPath")
+    agitlog_json("hooks", "uninstall", cwd=repo)
+    assert (repo / ".githooks" / "prepare-commit-msg").read_text() == "#!/bin/sh\nexit 0\n"
+
+
+def test_global_core_hooks_path_is_refused(tmp_path: Path, isolated_env: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    git(repo, "config", "--global", "core.hooksPath", str(tmp_path / "shared-hooks"))
+    proc = run_agitlog("hooks", "install", cwd=repo)
+    assert proc.returncode == 2
+    assert "core.hooksPath is set in your global git config" in proc.stderr
+    assert not (tmp_path / "shared-hooks").exists()
+
+
+def test_hook_never_blocks_a_commit(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    run_agitlog("hooks", "install", cwd=repo)
+    record_step_agent(repo)
+    cache = repo / ".git" / "agitlog" / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "links.json").write_text("{not json")  # a corrupt cache is rebuilt
+    git(repo, "add", "app/calc.py")
+    assert "Agent-Session:" in _commit(repo, "corrupt cache")
+    hook = repo / ".git" / "hooks" / "prepare-commit-msg"
+    hook.write_text(hook.read_text().replace("hookfast.py", "missing-hookfast.py"))
+    (repo / "y.txt").write_text("y")
+    git(repo, "add", "y.txt")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "y"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0
+
+
+def test_hooks_ship_with_the_package() -> None:
+    shipped = Path(agitlog.__file__).parent / "hooks"
+    for name in ("prepare-commit-msg", "pre-push"):
+        assert filecmp.cmp(shipped / name, REPO_ROOT / "hooks" / name, shallow=False)
+        assert os.access(REPO_ROOT / "hooks" / name, os.X_OK)
+    spec = (REPO_ROOT / ".pre-commit-hooks.yaml").read_text()
+    assert "id: agitlog-link-session" in spec and "prepare-commit-msg" in spec
