@@ -110,6 +110,9 @@ class _Resolver:
                 return self._describe(session_id, introduced[0], introduced[1], via)
             if via == "step-commit" and step is not None:
                 return self._describe(session_id, step, sha, via)
+            if via == "trailer" and session_id not in self.links():
+                return SessionLine(session=session_id, step=None, commit=None, agent=None, decision=None,
+                                   reasoning=None, via=via, present=False)
         return None
 
     def _candidates(self, sha: str, filename: str) -> list[tuple[str, int | None, str]]:
