@@ -79,7 +79,7 @@ def _data(payload: bytes) -> bytes:
 
 
 def generate(repo: Path, *, sessions: int, events: int = 20, days: float = 120.0, needle_every: int = 100,
-             seed: int = 1) -> list[str]:
+             seed: int = 1, until_days_ago: float = 0.0) -> list[str]:
     """Add ``sessions`` finished sessions on top of HEAD; returns their ids (oldest first). Two
     fast-import passes: the step commits, then the record commits whose session.toml names them."""
     rng = random.Random(seed)
@@ -89,7 +89,8 @@ def generate(repo: Path, *, sessions: int, events: int = 20, days: float = 120.0
     now = datetime.now(timezone.utc)
     plan = []
     for i in range(sessions):
-        started = now - timedelta(days=days) + timedelta(seconds=(days * 86400) * i / max(sessions, 1))
+        span = (days - until_days_ago) * 86400
+        started = now - timedelta(days=days) + timedelta(seconds=span * i / max(sessions, 1))
         plan.append((i, started, started.strftime("%Y%m%d-%H%M%S-") + f"{i:06x}"))
     steps = b"".join(_step_commits(i, started, sid, base, events) for i, started, sid in plan)
     _fast_import(repo, steps, ["--export-marks=" + str(marks)])
