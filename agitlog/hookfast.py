@@ -56,7 +56,7 @@ def _max_age(repo: git.Repo) -> float | None:
 def pre_push(args: list[str]) -> int:
     """When `agitlog remote setup` enabled it for this remote, push sessions in the background."""
     remote = os.environ.get("PRE_COMMIT_REMOTE_NAME") or (args[0] if args else "")
-    if not remote or os.environ.get("AGITLOG_IN_PRE_PUSH"):
+    if not remote:
         return 0
     repo = git.find_repo(Path.cwd())
     if (git.config_get(repo, f"remote.{remote}.{PUSH_CONFIG}") or "").lower() != "true":
