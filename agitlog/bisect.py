@@ -49,6 +49,7 @@ class BisectResult:
     events: StepEvents | None = None
     diff: str = ""
     log: str = ""                 # git bisect's own output
+    worktree: str | None = None   # with keep_worktree: where the temporary worktree was left
 
 
 class NothingToBisectError(AgitlogError):
@@ -71,7 +72,9 @@ def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str
     had_packed_refs = git.packed_refs_exists(repo)
     git.worktree_add(repo, tree, steps[-1])
     try:
-        return _bisect_in(repo, tree, info, steps, list(command), _run_dir(tree, info))
+        result = _bisect_in(repo, tree, info, steps, list(command), _run_dir(tree, info))
+        result.worktree = str(tree) if keep_worktree else None
+        return result
     finally:
         if not keep_worktree:
             # No `git bisect reset`: deleting the per-worktree refs/bisect/* would rewrite the shared

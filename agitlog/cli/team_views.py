@@ -115,6 +115,8 @@ def render_bisect(result: Any, *, json_out: bool) -> None:
         out.print("")
         out.print(f"diff of step {result.first_bad_step}:")
         out.print(safe(result.diff.rstrip("\n")))
+    if result.worktree:
+        out.print(f"temporary worktree kept at {_line(result.worktree)} (remove it with `git worktree remove`)")
 
 
 def explanation_lines(events: Any) -> list[str]:
