@@ -106,8 +106,8 @@ class SearchIndex:
         if not self._has_table("events_text"):
             try:
                 self.db.execute("CREATE VIRTUAL TABLE events_text USING fts5(text, tokenize='trigram')")
-            except sqlite3.OperationalError:  # no FTS5 or no trigram tokenizer: a plain table, scanned
-                self.db.execute("CREATE TABLE events_text(rowid INTEGER PRIMARY KEY, text TEXT)")
+            except sqlite3.OperationalError:  # no FTS5 or no trigram tokenizer (or another process won)
+                self.db.execute("CREATE TABLE IF NOT EXISTS events_text(rowid INTEGER PRIMARY KEY, text TEXT)")
         self._set_meta("version", INDEX_VERSION)
         self.db.commit()
         sql = self.db.execute("SELECT sql FROM sqlite_master WHERE name='events_text'").fetchone()[0]
@@ -189,9 +189,11 @@ class SearchIndex:
         """Matching rows (id, session, seq, ts, type, agent, model, tool, text), newest first."""
         where, params = self._text_condition(pattern, regex)
         more, more_params = _filter_conditions(filters)
+        # Driving the join from the text table in descending rowid order lets FTS5 stream matches
+        # newest first and stop at the limit, instead of sorting every match of a common word.
         sql = ("SELECT e.id, e.session, e.seq, e.ts, e.type, e.agent, e.model, e.tool, t.text "
-               "FROM events_text t JOIN events e ON e.id = t.rowid "
-               f"WHERE {' AND '.join([where, *more])} ORDER BY e.id DESC")
+               "FROM events_text t CROSS JOIN events e ON e.id = t.rowid "
+               f"WHERE {' AND '.join([where, *more])} ORDER BY t.rowid DESC")
         if limit:
             sql += f" LIMIT {int(limit) + 1}"
         rows = self.db.execute(sql, [*params, *more_params]).fetchall()
@@ -204,9 +206,9 @@ class SearchIndex:
                 re.compile(pattern)
             except re.error as exc:
                 raise UsageError(f"invalid regular expression {pattern!r}: {exc}") from None
-            literal = _required_literal(pattern)
-            if self.trigram and literal and len(literal) >= 3:
-                return "events_text MATCH ? AND t.text REGEXP ?", [_phrase(literal), pattern]
+            prefilter = _regex_prefilter(pattern)
+            if self.trigram and prefilter:
+                return "events_text MATCH ? AND t.text REGEXP ?", [prefilter, pattern]
             return "t.text REGEXP ?", [pattern]
         if self.trigram and len(pattern) >= 3:
             return "events_text MATCH ?", [_phrase(pattern)]
@@ -233,18 +235,39 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return _REGEX_CACHE[pattern]
 
 
-def _required_literal(pattern: str) -> str | None:
-    """The longest literal run every match must contain, for simple patterns only (no classes,
-    groups, alternation or escapes); None means "scan everything"."""
-    if any(ch in pattern for ch in "[](){}|\\"):
+def _regex_prefilter(pattern: str) -> str | None:
+    """An FTS query every match of ``pattern`` satisfies, so only those rows run the regex:
+    "foo.*bar" -> "foo", "overdue|refund ledger" -> "overdue" OR "refund ledger". Built from the
+    regex's parse tree (literal runs at the top level, or in each top-level branch); None means
+    "scan everything". The trigram index ignores case, so it is a superset either way."""
+    try:
+        from re import _parser  # the stdlib's own regex parser (sre_parse)
+        parsed = _parser.parse(pattern)
+    except Exception:  # noqa: BLE001 - an exotic pattern only loses the shortcut
         return None
-    best = ""
-    for match in re.finditer(r"[^.?*+^$]+", pattern):
-        run = match.group()
-        if pattern[match.end():match.end() + 1] in ("?", "*"):
-            run = run[:-1]  # the last character is optional
-        best = max(best, run, key=len)
-    return best or None
+    if parsed.state.flags & re.VERBOSE:
+        return None
+    items = list(parsed)
+    if len(items) == 1 and items[0][0] is _parser.BRANCH:
+        branches = [list(branch) for branch in items[0][1][1]]
+    else:
+        branches = [items]
+    literals = [_longest_literal(branch, _parser) for branch in branches]
+    if not all(len(literal) >= 3 for literal in literals):
+        return None
+    return " OR ".join(_phrase(literal) for literal in dict.fromkeys(literals))
+
+
+def _longest_literal(items: list, parser: object) -> str:
+    """The longest run of consecutive literal characters in one sequence of a parsed regex."""
+    best, run = "", []
+    for op, value in items:
+        if op is parser.LITERAL:  # type: ignore[attr-defined]
+            run.append(chr(value))
+            continue
+        best = max(best, "".join(run), key=len)
+        run = []
+    return max(best, "".join(run), key=len)
 
 
 def _phrase(text: str) -> str:

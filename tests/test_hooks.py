@@ -124,3 +124,16 @@ def test_hooks_ship_with_the_package() -> None:
         assert os.access(REPO_ROOT / "hooks" / name, os.X_OK)
     spec = (REPO_ROOT / ".pre-commit-hooks.yaml").read_text()
     assert "id: agitlog-link-session" in spec and "prepare-commit-msg" in spec
+
+
+def test_previous_pre_push_hook_still_gets_its_stdin(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    seen = tmp_path / "pushed-refs"
+    _write_hook(repo / ".git" / "hooks" / "pre-push", f'cat > "{seen}"\n')
+    run_agitlog("hooks", "install", cwd=repo)
+    git(repo, "push", "-q", "origin", "main")
+    assert seen.read_text().startswith("refs/heads/main ")
+    assert "agent-sessions" not in git(remote, "for-each-ref")  # not enabled for origin: nothing extra

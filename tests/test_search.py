@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import agitlog, agitlog_json, git, run_python_agent, session_ids
+from helpers import agitlog, agitlog_json, git, run_python_agent
 from team_agents import calc_repo, record_step_agent
 
 OTHER_AGENT = """
@@ -30,7 +30,7 @@ def _two_sessions(tmp_path: Path) -> tuple[Path, str, str]:
     repo = calc_repo(tmp_path / "repo")
     record_step_agent(repo)
     assert run_python_agent(repo, OTHER_AGENT).returncode == 3
-    first, second = sorted(session_ids(repo))
+    second, first = [row["id"] for row in agitlog_json("log", cwd=repo)]  # newest first
     return repo, first, second
 
 
