@@ -24,17 +24,20 @@ TRAILER_LINK = "Agent-Session"
 ENV_DISABLE = "AGITLOG_NO_HOOKS"
 PUSH_CONFIG = "agitlogpush"   # the same key agitlog.share.setup_remote writes
 MAX_LINKS = 3
+MIN_AGE_LIMIT_DAYS = 1.0      # agitlog.linkMaxAgeDays below a day counts as a day
 
 
 def prepare_commit_msg(args: list[str]) -> int:
     """Add ``Agent-Session: <id>`` for each recent session that wrote staged content exactly.
-    Two git processes when nothing matches (rev-parse, diff --cached), four when something does."""
+    Two git processes when nothing matches (rev-parse, diff --cached), three when a trailer is written
+    (four when a session older than a day matched: its age is checked against git config)."""
     if not args:
         return 0
     repo = git.find_repo(Path.cwd())
     index = os.environ.get("GIT_INDEX_FILE")
     sessions = links.sessions_for_staged(repo, index_file=Path(index).absolute() if index else None)
-    if sessions:
+    if sessions and links.within_age(sessions, max_age_days=MIN_AGE_LIMIT_DAYS) != sessions:
+        # only an older match needs the configured limit: most commits skip a `git config` process
         sessions = links.within_age(sessions, max_age_days=_max_age(repo))
     if sessions:
         message_file = Path(args[0])
@@ -44,13 +47,13 @@ def prepare_commit_msg(args: list[str]) -> int:
 
 
 def _max_age(repo: git.Repo) -> float | None:
-    """``git config agitlog.linkMaxAgeDays`` (default 30; 0 means no limit)."""
+    """``git config agitlog.linkMaxAgeDays`` (default 30; 0 means no limit; at least a day)."""
     value = git.config_get(repo, "agitlog.linkMaxAgeDays")
     try:
         days = float(value) if value else 30.0
     except ValueError:
         days = 30.0
-    return days or None
+    return max(days, MIN_AGE_LIMIT_DAYS) if days else None
 
 
 def pre_push(args: list[str]) -> int:

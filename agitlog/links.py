@@ -2,7 +2,8 @@
 
 For every session, the blobs its steps 1..N wrote (path and blob id, against the step before; step 0
 is the user's own worktree, so it is left out). Kept as a cache under the git dir,
-``<git-common-dir>/agitlog/cache/links.json``, keyed by each session ref's object id and rebuilt
+``<git-common-dir>/agitlog/cache/links.marshal`` (marshal: built in, nothing to import, fastest to
+load), keyed by each session ref's object id and rebuilt
 for the sessions whose ref changed; the refs stay the only truth.
 
 This module is on the commit hook's hot path: it imports only the standard library, agitlog.git
@@ -10,9 +11,10 @@ and agitlog.constants (see agitlog.hookfast).
 """
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,8 @@ from pathlib import Path
 from agitlog import git
 from agitlog.constants import JOURNAL_DIRNAME, REF_PREFIX, TRAILER_SESSION, TRAILER_STEP
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+_TAG = (CACHE_VERSION, sys.version_info[:2])
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 _BASE_RE = re.compile(r'^base_commit\s*=\s*"([0-9a-f]{40,64})"', re.MULTILINE)
 _ID_DATE = re.compile(r"^(\d{8})-(\d{6})")
@@ -34,7 +37,7 @@ class Link:
 
 
 def cache_file(repo: git.Repo) -> Path:
-    return repo.state_dir / "cache" / "links.json"
+    return repo.state_dir / "cache" / "links.marshal"
 
 
 def refs_fingerprint(repo: git.Repo) -> list[int]:
@@ -68,23 +71,23 @@ def load_links(repo: git.Repo) -> dict[str, dict]:
         else:
             stale[session_id] = sha
     sessions.update(_scan(repo, stale))
-    _write_cache(path, {"version": CACHE_VERSION, "fingerprint": fingerprint, "sessions": sessions})
+    _write_cache(path, {"tag": _TAG, "fingerprint": fingerprint, "sessions": sessions})
     return sessions
 
 
 def _read_cache(path: Path) -> dict:
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        data = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
         return {}
-    return data if isinstance(data, dict) and data.get("version") == CACHE_VERSION else {}
+    return data if isinstance(data, dict) and data.get("tag") == _TAG else {}
 
 
 def _write_cache(path: Path, data: dict) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        tmp.write_bytes(marshal.dumps(data))
         os.replace(tmp, path)
     except OSError:
         pass  # a cache we cannot write is only slower next time
@@ -121,6 +124,8 @@ def _bases(repo: git.Repo, tips: dict[str, str]) -> set[str]:
 
 def _journal_start(repo: git.Repo, session_id: str) -> str:
     try:
+        import json  # only for sessions still recording; keeps the commit hook's imports small
+
         start = json.loads((repo.state_dir / JOURNAL_DIRNAME / session_id / "start.json").read_text("utf-8"))
         base = (start.get("git") or {}).get("base_commit")
     except (OSError, ValueError, AttributeError):

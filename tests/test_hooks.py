@@ -106,7 +106,7 @@ def test_hook_never_blocks_a_commit(tmp_path: Path) -> None:
     record_step_agent(repo)
     cache = repo / ".git" / "agitlog" / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    (cache / "links.json").write_text("{not json")  # a corrupt cache is rebuilt
+    (cache / "links.marshal").write_bytes(b"\x00not marshal")  # a corrupt cache is rebuilt
     git(repo, "add", "app/calc.py")
     assert "Agent-Session:" in _commit(repo, "corrupt cache")
     hook = repo / ".git" / "hooks" / "prepare-commit-msg"
@@ -137,3 +137,25 @@ def test_previous_pre_push_hook_still_gets_its_stdin(tmp_path: Path) -> None:
     git(repo, "push", "-q", "origin", "main")
     assert seen.read_text().startswith("refs/heads/main ")
     assert "agent-sessions" not in git(remote, "for-each-ref")  # not enabled for origin: nothing extra
+
+
+def test_old_sessions_are_not_linked(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_sessions", REPO_ROOT / "bench" / "gen_sessions.py")
+    gen = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(gen)
+    repo = calc_repo(tmp_path / "repo")
+    [old] = gen.generate(repo, sessions=1, events=3, days=60, until_days_ago=60)
+    run_agitlog("hooks", "install", cwd=repo)
+    (repo / "gen").mkdir()
+    (repo / "gen" / "session_000000.py").write_text(git(repo, "show", f"refs/agent-sessions/{old}^:gen/session_000000.py"))
+    git(repo, "add", "gen")
+    assert "Agent-Session" not in _commit(repo, "60 days later")  # default limit: 30 days
+    git(repo, "config", "agitlog.linkMaxAgeDays", "0")
+    (repo / "gen" / "session_000000.py").write_text("changed\n")
+    git(repo, "commit", "-q", "-am", "change")
+    (repo / "gen" / "session_000000.py").write_text(git(repo, "show", f"refs/agent-sessions/{old}^:gen/session_000000.py"))
+    git(repo, "add", "gen")
+    assert f"Agent-Session: {old}" in _commit(repo, "no limit")
