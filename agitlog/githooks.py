@@ -1,8 +1,9 @@
 """Installing and removing agitlog's git hooks, the way pre-commit does it.
 
 The hook scripts live in the top-level ``hooks/`` folder and ship inside the package
-(``agitlog/hooks/``). Installing one renders it with this Python interpreter and the path of
-agitlog.hookfast, and writes it to the repository's hooks directory. A hook that is already there
+(``agitlog/hooks/``). Installing one renders it with this Python interpreter and the directory of
+the agitlog package (the hook runs agitlog.hookfast from there), and writes it to the
+repository's hooks directory. A hook that is already there
 (and is not ours) is renamed ``<hook>.agitlog-legacy`` and still runs first; uninstalling puts it
 back. ``core.hooksPath`` is respected when the repository itself sets it, and refused when it comes
 from global or system config (installing there would change every repository on the machine).
@@ -55,9 +56,9 @@ def hooks_directory(repo: git.Repo) -> Path:
 def render_hook(name: str) -> str:
     """The hook script for this installation: our interpreter and our hookfast module."""
     template = (TEMPLATES / name).read_text(encoding="utf-8")
-    hookfast = Path(__file__).resolve().parent / "hookfast.py"
+    package = Path(__file__).resolve().parent
     return (template.replace("@AGITLOG_PYTHON@", _quote(sys.executable))
-            .replace("@AGITLOG_HOOKFAST@", _quote(str(hookfast))))
+            .replace("@AGITLOG_PACKAGE@", _quote(str(package))))
 
 
 def _quote(text: str) -> str:

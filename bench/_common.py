@@ -30,7 +30,10 @@ def scratch_repo(name: str) -> Path:
 
 
 def bench_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k != "PYTHONDONTWRITEBYTECODE"}
+    # Measure what users get: pip compiles bytecode at install time. With PYTHONDONTWRITEBYTECODE
+    # set (some containers do) every command would recompile agitlog's modules on each run.
+    env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "agitlog-bench-pycache")
     env.update(GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.com",
                GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.com", NO_COLOR="1")
     return env

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 
 from _common import AGITLOG, cleanup, generate, report, run, scratch_repo, timed
 
@@ -48,12 +49,14 @@ def main() -> None:
     msg.write_text("bench\n")
     hook = repo / ".git" / "hooks" / "prepare-commit-msg"
     hook_alone = timed(lambda: run(repo, str(hook), str(msg)))
+    python_floor = timed(lambda: run(repo, sys.executable, "-S", "-c", "pass"))
     (repo / "gen" / "staged.txt").write_text("x")
     print(f"{args.sessions} sessions")
     report([
         ("git commit with hooks (human change)", hooked_human, "git commit without hooks", plain_human),
         ("git commit with hooks (agent change, trailer)", hooked_agent, "git commit without hooks", plain_agent),
         ("prepare-commit-msg script alone", hook_alone, "git rev-parse HEAD", rev_parse),
+        ("python -S -c pass (interpreter floor)", python_floor, "git rev-parse HEAD", rev_parse),
     ])
     added_human, added_agent = hooked_human - plain_human, hooked_agent - plain_agent
     print(f"added by the hook: {added_human * 1000:.1f} ms (human change), {added_agent * 1000:.1f} ms "

@@ -110,7 +110,7 @@ def test_hook_never_blocks_a_commit(tmp_path: Path) -> None:
     git(repo, "add", "app/calc.py")
     assert "Agent-Session:" in _commit(repo, "corrupt cache")
     hook = repo / ".git" / "hooks" / "prepare-commit-msg"
-    hook.write_text(hook.read_text().replace("hookfast.py", "missing-hookfast.py"))
+    hook.write_text(hook.read_text().replace("agitlog.hookfast", "agitlog.missing_module"))
     (repo / "y.txt").write_text("y")
     git(repo, "add", "y.txt")
     proc = subprocess.run(["git", "commit", "-q", "-m", "y"], cwd=repo, capture_output=True, text=True)
