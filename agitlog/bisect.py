@@ -121,7 +121,7 @@ def _bisect_in(repo: git.Repo, tree: Path, info: SessionInfo, steps: list[str], 
 
 
 def _try(tree: Path, run_dir: Path, commit: str, command: list[str]) -> int:
-    git.run_in(tree, "-c", "core.hooksPath=/dev/null", "checkout", "--quiet", "--detach", "--force", commit)
+    git.checkout_detached(tree, commit)
     return _run_command(run_dir, command)
 
 

@@ -283,9 +283,9 @@ def rev_list(repo: Repo, tip: str, *, stop_at: str | None = None) -> list[str]:
 
 # --- teamwork (issue 6) ---------------------------------------------------------------------------
 
-def run_in(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None) -> bytes:
-    """A git command in another directory of the same repository (a temporary worktree, a remote)."""
-    return git(cwd, *args, check=check, env=env)
+def checkout_detached(worktree: Path, commit: str) -> None:
+    """Check ``commit`` out in a temporary worktree agitlog owns (user hooks are not run)."""
+    git(worktree, "-c", "core.hooksPath=/dev/null", "checkout", "--quiet", "--detach", "--force", commit)
 
 
 def ref_shas(repo: Repo, prefix: str) -> dict[str, str]:
@@ -421,15 +421,6 @@ def bisect_run(worktree: Path, *, bad: str, good: str, command: Sequence[str]) -
     return proc.returncode, proc.stdout.decode("utf-8", "replace")
 
 
-def bisect_bad(worktree: Path) -> str | None:
-    out = git(worktree, "rev-parse", "-q", "--verify", "refs/bisect/bad", check=False)
-    return out.decode().strip() or None
-
-
-def bisect_reset(worktree: Path) -> None:
-    git(worktree, "bisect", "reset", "--quiet", check=False)
-
-
 def commit_trailers(repo: Repo, commits: Sequence[str]) -> dict[str, dict[str, list[str]]]:
     """commit -> trailer key -> values, for many commits in one ``git log --no-walk``."""
     if not commits:
@@ -456,36 +447,6 @@ def diff_patch(repo: Repo, old: str | None, new: str, *, max_bytes: int = 200_00
     return text if len(text) <= max_bytes else text[:max_bytes] + "\n[... diff truncated ...]\n"
 
 
-def changed_blobs(repo: Repo, commits: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-    """commit -> (path, new blob id) for every file it adds or modifies against its first parent;
-    one ``git diff-tree --stdin`` for all of them."""
-    if not commits:
-        return {}
-    out = git(repo.root, "diff-tree", "--stdin", "-r", "-z", "--no-renames", "--raw", "--root", "--always", input="".join(c + "\n" for c in commits).encode())
-    return _parse_diff_tree_stdin(out, list(commits))
-
-
-def _parse_diff_tree_stdin(out: bytes, commits: list[str]) -> dict[str, list[tuple[str, str]]]:
-    result: dict[str, list[tuple[str, str]]] = {c: [] for c in commits}
-    current: str | None = None
-    fields = out.split(b"\0")
-    i = 0
-    while i < len(fields):
-        field = fields[i]
-        if field.startswith(b":"):
-            meta = field[1:].split()
-            path = fields[i + 1].decode("utf-8", "surrogateescape")
-            if current is not None and meta[4] in (b"A", b"M", b"T") and meta[1] != b"160000":
-                result[current].append((path, meta[3].decode()))
-            i += 2
-            continue
-        text = field.strip().decode()
-        if len(text) == 40:
-            current = text
-        i += 1
-    return result
-
-
 def cached_blobs(repo: Repo, *, index_file: Path | None = None) -> list[tuple[str, str]]:
     """(path, blob id) of every file the index adds or modifies against HEAD (what a commit would
     write; an unborn HEAD counts as empty). Inside a commit hook pass git's ``GIT_INDEX_FILE``:
@@ -499,10 +460,6 @@ def cached_blobs(repo: Repo, *, index_file: Path | None = None) -> list[tuple[st
         if len(meta) >= 5 and meta[4][:1] in (b"A", b"M", b"T") and meta[1] != b"160000":
             rows.append((fields[i + 1].decode("utf-8", "surrogateescape"), meta[3].decode()))
     return rows
-
-
-def _empty_tree(repo: Repo) -> str:
-    return git(repo.root, "hash-object", "-t", "tree", "/dev/null").decode().strip()
 
 
 def add_trailers(repo: Repo, message_file: Path, trailers: Sequence[str]) -> None:

@@ -17,7 +17,7 @@ from agitlog.constants import REF_PREFIX, TRAILER_SESSION, TRAILER_STEP
 from agitlog.errors import SessionNotFoundError, UsageError
 from agitlog.events import parse_ts
 from agitlog.session import recover_sessions
-from agitlog.share import RemoteError, _match_remote
+from agitlog.share import RemoteError, match_remote_refs
 from agitlog.store import SessionInfo, list_sessions, resolve_session
 
 
@@ -56,7 +56,7 @@ def rm_sessions(repo: git.Repo, *, sessions: Sequence[str], remote: str | None =
             continue
         _refuse_live(info)
         local[info.ref] = info.commit or ""
-    remote_refs = list(local) + (_match_remote(git.ls_remote(repo, remote, REF_PREFIX), remote_only)
+    remote_refs = list(local) + (match_remote_refs(git.ls_remote(repo, remote, REF_PREFIX), remote_only)
                                  if remote and remote_only else [])
     remote_removed = _delete_remote(repo, remote, remote_refs) if remote else []
     git.delete_refs(repo, local)

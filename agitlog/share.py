@@ -105,7 +105,7 @@ def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Seque
     before = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
     if sessions:
         available = git.ls_remote(repo, source, REF_PREFIX)
-        refspecs = [f"+{ref}:{ref}" for ref in _match_remote(available, sessions)]
+        refspecs = [f"+{ref}:{ref}" for ref in match_remote_refs(available, sessions)]
     else:
         refspecs = [ALL_SESSIONS_REFSPEC]
     git.fetch(repo, source, refspecs)
@@ -113,7 +113,8 @@ def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Seque
     return _fetch_result(source, before, after)
 
 
-def _match_remote(available: dict[str, str], queries: Sequence[str]) -> list[str]:
+def match_remote_refs(available: dict[str, str], queries: Sequence[str]) -> list[str]:
+    """The remote session ref each id or unique prefix names (``available`` from git ls-remote)."""
     refs = []
     for query in queries:
         query = query.removeprefix(REF_PREFIX)
