@@ -59,6 +59,7 @@ def blame_file(repo: git.Repo, *, path: Path, rev: str | None = None) -> BlameRe
     if not raw:
         return BlameResult(path=rel, rev=rev, lines=[])
     resolver = _Resolver(repo, rel)
+    resolver.prefetch({info["sha"]: info.get("filename", rel) for _, _, info in raw})
     lines = [BlameLine(number=number, text=text, commit=info["sha"], author=info.get("author", ""),
                        author_time=int(info.get("author-time", 0)), summary=info.get("summary", ""),
                        session=resolver.line(info["sha"], info.get("filename", rel), text))
@@ -102,6 +103,15 @@ class _Resolver:
         self._steps: dict[tuple[str, int], SessionLine] = {}
         self._links: dict[str, dict] | None = None
         self._sessions: dict[str, SessionInfo] | None = None
+        self._trailers: dict[str, dict[str, list[str]]] = {}
+        self._blobs: dict[str, str | None] = {}
+
+    def prefetch(self, commits: dict[str, str]) -> None:
+        """Trailers and blob ids of every blamed commit: two git processes for the whole file."""
+        shas = [sha for sha in commits if sha != UNCOMMITTED]
+        self._trailers = git.commit_trailers(self.repo, shas)
+        blobs = git.object_ids(self.repo, [f"{sha}:{commits[sha]}" for sha in shas])
+        self._blobs = dict(zip(shas, blobs))
 
     def line(self, sha: str, filename: str, text: str) -> SessionLine | None:
         for session_id, step, via in self._candidates(sha, filename):
@@ -122,14 +132,14 @@ class _Resolver:
 
     def _find(self, sha: str, filename: str) -> list[tuple[str, int | None, str]]:
         if sha != UNCOMMITTED:
-            trailers = git.commit_trailers(self.repo, [sha]).get(sha, {})
+            trailers = self._trailers.get(sha, {})
             if KIND_STEP in trailers.get(TRAILER_KIND, []) and trailers.get(TRAILER_SESSION):
                 step = (trailers.get(TRAILER_STEP) or ["0"])[0]
                 return [(trailers[TRAILER_SESSION][0], int(step) if step.isdigit() else None, "step-commit")]
             linked = [(sid, None, "trailer") for sid in trailers.get(TRAILER_LINK, [])]
             if linked:
                 return linked
-            blob = git.object_ids(self.repo, [f"{sha}:{filename}"])[0]
+            blob = self._blobs.get(sha)
         else:
             blob = git.hash_worktree_file(self.repo, self.path)
         index = links.blob_index(self.links())
