@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from agitlog import git
 from agitlog.constants import TRAILER_EVENT
@@ -93,19 +93,19 @@ def _run_dir(tree: Path, info: SessionInfo) -> Path:
 def _bisect_in(repo: git.Repo, tree: Path, info: SessionInfo, steps: list[str], command: list[str],
                run_dir: Path) -> BisectResult:
     result = BisectResult(session=info.id, outcome="found", steps=len(steps))
-    last = _try(tree, run_dir, steps[-1], command)
-    if last == 0:
+    bad, bad_code = _first_testable(tree, run_dir, steps, command, reversed(range(len(steps))))
+    if bad_code == 0:
         result.outcome = "good-at-end"
         return result
-    first = _try(tree, run_dir, steps[0], command)
-    if first not in (0, SKIP_CODE):
+    good, good_code = _first_testable(tree, run_dir, steps, command, range(bad if bad is not None else 0))
+    if good_code not in (0, None, SKIP_CODE):
         result.outcome = "bad-at-start"
         return result
-    if last == SKIP_CODE or first == SKIP_CODE:
+    if bad is None or good is None:
         result.outcome = "untestable"
-        result.log = f"the command exited {SKIP_CODE} (skip) at step {0 if first == SKIP_CODE else len(steps) - 1}"
+        result.log = f"the command exited {SKIP_CODE} (skip) on every step it could have started from"
         return result
-    code, output = _run_bisect(tree, run_dir, bad=steps[-1], good=steps[0], command=command)
+    code, output = _run_bisect(tree, run_dir, bad=steps[bad], good=steps[good], command=command)
     result.log = output
     found = _FIRST_BAD.search(output)
     index = {sha: number for number, sha in enumerate(steps)}
@@ -113,11 +113,19 @@ def _bisect_in(repo: git.Repo, tree: Path, info: SessionInfo, steps: list[str], 
         return _describe(repo, info, result, index[found.group(1)], steps)
     candidates = sorted(index[sha] for sha in _CANDIDATE.findall(output) if sha in index)
     if candidates:
-        result.outcome = "ambiguous"
         result.candidates = candidates
         return _describe(repo, info, result, candidates[-1], steps, outcome="ambiguous")
-    raise AgitlogError(f"git bisect did not finish (exit {code})", hint=output.strip().splitlines()[-1:] and
-                       output.strip().splitlines()[-1])
+    raise AgitlogError(f"git bisect did not finish (exit {code})", hint=(output.strip().splitlines() or [""])[-1])
+
+
+def _first_testable(tree: Path, run_dir: Path, steps: list[str], command: list[str], order: Iterable[int]
+                    ) -> tuple[int | None, int | None]:
+    """The first step in ``order`` the command does not skip (exit 125), and its exit code."""
+    for number in order:
+        code = _try(tree, run_dir, steps[number], command)
+        if code != SKIP_CODE:
+            return number, code
+    return None, None
 
 
 def _try(tree: Path, run_dir: Path, commit: str, command: list[str]) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 from helpers import git, init_repo, run_python_agent
 
 # Four steps, each a prompt, a response, a decision and a tool call that rewrites app/calc.py.
-# Step 3 breaks check.py; with FLAKY set, checking step 2 exits 125 (cannot test).
+# Step 3 breaks check.py; with FLAKY=2 (or 4), checking step 2 (or 4) exits 125 (cannot test).
 STEP_AGENT = """
     import agitlog, pathlib, sys
 
@@ -33,7 +33,8 @@ CHECK = """
 import os, sys
 sys.path.insert(0, os.getcwd())
 src = open("app/calc.py").read()
-if os.environ.get("FLAKY") and "# flaky" in src and "off by one" not in src:
+flaky = os.environ.get("FLAKY")  # "2": step 2 cannot be tested; "4": step 4 cannot
+if (flaky == "2" and "# flaky" in src and "off by one" not in src) or (flaky == "4" and "TAX" in src):
     sys.exit(125)
 from app.calc import total
 sys.exit(0 if total([1, 2]) == 3 else 1)

@@ -50,16 +50,14 @@ def test_text_output_names_step_decision_and_diff(tmp_path: Path) -> None:
 def test_flaky_step_exits_125_and_is_skipped(tmp_path: Path) -> None:
     repo = calc_repo(tmp_path / "repo")
     record_step_agent(repo)
-    code, result = _bisect(repo, env={"FLAKY": "1"})
-    assert code == 0
-    # step 2 cannot be tested, step 3 fails, step 1 passes: either git pins step 3 exactly,
-    # or it reports that the first bad step is 2 or 3.
-    assert result["outcome"] in ("found", "ambiguous")
-    if result["outcome"] == "found":
-        assert result["first_bad_step"] == 3
-    else:
-        assert result["candidates"] == [2, 3]
-    assert "skip" in result["log"] or result["outcome"] == "ambiguous"
+    code, result = _bisect(repo, env={"FLAKY": "4"})  # a skipped step after the break: still exact
+    assert code == 0 and result["outcome"] == "found" and result["first_bad_step"] == 3
+    code, result = _bisect(repo, env={"FLAKY": "2"})  # step 2 untestable, step 3 bad: 2 or 3
+    assert code == 0 and result["outcome"] == "ambiguous"
+    assert result["candidates"] == [2, 3] and result["first_bad_step"] == 3
+    assert result["events"]["decision"]["data"]["decision"] == "rewrite calc 3"
+    text = agitlog("bisect", "--", *check_command(), cwd=repo, env={"FLAKY": "2"}).stdout
+    assert "the first bad step is one of 2, 3" in text
 
 
 def test_good_at_the_end_and_bad_at_the_start(tmp_path: Path) -> None:
