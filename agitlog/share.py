@@ -48,10 +48,10 @@ def default_remote(repo: git.Repo) -> str:
     configured = load_config(repo.root).remote
     if configured:
         return configured
-    if "origin" in remotes or not remotes:
-        if not remotes:
-            raise UsageError("this repository has no remote",
-                             hint="add one with `git remote add origin URL`, or name a remote or path")
+    if not remotes:
+        raise UsageError("this repository has no remote",
+                         hint="add one with `git remote add origin URL`, or name a remote or path")
+    if "origin" in remotes:
         return "origin"
     if len(remotes) == 1:
         return remotes[0]

@@ -140,3 +140,12 @@ def test_import_without_the_base_history_explains(tmp_path: Path) -> None:
     proc = agitlog("import", str(bundle), cwd=stranger)
     assert proc.returncode == 1
     assert "lacks history" in proc.stderr and "--full" in proc.stderr
+
+
+def test_push_without_a_remote_says_what_to_do(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "solo")
+    record_step_agent(repo)
+    proc = agitlog("push", "--json", cwd=repo)
+    assert proc.returncode == 2
+    error = __import__("json").loads(proc.stdout)["error"]
+    assert error["message"] == "this repository has no remote" and "git remote add" in error["hint"]
