@@ -40,9 +40,16 @@ def cache_file(repo: git.Repo) -> Path:
     return repo.state_dir / "cache" / "links.marshal"
 
 
-def refs_fingerprint(repo: git.Repo) -> list[int]:
+RACY_NS = 2_000_000_000  # a directory stamp this recent may still change within the same clock tick
+
+
+def refs_fingerprint(repo: git.Repo) -> list[int] | None:
     """Changes whenever a session ref is created, moved or deleted (loose refs are written through a
-    lock file in their directory; packing rewrites packed-refs) - checked without running git."""
+    lock file in their directory; packing rewrites packed-refs) - checked without running git.
+
+    None when the ref storage changed in the last two seconds: file times are only as fine as the
+    kernel's clock tick, so a second update in the same tick could leave the stamp unchanged (git's
+    "racy timestamp" problem). A cache stored with None is verified against the refs next time."""
     stamp = []
     for path in (repo.common_dir / "packed-refs", repo.common_dir / REF_PREFIX.rstrip("/")):
         try:
@@ -50,7 +57,8 @@ def refs_fingerprint(repo: git.Repo) -> list[int]:
             stamp += [info.st_mtime_ns, info.st_size, info.st_ino]
         except OSError:
             stamp += [0, 0, 0]
-    return stamp
+    newest = max(stamp[0], stamp[3])
+    return None if time.time_ns() - newest < RACY_NS else stamp
 
 
 def load_links(repo: git.Repo) -> dict[str, dict]:
@@ -58,7 +66,7 @@ def load_links(repo: git.Repo) -> dict[str, dict]:
     path = cache_file(repo)
     cached = _read_cache(path)
     fingerprint = refs_fingerprint(repo)
-    if cached.get("fingerprint") == fingerprint:
+    if fingerprint is not None and cached.get("fingerprint") == fingerprint:
         return cached["sessions"]
     refs = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
     old = cached.get("sessions", {})

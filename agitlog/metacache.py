@@ -31,7 +31,7 @@ def session_refs_and_metas(repo: git.Repo, parse: Callable[[bytes | None, str], 
     """Every session ref (name, sha, kind) and the metadata of each record commit, by sha."""
     cached = _read(cache_file(repo))
     fingerprint = refs_fingerprint(repo)
-    if cached and cached["fingerprint"] == fingerprint:
+    if cached and fingerprint is not None and cached["fingerprint"] == fingerprint:
         return [git.RefInfo(*ref) for ref in cached["refs"]], cached["metas"]
     refs = git.iter_refs(repo, REF_PREFIX.rstrip("/"))
     known = cached["metas"] if cached else {}

@@ -133,8 +133,9 @@ class SearchIndex:
 
     def sync(self, *, force: bool = False) -> int:
         """Bring the index up to date with refs/agent-sessions; returns how many sessions were (re)indexed."""
-        fingerprint = json.dumps(links.refs_fingerprint(self.repo))
-        if not force and self._meta("fingerprint") == fingerprint:
+        stamp = links.refs_fingerprint(self.repo)
+        fingerprint = json.dumps(stamp)
+        if not force and stamp is not None and self._meta("fingerprint") == fingerprint:
             return 0
         records = {ref.name.removeprefix(REF_PREFIX): ref.sha
                    for ref in git.iter_refs(self.repo, REF_PREFIX.rstrip("/")) if ref.kind == KIND_RECORD}
