@@ -60,9 +60,12 @@ def test_blame_names_sessions_that_were_not_fetched(tmp_path: Path) -> None:
     repo = calc_repo(tmp_path / "repo")
     (repo / "app" / "calc.py").write_text("def total(xs):\n    return 0\n")
     git(repo, "commit", "-q", "-am", "from a teammate\n\nAgent-Session: 20260101-000000-abcdef")
+    (repo / "app" / "calc.py").write_text("def total(xs):\n    return 0\n# evil\n")
+    git(repo, "commit", "-q", "-am", "evil\n\nAgent-Session: \x1b]0;pwned\x07")
     line = _lines(repo)["    return 0"]
     assert line["session"] == {**line["session"], "session": "20260101-000000-abcdef", "present": False}
-    assert "(not fetched)" in agitlog("blame", "app/calc.py", cwd=repo).stdout
+    text = agitlog("blame", "app/calc.py", cwd=repo).stdout
+    assert "(not fetched)" in text and "\x1b" not in text and "\\x1b]0;pwned" in text
 
 
 def test_blame_outside_the_repo_is_a_usage_error(tmp_path: Path) -> None:

@@ -55,6 +55,8 @@ def test_install_keeps_existing_hook_and_uninstall_restores_it(tmp_path: Path) -
     result = agitlog_json("hooks", "install", cwd=repo)
     assert result["kept"] == ["prepare-commit-msg"]
     assert agitlog_json("hooks", "install", cwd=repo)["kept"] == []  # idempotent: ours is just updated
+    assert agitlog_json("hooks", "status", cwd=repo) == {
+        "prepare-commit-msg": "installed (runs previous hook first)", "pre-push": "installed"}
     record_step_agent(repo)
     git(repo, "add", "app/calc.py")
     assert "Agent-Session:" in _commit(repo, "with both hooks")

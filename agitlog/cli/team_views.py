@@ -182,10 +182,10 @@ def _origin(line: Any) -> str:
     if s is None:
         who = "Not Committed Yet" if set(line.commit) == {"0"} else _line(line.author)
         return who[:58]
-    if not s.present:
-        return f"{s.session} (not fetched)"[:58]
+    if not s.present:  # the id comes from a commit message: untrusted text
+        return f"{_line(s.session)} (not fetched)"[:58]
     decision = f" {_line(s.decision)}" if s.decision else ""
-    text = f"{s.session} @{s.step} {_line(s.agent or '-')}{decision}"
+    text = f"{_line(s.session)} @{s.step} {_line(s.agent or '-')}{decision}"
     return text if len(text) <= 58 else text[:57] + "…"
 
 
