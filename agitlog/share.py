@@ -18,7 +18,8 @@ from agitlog.errors import AgitlogError, UsageError
 from agitlog.store import resolve_session, list_sessions, session_ref
 
 ALL_SESSIONS_REFSPEC = f"+{REF_PREFIX}*:{REF_PREFIX}*"
-PUSH_CONFIG = "agitlogpush"   # remote.<name>.agitlogpush = true: the pre-push hook pushes sessions along
+PUSH_CONFIG = "agitlogpush"
+PACK_AFTER = 500              # fetching this many sessions packs refs afterwards   # remote.<name>.agitlogpush = true: the pre-push hook pushes sessions along
 
 
 class RemoteError(AgitlogError):
@@ -110,7 +111,10 @@ def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Seque
         refspecs = [ALL_SESSIONS_REFSPEC]
     git.fetch(repo, source, refspecs)
     after = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
-    return _fetch_result(source, before, after)
+    result = _fetch_result(source, before, after)
+    if len(result.new) + len(result.updated) >= PACK_AFTER:
+        git.pack_refs(repo)  # fetch writes one loose file per ref; thousands of them slow every ref read
+    return result
 
 
 def match_remote_refs(available: dict[str, str], queries: Sequence[str]) -> list[str]:
