@@ -56,3 +56,19 @@ def test_search_and_hook_over_every_session(big_repo: tuple[Path, list[str]]) ->
     git(repo, "add", "gen")
     git(repo, "commit", "-q", "-m", "adopt the newest generated file")
     assert f"Agent-Session: {ids[-1]}" in git(repo, "log", "-1", "--format=%B")
+
+
+def test_push_and_fetch_every_session(big_repo: tuple[Path, list[str]], tmp_path: Path) -> None:
+    repo, ids = big_repo
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "team", str(remote))
+    git(repo, "push", "-q", "team", "main")
+    pushed = agitlog_json("push", "team", cwd=repo)
+    assert len(pushed["pushed"]) == COUNT
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(remote), str(clone))
+    fetched = agitlog_json("fetch", cwd=clone)
+    assert len(fetched["new"]) == COUNT
+    assert not list((clone / ".git" / "refs" / "agent-sessions").iterdir())  # packed after a big fetch
+    assert len(agitlog_json("log", cwd=clone)) == COUNT
