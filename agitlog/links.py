@@ -65,6 +65,7 @@ def load_links(repo: git.Repo) -> dict[str, dict]:
     """session id -> {"sha": ref sha, "blobs": [[path, blob, step, commit], ...]}, fresh for the refs."""
     path = cache_file(repo)
     cached = _read_cache(path)
+    read_at = time.time_ns()
     fingerprint = refs_fingerprint(repo)
     if fingerprint is not None and cached.get("fingerprint") == fingerprint:
         return cached["sessions"]
@@ -80,7 +81,73 @@ def load_links(repo: git.Repo) -> dict[str, dict]:
             stale[session_id] = sha
     sessions.update(_scan(repo, stale))
     _write_cache(path, {"tag": _TAG, "fingerprint": fingerprint, "sessions": sessions})
+    _write_blob_list(repo, sessions, read_at=read_at if fingerprint is not None else None)
     return sessions
+
+
+def blob_list_file(repo: git.Repo) -> Path:
+    return repo.state_dir / "cache" / "links.blobs"
+
+
+def blob_map_file(repo: git.Repo) -> Path:
+    return repo.state_dir / "cache" / "links.map"
+
+
+def _write_blob_list(repo: git.Repo, sessions: dict[str, dict], *, read_at: int | None) -> None:
+    """Two plain-text views of the cache for the commit hook: ``links.blobs``, every blob a session
+    wrote (one per line, read by the shell hook: no staged blob in it means no trailer and no
+    Python), and ``links.map``, "blob<TAB>session<TAB>path" lines (read by hookfast instead of the
+    whole cache).
+
+    Both are trusted only while strictly newer than the ref storage. Their time is set to one
+    second before the refs were read: a ref that changes after the read (even with the kernel's
+    coarse file clock) is then never older than them, so the hook falls back to the full check.
+    Written only when the refs had been still for a while (not racy); otherwise removed."""
+    lists = {blob_list_file(repo): None, blob_map_file(repo): None}
+    try:
+        if read_at is None:
+            for path in lists:
+                path.unlink(missing_ok=True)
+            return
+        rows = sorted({(row[1], sid, row[0]) for sid, entry in sessions.items() for row in entry["blobs"]})
+        texts = ["".join(blob + "\n" for blob in sorted({blob for blob, _, _ in rows})),
+                 "".join(f"{blob}\t{sid}\t{path}\n" for blob, sid, path in rows if "\n" not in path)]
+        stamp = read_at - 1_000_000_000
+        for path, text in zip(lists, texts):
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
+            os.utime(tmp, ns=(stamp, stamp))
+            os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _lists_fresh(repo: git.Repo, path: Path) -> bool:
+    """True while ``path`` is strictly newer than every place session refs are stored."""
+    try:
+        mine = path.stat().st_mtime_ns
+    except OSError:
+        return False
+    for other in (repo.common_dir / REF_PREFIX.rstrip("/"), repo.common_dir / "packed-refs"):
+        try:
+            if other.stat().st_mtime_ns >= mine:
+                return False
+        except OSError:
+            continue
+    return True
+
+
+def _sessions_from_map(text: str, staged: list[tuple[str, str]]) -> list[str]:
+    found: dict[str, None] = {}
+    for path, blob in staged:
+        start = text.find(blob + "\t")
+        while start != -1 and (start == 0 or text[start - 1] == "\n"):
+            end = text.find("\n", start)
+            _, session_id, line_path = text[start:end].split("\t", 2)
+            if line_path == path:
+                found[session_id] = None
+            start = text.find(blob + "\t", end)
+    return sorted(found, reverse=True)
 
 
 def _read_cache(path: Path) -> dict:
@@ -169,6 +236,12 @@ def sessions_for_staged(repo: git.Repo, *, index_file: Path | None = None) -> li
     staged = [(path, blob) for path, blob in git.cached_blobs(repo, index_file=index_file) if blob != EMPTY_BLOB]
     if not staged:
         return []
+    map_file = blob_map_file(repo)
+    if _lists_fresh(repo, map_file):  # the common case: refs unchanged since the map was written
+        try:
+            return _sessions_from_map(map_file.read_text(encoding="utf-8", errors="surrogateescape"), staged)
+        except (OSError, ValueError):
+            pass
     index = blob_index(load_links(repo))
     found: dict[str, None] = {}
     for key in staged:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import filecmp
+import time
 import os
 import stat
 import subprocess
 from pathlib import Path
 
 import agitlog
-from helpers import agitlog as run_agitlog, agitlog_json, git, session_ids
+from helpers import agitlog as run_agitlog, agitlog_json, git, run_python_agent, session_ids
 from team_agents import calc_repo, record_step_agent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -161,3 +162,42 @@ def test_old_sessions_are_not_linked(tmp_path: Path) -> None:
     (repo / "gen" / "session_000000.py").write_text(git(repo, "show", f"refs/agent-sessions/{old}^:gen/session_000000.py"))
     git(repo, "add", "gen")
     assert f"Agent-Session: {old}" in _commit(repo, "no limit")
+
+
+def _age_ref_storage(repo: Path, seconds: float = 60) -> None:
+    """Pretend the session refs last changed a minute ago (the blob list is only trusted then)."""
+    past = time.time() - seconds
+    for path in (repo / ".git" / "refs" / "agent-sessions", repo / ".git" / "packed-refs"):
+        if path.exists():
+            os.utime(path, (past, past))
+
+
+def test_shell_shortcut_skips_python_and_stays_correct(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    run_agitlog("hooks", "install", cwd=repo)
+    record_step_agent(repo)
+    [first] = session_ids(repo)
+    _age_ref_storage(repo)
+    (repo / "notes.txt").write_text("human\n")
+    git(repo, "add", "notes.txt")
+    assert "Agent-Session" not in _commit(repo, "builds the blob list")
+    blob_list = repo / ".git" / "agitlog" / "cache" / "links.blobs"
+    assert blob_list.exists()
+    # the shortcut decides alone now: with Python unusable a human commit still gets no trailer...
+    hook = repo / ".git" / "hooks" / "prepare-commit-msg"
+    working = hook.read_text()
+    hook.write_text(working.replace("agitlog.hookfast", "agitlog.missing_module"))
+    (repo / "notes.txt").write_text("human 2\n")
+    git(repo, "add", "notes.txt")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "shortcut"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0 and "missing_module" not in proc.stderr  # Python was never started
+    hook.write_text(working)
+    # ...while agent content still goes to Python and gets its trailer
+    git(repo, "add", "app/calc.py")
+    assert f"Agent-Session: {first}" in _commit(repo, "agent work")
+    # a session recorded after the list was written makes the list stale: Python decides again
+    proc = run_python_agent(repo, "import pathlib; pathlib.Path('app/extra.py').write_text('X = 1\\n')\n")
+    assert proc.returncode == 0, proc.stderr
+    [second] = set(session_ids(repo)) - {first}
+    git(repo, "add", "app/extra.py")
+    assert f"Agent-Session: {second}" in _commit(repo, "second agent work")
