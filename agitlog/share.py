@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from agitlog import git
+from agitlog import git, links
 from agitlog.config import load_config
 from agitlog.constants import REF_PREFIX
 from agitlog.errors import AgitlogError, UsageError
@@ -114,6 +114,8 @@ def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Seque
     result = _fetch_result(source, before, after)
     if len(result.new) + len(result.updated) >= PACK_AFTER:
         git.pack_refs(repo)  # fetch writes one loose file per ref; thousands of them slow every ref read
+    if result.new or result.updated:
+        links.load_links(repo)  # read the new sessions now, not during the next `git commit`
     return result
 
 
