@@ -8,7 +8,8 @@ storage (no git process) tells when nothing changed. Delete the file at any time
 
 Each event's searchable text is every string, number and key in its ``data``, one per line, so a
 prompt, a response, tool arguments and results, a decision and its reasoning, state and errors
-are all found. Sessions still recording are indexed once they finish.
+are all found. Sessions still recording are not indexed (their events are in the journal and change
+all the time): their journals are scanned directly, and they are indexed once they finish.
 """
 from __future__ import annotations
 
@@ -372,12 +373,55 @@ def search_sessions(repo: git.Repo, *, pattern: str, regex: bool = False, filter
     index = SearchIndex(repo)
     try:
         reindexed = index.sync(force=reindex)
+        live = _live_hits(repo, pattern=pattern, regex=regex, filters=filters)
         rows, truncated = index.query(pattern, regex=regex, filters=filters, limit=limit)
-        hits = [_hit(index, row, pattern, regex, context) for row in rows]
+        hits = live + [_hit(index, row, pattern, regex, context) for row in rows]
+        if limit and len(hits) > limit:
+            hits, truncated = hits[:limit], True
         return SearchResult(hits=hits, indexed_sessions=index.session_count(), reindexed=reindexed,
                             truncated=truncated)
     finally:
         index.close()
+
+
+def _live_hits(repo: git.Repo, *, pattern: str, regex: bool, filters: SearchFilters) -> list[SearchHit]:
+    """Sessions still recording are not in the index (their events live in the journal and change
+    all the time): scan their journals directly. They are few, and newer than anything indexed."""
+    if filters.file or (filters.status and "running" not in filters.status):
+        return []
+    from agitlog.store import list_sessions, load_events
+
+    hits: list[SearchHit] = []
+    for session in (s for s in list_sessions(repo) if s.live):
+        if filters.session and not session.id.startswith(filters.session):
+            continue
+        for event in reversed(load_events(repo, session)):
+            hit = _live_hit(session.id, event, pattern, regex, filters)
+            if hit:
+                hits.append(hit)
+    return hits
+
+
+def _live_hit(session_id: str, event: dict[str, Any], pattern: str, regex: bool, filters: SearchFilters
+              ) -> SearchHit | None:
+    body = event.get("data") if isinstance(event.get("data"), dict) else {}
+    model = body.get("model") if isinstance(body.get("model"), str) else None
+    tool = body.get("tool") if isinstance(body.get("tool"), str) else None
+    kind, ts = str(event.get("type", "")), str(event.get("ts", ""))
+    if filters.types and not any(kind == t or kind.startswith(t + ".") for t in filters.types):
+        return None
+    if (filters.agent and event.get("agent") != filters.agent) or (filters.model and model != filters.model) \
+            or (filters.tool and tool != filters.tool):
+        return None
+    if (filters.since and ts < _ts(filters.since)) or (filters.until and ts >= _ts(filters.until)):
+        return None
+    text = event_text(body)
+    found = _compiled(pattern).search(text) if regex else pattern.lower() in text.lower()
+    if not found:
+        return None
+    line, snippet = _snippet(text, pattern, regex)
+    return SearchHit(session=session_id, seq=event.get("seq", 0), ts=ts, type=kind, agent=str(event.get("agent", "")),
+                     model=model, tool=tool, snippet=snippet, line=line)
 
 
 def _hit(index: SearchIndex, row: tuple[Any, ...], pattern: str, regex: bool, context: int) -> SearchHit:

@@ -106,3 +106,33 @@ def test_index_follows_the_refs(tmp_path: Path) -> None:
     assert len({h["session"] for h in _search(repo, "overdue")}) == 2
     result = agitlog_json("search", "overdue", "--reindex", cwd=repo)
     assert result["indexed_sessions"] == 2
+
+
+def test_sessions_still_recording_are_searched_from_their_journal(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from helpers import AGITLOG
+
+    repo, first, _ = _two_sessions(tmp_path)
+    script = tmp_path / "slow.py"
+    flag = tmp_path / "logged"
+    script.write_text("import agitlog, pathlib, time\n"
+                      "agitlog.decision('wait for the quarterly_close', reasoning='still running')\n"
+                      f"pathlib.Path({str(flag)!r}).write_text('x')\n"
+                      f"while pathlib.Path({str(flag)!r}).exists():\n    time.sleep(0.05)\n")
+    proc = subprocess.Popen([AGITLOG, "run", "--", sys.executable, str(script)], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 60
+        while not flag.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        hits = _search(repo, "quarterly_close")
+        assert [h["type"] for h in hits] == ["decision"]
+        assert hits[0]["session"] not in (first,)
+        assert _search(repo, "quarterly_close", "--status", "ok") == []
+    finally:
+        flag.unlink(missing_ok=True)
+        assert proc.wait(timeout=60) == 0
+    assert [h["type"] for h in _search(repo, "quarterly_close")] == ["decision"]  # indexed once finished
