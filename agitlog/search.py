@@ -389,12 +389,15 @@ def _live_hits(repo: git.Repo, *, pattern: str, regex: bool, filters: SearchFilt
     all the time): scan their journals directly. They are few, and newer than anything indexed."""
     if filters.file or (filters.status and "running" not in filters.status):
         return []
-    from agitlog.store import list_sessions, load_events
+    from agitlog.journal import iter_journals
+    from agitlog.store import SessionInfo, load_events, session_ref
 
     hits: list[SearchHit] = []
-    for session in (s for s in list_sessions(repo) if s.live):
-        if filters.session and not session.id.startswith(filters.session):
+    for journal in iter_journals(repo.state_dir):  # a directory listing: no cost when nothing records
+        if filters.session and not journal.session_id.startswith(filters.session):
             continue
+        session = SessionInfo(id=journal.session_id, meta={}, ref=session_ref(journal.session_id), commit=None,
+                              journal=journal)
         for event in reversed(load_events(repo, session)):
             hit = _live_hit(session.id, event, pattern, regex, filters)
             if hit:
