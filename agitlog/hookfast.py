@@ -1,9 +1,11 @@
-"""What the installed git hooks run: ``python -S agitlog/hookfast.py HOOK ARGS...``.
+"""What the installed git hooks run when their shell shortcut cannot decide alone.
 
-Every commit pays for prepare-commit-msg, so this module imports only the standard library,
-agitlog.git, agitlog.constants and agitlog.links; run as a script it does not even execute
-``agitlog/__init__`` (which loads the SDK). A hook never blocks git: any failure is one warning
-line on stderr and exit 0.
+The hook scripts (hooks/) start ``python -S`` with a bare ``agitlog`` package stub and call
+``agitlog.hookfast.main([HOOK, ARGS...])``; pre-commit users run ``python -m agitlog.hookfast HOOK``;
+``python -S path/to/agitlog/hookfast.py HOOK ARGS...`` works too (it installs the stub itself).
+Every commit may pay for prepare-commit-msg, so this module imports only the standard library,
+agitlog.git, agitlog.constants and agitlog.links, never ``agitlog/__init__`` (which loads the SDK).
+A hook never blocks git: any failure is one warning line on stderr and exit 0.
 """
 from __future__ import annotations
 
