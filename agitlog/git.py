@@ -432,3 +432,290 @@ def worktree_add_detached(repo: Repo, directory: Path, commit: str) -> None:
 def checkout_detached(repo: Repo, commit: str) -> None:
     """Move the user's own worktree, index and HEAD to ``commit`` (detached); only for --here."""
     git(repo.root, "checkout", "--quiet", "--detach", commit)
+
+
+# --- teamwork (issue 6) ---------------------------------------------------------------------------
+
+def checkout_worktree_at(worktree: Path, commit: str) -> None:
+    """Check ``commit`` out in a temporary worktree agitlog owns (user hooks are not run)."""
+    git(worktree, "-c", "core.hooksPath=/dev/null", "checkout", "--quiet", "--detach", "--force", commit)
+
+
+def ref_shas(repo: Repo, prefix: str) -> dict[str, str]:
+    """refname -> object id for every ref under ``prefix``; parses no objects, so it stays cheap."""
+    out = git(repo.root, "for-each-ref", "--format=%(objectname) %(refname)", prefix)
+    refs = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        sha, _, name = line.partition(" ")
+        refs[name] = sha
+    return refs
+
+
+def list_remotes(repo: Repo) -> list[str]:
+    return git(repo.root, "remote").decode("utf-8", "surrogateescape").split()
+
+
+def push(repo: Repo, remote: str, refspecs: Sequence[str]) -> list[tuple[str, str, str]]:
+    """``git push --porcelain`` of exactly ``refspecs``; (flag, "src:dst", summary) per ref."""
+    proc = subprocess.run(["git", "push", "--porcelain", "--no-verify", remote, *refspecs], cwd=repo.root,
+                          env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rows = _parse_push(proc.stdout)
+    if proc.returncode != 0 and not rows:
+        raise GitError(_describe_failure(("push",), proc.stderr), hint=f"check that remote {remote!r} is reachable")
+    return rows
+
+
+def _parse_push(out: bytes) -> list[tuple[str, str, str]]:
+    rows = []
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and len(parts[0]) == 1:
+            rows.append((parts[0], parts[1], parts[2]))
+    return rows
+
+
+def fetch(repo: Repo, source: str, refspecs: Sequence[str]) -> None:
+    """Fetch exactly ``refspecs`` from a remote, URL or bundle file; never tags, never FETCH_HEAD."""
+    git(repo.root, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", source, *refspecs)
+
+
+def ls_remote(repo: Repo, source: str, prefix: str) -> dict[str, str]:
+    out = git(repo.root, "ls-remote", "--refs", source, prefix + "*")
+    refs = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        sha, _, name = line.partition("\t")
+        refs[name] = sha
+    return refs
+
+
+def config_get_all(repo: Repo, key: str) -> list[str]:
+    out = git(repo.root, "config", "--local", "--get-all", key, check=False)
+    return out.decode("utf-8", "surrogateescape").splitlines()
+
+
+def config_get(repo: Repo, key: str) -> str | None:
+    """A key's value as git resolves it from every scope, or None."""
+    out = git(repo.root, "config", "--get", key, check=False).decode("utf-8", "surrogateescape").strip()
+    return out or None
+
+
+def config_scope(repo: Repo, key: str) -> str | None:
+    """Which scope ("local", "global", "system", ...) sets ``key``, or None when unset."""
+    out = git(repo.root, "config", "--show-scope", "--get", key, check=False).decode().strip()
+    return out.split("\t", 1)[0] if out else None
+
+
+def config_add(repo: Repo, key: str, value: str) -> None:
+    git(repo.root, "config", "--local", "--add", key, value)
+
+
+def config_set(repo: Repo, key: str, value: str) -> None:
+    git(repo.root, "config", "--local", key, value)
+
+
+def config_unset_value(repo: Repo, key: str, value: str) -> None:
+    """Remove every ``key`` whose value is exactly ``value``."""
+    import re
+
+    git(repo.root, "config", "--local", "--unset-all", key, "^" + re.escape(value) + "$", check=False)
+
+
+def bundle_create(repo: Repo, path: Path, revs: Sequence[str]) -> None:
+    git(repo.root, "bundle", "create", "--quiet", str(path), "--stdin",
+        input="".join(rev + "\n" for rev in revs).encode())
+
+
+def bundle_heads(repo: Repo, path: Path) -> dict[str, str]:
+    """refname -> sha of the refs a bundle carries."""
+    out = git(repo.root, "bundle", "list-heads", str(path))
+    heads = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        sha, _, name = line.partition(" ")
+        heads[name] = sha
+    return heads
+
+
+def bundle_verify(repo: Repo, path: Path) -> str | None:
+    """None when the repository has everything the bundle needs, else git's complaint."""
+    proc = subprocess.run(["git", "bundle", "verify", str(path)], cwd=repo.root, env=_env(None),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.returncode == 0:
+        return None
+    return proc.stderr.decode("utf-8", "replace").strip() or f"git bundle verify exited {proc.returncode}"
+
+
+def refs_containing(repo: Repo, commit: str, patterns: Sequence[str]) -> list[str]:
+    out = git(repo.root, "for-each-ref", f"--contains={commit}", "--format=%(refname)", *patterns, check=False)
+    return out.decode("utf-8", "surrogateescape").split()
+
+
+def reachable_from(repo: Repo, patterns: Sequence[str], *, exclude: Sequence[str] = ()) -> set[str]:
+    """Commits reachable from refs matching ``patterns`` (e.g. --branches) but not from ``exclude``."""
+    args = ["rev-list", "--stdin", *patterns]
+    request = "".join(f"^{sha}\n" for sha in exclude).encode()
+    return set(git(repo.root, *args, input=request).decode().split())
+
+
+def worktree_add(repo: Repo, path: Path, commit: str) -> None:
+    """A detached temporary worktree; user hooks (post-checkout) are not run."""
+    git(repo.root, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet", str(path), commit)
+
+
+def worktree_remove(repo: Repo, path: Path) -> None:
+    git(repo.root, "worktree", "remove", "--force", str(path), check=False)
+    git(repo.root, "worktree", "prune", check=False)
+
+
+def bisect_run(worktree: Path, *, bad: str, good: str, command: Sequence[str]) -> tuple[int, str]:
+    """``git bisect start bad good`` then ``git bisect run command`` inside ``worktree``; (code, output)."""
+    git(worktree, "-c", "core.hooksPath=/dev/null", "bisect", "start", bad, good)
+    proc = subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "bisect", "run", *command], cwd=worktree,
+                          env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return proc.returncode, proc.stdout.decode("utf-8", "replace")
+
+
+def commit_trailers(repo: Repo, commits: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """commit -> trailer key -> values, for many commits in one ``git log --no-walk``."""
+    if not commits:
+        return {}
+    fmt = "%H%x00%(trailers:only,unfold)%x00"
+    out = git(repo.root, "log", "--no-walk=unsorted", f"--format={fmt}", "--stdin",
+              input="".join(c + "\n" for c in commits).encode())
+    result: dict[str, dict[str, list[str]]] = {}
+    fields = out.decode("utf-8", "surrogateescape").split("\0")
+    for i in range(0, len(fields) - 1, 2):
+        trailers: dict[str, list[str]] = {}
+        for line in fields[i + 1].splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                trailers.setdefault(key.strip(), []).append(value.strip())
+        result[fields[i].strip()] = trailers
+    return result
+
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+def diff_text(repo: Repo, old: str | None, new: str, *, max_bytes: int = 200_000) -> str:
+    """The patch between two commits as text (from the empty tree when ``old`` is None), cut at ``max_bytes``."""
+    text = diff_patch(repo, old or EMPTY_TREE, new).decode("utf-8", "replace")
+    return text if len(text) <= max_bytes else text[:max_bytes] + "\n[... diff truncated ...]\n"
+
+
+def cached_blobs(repo: Repo, *, index_file: Path | None = None) -> list[tuple[str, str]]:
+    """(path, blob id) of every file the index adds or modifies against HEAD (what a commit would
+    write; an unborn HEAD counts as empty). Inside a commit hook pass git's ``GIT_INDEX_FILE``:
+    `commit -a` and `commit PATH` stage into a temporary index."""
+    args = ["diff", "--cached", "--raw", "-z", "--no-renames", "--no-ext-diff", "--no-textconv", "--no-abbrev"]
+    out = git(repo.root, *args, env=_index_env(index_file) if index_file else None)
+    rows = []
+    fields = out.split(b"\0")
+    for i in range(0, len(fields) - 1, 2):
+        meta = fields[i][1:].split()
+        if len(meta) >= 5 and meta[4][:1] in (b"A", b"M", b"T") and meta[1] != b"160000":
+            rows.append((fields[i + 1].decode("utf-8", "surrogateescape"), meta[3].decode()))
+    return rows
+
+
+def add_trailers(repo: Repo, message_file: Path, trailers: Sequence[str]) -> None:
+    args = ["interpret-trailers", "--in-place", "--if-exists", "addIfDifferent"]
+    for trailer in trailers:
+        args += ["--trailer", trailer]
+    git(repo.root, *args, str(message_file))
+
+
+def blame_porcelain(repo: Repo, path: str, rev: str | None) -> bytes:
+    args = ["blame", "--line-porcelain", *([rev] if rev else []), "--", path]
+    return git(repo.root, *args)
+
+
+def delete_refs(repo: Repo, refs: Mapping[str, str]) -> None:
+    """Delete many refs in one transaction, each only if it still points where we saw it."""
+    if refs:
+        request = "".join(f"delete {name} {sha}\n" for name, sha in refs.items())
+        git(repo.root, "update-ref", "--stdin", input=request.encode())
+
+
+def pack_refs(repo: Repo) -> None:
+    git(repo.root, "pack-refs", "--all", "--prune")
+
+
+def hooks_dir(repo: Repo) -> Path:
+    """Where git looks for hooks (``core.hooksPath`` when set, else the common git dir's hooks/)."""
+    out = git(repo.root, "rev-parse", "--git-path", "hooks").decode("utf-8", "surrogateescape").strip()
+    return _absolute(repo.root, out)
+
+
+def step_blobs(repo: Repo, revs: Sequence[str], *, session_key: str, step_key: str
+               ) -> list[tuple[str, str, int, list[tuple[str, str]]]]:
+    """(commit, session id, step, [(path, blob) added or modified]) for every commit ``revs`` reach
+    along first parents (``^base`` entries stop the walk); one ``git log`` for all sessions."""
+    fmt = f"%x01%H%x00%(trailers:key={session_key},valueonly)%x00%(trailers:key={step_key},valueonly)%x00"
+    out = git(repo.root, "log", "--stdin", "--first-parent", "--raw", "-z", "--no-renames", "--no-abbrev",
+              f"--format={fmt}", input="".join(rev + "\n" for rev in revs).encode())
+    rows = []
+    for chunk in out.split(b"\x01")[1:]:
+        fields = chunk.split(b"\0")
+        step_text = fields[2].strip().decode() if len(fields) > 2 else ""
+        if not step_text.isdigit():
+            continue  # a record commit, or a commit agitlog did not write
+        files = []
+        for i in range(3, len(fields) - 1):
+            meta = fields[i].lstrip(b"\n")
+            if meta.startswith(b":"):
+                parts = meta[1:].split()
+                if len(parts) >= 5 and parts[4][:1] in (b"A", b"M", b"T") and parts[1] != b"160000":
+                    files.append((fields[i + 1].decode("utf-8", "surrogateescape"), parts[3].decode()))
+        rows.append((fields[0].decode(), fields[1].strip().decode(), int(step_text), files))
+    return rows
+
+
+def push_in_background(repo: Repo, remote: str, refspecs: Sequence[str], *, log_file: Path) -> int:
+    """Start ``git push`` detached from the caller (a pre-push hook) and return its pid at once."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(["git", "push", "--porcelain", "--no-verify", remote, *refspecs], cwd=repo.root,
+                                env=_env(None), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True)
+    return proc.pid
+
+
+def object_ids(repo: Repo, specs: Sequence[str]) -> list[str | None]:
+    """The object id each ``rev:path`` names (None when missing), through one ``cat-file --batch-check``."""
+    if not specs:
+        return []
+    request = b"".join(os.fsencode(spec) + b"\n" for spec in specs)
+    out = git(repo.root, "cat-file", "--batch-check=%(objectname) %(objecttype)", input=request)
+    ids: list[str | None] = []
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        parts = line.split()
+        ids.append(parts[0] if len(parts) == 2 and parts[1] != "missing" else None)
+    return ids
+
+
+def hash_worktree_file(repo: Repo, path: str) -> str | None:
+    """The blob id the file would get if added (filters applied, nothing written)."""
+    out = git(repo.root, "hash-object", "--", path, check=False).decode().strip()
+    return out or None
+
+
+def packed_refs_exists(repo: Repo) -> bool:
+    return (repo.common_dir / "packed-refs").exists()
+
+
+def drop_empty_packed_refs(repo: Repo) -> None:
+    """Remove a packed-refs file that holds no refs (``git bisect start`` creates one when it clears
+    refs/bisect/*). Done under git's own packed-refs.lock, so a concurrent writer is never lost."""
+    path = repo.common_dir / "packed-refs"
+    lock = repo.common_dir / "packed-refs.lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except OSError:
+        return
+    try:
+        lines = path.read_bytes().splitlines() if path.exists() else []
+        if all(line.startswith(b"#") for line in lines) and path.exists():
+            path.unlink()
+    finally:
+        os.close(fd)
+        lock.unlink()

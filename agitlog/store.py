@@ -123,17 +123,15 @@ class SessionInfo:
 
 def list_sessions(repo: git.Repo) -> list[SessionInfo]:
     """Every session in the repository, newest first: finished records and sessions still recording."""
+    from agitlog.metacache import session_refs_and_metas  # cached by ref sha (issue 6: 10,000 sessions)
+
     sessions: dict[str, SessionInfo] = {}
-    refs = git.iter_refs(repo, REF_PREFIX.rstrip("/"))
-    records = [ref for ref in refs if ref.kind == KIND_RECORD]
-    blobs = git.cat_files(repo, [f"{ref.sha}:{RECORD_META_FILE}" for ref in records])
-    for ref, blob in zip(records, blobs):
-        session_id = ref.name.removeprefix(REF_PREFIX)
-        try:
-            meta = _parse_meta(blob, session_id)
-        except CorruptRecordError as exc:  # listed, so it can be inspected or removed, never fatal
-            meta = normalize_meta({"status": "corrupt", "reason": exc.message}, session_id)
-        sessions[session_id] = SessionInfo(id=session_id, meta=meta, ref=ref.name, commit=ref.sha)
+    refs, metas = session_refs_and_metas(repo, _parse_meta_tolerantly)
+    for ref in refs:
+        if ref.kind == KIND_RECORD:
+            session_id = ref.name.removeprefix(REF_PREFIX)
+            sessions[session_id] = SessionInfo(id=session_id, meta=metas[ref.sha], ref=ref.name,
+                                               commit=ref.sha)
     step_tips = {ref.name.removeprefix(REF_PREFIX): ref.sha for ref in refs if ref.kind != KIND_RECORD}
     for journal in iter_journals(repo.state_dir):
         if journal.session_id in sessions:
@@ -146,6 +144,14 @@ def list_sessions(repo: git.Repo) -> list[SessionInfo]:
             id=journal.session_id, meta=meta, ref=session_ref(journal.session_id),
             commit=step_tips.get(journal.session_id), journal=journal)
     return sorted(sessions.values(), key=lambda s: (s.started_at, s.id), reverse=True)
+
+
+def _parse_meta_tolerantly(blob: bytes | None, session_id: str) -> dict[str, Any]:
+    """A corrupt record is listed (so it can be inspected or removed), never fatal to listing."""
+    try:
+        return _parse_meta(blob, session_id)
+    except CorruptRecordError as exc:
+        return normalize_meta({"status": "corrupt", "reason": exc.message}, session_id)
 
 
 def _parse_meta(blob: bytes | None, session_id: str) -> dict[str, Any]:

@@ -1,0 +1,62 @@
+"""`agitlog rm` and `agitlog gc`: sessions go, adopted ones stay, refs end up packed."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from helpers import agitlog, agitlog_json, git, session_ids
+from team_agents import calc_repo, record_step_agent
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("gen_sessions", REPO_ROOT / "bench" / "gen_sessions.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rm_locally_and_on_a_remote(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    record_step_agent(repo)
+    record_step_agent(repo)
+    first, second = sorted(session_ids(repo))
+    assert agitlog("push", cwd=repo).returncode == 0
+    result = agitlog_json("rm", first, cwd=repo)
+    assert result["removed"] == [first] and result["remote_removed"] == []
+    assert session_ids(repo) == [second]
+    assert f"refs/agent-sessions/{first}" in git(remote, "for-each-ref")
+    result = agitlog_json("rm", second, first, "--remote", "origin", cwd=repo)
+    assert result["removed"] == [second] and sorted(result["remote_removed"]) == [first, second]
+    assert session_ids(repo) == []
+    assert "agent-sessions" not in git(remote, "for-each-ref")
+    proc = agitlog("rm", "nonexistent", cwd=repo)
+    assert proc.returncode == 1 and "no recorded sessions" in proc.stderr
+
+
+def test_gc_older_than_keeps_adopted_sessions_and_packs_refs(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    old_ids = _generator().generate(repo, sessions=6, events=5, days=200, until_days_ago=150)
+    record_step_agent(repo)
+    [recent] = [sid for sid in session_ids(repo) if sid not in old_ids]
+    adopted = old_ids[2]
+    step = git(repo, "rev-parse", f"refs/agent-sessions/{adopted}^").strip()
+    git(repo, "branch", "kept-work", step)  # a user's branch built on one old session's step
+
+    dry = agitlog_json("gc", "--older-than", "90d", "--dry-run", cwd=repo)
+    assert dry["dry_run"] and len(dry["removed"]) == 5 and len(session_ids(repo)) == 7
+
+    result = agitlog_json("gc", "--older-than", "90d", cwd=repo)
+    assert sorted(result["removed"]) == sorted(set(old_ids) - {adopted})
+    assert result["kept_adopted"] == [adopted]
+    assert sorted(session_ids(repo)) == sorted([adopted, recent])
+    assert not list((repo / ".git" / "refs" / "agent-sessions").iterdir())  # packed
+    assert "refs/agent-sessions/" in (repo / ".git" / "packed-refs").read_text()
+    assert {row["id"] for row in agitlog_json("log", cwd=repo)} == {adopted, recent}
+    text = agitlog("gc", cwd=repo)
+    assert text.returncode == 0 and "2 session(s) remain" in text.stdout
