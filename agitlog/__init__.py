@@ -1,11 +1,23 @@
 """agitlog: a git-native flight recorder for AI agents.
 
-``import agitlog`` gives the recording SDK (see agitlog.sdk); it imports nothing heavy, and every
-call is a no-op outside a recorded session."""
+``import agitlog`` gives the recording SDK (see agitlog.sdk), loaded on first use so that importing
+the package (the `agitlog` command does) costs nothing; every call is a no-op outside a recorded
+session."""
+from __future__ import annotations
+
+from typing import Any
+
 from agitlog.constants import VERSION as __version__
-from agitlog.sdk import (
-    decision, emit, enabled, error, log, prompt, response, session, span, state, tool,
-)
 
 __all__ = ["__version__", "decision", "emit", "enabled", "error", "log", "prompt", "response", "session",
            "span", "state", "tool"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from agitlog import sdk
+
+        value = getattr(sdk, name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'agitlog' has no attribute {name!r}")

@@ -196,7 +196,7 @@ class EventLog:
             self._last_sync = now
 
     def close(self) -> None:
+        # No fsync: the record commit is written right after, and git does not fsync its objects either.
         if self._fd >= 0:
-            os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1

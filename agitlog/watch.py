@@ -9,13 +9,11 @@ made before a directory was watched are caught because the first question after 
 answered "may have"."""
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import struct
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 _IN_MODIFY, _IN_ATTRIB, _IN_CLOSE_WRITE = 0x2, 0x4, 0x8
 _IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200
@@ -27,9 +25,13 @@ _NONBLOCK, _CLOEXEC = os.O_NONBLOCK, 0o2000000
 _HEADER = struct.Struct("iIII")
 
 
-def _libc() -> ctypes.CDLL | None:
+def _libc() -> Any:
+    """libc through ctypes (imported here: only sessions that take snapshots mid-run pay for it)."""
     if not hasattr(os, "uname") or os.uname().sysname != "Linux":
         return None
+    import ctypes
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.inotify_init1  # noqa: B018 - probe
@@ -45,7 +47,7 @@ class WorktreeWatcher:
         self.root = root
         self._ignored_dirs = ignored_dirs
         self._ignored: frozenset[str] = frozenset()
-        self._libc = _libc()
+        self._libc: Any = None
         self._fd = -1
         self._usable = False
         self._ready = threading.Event()
@@ -56,9 +58,12 @@ class WorktreeWatcher:
 
     def start(self) -> None:
         """Begin watching (in the background); calling it again does nothing."""
-        if self._libc is None or self._started:
+        if self._started:
             return
         self._started = True
+        self._libc = _libc()
+        if self._libc is None:
+            return
         fd = self._libc.inotify_init1(_NONBLOCK | _CLOEXEC)
         if fd < 0:
             return
@@ -104,6 +109,8 @@ class WorktreeWatcher:
         if wd >= 0:
             self._paths[wd] = path
             return True
+        import ctypes
+
         return ctypes.get_errno() == 2  # a directory that vanished meanwhile is fine
 
     def _drain(self) -> bool:

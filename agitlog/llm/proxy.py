@@ -79,6 +79,7 @@ _MAX_HEADERS = 256
 _READ_SIZE = 65536
 _IDLE_PER_HOST = 8
 _IDLE_SECONDS = 30.0  # below common server keep-alive timeouts, so pooled sockets are rarely stale
+_WARM_UP_DELAY = 0.15  # seconds
 _RETRYABLE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 _ORDER_WAIT = 60.0  # a hung after_call delays later calls at most this long
 
@@ -955,6 +956,10 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def _warm_up(needs_tls: bool) -> None:
+    # A moment later, not at once: a child that makes no model call (or a short run) should not pay
+    # for these imports competing with agitlog's own start-up; agents take far longer than this to
+    # import their SDK and make a first call.
+    time.sleep(_WARM_UP_DELAY)
     import http.client  # noqa: F401 - loaded here so the first call does not pay for it
 
     if needs_tls:
