@@ -44,7 +44,11 @@ def run_demo(*, directory: Path | None) -> DemoResult:
         "  agitlog log                      # the session",
         "  agitlog show                     # every prompt, response, tool call and decision",
         "  agitlog show --type decision     # what it decided, and why",
-        "  git log --oneline refs/agent-sessions/" + result.session_id + "^   # the step commits",
+        "  agitlog replay                   # walk it step by step (q quits)",
+        "  agitlog state --at 6             # what the agent knew when it decided",
+        "  agitlog rerun                    # run it again on the recorded model answers: same bug, every time",
+        "  agitlog bisect -- sh -c 'test $(ls outbox 2>/dev/null | wc -l) -le 6'   # the step that sent too many",
+        "  git log --oneline refs/agent-sessions/" + result.session_id + "^   # the step commits, plain git",
     ]
     return DemoResult(repo=repo, session_id=result.session_id, exit_code=result.exit_code, lines=lines)
 
