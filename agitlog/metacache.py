@@ -33,7 +33,7 @@ def session_refs_and_metas(repo: git.Repo, parse: Callable[[bytes | None, str], 
     fingerprint = refs_fingerprint(repo)
     if cached and fingerprint is not None and cached["fingerprint"] == fingerprint:
         return [git.RefInfo(*ref) for ref in cached["refs"]], cached["metas"]
-    refs = git.iter_refs(repo, REF_PREFIX.rstrip("/"))
+    refs = _current_refs(repo, cached)
     known = cached["metas"] if cached else {}
     records = [ref for ref in refs if ref.kind == "record"]
     missing = [ref for ref in records if ref.sha not in known]
@@ -41,9 +41,21 @@ def session_refs_and_metas(repo: git.Repo, parse: Callable[[bytes | None, str], 
     metas = {ref.sha: known[ref.sha] for ref in records if ref.sha in known}
     for ref, blob in zip(missing, blobs):
         metas[ref.sha] = compact(parse(blob, ref.name.removeprefix(REF_PREFIX)))
-    _write(cache_file(repo), {"tag": _TAG, "fingerprint": fingerprint,
-                              "refs": [(r.name, r.sha, r.kind) for r in refs], "metas": metas})
+    rows = [(r.name, r.sha, r.kind) for r in refs]
+    stamp_moved = fingerprint is not None and cached is not None and cached["fingerprint"] != fingerprint
+    if not cached or missing or cached["refs"] != rows or stamp_moved:  # racy and unchanged: no rewrite
+        _write(cache_file(repo), {"tag": _TAG, "fingerprint": fingerprint, "refs": rows, "metas": metas})
     return refs, metas
+
+
+def _current_refs(repo: git.Repo, cached: dict[str, Any] | None) -> list[git.RefInfo]:
+    """The session refs now. When every ref points at a commit the cache already knows, its kind
+    (step or record) is known too, and a plain ref listing (no commit parsing) is enough."""
+    shas = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
+    kinds = {sha: kind for _, sha, kind in cached["refs"]} if cached else {}
+    if all(sha in kinds for sha in shas.values()):
+        return [git.RefInfo(name=name, sha=sha, kind=kinds[sha]) for name, sha in shas.items()]
+    return git.iter_refs(repo, REF_PREFIX.rstrip("/"))
 
 
 def compact(value: Any) -> Any:

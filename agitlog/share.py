@@ -124,7 +124,9 @@ def match_remote_refs(available: dict[str, str], queries: Sequence[str]) -> list
     refs = []
     for query in queries:
         query = query.removeprefix(REF_PREFIX)
-        matches = [ref for ref in available if ref.removeprefix(REF_PREFIX).startswith(query)]
+        ids = {ref: ref.removeprefix(REF_PREFIX) for ref in available}
+        matches = [ref for ref, sid in ids.items() if sid.startswith(query)] or (
+            [ref for ref, sid in ids.items() if sid.rsplit("-", 1)[-1].startswith(query)] if len(query) >= 4 else [])
         if len(matches) != 1:
             what = "no session" if not matches else f"{len(matches)} sessions"
             raise UsageError(f"{what} on the remote match {query!r}", hint="give a longer, exact session id")

@@ -207,7 +207,8 @@ def _is_oid(text: str) -> bool:
 
 
 def resolve_session(repo: git.Repo, query: str | None, sessions: list[SessionInfo] | None = None) -> SessionInfo:
-    """The session an id, a unique id prefix, or (None) "the latest one" names."""
+    """The session an id, a unique id prefix, a unique prefix of the id's random part (at least 4
+    characters), or (None) "the latest one" names."""
     sessions = list_sessions(repo) if sessions is None else sessions
     if not sessions:
         raise SessionNotFoundError("no recorded sessions in this repository",
@@ -218,7 +219,7 @@ def resolve_session(repo: git.Repo, query: str | None, sessions: list[SessionInf
     if not query or not set(query) <= _ID_ALPHABET:
         raise UsageError(f"not a session id: {query!r}", hint="list sessions with `agitlog log`")
     exact = [s for s in sessions if s.id == query]
-    matches = exact or [s for s in sessions if s.id.startswith(query)]
+    matches = exact or [s for s in sessions if s.id.startswith(query)] or _by_random_part(sessions, query)
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -226,6 +227,13 @@ def resolve_session(repo: git.Repo, query: str | None, sessions: list[SessionInf
     names = ", ".join(s.id for s in matches[:5])
     raise UsageError(f"{query!r} matches {len(matches)} sessions ({names}{', …' if len(matches) > 5 else ''})",
                      hint="give more characters of the id")
+
+
+def _by_random_part(sessions: list[SessionInfo], query: str) -> list[SessionInfo]:
+    """``agitlog rm 3f9a1c``: the random part that ends every id is a handle too (teamwork, issue 6)."""
+    if len(query) < 4 or "-" in query:
+        return []
+    return [s for s in sessions if s.id.rsplit("-", 1)[-1].startswith(query)]
 
 
 def load_events(repo: git.Repo, session: SessionInfo) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ def main() -> None:
     args = parser.parse_args()
     repo = scratch_repo("log")
     generate(repo, sessions=args.sessions, events=5, days=90)
+    time.sleep(2.5)
     start = time.perf_counter()
     out = run(repo, AGITLOG, "log")
     cold = time.perf_counter() - start
@@ -30,6 +31,7 @@ def main() -> None:
     loose_git = timed(for_each_ref)
     loose_log = timed(lambda: run(repo, AGITLOG, "log"))
     run(repo, "git", "pack-refs", "--all", "--prune")
+    time.sleep(2.5)  # as a user would: not within git's racy-timestamp window of the refs changing
     packed_git = timed(for_each_ref)
     packed_log = timed(lambda: run(repo, AGITLOG, "log"))
     limited = timed(lambda: run(repo, AGITLOG, "log", "-n", "20"))

@@ -60,3 +60,15 @@ def test_gc_older_than_keeps_adopted_sessions_and_packs_refs(tmp_path: Path) -> 
     assert {row["id"] for row in agitlog_json("log", cwd=repo)} == {adopted, recent}
     text = agitlog("gc", cwd=repo)
     assert text.returncode == 0 and "2 session(s) remain" in text.stdout
+
+
+def test_sessions_can_be_named_by_their_random_part(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    record_step_agent(repo)
+    [sid] = session_ids(repo)
+    handle = sid.rsplit("-", 1)[-1]
+    assert agitlog_json("show", handle, cwd=repo)["session"]["id"] == sid
+    bundle = tmp_path / "bug.bundle"
+    assert agitlog_json("bundle", handle, "-o", str(bundle), "--full", cwd=repo)["sessions"] == [sid]
+    assert agitlog_json("rm", handle, cwd=repo)["removed"] == [sid]
+    assert agitlog_json("import", str(bundle), cwd=repo)["new"] == [sid]

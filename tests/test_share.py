@@ -149,3 +149,26 @@ def test_push_without_a_remote_says_what_to_do(tmp_path: Path) -> None:
     assert proc.returncode == 2
     error = __import__("json").loads(proc.stdout)["error"]
     assert error["message"] == "this repository has no remote" and "git remote add" in error["hint"]
+
+
+def test_fetch_named_sessions_only(tmp_path: Path) -> None:
+    repo, remote = _shared_setup(tmp_path)
+    record_step_agent(repo)
+    assert agitlog("push", cwd=repo).returncode == 0
+    first, second = sorted(session_ids(repo))
+    clone = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(remote), str(clone))
+    fetched = agitlog_json("fetch", "origin", second.rsplit("-", 1)[-1], cwd=clone)
+    assert fetched["new"] == [second] and session_ids(clone) == [second]
+    proc = agitlog("fetch", "origin", "nothing-like-this", cwd=clone)
+    assert proc.returncode == 2 and "no session on the remote" in proc.stderr
+
+
+def test_remote_setup_with_a_global_hooks_path_still_sets_up_fetching(tmp_path: Path) -> None:
+    repo, _ = _shared_setup(tmp_path)
+    git(repo, "config", "--global", "core.hooksPath", str(tmp_path / "shared-hooks"))
+    proc = agitlog("remote", "setup", "origin", cwd=repo)
+    assert proc.returncode == 0
+    assert "pre-push hook was not installed" in proc.stderr
+    assert "+refs/agent-sessions/*" in git(repo, "config", "--get-all", "remote.origin.fetch")
+    assert not (tmp_path / "shared-hooks").exists()
