@@ -51,13 +51,7 @@ def run(cwd: Path, *cmd: str, input: bytes | None = None) -> bytes:
 
 def timed(fn: Callable[[], object], *, repeat: int = 7) -> float:
     """Median wall time of ``repeat`` runs, after one warm-up run."""
-    fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return median_time(fn, runs=repeat, warmup=1)
 
 
 def report_rows(rows: Sequence[tuple[str, float, str, float]], *, target: tuple[str, float] | None = None) -> None:

@@ -13,13 +13,13 @@ import json
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import GIT_ENV, agitlog_command, make_repo  # noqa: E402
+
+from agitlog.demo import scripted_model  # noqa: E402
 
 AGENTS = {
     "urllib": """
@@ -42,29 +42,6 @@ AGENTS = {
 }
 
 
-def slow_model(latency: float) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            time.sleep(latency)
-            body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "slow",
-                               "choices": [{"index": 0, "finish_reason": "stop",
-                                            "message": {"role": "assistant", "content": f"t{time.time()}"}}],
-                               "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=100)
@@ -74,23 +51,26 @@ def main() -> None:
     root = make_repo(1, modified=0, untracked=0)
     agent = root.parent / f"{root.name}-agent.py"
     agent.write_text(textwrap.dedent(AGENTS[args.client]))
-    server = slow_model(args.latency)
-    env = dict(GIT_ENV, OPENAI_BASE_URL=f"http://127.0.0.1:{server.server_address[1]}/v1", OPENAI_API_KEY="bench")
-    agitlog = agitlog_command()
-    start = time.perf_counter()
-    subprocess.run([agitlog, "run", "-q", "--", sys.executable, str(agent), str(args.calls)], cwd=root, env=env,
-                   check=True)
-    recorded = time.perf_counter() - start
-    start = time.perf_counter()
-    proc = subprocess.run([agitlog, "rerun", "--json"], cwd=root, env=env, capture_output=True, text=True)
-    rerun = time.perf_counter() - start
-    result = json.loads(proc.stdout)
-    server.shutdown()
+    with scripted_model(lambda _request: f"t{time.time()}", latency=args.latency) as base_url:
+        recorded, rerun, result = _measure(root, agent, args.calls, dict(GIT_ENV, OPENAI_BASE_URL=base_url,
+                                                                          OPENAI_API_KEY="bench"))
     print(f"{args.calls} model calls at {args.latency * 1000:.0f} ms each, {args.client} client")
     print(f"  recorded run        {recorded:8.2f} s")
     print(f"  agitlog rerun       {rerun:8.2f} s   ratio {rerun / recorded:.1%}  (target < 10%)")
     print(f"  reproduced exactly: {result['reproduced']}; served {result['served_calls']} of "
           f"{result['recorded_calls']} calls, {result['upstream_calls']} upstream")
+
+
+def _measure(root: Path, agent: Path, calls: int, env: dict[str, str]) -> tuple[float, float, dict]:
+    """(recorded run seconds, rerun seconds, the rerun's JSON report)."""
+    agitlog = agitlog_command()
+    start = time.perf_counter()
+    subprocess.run([agitlog, "run", "-q", "--", sys.executable, str(agent), str(calls)], cwd=root, env=env,
+                   check=True)
+    recorded = time.perf_counter() - start
+    start = time.perf_counter()
+    proc = subprocess.run([agitlog, "rerun", "--json"], cwd=root, env=env, capture_output=True, text=True)
+    return recorded, time.perf_counter() - start, json.loads(proc.stdout)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from agitlog import git
 from agitlog.errors import AgitlogError
@@ -33,7 +34,7 @@ def run_demo(*, directory: Path | None) -> DemoResult:
     from agitlog.runner import run_recorded
 
     repo = _make_repo(directory)
-    with _scripted_model() as base_url, _env(OPENAI_BASE_URL=base_url):
+    with scripted_model() as base_url, _env(OPENAI_BASE_URL=base_url):
         result = run_recorded(command=[sys.executable, "agent.py"], cwd=repo, name="payment reminders")
     lines = [
         "",
@@ -81,33 +82,35 @@ def _write_project(repo: Path) -> None:
     (repo / "README.md").write_text("# Billing\n\n`agent.py` sends payment reminders to overdue customers.\n")
 
 
-class _ScriptedModel(BaseHTTPRequestHandler):
-    """Answers every Chat Completions request with the demo's (wrong) filter expression."""
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        length = int(self.headers.get("Content-Length", 0))
-        request = json.loads(self.rfile.read(length) or b"{}")
-        body = json.dumps({
-            "id": "chatcmpl-demo", "object": "chat.completion", "model": request.get("model", "demo-gpt"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": WRONG_FILTER}}],
-            "usage": {"prompt_tokens": 57, "completion_tokens": 6, "total_tokens": 63},
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
 @contextmanager
-def _scripted_model() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedModel)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def scripted_model(answer: Callable[[dict[str, Any]], str] = lambda _request: WRONG_FILTER, *,
+                   latency: float = 0.0) -> Iterator[str]:
+    """A local OpenAI-compatible Chat Completions server answering ``answer(request)`` after ``latency``
+    seconds; yields its base URL. The demo's model, and the benchmarks' slow one."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            length = int(self.headers.get("Content-Length", 0))
+            request = json.loads(self.rfile.read(length) or b"{}")
+            time.sleep(latency)
+            body = json.dumps({
+                "id": "chatcmpl-demo", "object": "chat.completion", "created": 0,
+                "model": request.get("model", "demo-gpt"),
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": answer(request)}}],
+                "usage": {"prompt_tokens": 57, "completion_tokens": 6, "total_tokens": 63},
+            }).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     finally:
