@@ -11,7 +11,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from agitlog.errors import AgitlogError
 
@@ -49,11 +49,60 @@ def console(stderr: bool = False):  # -> rich.console.Console
                    width=100_000, soft_wrap=True, color_system=None)
 
 
+def write_lines(lines: Iterable[str]) -> None:
+    """Plain text out, one line at a time (a closed pipe ends the walk quietly). Every line goes
+    through ``safe`` once more here, so nothing recorded reaches the terminal raw, even a field a
+    renderer forgot (``safe`` leaves already-escaped text as it is)."""
+    try:
+        for line in lines:
+            sys.stdout.write(safe(line) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
 def print_json(data: Any) -> None:
-    """JSON with every terminal control character (C1, bidi overrides, DEL) \\u-escaped: still valid
-    JSON, never interpreted by the terminal it is printed to."""
+    """JSON out, with C1 controls and bidi overrides written as \\uXXXX escapes too (json.dumps
+    leaves them raw when ensure_ascii is off): the same data once parsed, inert on a terminal."""
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
-    sys.stdout.write(_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+    if _printable(text) != text:  # undecodable file names: as \\xNN inside the strings, still valid JSON
+        text = json.dumps(_printable_data(data), ensure_ascii=False, indent=2, default=str)
+    try:
+        sys.stdout.write(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+_UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with the undecodable bytes of file names (lone surrogates) shown as \\xNN, so that
+    writing it can never fail, whatever the terminal's encoding."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _printable_data(value: Any) -> Any:
+    if isinstance(value, str):
+        return _printable(value)
+    if isinstance(value, dict):
+        return {_printable(str(k)): _printable_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable_data(v) for v in value]
+    return value
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def print_error(error: AgitlogError, *, json_mode: bool) -> int:

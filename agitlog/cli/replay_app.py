@@ -23,7 +23,7 @@ from agitlog import git
 from agitlog.checkout import step_workdir
 from agitlog.cli.output import safe
 from agitlog.cli.replay_views import (
-    diff_title, duration_text, event_block, file_diff_text, printable, state_lines,
+    diff_title, duration_text, event_block, file_diff_text, state_lines,
 )
 from agitlog.diffs import SessionDiff, step_diff
 from agitlog.errors import AgitlogError
@@ -158,14 +158,14 @@ class ReplayApp(App[None]):
 
     def _cells(self, row: Row) -> list[Text]:
         tree = "│ " * max(0, row.depth - 1) + ("├ " if row.depth else "")
-        summary = printable(safe(row.summary, keep_newlines=False))
+        summary = safe(row.summary, keep_newlines=False)
         summary = summary if len(summary) <= self.summary_width else summary[: self.summary_width - 1] + "…"
         number = Text(safe(row.seq, keep_newlines=False), style="dim")
         if row.produced_step is not None:  # the step marker: this event produced step N
             number.append(f" ●{row.produced_step}", style="bold green")
         tokens = f"{row.tokens[0]}→{row.tokens[1]}" if row.tokens else ""
         return [number,
-                Text(tree + printable(safe(row.agent, keep_newlines=False))),
+                Text(tree + safe(row.agent, keep_newlines=False)),
                 Text(safe(row.type, keep_newlines=False), style=_TYPE_STYLES.get(row.type, "")), Text(summary),
                 Text(tokens, style="dim"), Text(duration_text(row.duration_ms) if row.duration_ms is not None else "",
                                                 style="dim")]
@@ -175,8 +175,8 @@ class ReplayApp(App[None]):
         name = safe(meta.get("name") or " ".join(map(str, meta.get("command", []))), keep_newlines=False)
         where = f"#{self.replay.rows[self.index].seq}/{self.replay.rows[-1].seq}" if self.replay.rows else "no events"
         search_text = f"  /{safe(self.query_text, keep_newlines=False)}" if self.query_text else ""
-        return Text(printable(safe(f"{where}  {self.replay.session.id}  {meta.get('status', '?')}{search_text}  {name}  (? keys)",
-                                   keep_newlines=False)))
+        return Text(safe(f"{where}  {self.replay.session.id}  {meta.get('status', '?')}{search_text}  {name}  (? keys)",
+                                   keep_newlines=False))
 
     # --- selection ------------------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class ReplayApp(App[None]):
 
     def detail_text(self, row: Row) -> Text:
         text = Text("event\n", style="bold")
-        text.append(Text(printable(safe("\n".join(event_block(self.replay, row, indent=False)))) + "\n"))
+        text.append(Text(safe("\n".join(event_block(self.replay, row, indent=False))) + "\n"))
         return text
 
     def diff_text(self, row: Row) -> Text:
@@ -232,7 +232,7 @@ class ReplayApp(App[None]):
             if state.commit not in self._files:  # one git call per step, not per event
                 self._files[state.commit] = files_changed(self.repo, base=self.replay.steps[0], commit=state.commit)
             state.files = self._files[state.commit]
-        return Text("state\n", style="bold") + Text(printable(safe("\n".join(state_lines(state)))) + "\n")
+        return Text("state\n", style="bold") + Text(safe("\n".join(state_lines(state))) + "\n")
 
     # --- actions --------------------------------------------------------------------------------
 

@@ -4,81 +4,17 @@ markup, so escape sequences show escaped and ``[bold]`` shows as typed."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict
 from typing import Any, Iterable, Sequence
 
 from agitlog.checkout import CheckoutResult
-from agitlog.cli.output import console, is_tty, safe
+from agitlog.cli.output import console, is_tty, print_json, safe, write_lines
 from agitlog.cli.views import meta_lines
 from agitlog.diffs import DiffHunk, FileDiff, SessionDiff, diff_json
 from agitlog.prompts import Prompt
 from agitlog.details import Section, event_sections
 from agitlog.replay import Replay, Row
 from agitlog.timetravel import StateAt
-
-
-def write_lines(lines: Iterable[str]) -> None:
-    """Plain text out, one line at a time (a closed pipe ends the walk quietly). Every line goes
-    through ``safe`` once more here, so nothing recorded reaches the terminal raw, even a field a
-    renderer forgot (``safe`` leaves already-escaped text as it is)."""
-    import sys
-
-    try:
-        for line in lines:
-            sys.stdout.write(printable(safe(line)) + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-
-
-def print_json(data: Any) -> None:
-    """JSON out, with C1 controls and bidi overrides written as \\uXXXX escapes too (json.dumps
-    leaves them raw when ensure_ascii is off): the same data once parsed, inert on a terminal."""
-    import sys
-
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
-    if printable(text) != text:  # undecodable file names: as \\xNN inside the strings, still valid JSON
-        text = json.dumps(_printable_data(data), ensure_ascii=False, indent=2, default=str)
-    try:
-        sys.stdout.write(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-
-
-_UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` with the undecodable bytes of file names (lone surrogates) shown as \\xNN, so that
-    writing it can never fail, whatever the terminal's encoding."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        try:
-            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        except UnicodeEncodeError:
-            return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _printable_data(value: Any) -> Any:
-    if isinstance(value, str):
-        return printable(value)
-    if isinstance(value, dict):
-        return {printable(str(k)): _printable_data(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_printable_data(v) for v in value]
-    return value
-
-
-def _silence_stdout() -> None:
-    import os
-    import sys
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
 
 
 # --- replay --plain / --json ----------------------------------------------------------------------
