@@ -65,4 +65,13 @@ def _click_exceptions() -> tuple[type[BaseException], type[BaseException], type[
 
 
 def entry() -> None:
-    sys.exit(main())
+    code = main()
+    if sys.argv[1:2] == ["run"]:
+        # The exit code must be the agent's, whatever state background threads (proxy, channel) are
+        # in: leave without interpreter finalisation, which can fail while a daemon thread works.
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -171,6 +171,7 @@ class LLMProxy:
         self._queued = 0  # results handed to the hook thread, ever
         self._reported = 0  # ... and whose after_call has returned
         self._closing = False
+        self._closed = threading.Event()  # tells the warm-up thread not to start importing
         self._hooks_done = False
         self._hook_thread: threading.Thread | None = None
 
@@ -182,7 +183,8 @@ class LLMProxy:
         self._listener = socket.create_server((self._host, self._port), family=family, backlog=128)
         self._port = self._listener.getsockname()[1]
         needs_tls = any(url.startswith("https:") for url in self._upstreams.values())
-        threading.Thread(target=_warm_up, args=(needs_tls,), name="agitlog-proxy-warmup", daemon=True).start()
+        threading.Thread(target=_warm_up, args=(needs_tls, self._closed), name="agitlog-proxy-warmup",
+                         daemon=True).start()
         self._hook_thread = threading.Thread(target=self._report_finished, name="agitlog-proxy-hooks", daemon=True)
         self._hook_thread.start()
         self._spawn(self._accept_loop, "agitlog-proxy-accept")
@@ -193,6 +195,7 @@ class LLMProxy:
         Every call that reached the proxy has had its `after_call` when this returns, unless a hook
         itself hangs.
         """
+        self._closed.set()
         with self._lock:
             started, self._closing = self._hook_thread is not None and not self._closing, True
         if not started:
@@ -955,11 +958,13 @@ def _tls_context() -> ssl.SSLContext:
         return _TLS[0]
 
 
-def _warm_up(needs_tls: bool) -> None:
+def _warm_up(needs_tls: bool, closed: threading.Event) -> None:
     # A moment later, not at once: a child that makes no model call (or a short run) should not pay
     # for these imports competing with agitlog's own start-up; agents take far longer than this to
-    # import their SDK and make a first call.
-    time.sleep(_WARM_UP_DELAY)
+    # import their SDK and make a first call. Never once the proxy is closed: an import still running
+    # while the interpreter shuts down can kill it.
+    if closed.wait(_WARM_UP_DELAY):
+        return
     import http.client  # noqa: F401 - loaded here so the first call does not pay for it
 
     if needs_tls:
