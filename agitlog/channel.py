@@ -13,15 +13,17 @@ recorded after that call.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import select
 import socket
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agitlog.events import MalformedEvent, draft_from_line, malformed_draft
 from agitlog.recorder import Recorder
-from agitlog.replaybook import ReplayBook
+
+if TYPE_CHECKING:
+    from agitlog.replaybook import ReplayBook
 
 _READ_SIZE = 1 << 16
 _POLL = 0.2  # seconds between checks for the end of the run while a connection is silent
@@ -34,7 +36,7 @@ class ChannelServer:
     def __init__(self, recorder: Recorder, *, replay: ReplayBook | None = None) -> None:
         self.recorder = recorder
         self.replay = replay  # answers `"replay": true` tool calls with recorded results (rerun --replay-tools)
-        self.token = secrets.token_hex(16)
+        self.token = os.urandom(16).hex()  # os.urandom, as secrets does, without importing it
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self._closing = threading.Event()
         self._connections: list[_Connection] = []

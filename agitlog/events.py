@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
@@ -47,11 +46,11 @@ def parse_ts(text: str) -> datetime:
 
 
 def new_span_id() -> str:
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()  # what secrets.token_hex does; `secrets` costs a few ms to import
 
 
 def new_trace_id() -> str:
-    return secrets.token_hex(16)
+    return os.urandom(16).hex()
 
 
 class MalformedEvent(ValueError):

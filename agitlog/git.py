@@ -73,6 +73,30 @@ def git(
     return proc.stdout
 
 
+class Pending:
+    """A git command started in the background (``start``); ``result()`` waits for its stdout."""
+
+    def __init__(self, args: Sequence[str], proc: subprocess.Popen[bytes]) -> None:
+        self._args = args
+        self._proc = proc
+
+    def result(self) -> bytes:
+        out, err = self._proc.communicate()
+        if self._proc.returncode != 0:
+            raise GitError(_describe_failure(self._args, err))
+        return out
+
+
+def start(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> Pending:
+    """Start a git command and return at once, so Python work can overlap it on another core."""
+    try:
+        proc = subprocess.Popen(["git", *args], cwd=cwd, env=_env(env), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed or not on PATH", hint="install git 2.30 or newer") from exc
+    return Pending(args, proc)
+
+
 def _describe_failure(args: Sequence[str], stderr: bytes) -> str:
     text = stderr.decode("utf-8", "replace").strip()
     first = text.splitlines()[0] if text else "no error output"
@@ -159,13 +183,26 @@ def _index_env(index_file: Path) -> dict[str, str]:
     return {"GIT_INDEX_FILE": str(index_file)}
 
 
+_STATUS = ("-c", "core.untrackedCache=true", "-c", "status.relativePaths=false", "status", "--porcelain=v2", "-z",
+           "--untracked-files=all", "--no-renames", "--ignore-submodules=dirty")
+
+
 def status_z(repo: Repo, *, index_file: Path) -> bytes:
     """``git status --porcelain=v2 -z`` of the worktree against a private index (untracked cache on)."""
-    return git(
-        repo.root, "-c", "core.untrackedCache=true", "-c", "status.relativePaths=false",
-        "status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames",
-        "--ignore-submodules=dirty", env=_index_env(index_file),
-    )
+    return git(repo.root, *_STATUS, env=_index_env(index_file))
+
+
+def start_status_z(repo: Repo, *, index_file: Path) -> Pending:
+    """``status_z``, started in the background."""
+    return start(repo.root, *_STATUS, env=_index_env(index_file))
+
+
+def start_worktree_status(cwd: Path) -> Pending:
+    """``status_z`` against the user's own index, read-only (``--no-optional-locks``: git neither
+    refreshes nor writes it), started before agitlog knows the repository: step 0 of `agitlog run`
+    scans the worktree while Python is still loading. Its output equals that of a private copy of
+    the index, which is what the session's snapshots use from then on."""
+    return start(cwd, "--no-optional-locks", *_STATUS)
 
 
 def update_index(repo: Repo, *, index_file: Path, paths: Iterable[str]) -> None:

@@ -15,7 +15,6 @@ short; ``recover`` turns what the journal holds into a finished session with sta
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -154,6 +153,8 @@ def remove_journal(journal: Journal) -> None:
 
 def blob_id(data: bytes) -> str:
     """The id git gives ``data`` as a blob, so an attachment's name is the object that stores it."""
+    import hashlib  # only sessions with attachments pay for it
+
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 - git's object id
 
 

@@ -85,7 +85,7 @@ class Recorder:
     """Thread-safe: the wire channel, the proxy and the wrapper all record through one instance."""
 
     def __init__(self, *, repo: git.Repo, config: Config, journal: Journal, meta: dict[str, Any],
-                 redactor: Any) -> None:
+                 redactor: Any, snapshotter: Snapshotter | None = None) -> None:
         self.repo = repo
         self.journal = journal
         self.session_id: str = meta["id"]
@@ -94,7 +94,8 @@ class Recorder:
         self.default_agent: str = meta.get("agent") or "main"
         self.redactor = redactor
         self.watcher = WorktreeWatcher(repo.root, lambda: git.ignored_directories(repo))
-        self.snapshotter = Snapshotter(repo, index_file=journal.index_file, config=config, watcher=self.watcher)
+        self.snapshotter = snapshotter or Snapshotter(repo, index_file=journal.index_file, config=config)
+        self.snapshotter.watcher = self.watcher
         self.stats = Stats()
         self.seq = 0
         self.step = -1
@@ -139,6 +140,11 @@ class Recorder:
         return self.journal.write_attachment(data)
 
     # --- snapshots ------------------------------------------------------------------------------
+
+    def prefetch_snapshot(self) -> None:
+        """Start the next snapshot's worktree scan in the background (see Snapshotter.prefetch)."""
+        with self._lock:
+            self.snapshotter.prefetch()
 
     def snapshot_now(self, summary: str, *, force: bool = False, event_seq: int | None = None) -> Ack:
         """A snapshot that no event asked for (session start and end, model calls); ``event_seq`` names

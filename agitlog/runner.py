@@ -11,7 +11,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Mapping, Sequence
 
 from agitlog import git
 from agitlog.channel import ChannelServer
@@ -20,9 +20,11 @@ from agitlog.constants import (
     STATUS_FAILED, STATUS_INTERRUPTED, STATUS_KILLED, STATUS_OK,
 )
 from agitlog.errors import AgitlogError
-from agitlog.replaybook import ReplayBook
 from agitlog.recorder import Recorder
 from agitlog.session import LiveSession, finish_session, recover_sessions, start_session
+
+if TYPE_CHECKING:
+    from agitlog.replaybook import ReplayBook
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -49,6 +51,7 @@ def run_recorded(
     replay: ReplayBook | None = None,
     replay_tools: bool = False,
     stdout_to_stderr: bool = False,
+    first_status: git.Pending | None = None,
 ) -> RunResult:
     """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``."""
     if not command:
@@ -57,7 +60,7 @@ def run_recorded(
     executable = _find_executable(command[0], cwd)
     recover_sessions(repo)
     live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,
-                         head=(base, branch))
+                         head=(base, branch), first_status=first_status)
     _tell_parent_session(live)
     channel = ChannelServer(live.recorder, replay=replay if replay_tools else None)
     channel.start()
@@ -69,6 +72,7 @@ def run_recorded(
             env[ENV_REPLAY_TOOLS] = "1"
         outcome = _run_child(list(command), executable=executable, cwd=cwd, env=env,
                              recorder=live.recorder if capture_output else None, stdout_to_stderr=stdout_to_stderr)
+        live.recorder.prefetch_snapshot()  # the after-snapshot's scan runs while the channel and proxy close
     finally:
         channel.close()
         for service in services:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from agitlog.events import encode_event, iter_events, malformed_draft, new_span_
 from agitlog.journal import Journal, create_journal, iter_journals, read_events_tolerant, remove_journal, \
     try_lock_abandoned
 from agitlog.recorder import Recorder, Stats
+from agitlog.snapshot import Snapshotter
 from agitlog.store import new_session_id, session_ref, write_record
 
 
@@ -49,27 +51,60 @@ def start_session(
     extra_meta: Mapping[str, Any] | None = None,
     config: Config | None = None,
     head: tuple[str | None, str | None] | None = None,
+    first_status: git.Pending | None = None,
 ) -> LiveSession:
     """Open a journal, snapshot the worktree as step 0 and record session.start."""
-    from agitlog.redact import Redactor  # noqa: PLC0415  (kept off the import path of read commands)
-
     config = config or load_config(repo.root)
-    redactor = Redactor(config.redact_patterns)
+    redactor = _BackgroundRedactor(config.redact_patterns)  # compiles while git works on step 0
     env = os.environ if env is None else env
-    session_id = new_session_id()
-    journal, lock_fd = _create_unique_journal(repo, session_id)
+    journal, lock_fd = _create_unique_journal(repo, new_session_id())
+    snapshotter = Snapshotter(repo, index_file=journal.index_file, config=config)
+    snapshotter.seed()
+    snapshotter.prefetch(first_status)  # git scans the worktree while the rest is set up
     base, branch = head or git.head_state(repo)
     meta = _start_meta(journal.session_id, repo=repo, base=base, branch=branch, command=command, cwd=cwd,
                        name=name, agent=agent, env=env)
     meta.update(extra_meta or {})
     journal.write_start(meta)
-    recorder = Recorder(repo=repo, config=config, journal=journal, meta=meta, redactor=redactor)
-    recorder.snapshotter.seed()
+    recorder = Recorder(repo=repo, config=config, journal=journal, meta=meta, redactor=redactor,
+                        snapshotter=snapshotter)
     recorder.snapshot_now(f"worktree before {' '.join(command)}")
     recorder.record({"type": "session.start", "span": meta["root_span"], "parent_span": meta.get("parent_span"),
                      "data": _start_event_data(meta)})
     return LiveSession(repo=repo, config=config, journal=journal, recorder=recorder, meta=meta,
                        lock_fd=lock_fd, started=time.monotonic())
+
+
+class _BackgroundRedactor:
+    """A Redactor built on a background thread: compiling its patterns takes milliseconds that
+    would otherwise sit on `agitlog run`'s start-up path. The first redaction waits for it."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self._patterns = patterns
+        self._redactor: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._build, name="agitlog-redactor", daemon=True)
+        self._thread.start()
+
+    def _build(self) -> None:
+        from agitlog.redact import Redactor  # noqa: PLC0415
+
+        try:
+            self._redactor = Redactor(self._patterns)
+        except BaseException as exc:  # noqa: BLE001 - re-raised where the redactor is first used
+            self._error = exc
+
+    def _ready(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._redactor
+
+    def redact_value(self, value: Any) -> Any:
+        return self._ready().redact_value(value)
+
+    def redact_text(self, text: str) -> str:
+        return self._ready().redact_text(text)
 
 
 def _create_unique_journal(repo: git.Repo, session_id: str) -> tuple[Journal, int]:

@@ -50,6 +50,7 @@ class Snapshotter:
         self.watcher = watcher
         self.tree: str | None = None
         self._reported: set[tuple[str, str]] = set()
+        self._prefetched: git.Pending | None = None
 
     def seed(self) -> None:
         """Start the private index as a copy of the user's index (or empty on a fresh repo)."""
@@ -58,6 +59,12 @@ class Snapshotter:
             tmp = self.index_file.with_suffix(".seed")
             shutil.copyfile(self.repo.index_file, tmp)
             os.replace(tmp, self.index_file)
+
+    def prefetch(self, pending: git.Pending | None = None) -> None:
+        """Start the next snapshot's `git status` now (or adopt one already started); ``take``
+        collects it. Session start uses this so git scans the worktree on one core while Python
+        sets up the session on the other."""
+        self._prefetched = pending or git.start_status_z(self.repo, index_file=self.index_file)
 
     def take(self, *, force: bool = False) -> Snapshot:
         """Snapshot the worktree now; cheap (one git status, or nothing at all when the watcher is sure
@@ -68,7 +75,9 @@ class Snapshotter:
             self.watcher.start()
             if not self.watcher.may_have_changed():
                 return Snapshot(tree=self.tree, changed=False, new_skips=())
-        changes = _parse_status(git.status_z(self.repo, index_file=self.index_file))
+        pending, self._prefetched = self._prefetched, None
+        status = pending.result() if pending else git.status_z(self.repo, index_file=self.index_file)
+        changes = _parse_status(status)
         paths, skips = self._select(changes)
         if not paths and self.tree is not None:
             return Snapshot(tree=self.tree, changed=False, new_skips=skips)

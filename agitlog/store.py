@@ -13,9 +13,8 @@ journal (agitlog.journal); finalising writes the record commit on top.
 """
 from __future__ import annotations
 
-import secrets
+import os
 import time
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +32,7 @@ _ID_ALPHABET = set("0123456789abcdefghijklmnopqrstuvwxyz-")
 
 def new_session_id() -> str:
     """Ids sort by start time and are safe in ref names: 20261126-034412-3f9a1c."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
 def session_ref(session_id: str) -> str:
@@ -158,6 +157,8 @@ def _parse_meta(blob: bytes | None, session_id: str) -> dict[str, Any]:
     if blob is None:
         raise CorruptRecordError(f"session {session_id} has no {RECORD_META_FILE}",
                                  hint=f"inspect it with `git show {session_ref(session_id)}`")
+    import tomllib  # read commands only; `agitlog run` never parses a record
+
     try:
         return normalize_meta(tomllib.loads(blob.decode("utf-8")), session_id)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -63,12 +63,15 @@ def parse_run_args(args: list[str]) -> tuple[dict[str, object], list[str]]:
 
 
 def run_command(args: list[str]) -> int:
-    from agitlog.runner import run_recorded
-
     options, command = parse_run_args(args)
+    cwd = Path(os.getcwd())
+    first_status = _start_step0_scan(cwd) if command else None
+    from agitlog.runner import run_recorded  # imported while git scans the worktree
+
     result = run_recorded(
-        command=command, cwd=Path(os.getcwd()), name=options["name"], agent=options["agent"],  # type: ignore[arg-type]
+        command=command, cwd=cwd, name=options["name"], agent=options["agent"],  # type: ignore[arg-type]
         capture_output=bool(options["capture_output"]), auto_capture=not options["no_auto"],
+        first_status=first_status,
     )
     if result.warning:
         sys.stderr.write(f"agitlog: warning: {result.warning}\n")
@@ -76,6 +79,17 @@ def run_command(args: list[str]) -> int:
         sys.stderr.write(f"agitlog: recorded session {result.session_id} ({result.status}, exit {result.exit_code},"
                          f" {result.steps} steps) - `agitlog show {result.session_id}`\n")
     return result.exit_code
+
+
+def _start_step0_scan(cwd: Path):  # -> agitlog.git.Pending | None
+    """Step 0's `git status`, started before agitlog's own modules load (they take longer)."""
+    from agitlog import git
+    from agitlog.errors import GitError
+
+    try:
+        return git.start_worktree_status(cwd)
+    except GitError:
+        return None  # no git: run_recorded says so
 
 
 def parse_emit_args(args: list[str]) -> tuple[str, dict[str, object], bool]:

@@ -14,7 +14,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from agitlog.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
-from agitlog.llm import wire
 
 if TYPE_CHECKING:
     from agitlog.channel import ChannelServer
@@ -57,6 +56,8 @@ class LLMCapture:
     # --- hooks ------------------------------------------------------------------------------------
 
     def before_call(self, request: LLMRequest) -> LLMReply | None:
+        from agitlog.llm import wire  # a run that makes no model call never loads it
+
         if self.channel is not None:
             self.channel.settle()  # what the agent sent before this call is recorded before it
         self._snapshot_tool_changes()
@@ -73,6 +74,8 @@ class LLMCapture:
         return reply
 
     def after_call(self, request: LLMRequest, result: LLMResult) -> None:
+        from agitlog.llm import wire
+
         data = wire.response_event_data(request, result)
         redacted = self.recorder.redactor.redact_text(result.body.decode("utf-8", "surrogateescape"))
         data["body_ref"] = self.recorder.attach(redacted.encode("utf-8", "surrogateescape"))
@@ -114,6 +117,8 @@ class LLMCapture:
 
 def canonical_body(body: Any) -> str:
     """The matching key of a (redacted, parsed) request body."""
+    from agitlog.llm import wire
+
     if isinstance(body, dict) and set(body) == {"raw"}:
         return wire.canonical_request(str(body["raw"]).encode("utf-8", "surrogateescape"))
     return wire.canonical_request(json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass"))
