@@ -17,7 +17,8 @@ import statistics
 import sys
 import time
 
-from _common import AGITLOG, cleanup, generate, report_rows, run, scratch_repo, timed
+from _common import AGITLOG, cleanup, report_rows, run, scratch_repo, timed
+from gen_sessions import generate
 
 
 def median_of(measure, repeat: int = 9) -> float:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import AGITLOG, cleanup, generate, report_rows, run, scratch_repo, timed
+from _common import AGITLOG, cleanup, report_rows, run, scratch_repo, timed
+from gen_sessions import generate
 
 
 def main() -> None:
