@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.constants import COMMIT_EMAIL, COMMIT_NAME, STATE_DIRNAME, TRAILER_KIND
 from agitlog.errors import GitError, NotARepositoryError
