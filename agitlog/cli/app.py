@@ -9,8 +9,24 @@ from typing import Annotated, Optional
 import typer
 
 from agitlog import git
-from agitlog.cli import views
 from agitlog.constants import STATUSES, VERSION
+
+
+class _OnFirstUse:
+    """A module imported when a command first renders with it: every command pays at start-up for
+    the app's definition, so each pays only for the rendering it does."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> object:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+views = _OnFirstUse("agitlog.cli.views")
+team_views = _OnFirstUse("agitlog.cli.team_views")
 
 app = typer.Typer(
     name="agitlog", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
@@ -252,7 +268,6 @@ def state_cmd(
 
 # --- teamwork (issue 6): push, fetch, remote, bundle, import, bisect, hooks, blame, search, rm, gc ---
 
-from agitlog.cli import team_views  # noqa: E402
 
 remote_app = typer.Typer(no_args_is_help=True, help="Make plain `git fetch` / `git push` carry sessions.")
 hooks_app = typer.Typer(no_args_is_help=True, help="Git hooks that link your commits to recorded sessions.")
