@@ -104,3 +104,12 @@ def tree_files(repo: Path, commit: str) -> dict[str, bytes]:
 def fsck(repo: Path) -> None:
     proc = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def unique_prefix(session_id: str, others: list[str]) -> str:
+    """The shortest prefix of ``session_id`` no other id starts with (ids made in one second share 16 characters)."""
+    for length in range(1, len(session_id) + 1):
+        prefix = session_id[:length]
+        if not any(other.startswith(prefix) for other in others if other != session_id):
+            return prefix
+    return session_id

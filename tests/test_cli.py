@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import agitlog, agitlog_json, git, run_python_agent, session_ids
+from helpers import agitlog, agitlog_json, git, run_python_agent, session_ids, unique_prefix
 
 
 def _record(repo: Path, *args: str, code: str = "pass\n") -> str:
@@ -26,9 +26,8 @@ def test_log_filters_and_prefixes(repo: Path) -> None:
     text = agitlog("log", cwd=repo).stdout
     assert "good" in text and "failed (1)" in text and "\x1b" not in text
     # a unique prefix works; a shared one is refused with exit 2
-    unique = next(i for i in range(1, 30) if ok[:i] != bad[:i])
-    assert agitlog_json("show", ok[: unique + 1], cwd=repo)["session"]["id"] == ok
-    proc = agitlog("show", ok[:8], cwd=repo)
+    assert agitlog_json("show", unique_prefix(ok, [bad]), cwd=repo)["session"]["id"] == ok
+    proc = agitlog("show", ok[:2], cwd=repo)  # "20": every id starts with the year
     assert proc.returncode == 2 and "matches 2 sessions" in proc.stderr
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import agitlog, agitlog_json, git, run_python_agent
+from helpers import agitlog, agitlog_json, git, run_python_agent, unique_prefix
 from team_agents import calc_repo, record_step_agent
 
 OTHER_AGENT = """
@@ -64,8 +64,7 @@ def test_each_filter(tmp_path: Path) -> None:
     assert {s for s, _ in by("--file", "docs")} == {second}
     assert {s for s, _ in by("--status", "failed")} == {second}
     assert {s for s, _ in by("--status", "ok")} == {first}
-    unique = next(n for n in range(1, len(first) + 1) if first[:n] != second[:n])
-    assert {s for s, _ in by("--session", first[:unique])} == {first}
+    assert {s for s, _ in by("--session", unique_prefix(first, [second]))} == {first}
     assert by("--since", "1h") == everything
     assert by("--since", "2999-01-01") == set()
     assert by("--until", "2000-01-01") == set()

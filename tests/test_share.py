@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from helpers import agitlog, agitlog_json, fsck, git, session_ids, tree_files
+from helpers import agitlog, agitlog_json, fsck, git, session_ids, tree_files, unique_prefix
 from team_agents import calc_repo, record_step_agent
 
 
@@ -61,7 +61,7 @@ def test_push_named_session_and_json_counts(tmp_path: Path) -> None:
     repo, remote = _shared_setup(tmp_path)
     record_step_agent(repo)
     first, second = sorted(session_ids(repo))
-    result = agitlog_json("push", "origin", first[:17], cwd=repo)
+    result = agitlog_json("push", "origin", unique_prefix(first, [second]), cwd=repo)
     assert result["pushed"] == [first]
     assert set(_remote_refs(remote)) == {"refs/heads/main", f"refs/agent-sessions/{first}"}
     result = agitlog_json("push", cwd=repo)
