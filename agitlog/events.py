@@ -148,7 +148,3 @@ def matches_type(event: dict[str, Any], types: Iterable[str]) -> bool:
     """``--type llm`` matches llm.request and llm.response; ``--type tool.call`` only itself."""
     kind = event.get("type", "")
     return any(kind == t or kind.startswith(t + ".") for t in types)
-
-
-def current_pid() -> int:
-    return os.getpid()

@@ -213,19 +213,10 @@ def update_index(repo: Repo, *, index_file: Path, paths: Iterable[str]) -> None:
             input=data, env=_index_env(index_file))
 
 
-def enable_untracked_cache(repo: Repo, *, index_file: Path) -> None:
-    git(repo.root, "-c", "core.untrackedCache=true", "update-index", "--untracked-cache",
-        env=_index_env(index_file), check=False)
-
-
 def ignored_directories(repo: Repo) -> frozenset[str]:
     """Directories git ignores as a whole (no tracked file inside), relative to the root."""
     out = git(repo.root, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory")
     return frozenset(os.fsdecode(p).rstrip("/") for p in out.split(b"\0") if p.endswith(b"/"))
-
-
-def read_tree(repo: Repo, *, index_file: Path, tree: str) -> None:
-    git(repo.root, "read-tree", tree, env=_index_env(index_file))
 
 
 def write_tree(repo: Repo, *, index_file: Path) -> str:
@@ -248,10 +239,6 @@ def hash_files(repo: Repo, paths: Sequence[Path]) -> list[str]:
     return out.decode().split()
 
 
-def hash_bytes(repo: Repo, data: bytes) -> str:
-    return git(repo.root, "hash-object", "-w", "--stdin", "--no-filters", input=data).decode().strip()
-
-
 def mktree(repo: Repo, entries: Iterable[tuple[str, str, str, str]]) -> str:
     """A tree from (mode, type, sha, name) entries; names may not contain '/'."""
     lines = b"".join(
@@ -263,10 +250,6 @@ def mktree(repo: Repo, entries: Iterable[tuple[str, str, str, str]]) -> str:
 def update_ref(repo: Repo, ref: str, new: str, old: str | None, *, message: str = "agitlog") -> None:
     """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``."""
     git(repo.root, "update-ref", "-m", message, ref, new, old or ZERO_OID)
-
-
-def delete_ref(repo: Repo, ref: str, old: str) -> None:
-    git(repo.root, "update-ref", "-d", ref, old)
 
 
 # --- reading --------------------------------------------------------------------------------------

@@ -129,14 +129,6 @@ def try_lock_abandoned(journal: Journal) -> int | None:
     return fd
 
 
-def is_live(journal: Journal) -> bool:
-    fd = try_lock_abandoned(journal)
-    if fd is None:
-        return journal.path.exists()
-    os.close(fd)
-    return False
-
-
 def read_events_tolerant(journal: Journal) -> tuple[bytes, bytes]:
     """(complete lines, the partial last line a crash may have left behind)."""
     try:
