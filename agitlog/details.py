@@ -32,20 +32,22 @@ def event_summary(event: dict[str, Any]) -> str:
     if kind == "span.start" or kind == "span.end":
         return str(data.get("name", "")) + ("" if data.get("ok", True) else f" failed: {data.get('error', '')}")
     if kind == "state":
-        return _compact(data.get("state", data))
+        return compact(data.get("state", data))
+    if kind == "decision" and data.get("reasoning"):
+        return f"{data.get('decision')} — because {data.get('reasoning')}"
     for key in ("decision", "message", "error", "text", "path", "reason"):
         if isinstance(data.get(key), str) and data[key]:
             return data[key]
-    return _compact(data)
+    return compact(data)
 
 
 def _tool_summary(kind: str, data: dict[str, Any]) -> str:
     name = str(data.get("tool", "?"))
     if kind == "tool.call":
-        return f"{name}({_compact(data.get('arguments', {}))})"
+        return f"{name}({compact(data.get('arguments', {}))})"
     if data.get("ok") is False:
         return f"{name} failed: {data.get('exception', '')} {data.get('error', '')}".strip()
-    return f"{name} -> {_compact(data.get('result'))}"
+    return f"{name} -> {compact(data.get('result'))}"
 
 
 def _call_name(call: Any) -> str:
@@ -55,7 +57,8 @@ def _call_name(call: Any) -> str:
     return str(call)
 
 
-def _compact(value: Any, limit: int = 200) -> str:
+def compact(value: Any, limit: int = 200) -> str:
+    """A value as one short JSON-ish string (strings as they are), cut at ``limit`` characters."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return text[:limit]
 

@@ -1,11 +1,11 @@
 """How command results look: rich tables on a terminal, plain aligned text in pipes, JSON on request."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any, Sequence
 
 from agitlog.cli.output import console, is_tty, print_json, safe
+from agitlog.details import compact, event_summary
 from agitlog.query import LogRow, SessionView, StepChange
 
 
@@ -163,70 +163,15 @@ def step_line(change: StepChange) -> str:
             f"+{added} -{deleted}  {names}{more}")
 
 
-_SUMMARY_KEYS = ("decision", "name", "tool", "message", "text", "error", "prompt", "path", "stream")
-
-
 def summary(event: dict[str, Any], width: int = 100) -> str:
-    """One line saying what the event is about."""
-    data = event.get("data") or {}
-    text = _summary_text(event.get("type", ""), data) or json.dumps(data, ensure_ascii=False, default=str)
+    """One line saying what the event is about (the replay timeline's summary, plus token counts,
+    which `show` has no column for), escaped and cut to ``width``."""
+    text = event_summary(event)
+    usage = (event.get("data") or {}).get("usage") if event.get("type") == "llm.response" else None
+    if isinstance(usage, dict):
+        text += f" [{usage.get('input_tokens', 0)}→{usage.get('output_tokens', 0)} tok]"
     flat = safe(text, keep_newlines=False)
     return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _summary_text(kind: str, data: dict[str, Any]) -> str:
-    if kind == "session.start":
-        return " ".join(data.get("command") or [])
-    if kind == "session.end":
-        return f"{data.get('status')} exit {data.get('exit_code')}"
-    if kind == "tool.call":
-        return f"{data.get('tool')}({_compact(data.get('arguments'))})"
-    if kind == "tool.result":
-        outcome = _compact(data.get("result")) if data.get("ok", True) else f"{data.get('exception')}: {data.get('error')}"
-        return f"{data.get('tool')} -> {outcome}"
-    if kind == "decision" and data.get("reasoning"):
-        return f"{data.get('decision')} — because {data.get('reasoning')}"
-    if kind == "llm.response":
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        tokens = f" [{usage.get('input_tokens', 0)}→{usage.get('output_tokens', 0)} tok]" if usage else ""
-        return f"{data.get('model') or ''} {_first(data, ('text', 'error')) or _compact(data.get('tool_calls'))}{tokens}"
-    if kind == "state":
-        return _compact(data.get("state"))
-    if kind == "llm.request":
-        return f"{data.get('model') or ''} {_last_prompt(data)}".strip()
-    return _first(data, _SUMMARY_KEYS)
-
-
-def _last_prompt(data: dict[str, Any]) -> str:
-    """What was last said to the model: the SDK's prompt, or the last message of a captured request body."""
-    if isinstance(data.get("prompt"), str):
-        return data["prompt"]
-    body = data.get("body") if isinstance(data.get("body"), dict) else data
-    for key in ("messages", "input"):
-        items = body.get(key)
-        if isinstance(items, str):
-            return items
-        if isinstance(items, list) and items and isinstance(items[-1], dict):
-            last = items[-1]
-            content = last.get("content") if "content" in last else last.get("output")
-            prefix = f"{last.get('role') or last.get('type') or ''}: "
-            return prefix + (content if isinstance(content, str) else _compact(content))
-    return str(data.get("path") or "")
-
-
-def _compact(value: Any, limit: int = 80) -> str:
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _first(data: dict[str, Any], keys: Sequence[str]) -> str:
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return ""
 
 
 def render_recovered(report: Any, *, json_out: bool) -> None:
@@ -301,7 +246,8 @@ def _comparison_lines(comparison: Any) -> list[str]:
         for key in diff.fields:
             if key.startswith("data.") and diff.a and diff.b:
                 name = key[5:]
-                lines.append(f"  {key}: A={_compact(diff.a['data'].get(name))}  B={_compact(diff.b['data'].get(name))}")
+                a, b = compact(diff.a["data"].get(name), 80), compact(diff.b["data"].get(name), 80)
+                lines.append(f"  {key}: A={safe(a, keep_newlines=False)}  B={safe(b, keep_newlines=False)}")
     if comparison.trees_equal:
         lines.append("final trees: the same")
     else:
