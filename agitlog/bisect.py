@@ -70,7 +70,7 @@ def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str
     workdir = Path(tempfile.mkdtemp(prefix="agitlog-bisect-"))
     tree = workdir / "worktree"
     had_packed_refs = git.packed_refs_exists(repo)
-    git.worktree_add(repo, tree, steps[-1])
+    git.add_worktree(repo, tree, steps[-1])
     try:
         result = _bisect_in(repo, tree, info, steps, list(command), _run_dir(tree, info))
         result.worktree = str(tree) if keep_worktree else None
@@ -79,7 +79,7 @@ def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str
         if not keep_worktree:
             # No `git bisect reset`: deleting the per-worktree refs/bisect/* would rewrite the shared
             # packed-refs file; removing the worktree drops its bisect state with it.
-            git.worktree_remove(repo, tree)
+            git.remove_worktree(repo, tree)
             shutil.rmtree(workdir, ignore_errors=True)
             if not had_packed_refs:
                 git.drop_empty_packed_refs(repo)

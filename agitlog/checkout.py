@@ -74,7 +74,7 @@ def checkout_step(repo: git.Repo, *, session: str | None, step: int, directory: 
     if mode == "export":
         export_tree(repo, entries, result.path)
     else:
-        git.worktree_add_detached(repo, result.path, commit)
+        git.add_worktree(repo, result.path, commit)
     return result
 
 
