@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from agitlog import git, links
 from agitlog.constants import KIND_RECORD, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX
 from agitlog.errors import AgitlogError, UsageError
 from agitlog.events import iter_events
+from agitlog.store import parse_meta
 
 INDEX_VERSION = "1"
 INDEX_FILE = "search.sqlite"
@@ -170,7 +170,7 @@ class SearchIndex:
         blobs = git.cat_files(self.repo, specs)
         next_id = (self.db.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
         for i, sid in enumerate(session_ids):
-            meta = _meta_or_empty(blobs[2 * i])
+            meta = parse_meta(blobs[2 * i], sid)
             self.db.execute("INSERT INTO sessions(id, sha, started_at, agent, status) VALUES (?,?,?,?,?)",
                             (sid, records[sid], meta.get("started_at"), meta.get("agent"), meta.get("status")))
             self.db.executemany("INSERT INTO session_files(session, path) VALUES (?, ?)",
@@ -311,13 +311,6 @@ def _ts(moment: datetime) -> str:
     from datetime import timezone
 
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _meta_or_empty(blob: bytes | None) -> dict[str, Any]:
-    try:
-        return tomllib.loads(blob.decode("utf-8")) if blob else {}
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
 
 
 def _session_paths(repo: git.Repo, session_ids: Iterable[str]) -> dict[str, set[str]]:

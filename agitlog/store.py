@@ -125,7 +125,7 @@ def list_sessions(repo: git.Repo) -> list[SessionInfo]:
     from agitlog.metacache import session_refs_and_metas  # cached by ref sha (issue 6: 10,000 sessions)
 
     sessions: dict[str, SessionInfo] = {}
-    refs, metas = session_refs_and_metas(repo, _parse_meta_tolerantly)
+    refs, metas = session_refs_and_metas(repo, parse_meta)
     for ref in refs:
         if ref.kind == KIND_RECORD:
             session_id = ref.name.removeprefix(REF_PREFIX)
@@ -145,8 +145,9 @@ def list_sessions(repo: git.Repo) -> list[SessionInfo]:
     return sorted(sessions.values(), key=lambda s: (s.started_at, s.id), reverse=True)
 
 
-def _parse_meta_tolerantly(blob: bytes | None, session_id: str) -> dict[str, Any]:
-    """A corrupt record is listed (so it can be inspected or removed), never fatal to listing."""
+def parse_meta(blob: bytes | None, session_id: str) -> dict[str, Any]:
+    """A record's session.toml as readers expect it (see normalize_meta). A corrupt one reads as
+    status "corrupt", so it is listed (and can be inspected or removed), never fatal to listing."""
     try:
         return _parse_meta(blob, session_id)
     except CorruptRecordError as exc:
