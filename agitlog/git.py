@@ -16,6 +16,7 @@ from agitlog.constants import COMMIT_EMAIL, COMMIT_NAME, STATE_DIRNAME, TRAILER_
 from agitlog.errors import GitError, NotARepositoryError
 
 ZERO_OID = "0" * 40
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 # Variables that configure how git reaches the outside world, not which repository it acts on.
 _KEPT_GIT_VARS = frozenset({
@@ -305,19 +306,26 @@ def _parse_batch(out: bytes, count: int) -> Iterator[bytes | None]:
 
 def diff_tree_numstat(repo: Repo, old: str | None, new: str) -> list[tuple[int | None, int | None, str]]:
     """(added, deleted, path) per file changed between two commits; None counts for binary files."""
-    args = ["diff-tree", "-r", "--numstat", "-z", "--no-renames"]
-    args += [old, new] if old else ["--root", new]
-    out = git(repo.root, *args)
-    rows = []
+    return diff_tree_numstat_many(repo, [(old or EMPTY_TREE, new)])[0]
+
+
+def diff_tree_numstat_many(repo: Repo, pairs: Sequence[tuple[str, str]]
+                           ) -> list[list[tuple[int | None, int | None, str]]]:
+    """``diff_tree_numstat`` for many (old, new) pairs through one ``git diff-tree --stdin``."""
+    if not pairs:
+        return []
+    request = "".join(f"{new} {old}\n" for old, new in pairs).encode()
+    out = git(repo.root, "diff-tree", "--stdin", "--always", "-r", "--numstat", "-z", "--no-renames", input=request)
+    results: list[list[tuple[int | None, int | None, str]]] = []
     for item in out.split(b"\0"):
-        if not item:
-            continue
         parts = item.split(b"\t", 2)
         if len(parts) != 3:
-            continue  # --root prints the commit id first
+            if item:
+                results.append([])  # the header git prints before each pair's files
+            continue
         added, deleted, path = parts
-        rows.append((_count(added), _count(deleted), path.decode("utf-8", "surrogateescape")))
-    return rows
+        results[-1].append((_count(added), _count(deleted), path.decode("utf-8", "surrogateescape")))
+    return results
 
 
 def _count(text: bytes) -> int | None:
@@ -334,6 +342,7 @@ def add_worktree(repo: Repo, path: Path, commit: str) -> None:
 
 
 def remove_worktree(repo: Repo, path: Path) -> None:
+    """Remove a worktree ``add_worktree`` made, and git's record of it."""
     git(repo.root, "worktree", "remove", "--force", str(path), check=False)
     git(repo.root, "worktree", "prune", check=False)
 
@@ -442,11 +451,6 @@ def is_worktree_clean(repo: Repo) -> bool:
     """True when the user's worktree and index match HEAD and there are no untracked files."""
     out = git(repo.root, "status", "--porcelain=v1", "-z", "--untracked-files=normal", "--ignore-submodules=none")
     return not out.strip(b"\0")
-
-
-def worktree_add_detached(repo: Repo, directory: Path, commit: str) -> None:
-    """A new linked worktree at ``directory`` on a detached head at ``commit``."""
-    git(repo.root, "worktree", "add", "--detach", "--quiet", str(directory), commit)
 
 
 def checkout_detached(repo: Repo, commit: str) -> None:
@@ -576,16 +580,6 @@ def reachable_from(repo: Repo, patterns: Sequence[str], *, exclude: Sequence[str
     return set(git(repo.root, *args, input=request).decode().split())
 
 
-def worktree_add(repo: Repo, path: Path, commit: str) -> None:
-    """A detached temporary worktree; user hooks (post-checkout) are not run."""
-    git(repo.root, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet", str(path), commit)
-
-
-def worktree_remove(repo: Repo, path: Path) -> None:
-    git(repo.root, "worktree", "remove", "--force", str(path), check=False)
-    git(repo.root, "worktree", "prune", check=False)
-
-
 def bisect_run(worktree: Path, *, bad: str, good: str, command: Sequence[str]) -> tuple[int, str]:
     """``git bisect start bad good`` then ``git bisect run command`` inside ``worktree``; (code, output)."""
     git(worktree, "-c", "core.hooksPath=/dev/null", "bisect", "start", bad, good)
@@ -611,9 +605,6 @@ def commit_trailers(repo: Repo, commits: Sequence[str]) -> dict[str, dict[str, l
                 trailers.setdefault(key.strip(), []).append(value.strip())
         result[fields[i].strip()] = trailers
     return result
-
-
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
 def diff_text(repo: Repo, old: str | None, new: str, *, max_bytes: int = 200_000) -> str:

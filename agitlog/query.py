@@ -137,14 +137,16 @@ def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = ()
 
 
 def step_changes(repo: git.Repo, events: list[dict[str, Any]]) -> dict[int, StepChange]:
-    """For each event after which a new step commit is in effect: that step and its diffstat."""
-    changes: dict[int, StepChange] = {}
+    """For each event after which a new step commit is in effect: that step and its diffstat (one
+    git process for all of them)."""
+    produced: list[tuple[dict[str, Any], str, str]] = []  # (event, previous step commit, its commit)
     previous: str | None = None
     for event in events:
         commit = event.get("commit")
         if commit and commit != previous:
             if previous is not None:
-                files = git.diff_tree_numstat(repo, previous, commit)
-                changes[event["seq"]] = StepChange(step=event.get("step", 0), commit=commit, files=files)
+                produced.append((event, previous, commit))
             previous = commit
-    return changes
+    diffstats = git.diff_tree_numstat_many(repo, [(old, new) for _, old, new in produced])
+    return {event["seq"]: StepChange(step=event.get("step", 0), commit=new, files=files)
+            for (event, _, new), files in zip(produced, diffstats)}

@@ -79,6 +79,10 @@ def test_sdk_records_everything_in_order_with_step_commits(repo: Path) -> None:
     assert events[3]["span"] == root and events[3]["agent"] == "main"
 
     # `show` prints each step commit a tool call or decision produced, with its diffstat
+    steps = data["steps"]
+    assert [f["path"] for f in steps[str(result["seq"])]["files"]] == ["query.sql"]
+    assert [f["path"] for f in steps[str(decision["seq"])]["files"]] == ["after-tool.txt"]
+    assert steps[str(decision["seq"])]["step"] == steps[str(result["seq"])]["step"] + 1
     text = agitlog("show", cwd=repo).stdout
     assert "-> step 1" in text and "query.sql" in text
     fsck(repo)
