@@ -17,7 +17,7 @@ from agitlog.errors import AgitlogError
 from agitlog.constants import (
     ENV_SPAN, ENV_SESSION, ENV_TRACEPARENT, FORMAT_VERSION, STATUS_CRASHED, VERSION,
 )
-from agitlog.events import encode_event, iter_events, malformed_draft, new_span_id, new_trace_id, utc_now
+from agitlog.events import encode_event, finish_event, iter_events, malformed_draft, new_span_id, new_trace_id, utc_now
 from agitlog.journal import Journal, create_journal, iter_journals, read_events_tolerant, remove_journal, \
     try_lock_abandoned
 from agitlog.recorder import Recorder, Stats
@@ -238,9 +238,8 @@ def _recover(repo: git.Repo, journal: Journal) -> None:
         handle.truncate(len(complete))
         handle.seek(0, os.SEEK_END)
         for offset, draft in enumerate(extra):
-            event = {"v": 1, "seq": seq + offset, "ts": utc_now(), "session": meta["id"], "type": draft["type"],
-                     "agent": "agitlog", "pid": os.getpid(), "span": meta["root_span"], "parent_span": None,
-                     "step": step_no, "commit": last, "data": draft["data"]}
+            event = finish_event({**draft, "agent": "agitlog"}, seq=seq + offset, session=meta["id"], step=step_no,
+                                 commit=last, default_span=meta["root_span"], default_pid=os.getpid())
             stats.add(event)
             handle.write(encode_event(event))
     if last is None:

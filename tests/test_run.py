@@ -263,3 +263,22 @@ def test_detached_head(repo: Path) -> None:
     run_python_agent(repo, "pass\n")
     meta = agitlog_json("show", cwd=repo)["session"]
     assert meta["git"]["base_commit"] == head and "branch" not in meta["git"]
+
+
+def test_recovery_keeps_a_line_cut_off_mid_write(repo: Path) -> None:
+    from agitlog import git as agit
+    from agitlog.session import recover_sessions, start_session
+
+    live = start_session(agit.find_repo(repo), command=["agent"], cwd=repo)
+    live.recorder.record({"type": "log", "data": {"message": "kept"}})
+    live.recorder.close()
+    with open(live.journal.events_file, "ab") as handle:
+        handle.write(b'{"v":1,"seq":2,"type":"log","data":{"mess')  # the recorder died mid-write
+    os.close(live.lock_fd)  # as the kernel does when the recorder dies
+    report = recover_sessions(agit.find_repo(repo))
+    assert report.recovered == [live.id] and report.problems == []
+    events = agitlog_json("show", live.id, cwd=repo)["events"]
+    assert [e["type"] for e in events] == ["session.start", "log", "error", "session.end"]
+    assert events[2]["data"]["raw"] == '{"v":1,"seq":2,"type":"log","data":{"mess'
+    assert events[3]["data"]["status"] == "crashed" and [e["seq"] for e in events] == [0, 1, 2, 3]
+    fsck(repo)
