@@ -1,6 +1,6 @@
 """agitlog: a git-native flight recorder for AI agents.
 
-``import agitlog`` gives the recording SDK (see agitlog.sdk), loaded on first use so that importing
+``import agitlog`` gives the recording SDK (see agitlog.capture.sdk), loaded on first use so that importing
 the package (the `agitlog` command does) costs nothing; every call is a no-op outside a recorded
 session."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ __all__ = ["__version__", "decision", "emit", "enabled", "error", "log", "prompt
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from agitlog import sdk
+        from agitlog.capture import sdk
 
         value = getattr(sdk, name)
         globals()[name] = value  # later lookups skip this function

@@ -50,3 +50,5 @@ STATUS_INTERRUPTED = "interrupted"
 STATUS_KILLED = "killed"
 STATUS_CRASHED = "crashed"
 STATUSES = (STATUS_RUNNING, STATUS_OK, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_KILLED, STATUS_CRASHED)
+
+TRAILER_LINK = "Agent-Session"       # on the user's own commits: the sessions their changes came from

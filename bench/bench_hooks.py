@@ -5,7 +5,7 @@ Compares, in the same run: `git commit` without hooks, `git commit` with agitlog
 installed (staged content from a session, so the trailer is written, and unrelated content),
 the hook script alone, and `git rev-parse HEAD` as the cost of one git process. A commit of
 content no session wrote is answered by the hook's shell shortcut (no Python); agent content
-always goes through Python (agitlog.hookfast) to write the trailer.
+always goes through Python (agitlog.sharing.commit_hook) to write the trailer.
 
     python bench/bench_hooks.py [--sessions 1000] [--keep]
 """

@@ -31,8 +31,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "llm")]
 
 from fakemodel import FakeModel  # noqa: E402
 
-from agitlog.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult  # noqa: E402
-from agitlog.llm.wire import request_event_data, response_event_data  # noqa: E402
+from agitlog.capture.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult  # noqa: E402
+from agitlog.capture.llm.wire import request_event_data, response_event_data  # noqa: E402
 
 TARGET_MS = 2.0
 BODY = json.dumps({"model": "gpt-bench", "messages": [{"role": "user", "content": "Say hello. " * 40}]}).encode()
@@ -96,8 +96,8 @@ def _session_proxy(upstream: str) -> tuple[LLMProxy, Callable[[], None]]:
     from _common import make_repo
 
     from agitlog import git
-    from agitlog.llm.capture import LLMCapture
-    from agitlog.session import finish_session, start_session
+    from agitlog.capture.llm.capture import LLMCapture
+    from agitlog.capture.lifecycle import finish_session, start_session
 
     root = make_repo(FILES)
     live = start_session(git.find_repo(root), command=["bench"], cwd=root)

@@ -17,8 +17,8 @@ from _common import GIT_ENV, agitlog_command, git, make_repo, median_time, repor
 
 from agitlog import git as agit  # noqa: E402
 from agitlog.config import Config  # noqa: E402
-from agitlog.snapshot import Snapshotter  # noqa: E402
-from agitlog.watch import WorktreeWatcher  # noqa: E402
+from agitlog.capture.snapshot import Snapshotter  # noqa: E402
+from agitlog.capture.watch import WorktreeWatcher  # noqa: E402
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Generate many sessions in agitlog's real storage format, fast, with `git fast-import`.
 
-Each session is what `agitlog run` writes (agitlog.store): step 0 (the base tree), step 1 (one file
+Each session is what `agitlog run` writes (agitlog.store.records): step 0 (the base tree), step 1 (one file
 changed by a tool call), and a record commit holding session.toml and events.jsonl, under
 refs/agent-sessions/<id>. Usable as a script or imported (the scale tests do).
 

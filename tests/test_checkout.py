@@ -149,7 +149,7 @@ def test_checkout_refuses_traversal_from_crafted_session(repo: Path, tmp_path: P
 
 
 def test_path_problem_accepts_ordinary_paths() -> None:
-    from agitlog.checkout import path_problem
+    from agitlog.query.checkout import path_problem
 
     for fine in (b"a.txt", b"src/app.py", b".github/workflows/ci.yml", b".gitignore", b"x/..y/z", b"caf\xe9.txt"):
         assert path_problem(fine) is None, fine

@@ -113,8 +113,8 @@ def test_diff_escapes_control_sequences_and_markup(repo: Path) -> None:
 
 def test_rich_diff_is_highlighted_with_stats(repo: Path) -> None:
     from agitlog import git as agit
-    from agitlog.cli.replay_views import file_diff_text
-    from agitlog.diffs import session_diff
+    from agitlog.cli.render_replay import file_diff_text
+    from agitlog.query.diffs import session_diff
 
     assert run_python_agent(repo, AWKWARD.replace("evil.txt", "evil.py")).returncode == 0
     result = session_diff(agit.find_repo(repo), session=None, step=2)

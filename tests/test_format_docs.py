@@ -5,7 +5,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from agitlog.events import FIELDS, KNOWN_TYPES, check_draft, iter_events, parse_ts
+from agitlog.store.events import FIELDS, KNOWN_TYPES, check_draft, iter_events, parse_ts
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -38,6 +38,6 @@ def test_format_doc_session_toml_example_parses() -> None:
     assert meta["format"] == 1
     for key in ("id", "command", "started_at", "status", "exit_code", "env_names", "git", "steps", "stats"):
         assert key in meta
-    from agitlog.store import dump_meta
+    from agitlog.store.records import dump_meta
 
     assert tomllib.loads(dump_meta(meta)) == meta

@@ -113,7 +113,7 @@ def test_hook_never_blocks_a_commit(tmp_path: Path) -> None:
     git(repo, "add", "app/calc.py")
     assert "Agent-Session:" in _commit(repo, "corrupt cache")
     hook = repo / ".git" / "hooks" / "prepare-commit-msg"
-    hook.write_text(hook.read_text().replace("agitlog.hookfast", "agitlog.missing_module"))
+    hook.write_text(hook.read_text().replace("agitlog.sharing.commit_hook", "agitlog.missing_module"))
     (repo / "y.txt").write_text("y")
     git(repo, "add", "y.txt")
     proc = subprocess.run(["git", "commit", "-q", "-m", "y"], cwd=repo, capture_output=True, text=True)
@@ -186,7 +186,7 @@ def test_shell_shortcut_skips_python_and_stays_correct(tmp_path: Path) -> None:
     # the shortcut decides alone now: with Python unusable a human commit still gets no trailer...
     hook = repo / ".git" / "hooks" / "prepare-commit-msg"
     working = hook.read_text()
-    hook.write_text(working.replace("agitlog.hookfast", "agitlog.missing_module"))
+    hook.write_text(working.replace("agitlog.sharing.commit_hook", "agitlog.missing_module"))
     (repo / "notes.txt").write_text("human 2\n")
     git(repo, "add", "notes.txt")
     proc = subprocess.run(["git", "commit", "-q", "-m", "shortcut"], cwd=repo, capture_output=True, text=True)

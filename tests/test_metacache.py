@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from agitlog import git as agit
-from agitlog.metacache import cache_file
-from agitlog.store import list_sessions
+from agitlog.store.metacache import cache_file
+from agitlog.store.records import list_sessions
 from helpers import git, session_ids
 from team_agents import calc_repo, record_step_agent
 

@@ -130,8 +130,8 @@ def test_escape_sequences_and_markup_render_literally_in_the_viewer(repo: Path) 
 
 def _app(repo: Path, at: int | None = None) -> Any:
     from agitlog import git
-    from agitlog.cli.replay_app import ReplayApp
-    from agitlog.replay import load_replay
+    from agitlog.cli.replay_tui import ReplayApp
+    from agitlog.query.timeline import load_replay
 
     opened = git.find_repo(repo)
     return ReplayApp(opened, load_replay(opened, session=None, at=at))
@@ -304,8 +304,8 @@ def test_viewer_starts_in_a_real_terminal(repo: Path) -> None:
 
 
 def test_textual_is_not_imported_on_the_run_path(repo: Path) -> None:
-    code = ("import sys, agitlog.cli, agitlog.cli.fast, agitlog.runner, agitlog.cli.app, agitlog.cli.replay_views, "
-            "agitlog.replay, agitlog.diffs, agitlog.timetravel, agitlog.checkout; "
+    code = ("import sys, agitlog.cli, agitlog.cli.hotpath, agitlog.capture.runner, agitlog.cli.app, agitlog.cli.render_replay, "
+            "agitlog.query.timeline, agitlog.query.diffs, agitlog.query.state, agitlog.query.checkout; "
             "print('textual' in sys.modules, 'unidiff' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
@@ -380,8 +380,8 @@ def test_a_crafted_session_with_malformed_events_replays_safely(repo: Path) -> N
 
 
 def test_span_tree_depths_and_jumps_on_synthetic_events() -> None:
-    from agitlog.replay import build_replay, jump, span_depths
-    from agitlog.store import SessionInfo
+    from agitlog.query.timeline import build_replay, jump, span_depths
+    from agitlog.store.records import SessionInfo
 
     def event(seq: int, kind: str, span: str, parent: str | None, **data: Any) -> dict[str, Any]:
         return {"seq": seq, "type": kind, "agent": "a", "span": span, "parent_span": parent, "step": 0, "data": data}

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from agitlog import git as agit
 from agitlog.config import Config, load_config, parse_size
-from agitlog.snapshot import Snapshotter, matches_pattern
-from agitlog.watch import WorktreeWatcher
+from agitlog.capture.snapshot import Snapshotter, matches_pattern
+from agitlog.capture.watch import WorktreeWatcher
 from helpers import agitlog_json, git, init_repo, run_python_agent, tree_files
 
 NAMES = ["a.txt", "b.bin", "dir/c.txt", "dir/sub/d.txt", "caf\u00e9.txt", os.fsdecode(b"latin1-\xe9.txt"),

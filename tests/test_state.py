@@ -6,7 +6,7 @@ from pathlib import Path
 from helpers import agitlog, agitlog_json, run_python_agent
 from replay_agents import MULTI_AGENT
 
-from agitlog.prompts import normalize_request
+from agitlog.query.prompts import normalize_request
 
 
 def _seq(events: list[dict], kind: str, **data: object) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agitlog.watch import WorktreeWatcher
+from agitlog.capture.watch import WorktreeWatcher
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux-only")
 

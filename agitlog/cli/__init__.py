@@ -14,9 +14,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     try:
-        from agitlog.cli import fast
+        from agitlog.cli import hotpath
 
-        code = fast.dispatch(args)
+        code = hotpath.dispatch(args)
         if code is None:
             code = _run_typer(args)
     except AgitlogError as error:

@@ -31,7 +31,7 @@ class DemoResult:
 
 def run_demo(*, directory: Path | None) -> DemoResult:
     """Create the demo repository, record the agent with `agitlog run`, and say what to try next."""
-    from agitlog.runner import run_recorded
+    from agitlog.capture.runner import run_recorded
 
     repo = _make_repo(directory)
     with scripted_model() as base_url, _env(OPENAI_BASE_URL=base_url):

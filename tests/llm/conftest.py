@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # fakemodel and llm_te
 from fakemodel import FakeModel  # noqa: E402
 from llm_testkit import OLD_SDKS, AgentRun, Recorder, agent_env, run_agent  # noqa: E402
 
-from agitlog.llm.proxy import LLMProxy  # noqa: E402
+from agitlog.capture.llm.proxy import LLMProxy  # noqa: E402
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agitlog.llm.inject import inject_dir
-from agitlog.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
+from agitlog.capture.llm.inject import inject_dir
+from agitlog.capture.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
 
 HERE = Path(__file__).resolve().parent
 AGENT = HERE / "agents" / "sdk_agent.py"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agitlog.llm.inject import inject_dir
+from agitlog.capture.llm.inject import inject_dir
 
 PROBE_PATCHED = "import {mod}; print(json.dumps('_agitlog_patched' in {mod}.Client.__dict__))"
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from agitlog.llm.proxy import DEFAULT_UPSTREAMS, LLMProxy, LLMReply, classify_url
+from agitlog.capture.llm.proxy import DEFAULT_UPSTREAMS, LLMProxy, LLMReply, classify_url
 
 CHAT_BODY = json.dumps({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}).encode()
 STREAM_BODY = json.dumps({"model": "gpt-test", "messages": [], "stream": True}).encode()
@@ -353,7 +353,7 @@ def test_upstreams_from_env():
 
 def test_importing_the_proxy_loads_nothing_heavy():
     code = (
-        "import sys; before = set(sys.modules); import agitlog.llm.proxy, agitlog.llm.wire, agitlog.llm.inject;"
+        "import sys; before = set(sys.modules); import agitlog.capture.llm.proxy, agitlog.capture.llm.wire, agitlog.capture.llm.inject;"
         "print(sorted({'http.client', 'ssl', 'email', 'http.server', 'logging', 'asyncio'} & (set(sys.modules) - before)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

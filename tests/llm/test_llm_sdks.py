@@ -11,8 +11,8 @@ import socket
 
 import pytest
 
-from agitlog.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
-from agitlog.llm.wire import canonical_request, request_event_data, response_event_data
+from agitlog.capture.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
+from agitlog.capture.llm.wire import canonical_request, request_event_data, response_event_data
 
 CHAT_USAGE = {
     "input_tokens": 21,

@@ -9,8 +9,8 @@ import json
 import fakemodel
 import pytest
 
-from agitlog.llm.proxy import LLMRequest, LLMResult
-from agitlog.llm.wire import canonical_request, detect_api, parse_sse, request_event_data, response_event_data
+from agitlog.capture.llm.proxy import LLMRequest, LLMResult
+from agitlog.capture.llm.wire import canonical_request, detect_api, parse_sse, request_event_data, response_event_data
 
 SSE = {"Content-Type": "text/event-stream"}
 

@@ -1,0 +1,248 @@
+"""A session's life: start (journal, step 0, session.start), finish (last step, session.end, record
+commit) and recovery of sessions whose recorder died before finishing them."""
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from agitlog import git
+from agitlog.config import Config, load_config
+from agitlog.errors import AgitlogError
+from agitlog.constants import (
+    ENV_SPAN, ENV_SESSION, ENV_TRACEPARENT, FORMAT_VERSION, STATUS_CRASHED, VERSION,
+)
+from agitlog.store.events import encode_event, finish_event, iter_events, malformed_draft, new_span_id, new_trace_id, utc_now
+from agitlog.store.journal import Journal, create_journal, iter_journals, read_events_tolerant, remove_journal, \
+    try_lock_abandoned
+from agitlog.capture.recorder import Recorder, Stats
+from agitlog.capture.snapshot import Snapshotter
+from agitlog.store.records import new_session_id, session_ref, write_record
+
+
+@dataclass
+class LiveSession:
+    repo: git.Repo
+    config: Config
+    journal: Journal
+    recorder: Recorder
+    meta: dict[str, Any]
+    lock_fd: int
+    started: float
+
+    @property
+    def id(self) -> str:
+        return self.meta["id"]
+
+
+def start_session(
+    repo: git.Repo,
+    *,
+    command: Sequence[str],
+    cwd: Path,
+    name: str | None = None,
+    agent: str | None = None,
+    env: Mapping[str, str] | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
+    config: Config | None = None,
+    head: tuple[str | None, str | None] | None = None,
+    first_status: git.Pending | None = None,
+) -> LiveSession:
+    """Open a journal, snapshot the worktree as step 0 and record session.start."""
+    config = config or load_config(repo.root)
+    redactor = _BackgroundRedactor(config.redact_patterns)  # compiles while git works on step 0
+    env = os.environ if env is None else env
+    journal, lock_fd = _create_unique_journal(repo, new_session_id())
+    snapshotter = Snapshotter(repo, index_file=journal.index_file, config=config)
+    snapshotter.seed()
+    snapshotter.prefetch(first_status)  # git scans the worktree while the rest is set up
+    base, branch = head or git.head_state(repo)
+    meta = _start_meta(journal.session_id, repo=repo, base=base, branch=branch, command=command, cwd=cwd,
+                       name=name, agent=agent, env=env)
+    meta.update(extra_meta or {})
+    journal.write_start(meta)
+    recorder = Recorder(repo=repo, config=config, journal=journal, meta=meta, redactor=redactor,
+                        snapshotter=snapshotter)
+    recorder.snapshot_now(f"worktree before {' '.join(command)}")
+    recorder.record({"type": "session.start", "span": meta["root_span"], "parent_span": meta.get("parent_span"),
+                     "data": _start_event_data(meta)})
+    return LiveSession(repo=repo, config=config, journal=journal, recorder=recorder, meta=meta,
+                       lock_fd=lock_fd, started=time.monotonic())
+
+
+class _BackgroundRedactor:
+    """A Redactor built on a background thread: compiling its patterns takes milliseconds that
+    would otherwise sit on `agitlog run`'s start-up path. The first redaction waits for it."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self._patterns = patterns
+        self._redactor: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._build, name="agitlog-redactor", daemon=True)
+        self._thread.start()
+
+    def _build(self) -> None:
+        from agitlog.redact import Redactor  # noqa: PLC0415
+
+        try:
+            self._redactor = Redactor(self._patterns)
+        except BaseException as exc:  # noqa: BLE001 - re-raised where the redactor is first used
+            self._error = exc
+
+    def _ready(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._redactor
+
+    def redact_value(self, value: Any) -> Any:
+        return self._ready().redact_value(value)
+
+    def redact_text(self, text: str) -> str:
+        return self._ready().redact_text(text)
+
+
+def _create_unique_journal(repo: git.Repo, session_id: str) -> tuple[Journal, int]:
+    for _ in range(5):
+        try:
+            return create_journal(repo.state_dir, session_id)
+        except FileExistsError:
+            session_id = new_session_id()
+    raise FileExistsError(session_id)
+
+
+def _start_meta(session_id: str, *, repo: git.Repo, base: str | None, branch: str | None, command: Sequence[str],
+                cwd: Path, name: str | None, agent: str | None, env: Mapping[str, str]) -> dict[str, Any]:
+    trace_id, parent_span = _trace_parent(env)
+    rel_cwd = os.path.relpath(cwd.resolve(), repo.root.resolve())
+    return {
+        "format": FORMAT_VERSION, "id": session_id, "name": name, "agent": agent or "main",
+        "command": list(command), "cwd": "." if rel_cwd == "." else rel_cwd.replace(os.sep, "/"),
+        "started_at": utc_now(), "host": socket.gethostname(), "user": _user(), "pid": os.getpid(),
+        "agitlog_version": VERSION, "trace_id": trace_id, "root_span": new_span_id(),
+        "parent_span": parent_span, "parent_session": env.get(ENV_SESSION) or None,
+        "env_names": sorted(env),
+        "git": {"base_commit": base, "branch": branch,
+                "worktree": "linked" if repo.git_dir != repo.common_dir else "main"},
+        "status": "running",
+    }
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def _trace_parent(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """Honour W3C ``TRACEPARENT`` (version-trace-parent-flags) and a parent run's span."""
+    parts = env.get(ENV_TRACEPARENT, "").strip().split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
+        return parts[1].lower(), parts[2].lower()
+    return new_trace_id(), env.get(ENV_SPAN) or None
+
+
+def _start_event_data(meta: dict[str, Any]) -> dict[str, Any]:
+    keys = ("name", "agent", "command", "cwd", "host", "user", "agitlog_version", "trace_id", "parent_session")
+    data = {key: meta.get(key) for key in keys}
+    data.update(base_commit=meta["git"]["base_commit"], branch=meta["git"]["branch"])
+    return data
+
+
+# --- finishing ------------------------------------------------------------------------------------
+
+def finish_session(live: LiveSession, *, status: str, exit_code: int | None, signal: int | None = None,
+                   summary: str = "") -> str:
+    """Snapshot the worktree after the run, record session.end and write the record commit."""
+    recorder = live.recorder
+    recorder.snapshot_now(summary or f"worktree after {' '.join(live.meta['command'])}", force=True)
+    end = {"status": status, "exit_code": exit_code, "signal": signal, "ended_at": utc_now(),
+           "duration_s": round(time.monotonic() - live.started, 6)}
+    recorder.record({"type": "session.end", "span": live.meta["root_span"], "data": dict(end)}, snapshot=False)
+    recorder.close()
+    live.journal.write_end(end)
+    meta = {**live.meta, **end}
+    commit = _finalize(live.repo, live.journal, meta=meta, stats=recorder.stats,
+                       first=recorder.first_commit, last=recorder.commit, steps=recorder.step + 1)
+    os.close(live.lock_fd)
+    return commit
+
+
+def _finalize(repo: git.Repo, journal: Journal, *, meta: dict[str, Any], stats: Stats, first: str | None,
+              last: str | None, steps: int) -> str:
+    if last is None or first is None:
+        raise RuntimeError("a session always has a step 0")
+    numstat = git.diff_tree_numstat(repo, first, last) if first != last else []
+    meta["steps"] = {"count": steps, "first": first, "last": last}
+    meta["stats"] = {**stats.as_dict(), "files_changed": len(numstat),
+                     "insertions": sum(a or 0 for a, _, _ in numstat),
+                     "deletions": sum(d or 0 for _, d, _ in numstat)}
+    commit = write_record(repo, journal=journal, meta=meta, last_step=last)
+    remove_journal(journal)
+    return commit
+
+
+# --- recovery -------------------------------------------------------------------------------------
+
+@dataclass
+class Recovery:
+    recovered: list[str]
+    problems: list[str]  # journals that could not be read; left in place for a human to look at
+
+
+def recover_sessions(repo: git.Repo) -> Recovery:
+    """Finish every session whose recorder is gone. Cheap when there are none; a journal that cannot
+    be read is reported, never deleted, and never stops the command that asked."""
+    report = Recovery(recovered=[], problems=[])
+    for journal in iter_journals(repo.state_dir):
+        fd = try_lock_abandoned(journal)
+        if fd is None:
+            continue
+        try:
+            _recover(repo, journal)
+            report.recovered.append(journal.session_id)
+        except (AgitlogError, OSError, ValueError, KeyError) as exc:
+            report.problems.append(journal.describe_problem(exc))
+        finally:
+            os.close(fd)
+    return report
+
+
+def _recover(repo: git.Repo, journal: Journal) -> None:
+    meta = journal.read_start()
+    end = journal.read_end()
+    complete, partial = read_events_tolerant(journal)
+    events = list(iter_events(complete))
+    seq = len(events)
+    extra: list[dict[str, Any]] = []
+    if partial:
+        extra.append(malformed_draft(partial, "cut short when the recorder stopped"))
+    last = git.resolve_commit(repo, session_ref(meta["id"]))
+    steps = git.rev_list(repo, last, stop_at=meta["git"].get("base_commit")) if last else []
+    if end is None:
+        end = {"status": STATUS_CRASHED, "exit_code": None, "ended_at": utc_now(),
+               "reason": "the recorder stopped before the session ended (killed, or the machine stopped)"}
+    if not events or events[-1].get("type") != "session.end":
+        extra.append({"type": "session.end", "data": dict(end)})
+    stats = Stats()
+    for event in events:
+        stats.add(event)
+    step_no = len(steps) - 1
+    with open(journal.events_file, "r+b") as handle:
+        handle.truncate(len(complete))
+        handle.seek(0, os.SEEK_END)
+        for offset, draft in enumerate(extra):
+            event = finish_event({**draft, "agent": "agitlog"}, seq=seq + offset, session=meta["id"], step=step_no,
+                                 commit=last, default_span=meta["root_span"], default_pid=os.getpid())
+            stats.add(event)
+            handle.write(encode_event(event))
+    if last is None:
+        remove_journal(journal)  # died before step 0: nothing was recorded
+        return
+    _finalize(repo, journal, meta={**meta, **end}, stats=stats, first=steps[-1], last=last, steps=len(steps))

@@ -1,0 +1,157 @@
+"""Zero-code LLM capture for `agitlog run`: the recording proxy wired to the session's recorder.
+
+For every model call: if the worktree changed since the previous call, a step snapshot is taken
+first (the files the model's tool calls changed become a step commit, linked to the llm.response
+that asked for them); then an ``llm.request`` event with the exact request body, and when the
+answer is complete an ``llm.response`` event with text, tool calls, usage and timings. The raw
+response bytes are kept as an attachment, so a rerun can serve them back byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from agitlog.capture.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
+
+if TYPE_CHECKING:
+    from agitlog.capture.channel import ChannelServer
+    from agitlog.capture.replaybook import ReplayBook
+    from agitlog.capture.lifecycle import LiveSession
+
+PYTHONPATH = "PYTHONPATH"
+
+
+class LLMCapture:
+    """The proxy's hooks, recording into one live session (and serving a replay book in a rerun)."""
+
+    def __init__(self, live: LiveSession, *, replay: ReplayBook | None = None, inject: bool = True,
+                 channel: ChannelServer | None = None) -> None:
+        self.live = live
+        self.channel = channel
+        self.recorder = live.recorder
+        self.replay = replay
+        self.inject = inject
+        self.upstream_calls = 0
+        self._last_response_seq: int | None = None
+        self.proxy = LLMProxy(hooks=self, upstreams=LLMProxy.upstreams_from_env(os.environ))
+
+    def start(self) -> LLMCapture:
+        self.proxy.start()
+        return self
+
+    def close(self) -> None:
+        self.proxy.close()
+
+    def child_env(self) -> dict[str, str]:
+        env = self.proxy.child_env()
+        if self.inject:
+            from agitlog.capture.llm.inject import inject_dir
+
+            existing = os.environ.get(PYTHONPATH)
+            env[PYTHONPATH] = str(inject_dir()) + (os.pathsep + existing if existing else "")
+        return env
+
+    # --- hooks ------------------------------------------------------------------------------------
+
+    def before_call(self, request: LLMRequest) -> LLMReply | None:
+        from agitlog.capture.llm import wire  # a run that makes no model call never loads it
+
+        if self.channel is not None:
+            self.channel.settle()  # what the agent sent before this call is recorded before it
+        self._snapshot_tool_changes()
+        data = wire.request_event_data(request)
+        self.recorder.record({"type": "llm.request", "ts": _ts(request.started_at), "data": data})
+        if self.replay is None:
+            self.upstream_calls += 1
+            return None
+        reply = self._replayed(request, data)
+        if reply is None and not self.replay.live and self.replay.divergence is not None:
+            return _divergence_reply(self.replay.divergence.describe())
+        if reply is None:
+            self.upstream_calls += 1
+        return reply
+
+    def after_call(self, request: LLMRequest, result: LLMResult) -> None:
+        from agitlog.capture.llm import wire
+
+        data = wire.response_event_data(request, result)
+        redacted = self.recorder.redactor.redact_text(result.body.decode("utf-8", "surrogateescape"))
+        data["body_ref"] = self.recorder.attach(redacted.encode("utf-8", "surrogateescape"))
+        data["content_type"] = _header(result.headers, "content-type")
+        ack = self.recorder.record({"type": "llm.response", "data": data})
+        self._last_response_seq = ack.seq
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _snapshot_tool_changes(self) -> None:
+        """Changes since the previous model call were made by the tools that call asked for."""
+        if self._last_response_seq is None:
+            return
+        self.recorder.snapshot_now(
+            f"changes after llm.response #{self._last_response_seq}", event_seq=self._last_response_seq
+        )
+
+    def _replayed(self, request: LLMRequest, data: dict[str, Any]) -> LLMReply | None:
+        assert self.replay is not None
+        body = data.get("body")
+        key = canonical_body(self.recorder.redactor.redact_value(body) if body is not None else None)
+        decision = self.replay.decide(key, path=request.path, model=data.get("model"))
+        if decision.divergence is not None and decision.divergence is self.replay.divergence:
+            self.recorder.record(
+                {
+                    "type": "error",
+                    "data": {
+                        "error": "rerun diverged from the recording",
+                        "policy": self.replay.policy,
+                        "detail": decision.divergence.describe(),
+                    },
+                }
+            )
+            sys.stderr.write(f"agitlog rerun: {decision.divergence.describe()}\n")
+        if decision.call is None:
+            return None
+        return LLMReply(status=decision.call.status, headers=dict(decision.call.headers), body=decision.call.body)
+
+
+def canonical_body(body: Any) -> str:
+    """The matching key of a (redacted, parsed) request body."""
+    from agitlog.capture.llm import wire
+
+    if isinstance(body, dict) and set(body) == {"raw"}:
+        return wire.canonical_request(str(body["raw"]).encode("utf-8", "surrogateescape"))
+    return wire.canonical_request(json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def _divergence_reply(message: str) -> LLMReply:
+    """A 400 both SDKs surface as an error and neither retries."""
+    body = json.dumps(
+        {
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "code": "agitlog_divergence",
+                "message": "agitlog rerun: this request differs from the recording (--on-divergence=fail). " + message,
+            },
+        }
+    ).encode()
+    return LLMReply(status=400, headers={"content-type": "application/json"}, body=body)
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _ts(epoch: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def start_llm_capture(live: LiveSession, *, replay: ReplayBook | None = None, inject: bool = True,
+                      channel: ChannelServer | None = None) -> LLMCapture:
+    return LLMCapture(live, replay=replay, inject=inject, channel=channel).start()

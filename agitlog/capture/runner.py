@@ -1,0 +1,224 @@
+"""`agitlog run`: run any command as a recorded session. The child keeps the terminal, gets the
+signals agitlog receives, and its exit code becomes agitlog's."""
+from __future__ import annotations
+
+import codecs
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Mapping, Sequence
+
+from agitlog import git
+from agitlog.capture.channel import ChannelServer
+from agitlog.constants import (
+    ENV_ADDR, ENV_AGENT, ENV_PORT, ENV_REPLAY_TOOLS, ENV_REPO, ENV_SESSION, ENV_SPAN, ENV_TOKEN, ENV_TRACEPARENT,
+    STATUS_FAILED, STATUS_INTERRUPTED, STATUS_KILLED, STATUS_OK,
+)
+from agitlog.errors import AgitlogError
+from agitlog.capture.recorder import Recorder
+from agitlog.capture.lifecycle import LiveSession, finish_session, recover_sessions, start_session
+
+if TYPE_CHECKING:
+    from agitlog.capture.replaybook import ReplayBook
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    session_id: str
+    exit_code: int
+    status: str
+    steps: int
+    warning: str | None = None
+    upstream_calls: int = 0
+
+
+def run_recorded(
+    *,
+    command: Sequence[str],
+    cwd: Path,
+    name: str | None = None,
+    agent: str | None = None,
+    capture_output: bool = False,
+    auto_capture: bool = True,
+    extra_meta: Mapping[str, Any] | None = None,
+    replay: ReplayBook | None = None,
+    replay_tools: bool = False,
+    stdout_to_stderr: bool = False,
+    first_status: git.Pending | None = None,
+) -> RunResult:
+    """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``."""
+    if not command:
+        raise AgitlogError("no command to run", hint="usage: agitlog run -- COMMAND [ARGS...]", exit_code=2)
+    repo, base, branch = git.find_repo_and_head(cwd)
+    executable = _find_executable(command[0], cwd)
+    recover_sessions(repo)
+    live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,
+                         head=(base, branch), first_status=first_status)
+    _tell_parent_session(live)
+    channel = ChannelServer(live.recorder, replay=replay if replay_tools else None)
+    channel.start()
+    services = _start_capture_services(live, enabled=auto_capture or replay is not None, replay=replay,
+                                       inject=auto_capture, channel=channel)
+    try:
+        env = _child_env(live, channel, services)
+        if replay_tools:
+            env[ENV_REPLAY_TOOLS] = "1"
+        outcome = _run_child(list(command), executable=executable, cwd=cwd, env=env,
+                             recorder=live.recorder if capture_output else None, stdout_to_stderr=stdout_to_stderr)
+        live.recorder.prefetch_snapshot()  # the after-snapshot's scan runs while the channel and proxy close
+    finally:
+        channel.close()
+        for service in services:
+            service.close()
+    warning = None
+    try:
+        finish_session(live, status=outcome.status, exit_code=outcome.exit_code, signal=outcome.signal)
+    except (AgitlogError, OSError) as exc:  # e.g. a full disk: keep the agent's exit code, keep the journal
+        warning = (f"could not finish recording {live.id}: {exc}; its journal is kept and the next agitlog "
+                   "command (or `agitlog recover`) will finish it")
+    return RunResult(session_id=live.id, exit_code=outcome.exit_code, status=outcome.status,
+                     steps=live.recorder.step + 1, warning=warning,
+                     upstream_calls=sum(getattr(s, "upstream_calls", 0) for s in services))
+
+
+def _tell_parent_session(live: LiveSession) -> None:
+    """A run inside a recorded run is a child session; the parent records a link to it."""
+    if not live.meta.get("parent_session"):
+        return
+    from agitlog.capture.sdk import emit  # noqa: PLC0415
+
+    emit("session.child", {"session": live.id, "command": live.meta["command"], "name": live.meta.get("name"),
+                           "agent": live.meta["agent"]})
+
+
+def _find_executable(program: str, cwd: Path) -> str:
+    if os.sep in program:
+        path = (cwd / program)
+        if not path.exists():
+            raise AgitlogError(f"command not found: {program}", exit_code=127)
+        if not os.access(path, os.X_OK) or path.is_dir():
+            raise AgitlogError(f"permission denied: {program}", hint=f"chmod +x {program}", exit_code=126)
+        return program
+    found = shutil.which(program)
+    if found is None:
+        raise AgitlogError(f"command not found: {program}", hint="check the spelling and your PATH", exit_code=127)
+    return found
+
+
+def _start_capture_services(live: LiveSession, *, enabled: bool, replay: ReplayBook | None, inject: bool,
+                            channel: ChannelServer) -> list[Any]:
+    """Services that capture without code changes (the LLM proxy); none when disabled."""
+    if not enabled:
+        return []
+    from agitlog.capture.llm.capture import start_llm_capture  # noqa: PLC0415
+
+    return [start_llm_capture(live, replay=replay, inject=inject, channel=channel)]
+
+
+def _child_env(live: LiveSession, channel: ChannelServer, services: list[Any]) -> dict[str, str]:
+    env = dict(os.environ)
+    meta = live.meta
+    env.update({
+        ENV_SESSION: live.id, ENV_ADDR: f"127.0.0.1:{channel.port}", ENV_PORT: str(channel.port),
+        ENV_TOKEN: channel.token, ENV_AGENT: meta["agent"], ENV_SPAN: meta["root_span"],
+        ENV_REPO: str(live.repo.root), ENV_TRACEPARENT: f"00-{meta['trace_id']}-{meta['root_span']}-01",
+    })
+    for service in services:
+        env.update(service.child_env())
+    return env
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    exit_code: int
+    status: str
+    signal: int | None
+
+
+def _run_child(argv: list[str], *, executable: str, cwd: Path, env: dict[str, str],
+               recorder: Recorder | None, stdout_to_stderr: bool = False) -> _Outcome:
+    pipe = subprocess.PIPE if recorder else None
+    stdout = pipe or (sys.stderr.fileno() if stdout_to_stderr else None)  # keeps our own stdout clean for --json
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout, stderr=pipe, executable=executable)
+    except OSError as exc:
+        code = 126 if isinstance(exc, PermissionError) else 127
+        return _Outcome(exit_code=code, status=STATUS_FAILED, signal=None)
+    received: list[int] = []
+    previous = _forward_signals(proc, received)
+    pumps = _start_output_pumps(proc, recorder) if recorder else []
+    try:
+        returncode = proc.wait()
+        for pump in pumps:
+            pump.join()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return _outcome(returncode, received)
+
+
+def _outcome(returncode: int, received: list[int]) -> _Outcome:
+    interrupted = signal.SIGINT in received or returncode == -signal.SIGINT
+    if returncode < 0:
+        signum = -returncode
+        status = STATUS_INTERRUPTED if interrupted else STATUS_KILLED
+        return _Outcome(exit_code=128 + signum, status=status, signal=signum)
+    if interrupted:
+        return _Outcome(exit_code=returncode, status=STATUS_INTERRUPTED, signal=None)
+    return _Outcome(exit_code=returncode, status=STATUS_OK if returncode == 0 else STATUS_FAILED, signal=None)
+
+
+def _forward_signals(proc: subprocess.Popen[bytes], received: list[int]) -> dict[int, Any]:
+    """Pass signals on to the child. Ctrl-C and Ctrl-\\ from our terminal already reached it (same
+    process group), so those are only noted, never sent twice."""
+    terminal_delivers = _in_terminal_foreground()
+
+    def handler(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        if terminal_delivers and signum in (signal.SIGINT, signal.SIGQUIT):
+            return
+        try:
+            proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    return {signum: signal.signal(signum, handler) for signum in FORWARDED_SIGNALS}
+
+
+def _in_terminal_foreground() -> bool:
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def _start_output_pumps(proc: subprocess.Popen[bytes], recorder: Recorder) -> list[threading.Thread]:
+    pumps = []
+    for name, source, sink in (("stdout", proc.stdout, sys.stdout), ("stderr", proc.stderr, sys.stderr)):
+        thread = threading.Thread(target=_pump, args=(name, source, sink, recorder), daemon=True)
+        thread.start()
+        pumps.append(thread)
+    return pumps
+
+
+def _pump(stream: str, source: IO[bytes] | None, sink: IO[str], recorder: Recorder) -> None:
+    """Show the child's output live and record it as ``output`` events."""
+    if source is None:
+        return
+    out = sink.buffer
+    fd = source.fileno()
+    decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")  # a chunk may end mid-character
+    while chunk := os.read(fd, 1 << 16):
+        out.write(chunk)
+        out.flush()
+        text = decoder.decode(chunk)
+        if text:
+            recorder.record_many([{"type": "output", "data": {"stream": stream, "text": text}}])
+    source.close()

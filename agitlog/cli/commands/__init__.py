@@ -1,0 +1,1 @@
+"""The command functions, one module per group; agitlog.cli.app registers them."""

@@ -1,0 +1,71 @@
+"""Commands that re-execute or compare runs: rerun, compare, bisect."""
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from agitlog.cli.options import JsonOption, RepoOption, SessionArg, open_repo, team_views, views
+
+
+def rerun_cmd(
+    session: SessionArg = None,
+    on_divergence: Annotated[str, typer.Option("--on-divergence", help="fail | live | nearest")] = "fail",
+    live_from: Annotated[Optional[int], typer.Option("--live-from", min=0, help="Replay up to step N, then call the real model.")] = None,
+    replay_tools: Annotated[bool, typer.Option("--replay-tools", help="Tools wrapped by agitlog.tool return their recorded results.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary worktree and print where it is.")] = False,
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """Re-execute a session with the recorded model answers, in a temporary worktree of its step 0."""
+    from agitlog.rerun.reexecute import rerun_session
+
+    result = rerun_session(open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
+                           replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out)
+    views.render_rerun(result, json_out=json_out)
+    return 0 if result.reproduced else 1
+
+
+def compare_cmd(
+    session_a: Annotated[str, typer.Argument(metavar="A", help="Session id or prefix.")],
+    session_b: Annotated[str, typer.Argument(metavar="B", help="Session id or prefix.")],
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """Where two sessions diverge: the first differing event, what differs, and the diff of their final trees."""
+    from agitlog.query.compare import compare_sessions
+    from agitlog.store.records import list_sessions, resolve_session
+
+    repository = open_repo(repo)
+    sessions = list_sessions(repository)
+    comparison = compare_sessions(repository, resolve_session(repository, session_a, sessions),
+                                  resolve_session(repository, session_b, sessions))
+    views.render_compare(comparison, json_out=json_out)
+    return 0 if comparison.identical else 1
+
+
+def bisect_cmd(
+    ctx: typer.Context,
+    keep: Annotated[bool, typer.Option("--keep-worktree", help="Leave the temporary worktree for inspection.")] = False,
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """Which step of a session (default: the latest) broke CMD: agitlog bisect [SESSION] -- CMD [ARGS...]"""
+    from agitlog.query.bisect import bisect_session
+
+    session, command = _split_bisect_args(ctx.args)
+    result = bisect_session(open_repo(repo), session=session, command=command, keep_worktree=keep)
+    team_views.render_bisect(result, json_out=json_out)
+    return 0 if result.outcome in ("found", "ambiguous") else 1
+
+
+def _split_bisect_args(args: list[str]) -> tuple[str | None, list[str]]:
+    """click drops `--`, so look at the command line as typed: SESSION is what comes before it."""
+    import sys
+
+    raw = sys.argv[1:]
+    if "bisect" in raw and "--" in raw[raw.index("bisect"):]:
+        before = raw[raw.index("bisect") + 1: raw.index("--", raw.index("bisect"))]
+        words = [w for i, w in enumerate(before) if not w.startswith("-") and (i == 0 or before[i - 1] != "--repo")]
+        return (words[0] if words else None), args[len(words[:1]):]
+    return None, args

@@ -1,0 +1,161 @@
+"""Typer-free parsing for the hot-path commands (`run`, `emit`); anything else, and any --help,
+goes to the typer app."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from agitlog.errors import UsageError
+
+RUN_FLAGS = {"--capture-output": "capture_output", "--no-auto": "no_auto", "--quiet": "quiet", "-q": "quiet"}
+RUN_OPTIONS = {"--name": "name", "--agent": "agent", "-n": "name"}
+
+
+def dispatch(args: list[str]) -> int | None:
+    """Handle `run` and `emit` here; None means "let the full CLI do it"."""
+    if len(args) < 2 or args[0] not in ("run", "emit"):
+        return None
+    own_words = args[1: args.index("--")] if "--" in args else args[1:]
+    if args[0] == "run" and "--" not in args:
+        own_words = _leading_options(own_words)
+    if any(a in ("--help", "-h") for a in own_words):
+        return None
+    return run_command(args[1:]) if args[0] == "run" else emit_command(args[1:])
+
+
+def _leading_options(args: list[str]) -> list[str]:
+    """`run`'s own options end at the first word that is not one (the command)."""
+    taken = []
+    for arg in args:
+        if not arg.startswith("-"):
+            break
+        taken.append(arg)
+    return taken
+
+
+def parse_run_args(args: list[str]) -> tuple[dict[str, object], list[str]]:
+    """Options up to `--` (or the first word that is not an option), then the command."""
+    options: dict[str, object] = {"name": None, "agent": None, "capture_output": False, "no_auto": False,
+                                 "quiet": False}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return options, args[i + 1:]
+        key, _, inline = arg.partition("=")
+        if key in RUN_FLAGS and not inline:
+            options[RUN_FLAGS[key]] = True
+        elif key in RUN_OPTIONS:
+            if inline:
+                options[RUN_OPTIONS[key]] = inline
+            elif i + 1 < len(args):
+                i += 1
+                options[RUN_OPTIONS[key]] = args[i]
+            else:
+                raise UsageError(f"{key} needs a value")
+        elif arg.startswith("-"):
+            raise UsageError(f"unknown option for run: {arg}", hint="see `agitlog run --help`")
+        else:
+            return options, args[i:]
+        i += 1
+    return options, []
+
+
+def run_command(args: list[str]) -> int:
+    options, command = parse_run_args(args)
+    cwd = Path(os.getcwd())
+    first_status = _start_step0_scan(cwd) if command else None
+    from agitlog.capture.runner import run_recorded  # imported while git scans the worktree
+
+    result = run_recorded(
+        command=command, cwd=cwd, name=options["name"], agent=options["agent"],  # type: ignore[arg-type]
+        capture_output=bool(options["capture_output"]), auto_capture=not options["no_auto"],
+        first_status=first_status,
+    )
+    if result.warning:
+        sys.stderr.write(f"agitlog: warning: {result.warning}\n")
+    elif not options["quiet"]:
+        sys.stderr.write(f"agitlog: recorded session {result.session_id} ({result.status}, exit {result.exit_code},"
+                         f" {result.steps} steps) - `agitlog show {result.session_id}`\n")
+    return result.exit_code
+
+
+def _start_step0_scan(cwd: Path):  # -> agitlog.git.Pending | None
+    """Step 0's `git status`, started before agitlog's own modules load (they take longer)."""
+    from agitlog import git
+    from agitlog.errors import GitError
+
+    try:
+        return git.start_worktree_status(cwd)
+    except GitError:
+        return None  # no git: run_recorded says so
+
+
+def parse_emit_args(args: list[str]) -> tuple[str, dict[str, object], bool]:
+    """`emit TYPE [--data JSON] [--snapshot] [key=value ...]` -> (type, data, snapshot)."""
+    import json
+
+    kind: str | None = None
+    data: dict[str, object] = {}
+    snapshot = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--data", "-d") or arg.startswith("--data="):
+            raw = arg.partition("=")[2] if "=" in arg else (args[i + 1] if i + 1 < len(args) else None)
+            i += 0 if "=" in arg else 1
+            if raw is None:
+                raise UsageError("--data needs a JSON object")
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"--data is not valid JSON: {exc}") from None
+            if not isinstance(value, dict):
+                raise UsageError("--data must be a JSON object")
+            data.update(value)
+        elif arg == "--snapshot":
+            snapshot = True
+        elif kind is None and not arg.startswith("-"):
+            kind = arg
+        elif "=" in arg and not arg.startswith("-"):
+            key, _, value_text = arg.partition("=")
+            data[key] = _scalar(value_text)
+        else:
+            raise UsageError(f"unexpected argument: {arg}", hint="see `agitlog emit --help`")
+        i += 1
+    if kind is None:
+        raise UsageError("emit needs an event type", hint="e.g. agitlog emit decision --data '{\"decision\": \"retry\"}'")
+    return kind, data, snapshot
+
+
+def _scalar(text: str) -> object:
+    """key=value values: JSON numbers, booleans and null stay typed; anything else is a string."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, (int, float, bool)) or value is None else text
+
+
+def emit_command(args: list[str]) -> int:
+    from agitlog.store.events import MalformedEvent, check_draft
+    from agitlog.capture.sdk import emit
+
+    kind, data, snapshot = parse_emit_args(args)
+    try:
+        check_draft({"type": kind, "data": data})
+    except MalformedEvent as exc:
+        raise UsageError(str(exc), hint="types look like decision, tool.call, my_app.step") from None
+    import agitlog.capture.sdk as sdk
+
+    if not sdk.enabled():
+        if sys.stderr.isatty():
+            sys.stderr.write("agitlog: not inside `agitlog run`; event not recorded\n")
+        return 0
+    reply = emit(kind, data, snapshot=snapshot)
+    if snapshot and reply:
+        sys.stdout.write(f"{reply.get('commit') or ''}\n")
+    return 0

@@ -1,0 +1,170 @@
+"""Reading and writing objects: blobs, trees, commits, trailers, history walks."""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Iterable, Iterator, Sequence  # not typing: hooks import this module, typing costs ms
+
+from agitlog.git.process import _env, git
+from agitlog.git.repo import Repo, resolve_commit
+
+
+def commit_tree(repo: Repo, *, tree: str, parents: Sequence[str], message: str, date: str | None = None) -> str:
+    args = ["commit-tree", tree]
+    for parent in parents:
+        args += ["-p", parent]
+    env = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else None
+    return git(repo.root, *args, input=message.encode("utf-8"), env=env).decode().strip()
+
+
+def hash_files(repo: Repo, paths: Sequence[Path]) -> list[str]:
+    """Write files as blobs in one git process; their ids in the same order."""
+    if not paths:
+        return []
+    out = git(repo.root, "hash-object", "-w", "--no-filters", "--", *map(str, paths))
+    return out.decode().split()
+
+
+def mktree(repo: Repo, entries: Iterable[tuple[str, str, str, str]]) -> str:
+    """A tree from (mode, type, sha, name) entries; names may not contain '/'."""
+    lines = b"".join(
+        f"{mode} {kind} {sha}\t".encode() + os.fsencode(name) + b"\0" for mode, kind, sha, name in entries
+    )
+    return git(repo.root, "mktree", "-z", input=lines).decode().strip()
+
+
+def cat_file(repo: Repo, spec: str) -> bytes | None:
+    """The contents of one object (``sha``, ``rev:path``), or None if it does not exist."""
+    proc = subprocess.run(["git", "cat-file", "-p", spec], cwd=repo.root, env=_env(None),
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def cat_files(repo: Repo, specs: Sequence[str]) -> list[bytes | None]:
+    """Many objects through one ``git cat-file --batch``; None for each missing one."""
+    if not specs:
+        return []
+    request = b"".join(os.fsencode(spec) + b"\n" for spec in specs)
+    out = git(repo.root, "cat-file", "--batch", input=request)
+    return list(_parse_batch(out, len(specs)))
+
+
+def _parse_batch(out: bytes, count: int) -> Iterator[bytes | None]:
+    pos = 0
+    for _ in range(count):
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[1] == b"missing" or header[-1] == b"missing":
+            yield None
+            continue
+        size = int(header[2])
+        yield out[pos:pos + size]
+        pos += size + 1
+
+
+def tree_of(repo: Repo, commit: str) -> str:
+    return git(repo.root, "rev-parse", f"{commit}^{{tree}}").decode().strip()
+
+
+def rev_list(repo: Repo, tip: str, *, stop_at: str | None = None) -> list[str]:
+    args = ["rev-list", "--first-parent", tip] + ([f"^{stop_at}"] if stop_at else [])
+    return git(repo.root, *args).decode().split()
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One entry of ``git ls-tree -r``: the path stays bytes, exactly as recorded."""
+
+    mode: str
+    kind: str  # blob, commit (a submodule)
+    sha: str
+    path: bytes
+
+
+def ls_tree(repo: Repo, commit: str) -> list[TreeEntry]:
+    """Every blob and gitlink of a commit's tree, recursively, NUL-separated."""
+    out = git(repo.root, "ls-tree", "-r", "-z", "--full-tree", commit)
+    entries = []
+    for item in out.split(b"\0"):
+        if not item:
+            continue
+        info, path = item.split(b"\t", 1)
+        mode, kind, sha = info.decode().split()
+        entries.append(TreeEntry(mode=mode, kind=kind, sha=sha, path=path))
+    return entries
+
+
+def empty_tree(repo: Repo) -> str:
+    """The id of the empty tree in this repository's hash format (written if missing)."""
+    return mktree(repo, [])
+
+
+def parent_commit(repo: Repo, commit: str) -> str | None:
+    """The first parent of ``commit``, or None for a root commit."""
+    return resolve_commit(repo, f"{commit}^")
+
+
+def commit_trailers(repo: Repo, commits: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """commit -> trailer key -> values, for many commits in one ``git log --no-walk``."""
+    if not commits:
+        return {}
+    fmt = "%H%x00%(trailers:only,unfold)%x00"
+    out = git(repo.root, "log", "--no-walk=unsorted", f"--format={fmt}", "--stdin",
+              input="".join(c + "\n" for c in commits).encode())
+    result: dict[str, dict[str, list[str]]] = {}
+    fields = out.decode("utf-8", "surrogateescape").split("\0")
+    for i in range(0, len(fields) - 1, 2):
+        trailers: dict[str, list[str]] = {}
+        for line in fields[i + 1].splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                trailers.setdefault(key.strip(), []).append(value.strip())
+        result[fields[i].strip()] = trailers
+    return result
+
+
+def add_trailers(repo: Repo, message_file: Path, trailers: Sequence[str]) -> None:
+    args = ["interpret-trailers", "--in-place", "--if-exists", "addIfDifferent"]
+    for trailer in trailers:
+        args += ["--trailer", trailer]
+    git(repo.root, *args, str(message_file))
+
+
+def step_blobs(repo: Repo, revs: Sequence[str], *, session_key: str, step_key: str
+               ) -> list[tuple[str, str, int, list[tuple[str, str]]]]:
+    """(commit, session id, step, [(path, blob) added or modified]) for every commit ``revs`` reach
+    along first parents (``^base`` entries stop the walk); one ``git log`` for all sessions."""
+    fmt = f"%x01%H%x00%(trailers:key={session_key},valueonly)%x00%(trailers:key={step_key},valueonly)%x00"
+    out = git(repo.root, "log", "--stdin", "--first-parent", "--raw", "-z", "--no-renames", "--no-abbrev",
+              f"--format={fmt}", input="".join(rev + "\n" for rev in revs).encode())
+    rows = []
+    for chunk in out.split(b"\x01")[1:]:
+        fields = chunk.split(b"\0")
+        step_text = fields[2].strip().decode() if len(fields) > 2 else ""
+        if not step_text.isdigit():
+            continue  # a record commit, or a commit agitlog did not write
+        files = []
+        for i in range(3, len(fields) - 1):
+            meta = fields[i].lstrip(b"\n")
+            if meta.startswith(b":"):
+                parts = meta[1:].split()
+                if len(parts) >= 5 and parts[4][:1] in (b"A", b"M", b"T") and parts[1] != b"160000":
+                    files.append((fields[i + 1].decode("utf-8", "surrogateescape"), parts[3].decode()))
+        rows.append((fields[0].decode(), fields[1].strip().decode(), int(step_text), files))
+    return rows
+
+
+def object_ids(repo: Repo, specs: Sequence[str]) -> list[str | None]:
+    """The object id each ``rev:path`` names (None when missing), through one ``cat-file --batch-check``."""
+    if not specs:
+        return []
+    request = b"".join(os.fsencode(spec) + b"\n" for spec in specs)
+    out = git(repo.root, "cat-file", "--batch-check=%(objectname) %(objecttype)", input=request)
+    ids: list[str | None] = []
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        parts = line.split()
+        ids.append(parts[0] if len(parts) == 2 and parts[1] != "missing" else None)
+    return ids

@@ -1,0 +1,81 @@
+"""Remotes and bundles: push, fetch, ls-remote, bundle."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from collections.abc import Sequence  # not typing: hooks import this module, typing costs ms
+
+from agitlog.errors import GitError
+from agitlog.git.process import _describe_failure, _env, git
+from agitlog.git.repo import Repo
+
+
+def list_remotes(repo: Repo) -> list[str]:
+    return git(repo.root, "remote").decode("utf-8", "surrogateescape").split()
+
+
+def push(repo: Repo, remote: str, refspecs: Sequence[str]) -> list[tuple[str, str, str]]:
+    """``git push --porcelain`` of exactly ``refspecs``; (flag, "src:dst", summary) per ref."""
+    proc = subprocess.run(["git", "push", "--porcelain", "--no-verify", remote, *refspecs], cwd=repo.root,
+                          env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rows = _parse_push(proc.stdout)
+    if proc.returncode != 0 and not rows:
+        raise GitError(_describe_failure(("push",), proc.stderr), hint=f"check that remote {remote!r} is reachable")
+    return rows
+
+
+def _parse_push(out: bytes) -> list[tuple[str, str, str]]:
+    rows = []
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and len(parts[0]) == 1:
+            rows.append((parts[0], parts[1], parts[2]))
+    return rows
+
+
+def fetch(repo: Repo, source: str, refspecs: Sequence[str]) -> None:
+    """Fetch exactly ``refspecs`` from a remote, URL or bundle file; never tags, never FETCH_HEAD."""
+    git(repo.root, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", source, *refspecs)
+
+
+def ls_remote(repo: Repo, source: str, prefix: str) -> dict[str, str]:
+    out = git(repo.root, "ls-remote", "--refs", source, prefix + "*")
+    refs = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        sha, _, name = line.partition("\t")
+        refs[name] = sha
+    return refs
+
+
+def bundle_create(repo: Repo, path: Path, revs: Sequence[str]) -> None:
+    git(repo.root, "bundle", "create", "--quiet", str(path), "--stdin",
+        input="".join(rev + "\n" for rev in revs).encode())
+
+
+def bundle_heads(repo: Repo, path: Path) -> dict[str, str]:
+    """refname -> sha of the refs a bundle carries."""
+    out = git(repo.root, "bundle", "list-heads", str(path))
+    heads = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        sha, _, name = line.partition(" ")
+        heads[name] = sha
+    return heads
+
+
+def bundle_verify(repo: Repo, path: Path) -> str | None:
+    """None when the repository has everything the bundle needs, else git's complaint."""
+    proc = subprocess.run(["git", "bundle", "verify", str(path)], cwd=repo.root, env=_env(None),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.returncode == 0:
+        return None
+    return proc.stderr.decode("utf-8", "replace").strip() or f"git bundle verify exited {proc.returncode}"
+
+
+def push_in_background(repo: Repo, remote: str, refspecs: Sequence[str], *, log_file: Path) -> int:
+    """Start ``git push`` detached from the caller (a pre-push hook) and return its pid at once."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(["git", "push", "--porcelain", "--no-verify", remote, *refspecs], cwd=repo.root,
+                                env=_env(None), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True)
+    return proc.pid

@@ -1,0 +1,44 @@
+"""Temporary and checkout worktrees, and bisect inside one."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from collections.abc import Sequence  # not typing: hooks import this module, typing costs ms
+
+from agitlog.git.process import _env, git
+from agitlog.git.repo import Repo
+
+
+def add_worktree(repo: Repo, path: Path, commit: str) -> None:
+    """A detached worktree of ``commit`` at ``path``; the user's hooks are not run for it."""
+    git(repo.root, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet", str(path), commit)
+
+
+def remove_worktree(repo: Repo, path: Path) -> None:
+    """Remove a worktree ``add_worktree`` made, and git's record of it."""
+    git(repo.root, "worktree", "remove", "--force", str(path), check=False)
+    git(repo.root, "worktree", "prune", check=False)
+
+
+def is_worktree_clean(repo: Repo) -> bool:
+    """True when the user's worktree and index match HEAD and there are no untracked files."""
+    out = git(repo.root, "status", "--porcelain=v1", "-z", "--untracked-files=normal", "--ignore-submodules=none")
+    return not out.strip(b"\0")
+
+
+def checkout_detached(repo: Repo, commit: str) -> None:
+    """Move the user's own worktree, index and HEAD to ``commit`` (detached); only for --here."""
+    git(repo.root, "checkout", "--quiet", "--detach", commit)
+
+
+def checkout_worktree_at(worktree: Path, commit: str) -> None:
+    """Check ``commit`` out in a temporary worktree agitlog owns (user hooks are not run)."""
+    git(worktree, "-c", "core.hooksPath=/dev/null", "checkout", "--quiet", "--detach", "--force", commit)
+
+
+def bisect_run(worktree: Path, *, bad: str, good: str, command: Sequence[str]) -> tuple[int, str]:
+    """``git bisect start bad good`` then ``git bisect run command`` inside ``worktree``; (code, output)."""
+    git(worktree, "-c", "core.hooksPath=/dev/null", "bisect", "start", bad, good)
+    proc = subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "bisect", "run", *command], cwd=worktree,
+                          env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return proc.returncode, proc.stdout.decode("utf-8", "replace")

@@ -1,5 +1,0 @@
-"""Capture of LLM API traffic: a local recording proxy, wire-format parsing and in-process re-routing.
-
-Import the submodules directly (`agitlog.llm.proxy`, `agitlog.llm.wire`, `agitlog.llm.inject`); this
-package module imports nothing so that `agitlog run` pays only for what it uses.
-"""

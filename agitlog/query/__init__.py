@@ -1,0 +1,1 @@
+"""Reading sessions: log, show, replay, diff, checkout, state, search, blame, bisect, compare."""

@@ -1,0 +1,215 @@
+"""`agitlog bisect`: which step of a session broke a command, and what the agent was doing then.
+
+Step commits form a first-parent chain (step 0 = the worktree before the run, step N = after it),
+so ``git bisect run`` works on them unchanged. It runs in a temporary detached worktree: the user's
+HEAD, index, worktree and bisect state (which git keeps per worktree) are never touched.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from agitlog import git
+from agitlog.constants import TRAILER_EVENT
+from agitlog.errors import AgitlogError, UsageError
+from agitlog.capture.lifecycle import recover_sessions
+from agitlog.store.records import SessionInfo, load_events, resolve_session, step_commits
+
+SKIP_CODE = 125
+_FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.MULTILINE)
+_CANDIDATE = re.compile(r"^([0-9a-f]{40})$", re.MULTILINE)
+
+
+@dataclass
+class StepEvents:
+    """The events around a step: what produced it and why."""
+
+    produced_by: dict[str, Any] | None = None     # the event whose snapshot created the step
+    decision: dict[str, Any] | None = None
+    tool_call: dict[str, Any] | None = None
+    tool_result: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None       # the model response that asked for the tool/decision
+    prompt: dict[str, Any] | None = None         # the prompt that response answered
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class BisectResult:
+    session: str
+    outcome: str                  # "found", "ambiguous", "good-at-end", "bad-at-start", "untestable"
+    steps: int
+    first_bad_step: int | None = None
+    first_bad_commit: str | None = None
+    candidates: list[int] = field(default_factory=list)    # with skips: any of these steps
+    events: StepEvents | None = None
+    diff: str = ""
+    log: str = ""                 # git bisect's own output
+    worktree: str | None = None   # with keep_worktree: where the temporary worktree was left
+
+
+class NothingToBisectError(AgitlogError):
+    code = "nothing_to_bisect"
+
+
+def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str], keep_worktree: bool = False
+                   ) -> BisectResult:
+    """Find the first step at which ``command`` fails (exit 1..127 except 125; 125 means skip)."""
+    if not command:
+        raise UsageError("no command to test steps with", hint="usage: agitlog bisect [SESSION] -- CMD [ARGS...]")
+    recover_sessions(repo)
+    info = resolve_session(repo, session)
+    steps = step_commits(repo, info)
+    if len(steps) < 2:
+        raise NothingToBisectError(f"session {info.id} has {len(steps)} step(s): nothing changed to bisect",
+                                   exit_code=2)
+    workdir = Path(tempfile.mkdtemp(prefix="agitlog-bisect-"))
+    tree = workdir / "worktree"
+    had_packed_refs = git.packed_refs_exists(repo)
+    git.add_worktree(repo, tree, steps[-1])
+    try:
+        result = _bisect_in(repo, tree, info, steps, list(command), _run_dir(tree, info))
+        result.worktree = str(tree) if keep_worktree else None
+        return result
+    finally:
+        if not keep_worktree:
+            # No `git bisect reset`: deleting the per-worktree refs/bisect/* would rewrite the shared
+            # packed-refs file; removing the worktree drops its bisect state with it.
+            git.remove_worktree(repo, tree)
+            shutil.rmtree(workdir, ignore_errors=True)
+            if not had_packed_refs:
+                git.drop_empty_packed_refs(repo)
+
+
+def _run_dir(tree: Path, info: SessionInfo) -> Path:
+    cwd = tree / info.meta.get("cwd", ".")
+    return cwd if cwd.is_dir() else tree
+
+
+def _bisect_in(repo: git.Repo, tree: Path, info: SessionInfo, steps: list[str], command: list[str],
+               run_dir: Path) -> BisectResult:
+    result = BisectResult(session=info.id, outcome="found", steps=len(steps))
+    bad, bad_code = _first_testable(tree, run_dir, steps, command, reversed(range(len(steps))))
+    if bad_code == 0:
+        result.outcome = "good-at-end"
+        return result
+    good, good_code = _first_testable(tree, run_dir, steps, command, range(bad if bad is not None else 0))
+    if good_code not in (0, None, SKIP_CODE):
+        result.outcome = "bad-at-start"
+        return result
+    if bad is None or good is None:
+        result.outcome = "untestable"
+        result.log = f"the command exited {SKIP_CODE} (skip) on every step it could have started from"
+        return result
+    code, output = _run_bisect(tree, run_dir, bad=steps[bad], good=steps[good], command=command)
+    result.log = output
+    found = _FIRST_BAD.search(output)
+    index = {sha: number for number, sha in enumerate(steps)}
+    if found:
+        return _describe(repo, info, result, index[found.group(1)], steps)
+    candidates = sorted(index[sha] for sha in _CANDIDATE.findall(output) if sha in index)
+    if candidates:
+        result.candidates = candidates
+        return _describe(repo, info, result, candidates[-1], steps, outcome="ambiguous")
+    raise AgitlogError(f"git bisect did not finish (exit {code})", hint=(output.strip().splitlines() or [""])[-1])
+
+
+def _first_testable(tree: Path, run_dir: Path, steps: list[str], command: list[str], order: Iterable[int]
+                    ) -> tuple[int | None, int | None]:
+    """The first step in ``order`` the command does not skip (exit 125), and its exit code."""
+    for number in order:
+        code = _try(tree, run_dir, steps[number], command)
+        if code != SKIP_CODE:
+            return number, code
+    return None, None
+
+
+def _try(tree: Path, run_dir: Path, commit: str, command: list[str]) -> int:
+    git.checkout_worktree_at(tree, commit)
+    return _run_command(run_dir, command)
+
+
+def _run_command(cwd: Path, command: list[str]) -> int:
+    try:
+        proc = subprocess.run(command, cwd=cwd, env=git.no_git_env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise AgitlogError(f"command not found: {command[0]}", exit_code=127) from None
+    return proc.returncode
+
+
+def _run_bisect(tree: Path, run_dir: Path, *, bad: str, good: str, command: list[str]) -> tuple[int, str]:
+    """``git bisect run`` runs the command from the worktree root; honour the session's cwd with a wrapper."""
+    if run_dir != tree:
+        command = ["sh", "-c", 'cd "$0" && exec "$@"', str(run_dir), *command]
+    return git.bisect_run(tree, bad=bad, good=good, command=command)
+
+
+def _describe(repo: git.Repo, info: SessionInfo, result: BisectResult, step: int, steps: list[str],
+              outcome: str = "found") -> BisectResult:
+    result.outcome = outcome
+    result.first_bad_step = step
+    result.first_bad_commit = steps[step]
+    result.diff = git.diff_text(repo, steps[step - 1] if step else None, steps[step])
+    trailers = git.commit_trailers(repo, [steps[step]]).get(steps[step], {})
+    seq_text = (trailers.get(TRAILER_EVENT) or [""])[0]
+    events = load_events(repo, info)
+    seq = int(seq_text) if seq_text.isdigit() else _first_event_of_step(events, step)
+    previous_seq = _producing_seq(repo, steps[step - 1]) if step else -1
+    result.events = explain_step(events, seq=seq, after_seq=previous_seq)
+    return result
+
+
+def _producing_seq(repo: git.Repo, commit: str) -> int:
+    value = (git.commit_trailers(repo, [commit]).get(commit, {}).get(TRAILER_EVENT) or [""])[0]
+    return int(value) if value.isdigit() else -1
+
+
+def _first_event_of_step(events: list[dict[str, Any]], step: int) -> int | None:
+    for event in events:
+        if event.get("step") == step:
+            return event.get("seq")
+    return None
+
+
+def explain_step(events: list[dict[str, Any]], *, seq: int | None, after_seq: int = -1) -> StepEvents:
+    """The events that explain a step produced when event ``seq`` was recorded: working backwards,
+    the tool call and decision since the previous step, the model response before them and the
+    prompt that response answered."""
+    explained = StepEvents()
+    if seq is None:
+        return explained
+    by_seq = {event.get("seq"): event for event in events}
+    explained.produced_by = by_seq.get(seq)
+    window = [e for e in events if after_seq < e.get("seq", -1) <= seq]
+    explained.decision = _last(window, "decision")
+    explained.tool_call = _last(window, "tool.call")
+    explained.tool_result = _last(window, "tool.result")
+    explained.errors = [e for e in window if e.get("type") == "error"]
+    anchor = min((e["seq"] for e in (explained.tool_call, explained.decision) if e), default=seq)
+    earlier = [e for e in events if e.get("seq", -1) <= anchor]
+    explained.response = _last(earlier, "llm.response")
+    if explained.response:
+        explained.prompt = _last([e for e in earlier if e["seq"] < explained.response["seq"]], "llm.request")
+    return explained
+
+
+def _last(events: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
+    for event in reversed(events):
+        if event.get("type") == kind:
+            return event
+    return None
+
+
+def plain_git_commands(repo: git.Repo, *, session: str | None) -> list[str]:
+    """The same search with plain git, for docs and for users who want to drive it by hand."""
+    info = resolve_session(repo, session)
+    steps = step_commits(repo, info)
+    good = steps[0] if steps else "<first-step>"
+    return [f"git bisect start {steps[-1] if steps else '<last-step>'} {good}", "git bisect run CMD",
+            "git bisect reset"]
+

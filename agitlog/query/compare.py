@@ -1,0 +1,81 @@
+"""Where two sessions diverge: the first event that differs (ignoring what always differs between
+runs: times, ids, pids, durations) and the difference of their final trees."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agitlog import git
+from agitlog.store.records import SessionInfo, load_events
+
+_VOLATILE_EVENT_FIELDS = ("v", "seq", "ts", "session", "pid", "span", "parent_span", "step", "commit")
+_VOLATILE_DATA_FIELDS = frozenset({
+    "duration_ms", "latency_ms", "first_chunk_ms", "call_id", "ended_at", "duration_s", "started_at",
+    "body_ref", "served_from_recording", "base_commit", "branch", "trace_id", "parent_session", "host", "user",
+    "agitlog_version", "name", "traceback", "replayed",
+})
+
+
+def normalize_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The parts of an event that a faithful re-execution reproduces."""
+    core = {k: v for k, v in event.items() if k not in _VOLATILE_EVENT_FIELDS}
+    data = event.get("data") or {}
+    core["data"] = {k: v for k, v in data.items() if k not in _VOLATILE_DATA_FIELDS}
+    return core
+
+
+@dataclass
+class EventDifference:
+    index: int                     # position among the compared events
+    a: dict[str, Any] | None       # None: session A has no event there
+    b: dict[str, Any] | None
+    fields: list[str]              # top-level keys (data.* for payload keys) that differ
+
+
+@dataclass
+class Comparison:
+    a: SessionInfo
+    b: SessionInfo
+    first_difference: EventDifference | None
+    trees_equal: bool
+    tree_changes: list[tuple[int | None, int | None, str]] = field(default_factory=list)
+    patch: str = ""
+
+    @property
+    def identical(self) -> bool:
+        return self.first_difference is None and self.trees_equal
+
+
+def compare_sessions(repo: git.Repo, a: SessionInfo, b: SessionInfo, *, with_patch: bool = True) -> Comparison:
+    events_a = [e for e in load_events(repo, a) if e["type"] != "snapshot.skip"]
+    events_b = [e for e in load_events(repo, b) if e["type"] != "snapshot.skip"]
+    difference = first_difference(events_a, events_b)
+    last_a, last_b = _last_step(a), _last_step(b)
+    trees_equal = bool(last_a and last_b and git.tree_of(repo, last_a) == git.tree_of(repo, last_b))
+    changes = [] if trees_equal or not (last_a and last_b) else git.diff_tree_numstat(repo, last_a, last_b)
+    patch = git.diff_patch(repo, last_a, last_b).decode("utf-8", "backslashreplace") if with_patch and changes else ""
+    return Comparison(a=a, b=b, first_difference=difference, trees_equal=trees_equal, tree_changes=changes,
+                      patch=patch)
+
+
+def first_difference(events_a: list[dict[str, Any]], events_b: list[dict[str, Any]]) -> EventDifference | None:
+    for index in range(max(len(events_a), len(events_b))):
+        a = events_a[index] if index < len(events_a) else None
+        b = events_b[index] if index < len(events_b) else None
+        if a is None or b is None:
+            return EventDifference(index=index, a=a, b=b, fields=["(missing)"])
+        na, nb = normalize_event(a), normalize_event(b)
+        if na != nb:
+            return EventDifference(index=index, a=a, b=b, fields=_differing_fields(na, nb))
+    return None
+
+
+def _differing_fields(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    fields = [k for k in a.keys() | b.keys() if k != "data" and a.get(k) != b.get(k)]
+    data_a, data_b = a.get("data", {}), b.get("data", {})
+    fields += [f"data.{k}" for k in data_a.keys() | data_b.keys() if data_a.get(k) != data_b.get(k)]
+    return sorted(fields)
+
+
+def _last_step(session: SessionInfo) -> str | None:
+    return session.meta.get("steps", {}).get("last") or session.commit

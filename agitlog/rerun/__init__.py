@@ -1,0 +1,1 @@
+"""Re-executing a recorded session with the recorded model answers."""

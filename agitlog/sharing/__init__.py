@@ -1,0 +1,1 @@
+"""Sessions between clones: push, fetch, bundles, git hooks and retention."""

@@ -1,0 +1,1 @@
+"""Sessions as git objects: the format, the journal, records, recovery and the session store."""
