@@ -22,6 +22,7 @@ from agitlog.constants import (
 from agitlog.errors import AgitlogError
 from agitlog.capture.recorder import Recorder
 from agitlog.capture.lifecycle import LiveSession, finish_session, recover_sessions, start_session
+from agitlog.capture.adapters import choose_adapter
 
 if TYPE_CHECKING:
     from agitlog.capture.replaybook import ReplayBook
@@ -52,12 +53,18 @@ def run_recorded(
     replay_tools: bool = False,
     stdout_to_stderr: bool = False,
     first_status: git.Pending | None = None,
+    adapter: str | None = None,
 ) -> RunResult:
-    """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``."""
+    """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``.
+    ``adapter`` names an agent adapter (agitlog.capture.adapters); by default the command's name picks one."""
     if not command:
         raise AgitlogError("no command to run", hint="usage: agitlog run -- COMMAND [ARGS...]", exit_code=2)
     repo, base, branch = git.find_repo_and_head(cwd)
     executable = _find_executable(command[0], cwd)
+    chosen = choose_adapter(command, adapter)
+    prepared = chosen.prepare(command, hook_command=hook_command(chosen.name)) if chosen else None
+    if prepared is not None:
+        extra_meta = {**(extra_meta or {}), "adapter": prepared.meta}
     recover_sessions(repo)
     live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,
                          head=(base, branch), first_status=first_status)
@@ -70,7 +77,10 @@ def run_recorded(
         env = _child_env(live, channel, services)
         if replay_tools:
             env[ENV_REPLAY_TOOLS] = "1"
-        outcome = _run_child(list(command), executable=executable, cwd=cwd, env=env,
+        if prepared is not None:
+            env.update(prepared.env)
+        child_argv = prepared.command if prepared is not None else list(command)
+        outcome = _run_child(child_argv, executable=executable, cwd=cwd, env=env,
                              recorder=live.recorder if capture_output else None, stdout_to_stderr=stdout_to_stderr)
         live.recorder.prefetch_snapshot()  # the after-snapshot's scan runs while the channel and proxy close
     finally:
@@ -78,6 +88,11 @@ def run_recorded(
         for service in services:
             service.close()
     warning = None
+    if chosen is not None:
+        try:
+            chosen.after_run(live)
+        except (AgitlogError, OSError, ValueError) as exc:  # the session is still worth finishing
+            warning = f"the {chosen.name} adapter could not finish its part: {exc}"
     try:
         finish_session(live, status=outcome.status, exit_code=outcome.exit_code, signal=outcome.signal)
     except (AgitlogError, OSError) as exc:  # e.g. a full disk: keep the agent's exit code, keep the journal
@@ -86,6 +101,13 @@ def run_recorded(
     return RunResult(session_id=live.id, exit_code=outcome.exit_code, status=outcome.status,
                      steps=live.recorder.step + 1, warning=warning,
                      upstream_calls=sum(getattr(s, "upstream_calls", 0) for s in services))
+
+
+def hook_command(agent: str) -> str:
+    """The shell command an agent's hooks run: this interpreter's agitlog, whatever PATH says."""
+    import shlex
+
+    return f"{shlex.quote(sys.executable)} -m agitlog hook {agent}"
 
 
 def _tell_parent_session(live: LiveSession) -> None:

@@ -9,11 +9,15 @@ from pathlib import Path
 from agitlog.errors import UsageError
 
 RUN_FLAGS = {"--capture-output": "capture_output", "--no-auto": "no_auto", "--quiet": "quiet", "-q": "quiet"}
-RUN_OPTIONS = {"--name": "name", "--agent": "agent", "-n": "name"}
+RUN_OPTIONS = {"--name": "name", "--agent": "agent", "-n": "name", "--adapter": "adapter"}
 
 
 def dispatch(args: list[str]) -> int | None:
-    """Handle `run` and `emit` here; None means "let the full CLI do it"."""
+    """Handle `run`, `emit` and `hook` here; None means "let the full CLI do it"."""
+    if len(args) >= 2 and args[0] == "hook":
+        from agitlog.capture.adapters.hook import run_hook
+
+        return run_hook(args[1:])
     if len(args) < 2 or args[0] not in ("run", "emit"):
         return None
     own_words = args[1: args.index("--")] if "--" in args else args[1:]
@@ -37,7 +41,7 @@ def _leading_options(args: list[str]) -> list[str]:
 def parse_run_args(args: list[str]) -> tuple[dict[str, object], list[str]]:
     """Options up to `--` (or the first word that is not an option), then the command."""
     options: dict[str, object] = {"name": None, "agent": None, "capture_output": False, "no_auto": False,
-                                 "quiet": False}
+                                 "quiet": False, "adapter": None}
     i = 0
     while i < len(args):
         arg = args[i]
@@ -71,7 +75,7 @@ def run_command(args: list[str]) -> int:
     result = run_recorded(
         command=command, cwd=cwd, name=options["name"], agent=options["agent"],  # type: ignore[arg-type]
         capture_output=bool(options["capture_output"]), auto_capture=not options["no_auto"],
-        first_status=first_status,
+        first_status=first_status, adapter=options["adapter"],  # type: ignore[arg-type]
     )
     if result.warning:
         sys.stderr.write(f"agitlog: warning: {result.warning}\n")

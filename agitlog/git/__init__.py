@@ -13,10 +13,10 @@ from agitlog.git.repo import (  # noqa: F401
     Repo, find_repo, find_repo_and_head, head_state, hooks_dir, resolve_commit,
 )
 from agitlog.git.index import (  # noqa: F401
-    cached_blobs, hash_worktree_file, ignored_directories, start_status_z, start_worktree_status, status_z, update_index, write_tree,
+    add_blobs_to_index, cached_blobs, read_tree_into_index, hash_worktree_file, ignored_directories, start_status_z, start_worktree_status, status_z, update_index, write_tree,
 )
 from agitlog.git.objects import (  # noqa: F401
-    TreeEntry, add_trailers, cat_file, cat_files, commit_trailers, commit_tree, empty_tree, hash_files, ls_tree, mktree, object_ids, parent_commit, rev_list, step_blobs, tree_of,
+    TreeEntry, add_trailers, cat_file, cat_files, hash_blob, rev_before, commit_trailers, commit_tree, empty_tree, hash_files, ls_tree, mktree, object_ids, parent_commit, rev_list, step_blobs, tree_of,
 )
 from agitlog.git.refs import (  # noqa: F401
     RefInfo, delete_refs, drop_empty_packed_refs, iter_refs, pack_refs, packed_refs_exists, reachable_from, ref_shas, refs_containing, update_ref,
@@ -30,6 +30,7 @@ from agitlog.git.worktrees import (  # noqa: F401
 from agitlog.git.remotes import (  # noqa: F401
     bundle_create, bundle_heads, bundle_verify, fetch, list_remotes, ls_remote, push, push_in_background,
 )
+from agitlog.git.reflog import ReflogEntry, head_reflog_size, read_head_reflog  # noqa: F401
 from agitlog.git.config import (  # noqa: F401
     config_add, config_get, config_get_all, config_scope, config_set, config_unset_value,
 )

@@ -38,6 +38,9 @@ class FakeModel:
     answers: list[str] = field(default_factory=list)  # assistant text of each answer
     stream_gap: float = 0.0  # pause after the first SSE event
     gzip_json: bool = False
+    # A coding agent's task (see `coding_script`): tool calls answered in order, one per model turn,
+    # to any request that offers tools by those names; None keeps the weather-tool behaviour.
+    script: list[dict[str, Any]] | None = None
     _fail: list[int] = field(default_factory=list)
     _die: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -115,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.endswith("/responses"):
             events, payload, text = _responses(request)
         elif path.endswith("/v1/messages"):
-            events, payload, text = _messages(request)
+            events, payload, text = _messages(request, self.fake.script)
         else:
             self._send_json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
             return
@@ -356,10 +359,44 @@ def _wants_tool_anthropic(request: dict) -> str | None:
     return tools[0].get("name")
 
 
-def _messages(request: dict) -> tuple[list[bytes], dict, str]:
+def coding_script(workdir: str, *, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Write a file, run a shell command, edit the file, commit: Claude Code's tool names and inputs.
+
+    ``names`` renames tools for other agents (their inputs are adapted by their own scripts)."""
+    path = f"{workdir}/notes.txt"
+    steps = [
+        {"name": "Write", "input": {"file_path": path, "content": "hello\n"}},
+        {"name": "Bash", "input": {"command": "wc -l notes.txt > lines.txt", "description": "count lines"}},
+        {"name": "Edit", "input": {"file_path": path, "old_string": "hello", "new_string": "hello world"}},
+        {"name": "Bash", "input": {"command": "git add notes.txt && git commit -q -m 'Add notes'",
+                                   "description": "commit"}},
+    ]
+    for step in steps:
+        step["name"] = (names or {}).get(step["name"], step["name"])
+    return steps
+
+
+def _scripted_tool(request: dict, script: list[dict[str, Any]] | None, results: int) -> dict[str, Any] | None:
+    """The script's next tool call when the request offers the tools the script uses."""
+    if not script:
+        return None
+    offered = {t.get("name") or (t.get("function") or {}).get("name") for t in request.get("tools") or []}
+    if not {step["name"] for step in script} <= offered:
+        return None
+    return script[results] if results < len(script) else None
+
+
+def _tool_results_anthropic(request: dict) -> int:
+    return sum(1 for m in request.get("messages") or [] if isinstance(m.get("content"), list)
+               for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_result")
+
+
+def _messages(request: dict, script: list[dict[str, Any]] | None = None) -> tuple[list[bytes], dict, str]:
     model = request.get("model", "fake-model")
-    tool = _wants_tool_anthropic(request)
-    text = "Let me check the weather." if tool else _answer_text()
+    step = _scripted_tool(request, script, _tool_results_anthropic(request))
+    tool = step["name"] if step else (None if script else _wants_tool_anthropic(request))
+    tool_input = step["input"] if step else TOOL_ARGS
+    text = (f"Next: {tool}." if step else "Let me check the weather.") if tool else _answer_text()
     usage = {
         "input_tokens": USAGE["input"],
         "output_tokens": USAGE["output"],
@@ -369,7 +406,7 @@ def _messages(request: dict) -> tuple[list[bytes], dict, str]:
     tool_id = "toolu_" + secrets.token_hex(6)
     content: list[dict[str, Any]] = [{"type": "text", "text": text}]
     if tool:
-        content.append({"type": "tool_use", "id": tool_id, "name": tool, "input": TOOL_ARGS})
+        content.append({"type": "tool_use", "id": tool_id, "name": tool, "input": tool_input})
     stop = "tool_use" if tool else "end_turn"
     ident = "msg_" + secrets.token_hex(6)
     payload = {
@@ -399,7 +436,7 @@ def _messages(request: dict) -> tuple[list[bytes], dict, str]:
     if tool:
         block = {"type": "tool_use", "id": tool_id, "name": tool, "input": {}}
         events.append(_sse({"type": "content_block_start", "index": 1, "content_block": block}, "content_block_start"))
-        for piece in _pieces(json.dumps(TOOL_ARGS), 5):
+        for piece in _pieces(json.dumps(tool_input), 5):
             delta = {
                 "type": "content_block_delta",
                 "index": 1,

@@ -17,12 +17,15 @@ def run_cmd(
     capture_output: Annotated[bool, typer.Option("--capture-output", help="Also record stdout/stderr.")] = False,
     no_auto: Annotated[bool, typer.Option("--no-auto", help="Do not capture LLM calls automatically.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line when the run ends.")] = False,
+    adapter: Annotated[Optional[str], typer.Option(
+        "--adapter", help="Agent adapter: claude, or none (default: chosen by the command's name).")] = None,
 ) -> int:
     """Run a command and record it as a session: agitlog run [OPTIONS] -- COMMAND [ARGS...]"""
     from agitlog.cli.hotpath import run_command
 
     flags = ["--capture-output"] * capture_output + ["--no-auto"] * no_auto + ["--quiet"] * quiet
-    named = (["--name", name] if name else []) + (["--agent", agent] if agent else [])
+    named = (["--name", name] if name else []) + (["--agent", agent] if agent else []) + (
+        ["--adapter", adapter] if adapter else [])
     return run_command([*flags, *named, "--", *ctx.args])
 
 

@@ -1,0 +1,67 @@
+"""Agent adapters: what `agitlog run` adds when the command it starts is a known coding agent.
+
+An adapter turns the agent's own extension points (hooks, provider settings) on for this run only,
+by changing the child's argv and environment; it never edits the user's settings files. It is chosen
+by the basename of the command (``claude``, ``codex``, ``gemini``, ``aider``) or by
+``agitlog run --adapter NAME`` (``none`` turns it off). The hook processes the agent starts call
+``agitlog hook AGENT EVENT``, which turns the agent's hook payload into wire-protocol events
+(``hook_drafts``) and sends them to the recorder.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+from agitlog.errors import UsageError
+
+if TYPE_CHECKING:
+    from agitlog.capture.lifecycle import LiveSession
+
+ADAPTER_NONE = "none"
+KNOWN = ("claude",)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """How the child is started under an adapter."""
+
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # goes into session.toml under [adapter]
+
+
+@dataclass(frozen=True)
+class HookDraft:
+    """One event for the recorder; ``snapshot`` asks for a step commit first."""
+
+    draft: dict[str, Any]
+    snapshot: bool = False
+
+
+class Adapter(Protocol):
+    name: str
+
+    def prepare(self, command: Sequence[str], *, hook_command: str) -> Prepared: ...
+
+    def after_run(self, live: LiveSession) -> None: ...
+
+
+def choose_adapter(command: Sequence[str], requested: str | None) -> Adapter | None:
+    """The adapter for ``command``: the one asked for, else the one its program name matches."""
+    if requested == ADAPTER_NONE:
+        return None
+    name = requested or (os.path.basename(command[0]) if command else None)
+    if name not in KNOWN:
+        if requested:
+            raise UsageError(f"unknown adapter: {requested}", hint=f"choose one of {', '.join(KNOWN)} or none")
+        return None
+    return load(name).ADAPTER
+
+
+def load(name: str) -> Any:
+    """The adapter module for an agent name (only known names are ever imported)."""
+    if name not in KNOWN:
+        raise UsageError(f"unknown agent: {name}", hint=f"choose one of {', '.join(KNOWN)}")
+    return importlib.import_module(f"agitlog.capture.adapters.{name}")
