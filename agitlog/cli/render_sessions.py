@@ -276,3 +276,20 @@ def _divergence_json(divergence: Any) -> dict[str, Any] | None:
     if divergence is None:
         return None
     return {"call_index": divergence.call_index, "expected": divergence.expected, "actual": divergence.actual}
+
+
+def render_agent_import(agent: str, results: list[Any], *, json_out: bool) -> None:
+    """What `agitlog import AGENT` did, one line per transcript."""
+    if json_out:
+        print_json({"agent": agent, "sessions": [asdict(r) for r in results]})
+        return
+    out = console()
+    if not results:
+        out.print(f"no {agent} transcripts of this repository found")
+        return
+    for r in results:
+        if r.status == "empty":
+            continue
+        tail = f" ({r.events} events, {r.steps} steps{', partial: still being written' if r.partial else ''})" \
+            if r.status in ("imported", "updated") else ""
+        out.print(f"{r.status:9} {safe(r.session_id)} from {agent} session {safe(r.agent_session_id)}{tail}")

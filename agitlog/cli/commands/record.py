@@ -61,6 +61,16 @@ def demo_cmd(
     return 0
 
 
+def import_agent(agent: str, *, since: str | None, json_out: bool, repo: Path | None) -> int:
+    """`agitlog import AGENT`: the agent's transcripts of this repository become sessions."""
+    from agitlog.capture.importers import import_agent as run_import
+    from agitlog.query.listing import parse_since
+
+    results = run_import(open_repo(repo), agent=agent, since=parse_since(since) if since else None)
+    views.render_agent_import(agent, results, json_out=json_out)
+    return 0
+
+
 def version_cmd() -> int:
     """Print agitlog's version."""
     typer.echo(f"agitlog {VERSION}")
