@@ -218,3 +218,35 @@ def test_hook_payloads_become_events() -> None:
     assert stop.draft["type"] == "span.end" and stop.draft["span"] == inside.draft["span"]
     unknown = adapter.hook_drafts({"hook_event_name": "PreCompact", "trigger": "auto"}, env)[0]
     assert unknown.draft == {"type": "claude.pre_compact", "data": {"hook_event_name": "PreCompact", "trigger": "auto"}}
+
+
+def test_subagents_are_child_spans_and_their_transcripts_are_imported(repo: Path, isolated_env: Path) -> None:
+    from fakemodel import subagent_script
+
+    claude = agent_cli("claude")
+    model = FakeModel().start()
+    model.script = subagent_script(str(repo))
+    try:
+        env = claude_env(model, isolated_env, repo)
+        proc = agitlog("run", "--", str(claude), "-p", "delegate", "--dangerously-skip-permissions", cwd=repo,
+                       env=env)
+    finally:
+        model.close()
+    assert proc.returncode == 0, proc.stderr
+    events = _events(repo)
+    root = events[0]["span"]
+    [start] = [e for e in events if e["type"] == "span.start"]
+    [end] = [e for e in events if e["type"] == "span.end"]
+    assert start["parent_span"] == root and start["span"] == end["span"] != root
+    [write] = [e for e in events if e["type"] == "tool.result" and e["data"]["tool"] == "Write"]
+    assert write["span"] == start["span"] and write["agent"] == "claude/general-purpose"
+    assert _file_at(repo, write["commit"], "sub.txt") == "from the subagent\n"
+    transcripts = [e["data"]["path"] for e in events if e["type"] == "agent.transcript"]
+    assert len(transcripts) == 2 and any("/subagents/" in p for p in transcripts)
+
+    imported = json.loads(agitlog("import", "claude", "--json", cwd=repo).stdout)["sessions"]
+    [session] = [s for s in imported if s["status"] == "imported"]
+    events = agitlog_json("show", session["session_id"], cwd=repo)["events"]
+    [write] = [e for e in events if e["type"] == "tool.result" and e["data"]["tool"] == "Write"]
+    assert write["agent"].startswith("claude/") and write["span"] != events[0]["span"]
+    assert _file_at(repo, write["commit"], "sub.txt") == "from the subagent\n"

@@ -40,7 +40,7 @@ class FakeModel:
     gzip_json: bool = False
     # A coding agent's task (see `coding_script`): tool calls answered in order, one per model turn,
     # to any request that offers tools by those names; None keeps the weather-tool behaviour.
-    script: list[dict[str, Any]] | None = None
+    script: list[dict[str, Any]] | dict[str, list[dict[str, Any]]] | None = None
     _fail: list[int] = field(default_factory=list)
     _die: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -376,8 +376,30 @@ def coding_script(workdir: str, *, names: dict[str, str] | None = None) -> list[
     return steps
 
 
-def _scripted_tool(request: dict, script: list[dict[str, Any]] | None, results: int) -> dict[str, Any] | None:
-    """The script's next tool call when the request offers the tools the script uses."""
+def subagent_script(workdir: str) -> dict[str, list[dict[str, Any]]]:
+    """The main agent starts a subagent (Claude Code's Agent tool), which writes sub.txt."""
+    return {
+        "SUBTASK": [{"name": "Write", "input": {"file_path": f"{workdir}/sub.txt", "content": "from the subagent\n"}}],
+        "": [{"name": "Agent", "input": {"description": "write sub.txt", "subagent_type": "general-purpose",
+                                          "prompt": "SUBTASK: write sub.txt"}}],
+    }
+
+
+def _first_user_text(request: dict) -> str:
+    for message in request.get("messages") or request.get("input") or []:
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else json.dumps(content)
+    return ""
+
+
+def _scripted_tool(request: dict, script: list[dict[str, Any]] | dict[str, list[dict[str, Any]]] | None,
+                   results: int) -> dict[str, Any] | None:
+    """The script's next tool call when the request offers the tools the script uses. A dict of
+    scripts picks the first whose key occurs in the conversation's first user message ("" matches all)."""
+    if isinstance(script, dict):
+        first = _first_user_text(request)
+        script = next((steps for key, steps in script.items() if key in first), None)
     if not script:
         return None
     offered = {t.get("name") or (t.get("function") or {}).get("name") for t in request.get("tools") or []}
@@ -391,7 +413,7 @@ def _tool_results_anthropic(request: dict) -> int:
                for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_result")
 
 
-def _messages(request: dict, script: list[dict[str, Any]] | None = None) -> tuple[list[bytes], dict, str]:
+def _messages(request: dict, script: Any = None) -> tuple[list[bytes], dict, str]:
     model = request.get("model", "fake-model")
     step = _scripted_tool(request, script, _tool_results_anthropic(request))
     tool = step["name"] if step else (None if script else _wants_tool_anthropic(request))
