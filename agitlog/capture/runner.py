@@ -62,9 +62,8 @@ def run_recorded(
     repo, base, branch = git.find_repo_and_head(cwd)
     executable = _find_executable(command[0], cwd)
     chosen = choose_adapter(command, adapter)
-    prepared = chosen.prepare(command, hook_command=hook_command(chosen.name)) if chosen else None
-    if prepared is not None:
-        extra_meta = {**(extra_meta or {}), "adapter": prepared.meta}
+    if chosen is not None:
+        extra_meta = {**(extra_meta or {}), "adapter": {"name": chosen.name}}
     recover_sessions(repo)
     live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,
                          head=(base, branch), first_status=first_status)
@@ -77,9 +76,11 @@ def run_recorded(
         env = _child_env(live, channel, services)
         if replay_tools:
             env[ENV_REPLAY_TOOLS] = "1"
-        if prepared is not None:
+        child_argv = list(command)
+        if chosen is not None:  # after the proxy started: an adapter may point the agent at it
+            prepared = chosen.prepare(command, hook_command=hook_command(chosen.name), env=env)
             env.update(prepared.env)
-        child_argv = prepared.command if prepared is not None else list(command)
+            child_argv = prepared.command
         outcome = _run_child(child_argv, executable=executable, cwd=cwd, env=env,
                              recorder=live.recorder if capture_output else None, stdout_to_stderr=stdout_to_stderr)
         live.recorder.prefetch_snapshot()  # the after-snapshot's scan runs while the channel and proxy close

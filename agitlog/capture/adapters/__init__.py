@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 from agitlog.errors import UsageError
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from agitlog.capture.lifecycle import LiveSession
 
 ADAPTER_NONE = "none"
-KNOWN = ("claude",)
+KNOWN = ("claude", "codex")
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,6 @@ class Prepared:
 
     command: list[str]
     env: dict[str, str] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)  # goes into session.toml under [adapter]
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,8 @@ class HookDraft:
 class Adapter(Protocol):
     name: str
 
-    def prepare(self, command: Sequence[str], *, hook_command: str) -> Prepared: ...
+    def prepare(self, command: Sequence[str], *, hook_command: str, env: Mapping[str, str]) -> Prepared:
+        """argv and extra environment for the child; ``env`` is the child's environment so far."""
 
     def after_run(self, live: LiveSession) -> None: ...
 

@@ -46,13 +46,13 @@ SETTINGS_FLAG = "--settings"
 class ClaudeAdapter:
     name = NAME
 
-    def prepare(self, command: Sequence[str], *, hook_command: str) -> Prepared:
+    def prepare(self, command: Sequence[str], *, hook_command: str, env: Mapping[str, str] | None = None
+                ) -> Prepared:
         """``claude ARGS`` -> ``claude --settings <ours merged with the user's> ARGS``."""
         args = list(command[1:])
         user_settings, args = _take_settings(args)
         settings = merge_hooks(user_settings, hook_settings(hook_command))
-        return Prepared(command=[command[0], SETTINGS_FLAG, json.dumps(settings), *args],
-                        meta={"name": NAME, "hooks": list(HOOK_EVENTS)})
+        return Prepared(command=[command[0], SETTINGS_FLAG, json.dumps(settings), *args])
 
     def after_run(self, live: LiveSession) -> None:
         attach_transcripts(live)

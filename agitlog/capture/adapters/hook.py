@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 
 def run_hook(args: list[str], stdin: BinaryIO | None = None) -> int:
-    """Handle one hook invocation; ``args`` is ``[AGENT, ...]``."""
+    """Handle one hook invocation; ``args`` is ``[AGENT, ...]`` (``[..., PAYLOAD_JSON]`` for Codex)."""
     from agitlog.capture.connection import CLIENT
 
     if not args or not CLIENT.enabled:
@@ -23,7 +23,9 @@ def run_hook(args: list[str], stdin: BinaryIO | None = None) -> int:
         from agitlog.capture.adapters import load
 
         adapter = load(args[0])
-        payload = json.loads((stdin or sys.stdin.buffer).read() or b"{}")
+        # Claude Code and Gemini CLI write the payload on stdin; Codex's notify passes it as the last argument
+        inline = len(args) > 1 and args[-1].lstrip().startswith("{")
+        payload = json.loads(args[-1] if inline else ((stdin or sys.stdin.buffer).read() or b"{}"))
         if not isinstance(payload, dict):
             payload = {"payload": payload}
         for item in adapter.hook_drafts(payload, os.environ):

@@ -31,7 +31,7 @@ from agitlog.store.events import encode_event, finish_event
 from agitlog.store.journal import Journal
 from agitlog.store.records import list_sessions, session_ref, step_message, write_record
 
-KNOWN = ("claude",)
+KNOWN = ("claude", "codex")
 TRAILER_RECONSTRUCTED = "Agitlog-Reconstructed"
 
 
