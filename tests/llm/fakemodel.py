@@ -104,7 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": {"message": "not found", "type": "not_found"}})
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self._read_body()
         self.fake.received.append(Received("POST", self.path, dict(self.headers.items()), body, self.client_address[1]))
         status = self.fake._take(self.fake._fail)
         if status is not None:
@@ -119,6 +119,10 @@ class _Handler(BaseHTTPRequestHandler):
             events, payload, text = _responses(request)
         elif path.endswith("/v1/messages"):
             events, payload, text = _messages(request, self.fake.script)
+        elif ":generateContent" in path or ":streamGenerateContent" in path:
+            events, payload, text = _gemini(request, self.fake.script, path.rsplit("/", 1)[-1].split(":")[0])
+            if ":streamGenerateContent" in path:
+                request = {"stream": True}
         else:
             self._send_json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
             return
@@ -127,6 +131,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_stream(events)
         else:
             self._send_json(200, payload)
+
+    def _read_body(self) -> bytes:
+        """The request body, by Content-Length or chunked (Node's fetch streams large bodies)."""
+        if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+        self.rfile.readline()
+        return b"".join(chunks)
 
     def _send_json(self, status: int, payload: dict, extra: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
         body = json.dumps(payload).encode()
@@ -474,3 +489,33 @@ def _messages(request: dict, script: Any = None) -> tuple[list[bytes], dict, str
     events.append(_sse(final, "message_delta"))
     events.append(_sse({"type": "message_stop"}, "message_stop"))
     return events, payload, text
+
+
+# -- Gemini generateContent --------------------------------------------------------------------------
+
+
+def gemini_script(workdir: str) -> list[dict[str, Any]]:
+    """The coding task in Gemini CLI's tool names and arguments."""
+    steps = coding_script(workdir, names={"Write": "write_file", "Bash": "run_shell_command", "Edit": "replace"})
+    for step in steps:
+        step["input"].pop("description", None)
+        if step["name"] == "replace":
+            step["input"]["instruction"] = "greet the world"
+    return steps
+
+
+def _gemini(request: dict, script: Any, model: str) -> tuple[list[bytes], dict, str]:
+    contents = request.get("contents") or []
+    results = sum(1 for c in contents for p in c.get("parts") or [] if isinstance(p, dict) and "functionResponse" in p)
+    offered = {"tools": [{"name": d.get("name")} for t in request.get("tools") or []
+                         for d in t.get("functionDeclarations") or t.get("function_declarations") or []]}
+    step = _scripted_tool(offered, script, results) if script else None
+    text = f"Next: {step['name']}." if step else _answer_text()
+    parts: list[dict[str, Any]] = [{"text": text}]
+    if step:
+        parts.append({"functionCall": {"name": step["name"], "args": step["input"]}})
+    usage = {"promptTokenCount": USAGE["input"], "candidatesTokenCount": USAGE["output"],
+             "totalTokenCount": USAGE["input"] + USAGE["output"]}
+    payload = {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+               "usageMetadata": usage, "modelVersion": model, "responseId": secrets.token_hex(6)}
+    return [_sse(payload)], payload, text

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from agitlog.capture.lifecycle import LiveSession
 
 ADAPTER_NONE = "none"
-KNOWN = ("claude", "codex")
+KNOWN = ("claude", "codex", "gemini")
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,35 @@ def load(name: str) -> Any:
     if name not in KNOWN:
         raise UsageError(f"unknown agent: {name}", hint=f"choose one of {', '.join(KNOWN)}")
     return importlib.import_module(f"agitlog.capture.adapters.{name}")
+
+
+def attach_named_transcripts(live: LiveSession, *, agent: str) -> None:
+    """Attach each transcript the agent's hooks named (``transcript_path`` of agent.session and
+    span.end events) as it is now, as ``agent.transcript`` events."""
+    from pathlib import Path
+
+    from agitlog.store.events import iter_events
+    from agitlog.store.journal import read_events_tolerant
+
+    complete, _ = read_events_tolerant(live.journal)
+    paths: dict[str, str | None] = {}
+    for event in iter_events(complete):
+        data = event.get("data") or {}
+        path = data.get("transcript_path")
+        if event.get("type") in ("agent.session", "span.end") and isinstance(path, str):
+            paths.setdefault(path, data.get("agent_id"))
+    for path, agent_id in paths.items():
+        attach_file(live, Path(path), agent=agent, agent_id=agent_id)
+
+
+def attach_file(live: LiveSession, path: Any, *, agent: str, agent_id: str | None = None) -> None:
+    """Keep an agent's file (transcript, rollout) with the session, redacted, as an attachment."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        live.recorder.record({"type": "error", "data": {"error": f"cannot read {agent} transcript {path}: {exc}"}})
+        return
+    text = live.recorder.redactor.redact_text(raw.decode("utf-8", "surrogateescape"))
+    ref = live.recorder.attach(text.encode("utf-8", "surrogateescape"))
+    live.recorder.record({"type": "agent.transcript", "data": {
+        "agent": agent, "path": os.fspath(path), "agent_id": agent_id, "lines": raw.count(b"\n"), "body_ref": ref}})

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -201,29 +200,6 @@ def _snake(name: str) -> str:
 # --- after the run --------------------------------------------------------------------------------
 
 def attach_transcripts(live: LiveSession) -> None:
-    """Attach each transcript the hooks named (main session and subagents) as it is now."""
-    from agitlog.store.events import iter_events
-    from agitlog.store.journal import read_events_tolerant
+    from agitlog.capture.adapters import attach_named_transcripts
 
-    complete, _ = read_events_tolerant(live.journal)
-    paths: dict[str, str | None] = {}
-    for event in iter_events(complete):
-        data = event.get("data") or {}
-        path = data.get("transcript_path")
-        if event.get("type") in ("agent.session", "span.end", "user.prompt") and isinstance(path, str):
-            paths.setdefault(path, data.get("agent_id"))
-    for path, agent_id in paths.items():
-        _attach_one(live, Path(path), agent_id)
-
-
-def _attach_one(live: LiveSession, path: Path, agent_id: str | None) -> None:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        live.recorder.record({"type": "error", "data": {"error": f"cannot read Claude transcript {path}: {exc}"}})
-        return
-    text = live.recorder.redactor.redact_text(raw.decode("utf-8", "surrogateescape"))
-    ref = live.recorder.attach(text.encode("utf-8", "surrogateescape"))
-    live.recorder.record({"type": "agent.transcript", "data": {
-        "agent": NAME, "path": os.fspath(path), "agent_id": agent_id, "lines": raw.count(b"\n"),
-        "body_ref": ref}})
+    attach_named_transcripts(live, agent=NAME)

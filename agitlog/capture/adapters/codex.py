@@ -129,11 +129,9 @@ def _inside(path: Path | None, root: Path) -> bool:
 
 
 def _attach(live: LiveSession, path: Path) -> None:
-    raw = path.read_bytes()
-    text = live.recorder.redactor.redact_text(raw.decode("utf-8", "surrogateescape"))
-    ref = live.recorder.attach(text.encode("utf-8", "surrogateescape"))
-    live.recorder.record({"type": "agent.transcript", "data": {
-        "agent": NAME, "path": os.fspath(path), "lines": raw.count(b"\n"), "body_ref": ref}})
+    from agitlog.capture.adapters import attach_file
+
+    attach_file(live, path, agent=NAME)
 
 
 def _record_missed_turns(live: LiveSession, path: Path) -> None:
