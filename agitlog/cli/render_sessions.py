@@ -5,7 +5,8 @@ from dataclasses import asdict
 from typing import Any, Sequence
 
 from agitlog.cli.output import console, is_tty, print_json, safe
-from agitlog.query.summaries import compact, event_summary
+from agitlog.jsondiff import FieldChange, describe_changes
+from agitlog.query.summaries import event_summary
 from agitlog.query.listing import LogRow, SessionView, StepChange
 
 
@@ -243,11 +244,7 @@ def _comparison_lines(comparison: Any) -> list[str]:
         lines.append(f"first difference at event #{diff.index} ({', '.join(diff.fields)}):")
         lines.append(f"  A: {event_line(diff.a) if diff.a else '(no event)'}")
         lines.append(f"  B: {event_line(diff.b) if diff.b else '(no event)'}")
-        for key in diff.fields:
-            if key.startswith("data.") and diff.a and diff.b:
-                name = key[5:]
-                a, b = compact(diff.a["data"].get(name), 80), compact(diff.b["data"].get(name), 80)
-                lines.append(f"  {key}: A={safe(a, keep_newlines=False)}  B={safe(b, keep_newlines=False)}")
+        lines.extend(safe(line, keep_newlines=False) for line in describe_changes(diff.changes))
     if comparison.trees_equal:
         lines.append("final trees: the same")
     else:
@@ -265,7 +262,7 @@ def _comparison_json(comparison: Any) -> dict[str, Any]:
     return {
         "a": comparison.a.id, "b": comparison.b.id, "identical": comparison.identical,
         "first_difference": None if diff is None else {"index": diff.index, "fields": diff.fields, "a": diff.a,
-                                                         "b": diff.b},
+                                                         "b": diff.b, "changes": _changes_json(diff.changes)},
         "trees_equal": comparison.trees_equal,
         "files": [{"path": p, "added": a, "deleted": d} for a, d, p in comparison.tree_changes],
         "patch": comparison.patch,
@@ -275,4 +272,10 @@ def _comparison_json(comparison: Any) -> dict[str, Any]:
 def _divergence_json(divergence: Any) -> dict[str, Any] | None:
     if divergence is None:
         return None
-    return {"call_index": divergence.call_index, "expected": divergence.expected, "actual": divergence.actual}
+    return {"call_index": divergence.call_index, "expected": divergence.expected, "actual": divergence.actual,
+            "changes": _changes_json(divergence.changes() if divergence.expected is not None else [])}
+
+
+def _changes_json(changes: Sequence[FieldChange]) -> list[dict[str, str]]:
+    """Each differing field's JSON path and the changed part of each side, with context."""
+    return [dict(zip(("path", "a", "b"), (change.path, *change.excerpts()))) for change in changes]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agitlog import git
+from agitlog.jsondiff import FieldChange, json_changes
 from agitlog.store.records import SessionInfo, load_events
 
 _VOLATILE_EVENT_FIELDS = ("v", "seq", "ts", "session", "pid", "span", "parent_span", "step", "commit")
@@ -30,6 +31,7 @@ class EventDifference:
     a: dict[str, Any] | None       # None: session A has no event there
     b: dict[str, Any] | None
     fields: list[str]              # top-level keys (data.* for payload keys) that differ
+    changes: list[FieldChange] = field(default_factory=list)  # each differing leaf, by JSON path
 
 
 @dataclass
@@ -66,7 +68,8 @@ def first_difference(events_a: list[dict[str, Any]], events_b: list[dict[str, An
             return EventDifference(index=index, a=a, b=b, fields=["(missing)"])
         na, nb = normalize_event(a), normalize_event(b)
         if na != nb:
-            return EventDifference(index=index, a=a, b=b, fields=_differing_fields(na, nb))
+            return EventDifference(index=index, a=a, b=b, fields=_differing_fields(na, nb),
+                                   changes=json_changes(na, nb))
     return None
 
 

@@ -65,8 +65,9 @@ def rerun_session(
     workdir = Path(tempfile.mkdtemp(prefix="agitlog-rerun-"))
     git.add_worktree(repo, workdir, step0)
     try:
+        cwd = workdir / meta.get("cwd", ".")
         result = run_recorded(
-            command=meta["command"], cwd=workdir / meta.get("cwd", "."), agent=meta.get("agent"),
+            command=meta["command"], cwd=cwd, program_dir=repo.root / meta.get("cwd", "."), agent=meta.get("agent"),
             name=f"rerun of {meta.get('name') or original.id}", replay=book, replay_tools=replay_tools,
             extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
         )
