@@ -204,6 +204,8 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
             "served_calls": result.served_calls, "upstream_calls": result.upstream_calls,
             "divergence": _divergence_json(result.divergence), "comparison": _comparison_json(comparison),
             "missing_env": result.missing_env, "workdir": str(result.workdir) if result.workdir else None,
+            "code": None if result.code is None else {"source": result.code.source,
+                                                      "files": sorted(result.code.paths)},
         })
         return
     out = console()
@@ -211,6 +213,10 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
     out.print(f"rerun {result.rerun} of {result.original}: {verdict}")
     out.print(f"model calls: {result.served_calls} of {result.recorded_calls} served from the recording, "
               f"{result.upstream_calls} sent upstream; exit {result.exit_code} ({result.status})")
+    if result.code is not None:
+        files = sorted(result.code.paths)
+        out.print(f"code under test: {safe(result.code.source)} ({len(files)} file{'s' * (len(files) != 1)} "
+                  f"from it: {safe(', '.join(files[:5]) or 'none', keep_newlines=False)}{' …' * (len(files) > 5)})")
     if result.missing_env:
         out.print(f"note: not set here but set in the original run: {', '.join(result.missing_env)}")
     if result.divergence is not None:

@@ -48,14 +48,19 @@ class Comparison:
         return self.first_difference is None and self.trees_equal
 
 
-def compare_sessions(repo: git.Repo, a: SessionInfo, b: SessionInfo, *, with_patch: bool = True) -> Comparison:
+def compare_sessions(repo: git.Repo, a: SessionInfo, b: SessionInfo, *, with_patch: bool = True,
+                     ignore_paths: frozenset[str] = frozenset()) -> Comparison:
+    """``ignore_paths``: files left out of the final trees' comparison (a rerun's code under test)."""
     events_a = [e for e in load_events(repo, a) if e["type"] != "snapshot.skip"]
     events_b = [e for e in load_events(repo, b) if e["type"] != "snapshot.skip"]
     difference = first_difference(events_a, events_b)
     last_a, last_b = _last_step(a), _last_step(b)
-    trees_equal = bool(last_a and last_b and git.tree_of(repo, last_a) == git.tree_of(repo, last_b))
-    changes = [] if trees_equal or not (last_a and last_b) else git.diff_tree_numstat(repo, last_a, last_b)
-    patch = git.diff_patch(repo, last_a, last_b).decode("utf-8", "backslashreplace") if with_patch and changes else ""
+    same_tree = bool(last_a and last_b and git.tree_of(repo, last_a) == git.tree_of(repo, last_b))
+    changes = [] if same_tree or not (last_a and last_b) else git.diff_tree_numstat(repo, last_a, last_b)
+    changes = [change for change in changes if change[2] not in ignore_paths]
+    trees_equal = bool(last_a and last_b) and not changes
+    patch = git.diff_patch(repo, last_a, last_b, exclude=sorted(ignore_paths)).decode("utf-8", "backslashreplace") \
+        if with_patch and changes else ""
     return Comparison(a=a, b=b, first_difference=difference, trees_equal=trees_equal, tree_changes=changes,
                       patch=patch)
 
