@@ -59,12 +59,19 @@ class ReplayBook:
     live_from_step: int | None = None
     divergence: Divergence | None = None
     live: bool = False
+    # (as this run says it, as the recording said it), replaced in each request before matching: a
+    # rerun's own date, or its sandbox path when it cannot run at the original path
+    request_substitutions: tuple[tuple[str, str], ...] = ()
+    # (recorded, this run's), replaced in each served answer: the reverse of a sandbox path
+    answer_substitutions: tuple[tuple[bytes, bytes], ...] = ()
     _next: int = 0
     _tool_next: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def decide(self, canonical: str, *, path: str, model: str | None) -> Decision:
         """Match the next request against the recording, in order."""
+        for seen, recorded in self.request_substitutions:
+            canonical = canonical.replace(seen, recorded)
         with self._lock:
             if self.live:
                 return Decision(call=None)
@@ -113,6 +120,13 @@ class ReplayBook:
                 return None
             self._tool_next[tool] = position + 1
             return results[position]
+
+    def served_body(self, call: RecordedCall) -> bytes:
+        """A recorded answer as this run needs it (paths mapped into a sandbox, if any)."""
+        body = call.body
+        for recorded, seen in self.answer_substitutions:
+            body = body.replace(recorded, seen)
+        return body
 
     @property
     def served_count(self) -> int:

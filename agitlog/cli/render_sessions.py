@@ -204,6 +204,7 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
             "served_calls": result.served_calls, "upstream_calls": result.upstream_calls,
             "divergence": _divergence_json(result.divergence), "comparison": _comparison_json(comparison),
             "missing_env": result.missing_env, "workdir": str(result.workdir) if result.workdir else None,
+            "isolation": result.isolation,
             "code": None if result.code is None else {"source": result.code.source,
                                                       "files": sorted(result.code.paths)},
         })

@@ -25,7 +25,8 @@ from agitlog.git.diff import (  # noqa: F401
     RawChange, blame_porcelain, changed_paths, diff_changes, diff_patch, diff_text, diff_tree_numstat, diff_tree_numstat_many,
 )
 from agitlog.git.worktrees import (  # noqa: F401
-    add_worktree, bisect_run, checkout_detached, checkout_paths, checkout_worktree_at, is_worktree_clean, remove_worktree,
+    add_worktree, bisect_run, checkout_branch_at, checkout_detached, checkout_paths, clone_local,
+    restore_worktree_from, checkout_worktree_at, is_worktree_clean, remove_worktree,
 )
 from agitlog.git.remotes import (  # noqa: F401
     bundle_create, bundle_heads, bundle_verify, fetch, list_remotes, ls_remote, push, push_in_background,

@@ -2,6 +2,7 @@
 runs: times, ids, pids, durations) and the difference of their final trees."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,10 +50,12 @@ class Comparison:
 
 
 def compare_sessions(repo: git.Repo, a: SessionInfo, b: SessionInfo, *, with_patch: bool = True,
-                     ignore_paths: frozenset[str] = frozenset()) -> Comparison:
-    """``ignore_paths``: files left out of the final trees' comparison (a rerun's code under test)."""
+                     ignore_paths: frozenset[str] = frozenset(),
+                     substitutions: tuple[tuple[str, str], ...] = ()) -> Comparison:
+    """``ignore_paths``: files left out of the final trees' comparison (a rerun's code under test);
+    ``substitutions``: (as B says it, as A said it) text replaced in B's events first (a rerun's date)."""
     events_a = [e for e in load_events(repo, a) if e["type"] != "snapshot.skip"]
-    events_b = [e for e in load_events(repo, b) if e["type"] != "snapshot.skip"]
+    events_b = [_substituted(e, substitutions) for e in load_events(repo, b) if e["type"] != "snapshot.skip"]
     difference = first_difference(events_a, events_b)
     last_a, last_b = _last_step(a), _last_step(b)
     same_tree = bool(last_a and last_b and git.tree_of(repo, last_a) == git.tree_of(repo, last_b))
@@ -63,6 +66,15 @@ def compare_sessions(repo: git.Repo, a: SessionInfo, b: SessionInfo, *, with_pat
         if with_patch and changes else ""
     return Comparison(a=a, b=b, first_difference=difference, trees_equal=trees_equal, tree_changes=changes,
                       patch=patch)
+
+
+def _substituted(event: dict[str, Any], substitutions: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    if not substitutions:
+        return event
+    text = json.dumps(event, ensure_ascii=False)
+    for seen, recorded in substitutions:
+        text = text.replace(json.dumps(seen)[1:-1], json.dumps(recorded)[1:-1])
+    return json.loads(text)
 
 
 def first_difference(events_a: list[dict[str, Any]], events_b: list[dict[str, Any]]) -> EventDifference | None:

@@ -3,7 +3,6 @@ worktree of its step 0, recorded as a new session linked to the original (``reru
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from agitlog.errors import AgitlogError, UsageError
 from agitlog.capture.replaybook import DIVERGENCE_POLICIES, Divergence, build_book
 from agitlog.jsondiff import describe_changes
 from agitlog.rerun.code import CodeOverlay, apply_overlay, code_overlay
+from agitlog.rerun.sandbox import ISOLATION_NONE, make_sandbox
 from agitlog.capture.lifecycle import recover_sessions
 from agitlog.store.records import load_attachments, load_events, resolve_session
 
@@ -31,6 +31,7 @@ class RerunResult:
     missing_env: list[str]
     workdir: Path | None
     code: CodeOverlay | None = None    # --code: the files taken from the code under test
+    isolation: str = ISOLATION_NONE      # how the sandbox kept the agent away from the user's worktree
 
     @property
     def reproduced(self) -> bool:
@@ -64,7 +65,7 @@ def rerun_session(
 ) -> RerunResult:
     """Re-execute a session deterministically; see docs/commands/rerun.md."""
     from agitlog.capture.llm.capture import canonical_body
-    from agitlog.capture.runner import run_recorded
+    from agitlog.capture.runner import ChildLaunch, run_recorded
 
     if on_divergence not in DIVERGENCE_POLICIES:
         raise UsageError(f"--on-divergence must be one of {', '.join(DIVERGENCE_POLICIES)}")
@@ -81,28 +82,48 @@ def rerun_session(
                       policy="live" if live_from is not None and on_divergence == "fail" else on_divergence,
                       live_from_step=live_from)
     overlay = code_overlay(repo, code=code, final_step=meta["steps"]["last"]) if code is not None else None
-    workdir = Path(tempfile.mkdtemp(prefix="agitlog-rerun-"))
-    git.add_worktree(repo, workdir, step0)
+    sandbox = make_sandbox(repo, base=meta.get("git", {}).get("base_commit"), branch=meta.get("git", {}).get("branch"),
+                           step0=step0)
+    book.request_substitutions = _date_substitutions(meta.get("started_at", "")) + sandbox.request_substitutions()
+    book.answer_substitutions = sandbox.answer_substitutions()
+    rel_cwd = meta.get("cwd", ".")
     try:
         if overlay is not None:
-            apply_overlay(overlay, workdir)
-        cwd = workdir / meta.get("cwd", ".")
+            apply_overlay(overlay, sandbox.root)
         result = run_recorded(
-            command=meta["command"], cwd=cwd, program_dir=repo.root / meta.get("cwd", "."), agent=meta.get("agent"),
-            name=f"rerun of {meta.get('name') or original.id}", replay=book, replay_tools=replay_tools,
-            extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
+            command=meta["command"], cwd=sandbox.root / rel_cwd, program_dir=repo.root / rel_cwd,
+            agent=meta.get("agent"), name=f"rerun of {meta.get('name') or original.id}", replay=book,
+            replay_tools=replay_tools, extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
+            launch=ChildLaunch(wrap=lambda argv: sandbox.wrap(argv, rel_cwd=rel_cwd), repo_root=sandbox.seen_root),
         )
+        sandbox.hand_over_session(repo, result.session_id)
         rerun = resolve_session(repo, result.session_id)
-        comparison = compare_sessions(repo, original, rerun, ignore_paths=overlay.paths if overlay else frozenset())
+        comparison = compare_sessions(repo, original, rerun, ignore_paths=overlay.paths if overlay else frozenset(),
+                                      substitutions=book.request_substitutions)
     finally:
         if not keep_worktree:
-            git.remove_worktree(repo, workdir)
+            sandbox.remove()
     return RerunResult(
         original=original.id, rerun=result.session_id, exit_code=result.exit_code, status=result.status,
         served_calls=book.served_count, recorded_calls=len(book.calls), upstream_calls=result.upstream_calls,
         divergence=book.divergence, comparison=comparison, missing_env=_missing_env(meta.get("env_names", [])),
-        workdir=workdir if keep_worktree else None, code=overlay,
+        workdir=sandbox.root if keep_worktree else None, code=overlay, isolation=sandbox.isolation,
     )
+
+
+def _date_substitutions(started_at: str) -> tuple[tuple[str, str], ...]:
+    """Today's date, as an agent would write it into a prompt (Claude Code's system prompt does), is
+    matched as the original run's date: a rerun on a later day still reproduces."""
+    from datetime import datetime, timezone
+
+    try:
+        started = datetime.strptime(started_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return ()
+    now = datetime.now(timezone.utc)
+    pairs = {(now.astimezone().date().isoformat(), started.astimezone().date().isoformat()),
+             (now.date().isoformat(), started.date().isoformat())}
+    return tuple(sorted((seen, recorded) for seen, recorded in pairs if seen != recorded))
 
 
 def _missing_env(names: list[str]) -> list[str]:

@@ -112,7 +112,8 @@ class LLMCapture:
             sys.stderr.write(f"agitlog rerun: {decision.divergence.describe()}\n")
         if decision.call is None:
             return None
-        return LLMReply(status=decision.call.status, headers=dict(decision.call.headers), body=decision.call.body)
+        return LLMReply(status=decision.call.status, headers=dict(decision.call.headers),
+                        body=self.replay.served_body(decision.call))
 
 
 def canonical_body(body: Any) -> str:
