@@ -19,10 +19,12 @@ _VOLATILE_DATA_FIELDS = frozenset({
 
 
 def normalize_event(event: dict[str, Any]) -> dict[str, Any]:
-    """The parts of an event that a faithful re-execution reproduces."""
+    """The parts of an event that a faithful re-execution reproduces. Non-model traffic (``http.*``)
+    is compared by method and path: a trace upload's body carries ids and times of its own run."""
     core = {k: v for k, v in event.items() if k not in _VOLATILE_EVENT_FIELDS}
     data = event.get("data") or {}
-    core["data"] = {k: v for k, v in data.items() if k not in _VOLATILE_DATA_FIELDS}
+    volatile = _VOLATILE_DATA_FIELDS | {"body"} if event.get("type") == "http.request" else _VOLATILE_DATA_FIELDS
+    core["data"] = {k: v for k, v in data.items() if k not in volatile}
     return core
 
 
@@ -78,6 +80,29 @@ def _substituted(event: dict[str, Any], substitutions: tuple[tuple[str, str], ..
 
 
 def first_difference(events_a: list[dict[str, Any]], events_b: list[dict[str, Any]]) -> EventDifference | None:
+    """The first event that differs. Non-model traffic (``http.*``) is not ordered against the rest
+    (a connectivity check's answer may be recorded after the agent's next request): those events are
+    compared as a set, after the ordered ones."""
+    ordered = _first_ordered_difference([e for e in events_a if not _is_http(e)],
+                                        [e for e in events_b if not _is_http(e)])
+    return ordered or _first_unordered_difference([e for e in events_a if _is_http(e)],
+                                                  [e for e in events_b if _is_http(e)])
+
+
+def _is_http(event: dict[str, Any]) -> bool:
+    return str(event.get("type", "")).startswith("http.")
+
+
+def _first_unordered_difference(events_a: list[dict[str, Any]], events_b: list[dict[str, Any]]
+                                ) -> EventDifference | None:
+    def key(event: dict[str, Any]) -> str:
+        return json.dumps(normalize_event(event), sort_keys=True, default=str)
+
+    return _first_ordered_difference(sorted(events_a, key=key), sorted(events_b, key=key))
+
+
+def _first_ordered_difference(events_a: list[dict[str, Any]], events_b: list[dict[str, Any]]
+                              ) -> EventDifference | None:
     for index in range(max(len(events_a), len(events_b))):
         a = events_a[index] if index < len(events_a) else None
         b = events_b[index] if index < len(events_b) else None
