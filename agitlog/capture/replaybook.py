@@ -64,6 +64,7 @@ class ReplayBook:
     # (as this run says it, as the recording said it), replaced in each request before matching: a
     # rerun's own date, or its sandbox path when it cannot run at the original path
     request_substitutions: tuple[tuple[str, str], ...] = ()
+    ignore_paths: tuple[str, ...] = ()  # request fields left out of matching (JSON paths, [rerun] ignore)
     # (recorded, this run's), replaced in each served answer: the reverse of a sandbox path
     answer_substitutions: tuple[tuple[bytes, bytes], ...] = ()
     _next: int = 0

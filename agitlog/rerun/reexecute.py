@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agitlog import git
 from agitlog.query.compare import Comparison, compare_sessions
+from agitlog.config import load_config
 from agitlog.errors import AgitlogError, UsageError
 from agitlog.capture.replaybook import DIVERGENCE_POLICIES, Divergence, build_book
 from agitlog.jsondiff import describe_changes
@@ -78,9 +79,12 @@ def rerun_session(
     if not step0:
         raise AgitlogError(f"session {original.id} has no step commits to start from")
     events = load_events(repo, original)
-    book = build_book(events, load_bodies=lambda names: load_attachments(repo, original, names), canonical=canonical_body,
+    ignore = load_config(repo.root).rerun_ignore
+    book = build_book(events, load_bodies=lambda names: load_attachments(repo, original, names),
+                      canonical=lambda body: canonical_body(body, ignore),
                       policy="live" if live_from is not None and on_divergence == "fail" else on_divergence,
                       live_from_step=live_from)
+    book.ignore_paths = ignore
     overlay = code_overlay(repo, code=code, final_step=meta["steps"]["last"]) if code is not None else None
     sandbox = make_sandbox(repo, base=meta.get("git", {}).get("base_commit"), branch=meta.get("git", {}).get("branch"),
                            step0=step0)
@@ -99,7 +103,7 @@ def rerun_session(
         sandbox.hand_over_session(repo, result.session_id)
         rerun = resolve_session(repo, result.session_id)
         comparison = compare_sessions(repo, original, rerun, ignore_paths=overlay.paths if overlay else frozenset(),
-                                      substitutions=book.request_substitutions)
+                                      substitutions=book.request_substitutions, request_ignore=ignore)
     finally:
         if not keep_worktree:
             sandbox.remove()
