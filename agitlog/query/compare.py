@@ -19,16 +19,18 @@ _VOLATILE_DATA_FIELDS = frozenset({
 
 
 def normalize_event(event: dict[str, Any]) -> dict[str, Any]:
-    """The parts of an event that a faithful re-execution reproduces."""
+    """The parts of an event that a faithful re-execution reproduces. Non-model traffic (``http.*``)
+    is compared by method and path: a trace upload's body carries ids and times of its own run."""
     core = {k: v for k, v in event.items() if k not in _VOLATILE_EVENT_FIELDS}
     data = event.get("data") or {}
-    core["data"] = {k: v for k, v in data.items() if k not in _VOLATILE_DATA_FIELDS}
+    volatile = _VOLATILE_DATA_FIELDS | {"body"} if event.get("type") == "http.request" else _VOLATILE_DATA_FIELDS
+    core["data"] = {k: v for k, v in data.items() if k not in volatile}
     return core
 
 
 @dataclass
 class EventDifference:
-    index: int                     # position among the compared events
+    index: int                     # the event's seq in A (in B where A has none there)
     a: dict[str, Any] | None       # None: session A has no event there
     b: dict[str, Any] | None
     fields: list[str]              # top-level keys (data.* for payload keys) that differ
@@ -85,16 +87,71 @@ def _substituted(event: dict[str, Any], substitutions: tuple[tuple[str, str], ..
 
 
 def first_difference(events_a: list[dict[str, Any]], events_b: list[dict[str, Any]]) -> EventDifference | None:
+    """The first event that differs. Events are a partial order: each process's events are compared in
+    order, but concurrent processes (two workers) may interleave differently in each run; a process
+    is known across runs by its agent and, where the proxy saw it call a model, its arguments.
+    Non-model traffic (``http.*``) is not ordered at all (a connectivity check's answer may be
+    recorded after the agent's next request): it is compared as a set, after the rest."""
+    lanes_a = _lanes([e for e in events_a if not _is_http(e)])
+    lanes_b = _lanes([e for e in events_b if not _is_http(e)])
+    for key in [*lanes_a, *(k for k in lanes_b if k not in lanes_a)]:
+        difference = _first_ordered_difference(lanes_a.get(key, []), lanes_b.get(key, []))
+        if difference is not None:
+            return difference
+    return _first_unordered_difference([e for e in events_a if _is_http(e)], [e for e in events_b if _is_http(e)])
+
+
+def _lanes(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Events by the process that produced them, keyed the same way in every run of the session:
+    agent and calling arguments (from the proxy's attribution), else agent and order of appearance."""
+    streams = {e.get("pid"): e["data"]["caller"]["stream"] for e in events
+               if e.get("type") == "llm.request" and isinstance((e.get("data") or {}).get("caller"), dict)
+               and isinstance(e["data"]["caller"].get("stream"), str)}
+    seen: dict[str, dict[Any, int]] = {}
+    lanes: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        agent, pid = str(event.get("agent")), event.get("pid")
+        if pid in streams:
+            key = f"{agent}\0{streams[pid]}"
+        else:
+            order = seen.setdefault(agent, {})
+            key = f"{agent}\0#{order.setdefault(pid, len(order))}"
+        lanes.setdefault(key, []).append(event)
+    return lanes
+
+
+def _is_http(event: dict[str, Any]) -> bool:
+    return str(event.get("type", "")).startswith("http.")
+
+
+def _first_unordered_difference(events_a: list[dict[str, Any]], events_b: list[dict[str, Any]]
+                                ) -> EventDifference | None:
+    def key(event: dict[str, Any]) -> str:
+        return json.dumps(normalize_event(event), sort_keys=True, default=str)
+
+    return _first_ordered_difference(sorted(events_a, key=key), sorted(events_b, key=key))
+
+
+def _first_ordered_difference(events_a: list[dict[str, Any]], events_b: list[dict[str, Any]]
+                              ) -> EventDifference | None:
     for index in range(max(len(events_a), len(events_b))):
         a = events_a[index] if index < len(events_a) else None
         b = events_b[index] if index < len(events_b) else None
         if a is None or b is None:
-            return EventDifference(index=index, a=a, b=b, fields=["(missing)"])
+            return EventDifference(index=_seq(a, b, index), a=a, b=b, fields=["(missing)"])
         na, nb = normalize_event(a), normalize_event(b)
         if na != nb:
-            return EventDifference(index=index, a=a, b=b, fields=_differing_fields(na, nb),
+            return EventDifference(index=_seq(a, b, index), a=a, b=b, fields=_differing_fields(na, nb),
                                    changes=json_changes(na, nb))
     return None
+
+
+def _seq(a: dict[str, Any] | None, b: dict[str, Any] | None, fallback: int) -> int:
+    """The event's number in its session (A's, else B's): the # column of `agitlog show`."""
+    for event in (a, b):
+        if event is not None and isinstance(event.get("seq"), int):
+            return event["seq"]
+    return fallback
 
 
 def _differing_fields(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
