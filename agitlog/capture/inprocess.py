@@ -12,7 +12,8 @@ from agitlog.capture.channel import ChannelServer
 from agitlog.capture.connection import CLIENT
 from agitlog.constants import ENV_ADDR, ENV_AGENT, ENV_PORT, ENV_SESSION, ENV_SPAN, ENV_TOKEN
 from agitlog.constants import STATUS_FAILED, STATUS_INTERRUPTED, STATUS_OK
-from agitlog.capture.lifecycle import finish_session, recover_sessions, start_session
+from agitlog.capture.lifecycle import finish_session, start_session
+from agitlog.store.recovery import recover_sessions
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from typing import Any
 from agitlog import git
 from agitlog.constants import VOLATILE_REQUEST_FIELDS
 from agitlog.jsondiff import FieldChange, json_changes, without_paths
-from agitlog.store.records import SessionInfo, load_events
+from agitlog.store.sessions import Session, SessionStore
 
 _VOLATILE_EVENT_FIELDS = ("v", "seq", "ts", "session", "pid", "span", "parent_span", "step", "commit")
 _VOLATILE_DATA_FIELDS = frozenset({
@@ -45,8 +45,8 @@ class EventDifference:
 
 @dataclass
 class Comparison:
-    a: SessionInfo
-    b: SessionInfo
+    a: Session
+    b: Session
     first_difference: EventDifference | None
     trees_equal: bool
     tree_changes: list[tuple[int | None, int | None, str]] = field(default_factory=list)
@@ -57,14 +57,24 @@ class Comparison:
         return self.first_difference is None and self.trees_equal
 
 
-def compare_sessions(repo: git.Repo, a: SessionInfo, b: SessionInfo, *, with_patch: bool = True,
+def compare_named(repo: git.Repo, a: str, b: str) -> Comparison:
+    """Compare the sessions two ids (or prefixes) name."""
+    from agitlog.config import load_config
+
+    store = SessionStore.open(repo)
+    return compare_sessions(store, store.resolve(a), store.resolve(b),
+                            request_ignore=load_config(repo.root).rerun_ignore)
+
+
+def compare_sessions(store: SessionStore, a: Session, b: Session, *, with_patch: bool = True,
                      ignore_paths: frozenset[str] = frozenset(),
                      substitutions: tuple[tuple[str, str], ...] = (),
                      request_ignore: tuple[str, ...] = ()) -> Comparison:
     """``ignore_paths``: files left out of the final trees' comparison (a rerun's code under test);
     ``substitutions``: (as B says it, as A said it) text replaced in B's events first (a rerun's date)."""
-    events_a = [e for e in load_events(repo, a) if e["type"] != "snapshot.skip"]
-    events_b = [_substituted(e, substitutions) for e in load_events(repo, b) if e["type"] != "snapshot.skip"]
+    repo = store.repo
+    events_a: list[dict[str, Any]] = [dict(e) for e in store.events(a) if e["type"] != "snapshot.skip"]
+    events_b = [_substituted(dict(e), substitutions) for e in store.events(b) if e["type"] != "snapshot.skip"]
     difference = first_difference(events_a, events_b, request_ignore)
     last_a, last_b = _last_step(a), _last_step(b)
     same_tree = bool(last_a and last_b and git.tree_of(repo, last_a) == git.tree_of(repo, last_b))
@@ -163,5 +173,5 @@ def _differing_fields(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return sorted(fields)
 
 
-def _last_step(session: SessionInfo) -> str | None:
-    return session.meta.get("steps", {}).get("last") or session.commit
+def _last_step(session: Session) -> str | None:
+    return session.meta.steps.last or session.commit

@@ -6,7 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from agitlog.cli.options import AtOption, JsonOption, RepoOption, SessionArg, StepOption, open_repo, team_views, views
+from agitlog.cli.options import (
+    AtOption, JsonOption, NameOption, RepoOption, SessionArg, StepOption, open_repo, team_views, views,
+)
 from agitlog.constants import STATUSES
 
 
@@ -30,13 +32,14 @@ def log_cmd(
 def show_cmd(
     session: SessionArg = None,
     types: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only events of this type (llm matches llm.*).")] = None,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
     """A session's metadata, then every event in order with the step commit it produced."""
     from agitlog.query.listing import show_session
 
-    view = show_session(open_repo(repo), session, types=types or ())
+    view = show_session(open_repo(repo), session, types=types or (), name=name)
     views.render_show(view, json_out=json_out)
     return 0
 
@@ -46,18 +49,19 @@ def replay_cmd(
     at: AtOption = None,
     plain: Annotated[bool, typer.Option("--plain", help="A linear text document instead of the viewer.")] = False,
     diffs: Annotated[bool, typer.Option("--diffs", help="With --plain: include each step's diff.")] = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Walk a session: a full-screen viewer on a terminal, a readable text document in pipes."""
     import sys
 
-    from agitlog.cli import replay_views
+    from agitlog.cli import render_replay as replay_views
     from agitlog.cli.output import is_tty
     from agitlog.query.timeline import load_replay
 
     opened = open_repo(repo)
-    replay = load_replay(opened, session=session, at=at)
+    replay = load_replay(opened, session=session, at=at, name=name)
     if json_out:
         replay_views.render_replay_json(replay, start=replay.start)
     elif plain or not (is_tty() and is_tty(sys.stdin)):
