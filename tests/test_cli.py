@@ -122,3 +122,39 @@ def test_a_crafted_session_cannot_break_log_or_show(repo: Path) -> None:
         assert proc.returncode == 0, (args, proc.stderr)
         assert "\x1b" not in proc.stdout
     assert agitlog_json("log", cwd=repo)[0]["id"] == sid
+
+
+def _command_paths(command: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [prefix]
+    for name, sub in getattr(command, "commands", {}).items():
+        paths += _command_paths(sub, (*prefix, name))
+    return paths
+
+
+def test_no_help_screen_shows_escaped_brackets(capsys) -> None:
+    import typer.main
+
+    from agitlog.cli import main
+    from agitlog.cli.app import app
+
+    paths = _command_paths(typer.main.get_command(app))
+    assert ("remote", "setup") in paths and ("log",) in paths
+    for path in paths:
+        assert main([*path, "--help"]) == 0, path
+        out = capsys.readouterr().out
+        assert out.startswith("Usage: agitlog") and "\\[" not in out, (path, out)
+    # the installed command, on screens with a range, a default and a required option
+    words = lambda *args: " ".join(agitlog(*args, "--help", cwd=Path.cwd()).stdout.split())  # noqa: E731
+    assert "[x>=0; required]" in words("checkout")
+    assert "[default: 100; x>=0]" in words("search")
+
+
+def test_bare_agitlog_prints_help_and_version_flag(tmp_path: Path) -> None:
+    bare = agitlog(cwd=tmp_path)
+    assert bare.returncode == 0 and bare.stdout.startswith("Usage: agitlog") and "--version" in bare.stdout
+    assert "Commands:" in bare.stdout and bare.stderr == ""
+    group = agitlog("remote", cwd=tmp_path)
+    assert group.returncode == 0 and "setup" in group.stdout
+    version = agitlog("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout == agitlog("version", cwd=tmp_path).stdout
+    assert version.stdout.startswith("agitlog ") and version.stdout.strip().split()[1][0].isdigit()
