@@ -158,3 +158,42 @@ def test_bare_agitlog_prints_help_and_version_flag(tmp_path: Path) -> None:
     version = agitlog("--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout == agitlog("version", cwd=tmp_path).stdout
     assert version.stdout.startswith("agitlog ") and version.stdout.strip().split()[1][0].isdigit()
+
+
+def _on_terminal(args: list[str], cwd: Path, columns: int) -> str:
+    """The installed command's stdout as a terminal of ``columns`` columns shows it (escapes removed)."""
+    import os
+    import pty
+    import re
+    import subprocess
+
+    from helpers import AGITLOG
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, COLUMNS=str(columns), LINES="40", TERM="xterm")
+    proc = subprocess.Popen([AGITLOG, *args], cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # EIO: the command closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+    os.close(master)
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode()).replace("\r\n", "\n")
+
+
+def test_log_never_wraps_a_session_id(repo: Path) -> None:
+    long_name = "nightly dependency upgrade across every service with a very long description"
+    ids = [_record(repo, "--name", long_name), _record(repo, code="raise SystemExit(1)\n")]
+    for columns in (80, 100):
+        screen = _on_terminal(["log"], repo, columns)
+        lines = screen.splitlines()
+        assert all(len(line) <= columns for line in lines), screen
+        for session_id in ids:
+            assert any(line.startswith(session_id + " ") for line in lines), (columns, screen)
+        assert "failed (1)" in screen and "nightly" in screen

@@ -49,28 +49,53 @@ def render_log(rows: Sequence[LogRow], *, json_out: bool) -> None:
     if not rows:
         console(stderr=True).print("no sessions recorded yet - try `agitlog run -- <command>`")
         return
-    _print_table(LOG_COLUMNS + (("cost",) if with_cost else ()), table, status_column=4)
+    _print_table(LOG_COLUMNS + (("cost",) if with_cost else ()), table, status_column=4, fold_column=3,
+                 break_column=1)
 
 
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, status_column: int | None = None) -> None:
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, status_column: int | None = None,
+                 fold_column: int | None = None, break_column: int | None = None) -> None:
+    """Rows under headers. On a terminal only ``fold_column`` wraps (and ``break_column`` breaks at its
+    space when the terminal is narrow): ids, numbers and statuses are never wrapped or cut, since the
+    id is what every other command takes."""
     rows = [[safe(cell, keep_newlines=False) for cell in row] for row in rows]  # cells may come from a teammate
     if is_tty():
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for header in headers:
-            table.add_column(header, overflow="fold")
+        out = console()
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        gap, broken = _table_fit(widths, fold_column, break_column, out.width)
+        table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, gap, 0, 0))
+        for i, header in enumerate(headers):
+            if i == fold_column:
+                table.add_column(header, overflow="fold", min_width=min(widths[i], 8))
+            elif i == break_column and broken:
+                table.add_column(header, width=max(len(w) for r in rows for w in r[i].split(" ")))
+            else:
+                table.add_column(header, no_wrap=True, min_width=widths[i])
         for row in rows:
             cells = [Text(cell) for cell in row]
             if status_column is not None:
                 cells[status_column].stylize(_status_style(row[status_column]))
             table.add_row(*cells)
-        console().print(table)
+        out.print(table)
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in [headers, *rows]]
     print("\n".join(lines))
+
+
+def _table_fit(widths: Sequence[int], fold: int | None, brk: int | None, width: int) -> tuple[int, bool]:
+    """(gap between columns, whether ``brk`` breaks) leaving the folding column at least 16 characters:
+    two-space gaps and whole times when they fit, then times on two lines, then one-space gaps."""
+    fixed = sum(w for i, w in enumerate(widths) if i != fold)
+    room = lambda gap, saved: width - (fixed - saved) - gap * (len(widths) - 1)  # noqa: E731
+    saved = widths[brk] - 10 if brk is not None and widths[brk] > 10 else 0
+    for gap, broken in ((2, False), (2, True), (1, True)):
+        if room(gap, saved if broken else 0) >= 16:
+            return gap, broken
+    return 1, True
 
 
 def _status_style(status: str) -> str:
