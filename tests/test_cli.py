@@ -197,3 +197,32 @@ def test_log_never_wraps_a_session_id(repo: Path) -> None:
         for session_id in ids:
             assert any(line.startswith(session_id + " ") for line in lines), (columns, screen)
         assert "failed (1)" in screen and "nightly" in screen
+
+
+def test_empty_results_say_what_matched_nothing(repo: Path) -> None:
+    _record(repo, "--agent", "alpha")
+    for args, said in ((["--status", "failed"], "no sessions match --status failed"),
+                       (["--agent", "nobody", "--status", "ok"], "no sessions match --status ok --agent nobody"),
+                       (["--since", "2030-01-01"], "no sessions match --since 2030-01-01")):
+        proc = agitlog("log", *args, cwd=repo)
+        assert proc.returncode == 0 and proc.stdout == "" and said in proc.stderr, (args, proc.stderr)
+        assert "recorded yet" not in proc.stderr
+    for command in (["log"], ["search", "x"]):
+        proc = agitlog(*command, "--status", "bogus", cwd=repo)
+        assert proc.returncode == 2 and "unknown status 'bogus'" in proc.stderr
+        assert "running, ok, failed, interrupted, killed, crashed" in proc.stderr
+
+
+def test_fresh_clone_hints_fetch(repo: Path, tmp_path: Path) -> None:
+    session = _record(repo)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    proc = agitlog("log", cwd=clone)
+    assert proc.returncode == 0 and "origin has 1 session:" in proc.stderr and "`agitlog fetch origin`" in proc.stderr
+    assert agitlog("fetch", "origin", cwd=clone).returncode == 0
+    assert [r["id"] for r in agitlog_json("log", cwd=clone)] == [session]
+    empty = tmp_path / "empty"
+    git(tmp_path, "clone", "-q", str(clone), str(empty))
+    git(empty, "remote", "set-url", "origin", str(tmp_path / "gone"))  # unreachable: no hint, no error
+    proc = agitlog("log", cwd=empty)
+    assert proc.returncode == 0 and "no sessions recorded yet" in proc.stderr

@@ -38,7 +38,8 @@ def _cost(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def render_log(rows: Sequence[LogRow], *, json_out: bool) -> None:
+def render_log(rows: Sequence[LogRow], *, json_out: bool, filters: str = "", remote: Any = None) -> None:
+    """The log table; with no rows, what matched nothing, or where sessions could come from."""
     if json_out:
         print_json([{k: v for k, v in asdict(row).items() if k != "meta"} | {"meta": row.meta} for row in rows])
         return
@@ -47,10 +48,20 @@ def render_log(rows: Sequence[LogRow], *, json_out: bool) -> None:
               str(r.steps), str(r.files_changed), _tokens(r)) + ((_cost(r.cost),) if with_cost else ())
              for r in rows]
     if not rows:
-        console(stderr=True).print("no sessions recorded yet - try `agitlog run -- <command>`")
+        console(stderr=True).print(_no_rows(filters, remote))
         return
     _print_table(LOG_COLUMNS + (("cost",) if with_cost else ()), table, status_column=4, fold_column=3,
                  break_column=1)
+
+
+def _no_rows(filters: str, remote: Any) -> str:
+    if filters:
+        return f"no sessions match {safe(filters)}"
+    if remote is not None:
+        count = f"{remote.count} session" + ("" if remote.count == 1 else "s")
+        return (f"no sessions here yet; {safe(remote.remote)} has {count}: "
+                f"`agitlog fetch {safe(remote.remote)}` brings them (`git clone` alone does not)")
+    return "no sessions recorded yet - try `agitlog run -- <command>`"
 
 
 def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, status_column: int | None = None,

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from agitlog import git
 from agitlog.config import load_config
+from agitlog.constants import STATUSES
 from agitlog.errors import UsageError
 from agitlog.store.events import matches_type, parse_ts
 from agitlog.capture.lifecycle import recover_sessions
@@ -28,6 +29,14 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     except ValueError:
         raise UsageError(f"cannot read time {text!r}", hint='use "7d", "12h", "30m" or a date like 2026-11-01') from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def check_statuses(statuses: Sequence[str]) -> tuple[str, ...]:
+    """``statuses`` when each is a session status; UsageError (exit 2) naming the valid ones if not."""
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise UsageError(f"unknown status {unknown[0]!r}", hint=f"use one of: {', '.join(STATUSES)}")
+    return tuple(statuses)
 
 
 @dataclass(frozen=True)
