@@ -33,6 +33,11 @@ def _escape_char(ch: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """"1 step", "2 steps" ("1 match", "2 matches" with ``words``)."""
+    return f"{count} {word}" if count == 1 else f"{count} {words or word + 's'}"
+
+
 def is_tty(stream: Any = None) -> bool:
     stream = stream or sys.stdout
     return hasattr(stream, "isatty") and stream.isatty()

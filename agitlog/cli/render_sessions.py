@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Sequence
 
-from agitlog.cli.output import console, is_tty, print_json, safe
+from agitlog.cli.output import console, is_tty, plural, print_json, safe
 from agitlog.query.summaries import compact, event_summary
 from agitlog.query.listing import LogRow, SessionView, StepChange
 
@@ -147,7 +147,7 @@ def model_lines(meta: dict[str, Any], prices: dict[str, dict[str, float]]) -> li
     for model, usage in sorted(meta.get("stats", {}).get("models", {}).items()):
         cost = session_cost({"stats": {"models": {model: usage}}}, prices)
         cost_text = f"  cost {cost:.4f}" if cost is not None else ""
-        lines.append(f"model     {safe(model, keep_newlines=False)}: {usage.get('calls', 0)} calls, in "
+        lines.append(f"model     {safe(model, keep_newlines=False)}: {plural(usage.get('calls', 0), 'call')}, in "
                      f"{usage.get('input_tokens', 0):,}, out {usage.get('output_tokens', 0):,}{cost_text}")
     return lines
 
@@ -174,12 +174,20 @@ def meta_lines(meta: dict[str, Any]) -> list[str]:
     ]
     if stats:
         lines.append(f"events    {stats.get('events', 0)}  llm calls {stats.get('llm_calls', 0)}  tool calls "
-                     f"{stats.get('tool_calls', 0)}  decisions {stats.get('decisions', 0)}  errors {stats.get('errors', 0)}")
+                     f"{_tool_calls(stats)}  decisions {stats.get('decisions', 0)}  errors {stats.get('errors', 0)}")
         lines.append(f"tokens    in {stats.get('input_tokens', 0):,}  out {stats.get('output_tokens', 0):,}"
                      f"   files changed {stats.get('files_changed', 0)} (+{stats.get('insertions', 0)} -{stats.get('deletions', 0)})")
     if meta.get("parent_session"):
         lines.append(f"parent    {meta['parent_session']}")
     return lines
+
+
+def _tool_calls(stats: dict[str, Any]) -> str:
+    """Tool calls the agent recorded and those a model asked for: an agent that runs the model's tool
+    calls without wrapping them records none, one that wraps them records each once more, so the
+    count is the larger of the two, with both shown when a model asked for any."""
+    recorded, asked = stats.get("tool_calls", 0), stats.get("model_tool_calls", 0)
+    return f"{max(recorded, asked)} ({asked} asked by a model, {recorded} recorded)" if asked else str(recorded)
 
 
 def event_line(event: dict[str, Any]) -> str:
@@ -195,7 +203,7 @@ def step_line(change: StepChange) -> str:
     deleted = sum(d or 0 for _, d, _ in change.files)
     names = ", ".join(safe(p, keep_newlines=False) for _, _, p in change.files[:4])
     more = f" +{len(change.files) - 4} more" if len(change.files) > 4 else ""
-    return (f"{'':>5}  -> step {change.step} {change.commit[:12]}: {len(change.files)} file(s) "
+    return (f"{'':>5}  -> step {change.step} {change.commit[:12]}: {plural(len(change.files), 'file')} "
             f"+{added} -{deleted}  {names}{more}")
 
 
@@ -287,7 +295,7 @@ def _comparison_lines(comparison: Any) -> list[str]:
     if comparison.trees_equal:
         lines.append("final trees: the same")
     else:
-        lines.append(f"final trees differ in {len(comparison.tree_changes)} file(s):")
+        lines.append(f"final trees differ in {plural(len(comparison.tree_changes), 'file')}:")
         for added, deleted, path in comparison.tree_changes:
             counts = "binary" if added is None else f"+{added} -{deleted}"
             lines.append(f"  {safe(path, keep_newlines=False)}  {counts}")
