@@ -2,10 +2,11 @@
 recorded tool results) of an original session, matched by canonical request content and order."""
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from agitlog.jsondiff import FieldChange, describe_changes, json_changes, parse_or_text
 
 DIVERGENCE_POLICIES = ("fail", "live", "nearest")
 
@@ -31,20 +32,15 @@ class Divergence:
     expected: str | None
     actual: str
 
+    def changes(self) -> list[FieldChange]:
+        """Each differing field of the request: its JSON path and both values."""
+        return json_changes(parse_or_text(self.expected), parse_or_text(self.actual))
+
     def describe(self) -> str:
-        import difflib
-
-        expected = _pretty(self.expected) if self.expected is not None else "(no more recorded calls)"
-        diff = difflib.unified_diff(expected.splitlines(), _pretty(self.actual).splitlines(),
-                                    "recorded", "rerun", lineterm="", n=2)
-        return f"model call #{self.call_index} diverged from the recording:\n" + "\n".join(diff)
-
-
-def _pretty(canonical: str) -> str:
-    try:
-        return json.dumps(json.loads(canonical), indent=2, sort_keys=True, ensure_ascii=False)
-    except ValueError:
-        return canonical
+        if self.expected is None:
+            return f"model call #{self.call_index} has no counterpart: the recording made no more calls"
+        lines = describe_changes(self.changes(), labels=("recorded", "rerun"))
+        return f"model call #{self.call_index} diverged from the recording:\n" + "\n".join(lines)
 
 
 @dataclass
@@ -145,7 +141,7 @@ def build_book(
         calls.append(RecordedCall(
             index=len(calls), canonical=canonical(request["data"].get("body")), path=request["data"].get("path", ""),
             model=request["data"].get("model"), step=request.get("step", 0), status=data.get("status") or 502,
-            headers={"content-type": data.get("content_type") or "application/json"}, body=body))
+            headers={"content-type": data["content_type"]} if data.get("content_type") else {}, body=body))
     tool_results: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         if event["type"] == "tool.result":

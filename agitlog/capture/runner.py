@@ -52,12 +52,15 @@ def run_recorded(
     replay_tools: bool = False,
     stdout_to_stderr: bool = False,
     first_status: git.Pending | None = None,
+    program_dir: Path | None = None,
 ) -> RunResult:
-    """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``."""
+    """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``.
+    ``program_dir``: where a relative program path is found when ``cwd`` does not hold it (a rerun
+    runs in a temporary worktree, but ``../venv/bin/python`` meant the original run's directory)."""
     if not command:
         raise AgitlogError("no command to run", hint="usage: agitlog run -- COMMAND [ARGS...]", exit_code=2)
     repo, base, branch = git.find_repo_and_head(cwd)
-    executable = _find_executable(command[0], cwd)
+    executable = _find_executable(command[0], _program_cwd(command[0], cwd, program_dir))
     recover_sessions(repo)
     live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,
                          head=(base, branch), first_status=first_status)
@@ -98,6 +101,12 @@ def _tell_parent_session(live: LiveSession) -> None:
                            "agent": live.meta["agent"]})
 
 
+def _program_cwd(program: str, cwd: Path, program_dir: Path | None) -> Path:
+    if program_dir is None or "/" not in program or os.path.isabs(program) or (cwd / program).exists():
+        return cwd
+    return program_dir
+
+
 def _find_executable(program: str, cwd: Path) -> str:
     if os.sep in program:
         path = (cwd / program)
@@ -105,7 +114,7 @@ def _find_executable(program: str, cwd: Path) -> str:
             raise AgitlogError(f"command not found: {program}", exit_code=127)
         if not os.access(path, os.X_OK) or path.is_dir():
             raise AgitlogError(f"permission denied: {program}", hint=f"chmod +x {program}", exit_code=126)
-        return program
+        return str(path)
     found = shutil.which(program)
     if found is None:
         raise AgitlogError(f"command not found: {program}", hint="check the spelling and your PATH", exit_code=127)

@@ -36,6 +36,14 @@ def checkout_worktree_at(worktree: Path, commit: str) -> None:
     git(worktree, "-c", "core.hooksPath=/dev/null", "checkout", "--quiet", "--detach", "--force", commit)
 
 
+def checkout_paths(worktree: Path, tree: str, paths: Sequence[str]) -> None:
+    """Write ``paths`` as ``tree`` has them into a worktree agitlog owns (one git process)."""
+    if paths:
+        git(worktree, "-c", "core.hooksPath=/dev/null", "checkout", "--quiet", tree,
+            "--pathspec-from-file=-", "--pathspec-file-nul", input=b"\0".join(p.encode("utf-8", "surrogateescape")
+                                                                              for p in paths))
+
+
 def bisect_run(worktree: Path, *, bad: str, good: str, command: Sequence[str]) -> tuple[int, str]:
     """``git bisect start bad good`` then ``git bisect run command`` inside ``worktree``; (code, output)."""
     git(worktree, "-c", "core.hooksPath=/dev/null", "bisect", "start", bad, good)

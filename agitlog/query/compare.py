@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agitlog import git
+from agitlog.jsondiff import FieldChange, json_changes
 from agitlog.store.records import SessionInfo, load_events
 
 _VOLATILE_EVENT_FIELDS = ("v", "seq", "ts", "session", "pid", "span", "parent_span", "step", "commit")
@@ -30,6 +31,7 @@ class EventDifference:
     a: dict[str, Any] | None       # None: session A has no event there
     b: dict[str, Any] | None
     fields: list[str]              # top-level keys (data.* for payload keys) that differ
+    changes: list[FieldChange] = field(default_factory=list)  # each differing leaf, by JSON path
 
 
 @dataclass
@@ -46,14 +48,19 @@ class Comparison:
         return self.first_difference is None and self.trees_equal
 
 
-def compare_sessions(repo: git.Repo, a: SessionInfo, b: SessionInfo, *, with_patch: bool = True) -> Comparison:
+def compare_sessions(repo: git.Repo, a: SessionInfo, b: SessionInfo, *, with_patch: bool = True,
+                     ignore_paths: frozenset[str] = frozenset()) -> Comparison:
+    """``ignore_paths``: files left out of the final trees' comparison (a rerun's code under test)."""
     events_a = [e for e in load_events(repo, a) if e["type"] != "snapshot.skip"]
     events_b = [e for e in load_events(repo, b) if e["type"] != "snapshot.skip"]
     difference = first_difference(events_a, events_b)
     last_a, last_b = _last_step(a), _last_step(b)
-    trees_equal = bool(last_a and last_b and git.tree_of(repo, last_a) == git.tree_of(repo, last_b))
-    changes = [] if trees_equal or not (last_a and last_b) else git.diff_tree_numstat(repo, last_a, last_b)
-    patch = git.diff_patch(repo, last_a, last_b).decode("utf-8", "backslashreplace") if with_patch and changes else ""
+    same_tree = bool(last_a and last_b and git.tree_of(repo, last_a) == git.tree_of(repo, last_b))
+    changes = [] if same_tree or not (last_a and last_b) else git.diff_tree_numstat(repo, last_a, last_b)
+    changes = [change for change in changes if change[2] not in ignore_paths]
+    trees_equal = bool(last_a and last_b) and not changes
+    patch = git.diff_patch(repo, last_a, last_b, exclude=sorted(ignore_paths)).decode("utf-8", "backslashreplace") \
+        if with_patch and changes else ""
     return Comparison(a=a, b=b, first_difference=difference, trees_equal=trees_equal, tree_changes=changes,
                       patch=patch)
 
@@ -66,7 +73,8 @@ def first_difference(events_a: list[dict[str, Any]], events_b: list[dict[str, An
             return EventDifference(index=index, a=a, b=b, fields=["(missing)"])
         na, nb = normalize_event(a), normalize_event(b)
         if na != nb:
-            return EventDifference(index=index, a=a, b=b, fields=_differing_fields(na, nb))
+            return EventDifference(index=index, a=a, b=b, fields=_differing_fields(na, nb),
+                                   changes=json_changes(na, nb))
     return None
 
 

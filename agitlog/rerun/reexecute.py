@@ -11,6 +11,8 @@ from agitlog import git
 from agitlog.query.compare import Comparison, compare_sessions
 from agitlog.errors import AgitlogError, UsageError
 from agitlog.capture.replaybook import DIVERGENCE_POLICIES, Divergence, build_book
+from agitlog.jsondiff import describe_changes
+from agitlog.rerun.code import CodeOverlay, apply_overlay, code_overlay
 from agitlog.capture.lifecycle import recover_sessions
 from agitlog.store.records import load_attachments, load_events, resolve_session
 
@@ -28,10 +30,25 @@ class RerunResult:
     comparison: Comparison
     missing_env: list[str]
     workdir: Path | None
+    code: CodeOverlay | None = None    # --code: the files taken from the code under test
 
     @property
     def reproduced(self) -> bool:
         return self.comparison.identical
+
+    def explain(self) -> str:
+        """Why the rerun did or did not reproduce, in a few lines (for test failures and logs)."""
+        lines = [f"rerun {self.rerun} of {self.original}: "
+                 + ("reproduced" if self.reproduced else f"did not reproduce (exit {self.exit_code}, {self.status})")]
+        if self.divergence is not None:
+            lines.append(self.divergence.describe())
+        difference = self.comparison.first_difference
+        if difference is not None and self.divergence is None:
+            lines.append(f"first different event: #{difference.index} ({', '.join(difference.fields)})")
+            lines += describe_changes(difference.changes)
+        if not self.comparison.trees_equal:
+            lines.append("final files differ: " + ", ".join(path for _, _, path in self.comparison.tree_changes[:10]))
+        return "\n".join(lines)
 
 
 def rerun_session(
@@ -43,6 +60,7 @@ def rerun_session(
     replay_tools: bool = False,
     keep_worktree: bool = False,
     agent_stdout_to_stderr: bool = False,
+    code: str | None = None,
 ) -> RerunResult:
     """Re-execute a session deterministically; see docs/commands/rerun.md."""
     from agitlog.capture.llm.capture import canonical_body
@@ -62,16 +80,20 @@ def rerun_session(
     book = build_book(events, load_bodies=lambda names: load_attachments(repo, original, names), canonical=canonical_body,
                       policy="live" if live_from is not None and on_divergence == "fail" else on_divergence,
                       live_from_step=live_from)
+    overlay = code_overlay(repo, code=code, final_step=meta["steps"]["last"]) if code is not None else None
     workdir = Path(tempfile.mkdtemp(prefix="agitlog-rerun-"))
     git.add_worktree(repo, workdir, step0)
     try:
+        if overlay is not None:
+            apply_overlay(overlay, workdir)
+        cwd = workdir / meta.get("cwd", ".")
         result = run_recorded(
-            command=meta["command"], cwd=workdir / meta.get("cwd", "."), agent=meta.get("agent"),
+            command=meta["command"], cwd=cwd, program_dir=repo.root / meta.get("cwd", "."), agent=meta.get("agent"),
             name=f"rerun of {meta.get('name') or original.id}", replay=book, replay_tools=replay_tools,
             extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
         )
         rerun = resolve_session(repo, result.session_id)
-        comparison = compare_sessions(repo, original, rerun)
+        comparison = compare_sessions(repo, original, rerun, ignore_paths=overlay.paths if overlay else frozenset())
     finally:
         if not keep_worktree:
             git.remove_worktree(repo, workdir)
@@ -79,7 +101,7 @@ def rerun_session(
         original=original.id, rerun=result.session_id, exit_code=result.exit_code, status=result.status,
         served_calls=book.served_count, recorded_calls=len(book.calls), upstream_calls=result.upstream_calls,
         divergence=book.divergence, comparison=comparison, missing_env=_missing_env(meta.get("env_names", [])),
-        workdir=workdir if keep_worktree else None,
+        workdir=workdir if keep_worktree else None, code=overlay,
     )
 
 
