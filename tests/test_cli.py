@@ -226,3 +226,36 @@ def test_fresh_clone_hints_fetch(repo: Path, tmp_path: Path) -> None:
     git(empty, "remote", "set-url", "origin", str(tmp_path / "gone"))  # unreachable: no hint, no error
     proc = agitlog("log", cwd=empty)
     assert proc.returncode == 0 and "no sessions recorded yet" in proc.stderr
+
+
+CODING_AGENT = """
+import agitlog
+reminder = {"type": "text", "text": "<system-reminder>repo context, todo list</system-reminder>"}
+agitlog.emit("llm.request", {"body": {"model": "claude-x", "system": "You are a coding agent.", "messages": [
+    {"role": "system", "content": "tool policy: be careful"},
+    {"role": "user", "content": [reminder, {"type": "text", "text": "fix the failing billing test"}]},
+]}})
+calls = [{"id": f"t{i}", "name": "edit", "input": {"file": f"f{i}.py"}} for i in range(4)]
+agitlog.response("", model="claude-x", tool_calls=calls, latency_ms=1234.5678901234567, first_chunk_ms=87.654321)
+agitlog.emit("llm.request", {"body": {"model": "claude-x", "messages": [
+    {"role": "user", "content": "fix the failing billing test"},
+    {"role": "system", "content": "reminder appended after the user turn"},
+]}})
+"""
+
+
+def test_show_counts_asked_tool_calls_and_previews_the_users_prompt(repo: Path) -> None:
+    session = _record(repo, code=CODING_AGENT)
+    text = agitlog("show", session, cwd=repo).stdout
+    assert "tool calls 4 (4 asked by a model, 0 recorded)" in text
+    assert "prompt    fix the failing billing test" in text and "system-reminder" not in text.split("\n\n")[0]
+    assert "model     claude-x: 1 call, in 0, out 0" in text
+    request_lines = [line for line in text.splitlines() if "llm.request" in line]
+    assert request_lines[0].endswith("msg: fix the failing billing test")
+    assert request_lines[1].endswith("msg: fix the failing billing test")  # not the system message after it
+    assert agitlog_json("show", session, "--type", "decision", cwd=repo)["prompt"] == "fix the failing billing test"
+    assert agitlog_json("show", session, cwd=repo)["session"]["stats"]["model_tool_calls"] == 4
+    plain = agitlog("replay", session, "--plain", cwd=repo).stdout
+    assert "latency: 1235 ms" in plain and "first chunk: 88 ms" in plain and "1234.56" not in plain
+    summary = agitlog("run", "--", "true", cwd=repo).stderr
+    assert "1 step)" in summary and "steps)" not in summary  # `run` on an unchanged tree: step 0 only

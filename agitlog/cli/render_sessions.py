@@ -125,12 +125,13 @@ def render_show(view: SessionView, *, json_out: bool) -> None:
         from agitlog.query.listing import session_cost
 
         print_json({"session": view.session.meta, "cost": session_cost(view.session.meta, view.prices),
+                    "prompt": view.prompt,
                     "events": view.events,
                     "steps": {str(seq): {"step": c.step, "commit": c.commit, "files": _files_json(c)}
                               for seq, c in view.step_changes.items()}})
         return
     out = console()
-    for line in meta_lines(view.session.meta) + model_lines(view.session.meta, view.prices):
+    for line in meta_lines(view.session.meta) + _prompt_lines(view.prompt) + model_lines(view.session.meta, view.prices):
         out.print(line)
     out.print("")
     for event in view.events:
@@ -138,6 +139,13 @@ def render_show(view: SessionView, *, json_out: bool) -> None:
         change = view.step_changes.get(event["seq"])
         if change:
             out.print(step_line(change))
+
+
+def _prompt_lines(prompt: str | None, width: int = 100) -> list[str]:
+    if not prompt:
+        return []
+    flat = safe(" ".join(prompt.split()), keep_newlines=False)
+    return [f"prompt    {flat if len(flat) <= width else flat[: width - 1] + '…'}"]
 
 
 def model_lines(meta: dict[str, Any], prices: dict[str, dict[str, float]]) -> list[str]:
@@ -186,9 +194,9 @@ def meta_lines(meta: dict[str, Any]) -> list[str]:
 def _tool_calls(stats: dict[str, Any]) -> str:
     """Tool calls the agent recorded and those a model asked for: an agent that runs the model's tool
     calls without wrapping them records none, one that wraps them records each once more, so the
-    count is the larger of the two, with both shown when a model asked for any."""
+    count is the larger of the two, with both when the model asked for more than were recorded."""
     recorded, asked = stats.get("tool_calls", 0), stats.get("model_tool_calls", 0)
-    return f"{max(recorded, asked)} ({asked} asked by a model, {recorded} recorded)" if asked else str(recorded)
+    return f"{asked} ({asked} asked by a model, {recorded} recorded)" if asked > recorded else str(recorded)
 
 
 def event_line(event: dict[str, Any]) -> str:

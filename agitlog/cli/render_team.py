@@ -123,11 +123,15 @@ def explanation_lines(events: Any) -> list[str]:
     if events is None:
         return []
     lines = []
+    produced = (events.produced_by or {}).get("seq")
+    shown: set[Any] = set()  # the event that produced the step is usually one of the others: once only
     for label, event in (("prompt", events.prompt), ("response", events.response), ("decision", events.decision),
                          ("tool call", events.tool_call), ("tool result", events.tool_result),
                          ("produced by", events.produced_by)):
-        if event:
-            lines.append(f"  {label:<12} {event_line(event).strip()}")
+        if event and event.get("seq") not in shown:
+            shown.add(event.get("seq"))
+            mark = "  (made this step)" if label != "produced by" and event.get("seq") == produced else ""
+            lines.append(f"  {label:<12} {event_line(event).strip()}{mark}")
             if label == "decision" and (event.get("data") or {}).get("reasoning"):
                 lines.append(f"  {'':<12} reasoning: {_line(event['data']['reasoning'])}")
             if label == "tool call" and (event.get("data") or {}).get("arguments"):

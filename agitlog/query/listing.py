@@ -10,6 +10,7 @@ from agitlog import git
 from agitlog.config import load_config
 from agitlog.constants import STATUSES
 from agitlog.errors import UsageError
+from agitlog.query.prompts import first_user_prompt
 from agitlog.store.events import matches_type, parse_ts
 from agitlog.capture.lifecycle import recover_sessions
 from agitlog.store.records import SessionInfo, list_sessions, load_events, resolve_session
@@ -132,6 +133,7 @@ class SessionView:
     events: list[dict[str, Any]]
     step_changes: dict[int, StepChange]  # keyed by the seq of the event that produced the step
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    prompt: str | None = None            # what the user asked (first user message sent to a model)
 
 
 def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = (), with_diffstat: bool = True) -> SessionView:
@@ -140,9 +142,11 @@ def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = ()
     session = resolve_session(repo, query)
     events = load_events(repo, session)
     changes = step_changes(repo, events) if with_diffstat else {}
+    prompt = first_user_prompt(events)
     if types:
         events = [event for event in events if matches_type(event, types)]
-    return SessionView(session=session, events=events, step_changes=changes, prices=load_config(repo.root).prices)
+    return SessionView(session=session, events=events, step_changes=changes, prices=load_config(repo.root).prices,
+                       prompt=prompt)
 
 
 def step_changes(repo: git.Repo, events: list[dict[str, Any]]) -> dict[int, StepChange]:

@@ -70,7 +70,7 @@ def replay_cmd(
     """Walk a session: a full-screen viewer on a terminal, a readable text document in pipes."""
     import sys
 
-    from agitlog.cli import replay_views
+    from agitlog.cli import render_replay as replay_views
     from agitlog.cli.output import is_tty
     from agitlog.query.timeline import load_replay
 
