@@ -59,8 +59,7 @@ def _no_rows(filters: str, remote: Any) -> str:
     if filters:
         return f"no sessions match {safe(filters)}"
     if remote is not None:
-        count = f"{remote.count} session" + ("" if remote.count == 1 else "s")
-        return (f"no sessions here yet; {safe(remote.remote)} has {count}: "
+        return (f"no sessions here yet; {safe(remote.remote)} has {plural(remote.count, 'session')}: "
                 f"`agitlog fetch {safe(remote.remote)}` brings them (`git clone` alone does not)")
     return "no sessions recorded yet - try `agitlog run -- <command>`"
 

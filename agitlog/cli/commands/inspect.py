@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional, Sequence
+from typing import TYPE_CHECKING, Annotated, Optional, Sequence
 
 import typer
 
 from agitlog.cli.options import AtOption, JsonOption, RepoOption, SessionArg, StepOption, open_repo, team_views, views
 from agitlog.constants import STATUSES
+
+if TYPE_CHECKING:
+    from agitlog import git
+    from agitlog.sharing.remotes import RemoteSessions
 
 
 def log_cmd(
@@ -38,7 +42,7 @@ def _filters_text(*, status: Sequence[str], agent: str | None, since: str | None
     return shlex.join(words + (["--since", since] if since else []))
 
 
-def _remote_sessions(repo):  # -> agitlog.sharing.remotes.RemoteSessions | None
+def _remote_sessions(repo: git.Repo) -> RemoteSessions | None:
     """Sessions on the default remote, for a clone that has none yet (one `git ls-remote`)."""
     from agitlog.sharing.remotes import unfetched_sessions
 
