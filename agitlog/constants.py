@@ -37,6 +37,7 @@ ENV_AGENT = "AGITLOG_AGENT"
 ENV_SPAN = "AGITLOG_SPAN"
 ENV_REPO = "AGITLOG_REPO"
 ENV_TRACEPARENT = "TRACEPARENT"
+ENV_BIN = "AGITLOG_BIN"            # the `agitlog` command that records this process (capture/shim.py)
 ENV_REPLAY_TOOLS = "AGITLOG_REPLAY_TOOLS"  # set by `agitlog rerun --replay-tools`
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
