@@ -72,12 +72,12 @@ def attach_named_transcripts(live: LiveSession, *, agent: str) -> None:
     span.end events) as it is now, as ``agent.transcript`` events."""
     from pathlib import Path
 
-    from agitlog.store.events import iter_events
+    from agitlog.store.models import parse_events
     from agitlog.store.journal import read_events_tolerant
 
     complete, _ = read_events_tolerant(live.journal)
     paths: dict[str, str | None] = {}
-    for event in iter_events(complete):
+    for event in parse_events(complete, live.id):
         data = event.get("data") or {}
         path = data.get("transcript_path")
         if event.get("type") in ("agent.session", "span.end") and isinstance(path, str):

@@ -136,11 +136,11 @@ def _attach(live: LiveSession, path: Path) -> None:
 
 def _record_missed_turns(live: LiveSession, path: Path) -> None:
     from agitlog.capture.importers.codex import read_rollout
-    from agitlog.store.events import iter_events
+    from agitlog.store.models import parse_events
     from agitlog.store.journal import read_events_tolerant
 
     complete, _ = read_events_tolerant(live.journal)
-    seen = {(e.get("data") or {}).get("turn_id") for e in iter_events(complete) if e.get("type") == "agent.stop"}
+    seen = {e["data"].get("turn_id") for e in parse_events(complete, live.id) if e["type"] == "agent.stop"}
     transcript = read_rollout(path, repo_root=live.repo.root.resolve())
     for item in transcript.items if transcript else []:
         data = item.draft["data"]

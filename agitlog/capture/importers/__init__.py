@@ -29,7 +29,7 @@ from agitlog.constants import FORMAT_VERSION, STATUS_OK, VERSION
 from agitlog.errors import UsageError
 from agitlog.store.events import encode_event, finish_event
 from agitlog.store.journal import Journal
-from agitlog.store.records import list_sessions, session_ref, step_message, write_record
+from agitlog.store.records import session_ref, step_message, write_record
 
 KNOWN = ("claude", "codex")
 TRAILER_RECONSTRUCTED = "Agitlog-Reconstructed"
@@ -86,8 +86,11 @@ def load(name: str) -> Any:
 def import_agent(repo: git.Repo, *, agent: str, since: datetime | None = None,
                  home: Path | None = None) -> list[Imported]:
     """Import every transcript of ``agent`` that belongs to this repository (newer than ``since``)."""
+    from agitlog.store.sessions import SessionStore
+
     module = load(agent)
-    existing = {s.id: s.meta for s in list_sessions(repo)}
+    store = SessionStore.open(repo)
+    existing = {s.id: s.meta.imported.lines for s in store.all() if s.meta.imported is not None}
     config = load_config(repo.root)
     results = []
     for transcript in module.read_transcripts(repo, since=since, home=home or Path.home()):
@@ -102,14 +105,14 @@ def session_id_for(transcript: Transcript) -> str:
     return f"{stamp}-{digest}"
 
 
-def write_session(repo: git.Repo, transcript: Transcript, *, existing: dict[str, dict[str, Any]],
+def write_session(repo: git.Repo, transcript: Transcript, *, existing: dict[str, int],
                   config: Config) -> Imported:
     """Store one transcript as a session (or leave the one already imported from it alone)."""
     if not transcript.items:
         return Imported("", transcript.agent_session_id, "empty")
     session_id = session_id_for(transcript)
-    before = existing.get(session_id)
-    if before is not None and (before.get("import") or {}).get("lines") == transcript.lines:
+    before = existing.get(session_id)  # the number of lines imported last time
+    if before == transcript.lines:
         return Imported(session_id, transcript.agent_session_id, "unchanged")
     from agitlog.redact import Redactor
 
