@@ -14,7 +14,7 @@ RUN_OPTIONS = {"--name": "name", "--agent": "agent", "-n": "name", "--adapter": 
 
 def dispatch(args: list[str]) -> int | None:
     """Handle `run`, `emit` and `hook` here; None means "let the full CLI do it"."""
-    if len(args) >= 2 and args[0] == "hook":
+    if len(args) >= 2 and args[0] == "hook" and not {"--help", "-h"} & set(args[1:2]):
         from agitlog.capture.adapters.hook import run_hook
 
         return run_hook(args[1:])

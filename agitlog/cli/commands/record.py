@@ -61,6 +61,17 @@ def demo_cmd(
     return 0
 
 
+def hook_cmd(
+    ctx: typer.Context,
+    agent: Annotated[str, typer.Argument(help="claude, codex or gemini.")],
+) -> int:
+    """What a coding agent's hooks run under `agitlog run` (set up by its adapter; see docs/agents.md):
+    reads the hook's JSON, records it, prints nothing, always exits 0."""
+    from agitlog.capture.adapters.hook import run_hook
+
+    return run_hook([agent, *ctx.args])
+
+
 def import_agent(agent: str, *, since: str | None, json_out: bool, repo: Path | None) -> int:
     """`agitlog import AGENT`: the agent's transcripts of this repository become sessions."""
     from agitlog.capture.importers import import_agent as run_import
