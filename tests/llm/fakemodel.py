@@ -114,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
         request = json.loads(body)
         path = self.path.split("?")[0]
         if path.endswith("/chat/completions"):
-            events, payload, text = _chat(request)
+            events, payload, text = _chat(request, self.fake.script)
         elif path.endswith("/responses"):
             events, payload, text = _responses(request)
         elif path.endswith("/v1/messages"):
@@ -212,11 +212,27 @@ def _wants_tool_openai(request: dict) -> str | None:
 # -- Chat Completions --------------------------------------------------------------------------------
 
 
-def _chat(request: dict) -> tuple[list[bytes], dict, str]:
+def aider_script() -> dict[str, list[dict[str, Any]]]:
+    """Answers in aider's "whole" edit format: the first prompt writes notes.txt, the second edits it."""
+    return {"texts": [{"when": "add notes", "text": "notes.txt\n```\nhello\n```\n"},
+                      {"when": "greet the world", "text": "notes.txt\n```\nhello world\n```\n"}]}
+
+
+def _scripted_text(request: dict, script: Any) -> str | None:
+    """A scripted plain-text answer for the last user message (agents that edit by text, like aider)."""
+    if not isinstance(script, dict) or "texts" not in script:
+        return None
+    users = [m for m in request.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    last = users[-1].get("content") if users else ""
+    last = last if isinstance(last, str) else json.dumps(last)
+    return next((t["text"] for t in script["texts"] if t["when"] in last), None)
+
+
+def _chat(request: dict, script: Any = None) -> tuple[list[bytes], dict, str]:
     model = request.get("model", "fake-model")
     ident, created = "chatcmpl-" + secrets.token_hex(6), int(time.time())
     tool = _wants_tool_openai(request)
-    text = None if tool else _answer_text()
+    text = None if tool else (_scripted_text(request, script) or _answer_text())
     call_id = "call_" + secrets.token_hex(6)
     arguments = json.dumps(TOOL_ARGS)
     usage = {

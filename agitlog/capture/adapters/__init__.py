@@ -1,4 +1,5 @@
-"""Agent adapters: what `agitlog run` adds when the command it starts is a known coding agent.
+"""Agent adapters: what `agitlog run` adds when the command it starts is a known coding agent
+(docs/agents.md).
 
 An adapter turns the agent's own extension points (hooks, provider settings) on for this run only,
 by changing the child's argv and environment; it never edits the user's settings files. It is chosen
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from agitlog.capture.lifecycle import LiveSession
 
 ADAPTER_NONE = "none"
-KNOWN = ("claude", "codex", "gemini")
+KNOWN = ("claude", "codex", "gemini", "aider")
 
 
 @dataclass(frozen=True)
