@@ -3,8 +3,8 @@ model traffic goes through the recording proxy (passed as -c provider overrides 
 turn's prompt and end are recorded, the rollout is attached; `agitlog import codex` turns the same
 rollout into a session, idempotently.
 
-Codex 0.171 drives tools through a JavaScript `exec` tool in its own sandbox, so the fake model here
-answers with text only: a scripted multi-step Codex task is not part of these tests (docs/agents.md)."""
+Codex has no per-tool hook: a turn's file changes become a step at the next model call (the proxy
+snapshots there), linked to the llm.response that asked for them."""
 from __future__ import annotations
 
 import json
@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 from conftest import agent_cli
-from fakemodel import FakeModel
+from fakemodel import FakeModel, codex_script
 
 from agitlog.capture.adapters import codex as adapter
-from helpers import agitlog, agitlog_json
+from helpers import agitlog, agitlog_json, git
 
 
 def _env(fake: FakeModel) -> dict[str, str]:
@@ -24,19 +24,33 @@ def _env(fake: FakeModel) -> dict[str, str]:
 
 def test_codex_exec_is_recorded_without_configuration(repo: Path, isolated_env: Path) -> None:
     codex = agent_cli("codex")
+    assert agitlog("hooks", "install", cwd=repo).returncode == 0
     fake = FakeModel().start()
-    try:
-        proc = agitlog("run", "--", str(codex), "exec", "say hi", cwd=repo, env=_env(fake))
+    fake.script = codex_script()
+    try:  # -m: a model Codex does not know gets its plain tool set (exec_command), not its JavaScript one
+        proc = agitlog("run", "--", str(codex), "-m", "fake-1", "exec", "--dangerously-bypass-approvals-and-sandbox",
+                       "make notes", cwd=repo, env=_env(fake))
         answers = list(fake.answers)
     finally:
         fake.close()
     assert proc.returncode == 0, proc.stderr
     events = agitlog_json("show", cwd=repo)["events"]
     responses = [e for e in events if e["type"] == "llm.response"]
-    assert [r["data"]["text"] for r in responses] == answers and answers  # every model call, through the proxy
-    assert responses[0]["data"]["api"] == "responses"
-    assert [e["data"]["prompt"] for e in events if e["type"] == "user.prompt"] == ["say hi"]
-    [stop] = [e for e in events if e["type"] == "agent.stop"]
+    assert len(responses) == len(answers) == 5 and responses[0]["data"]["api"] == "responses"  # through the proxy
+    calls = [r["data"]["tool_calls"][0]["arguments"]["cmd"] for r in responses[:4]]
+    assert calls == [step["input"]["cmd"] for step in codex_script()]
+    # each model turn's command is its own step, taken before the next model call and linked to its turn
+    requests = [e for e in events if e["type"] == "llm.request"]
+    after = [r["commit"] for r in requests[1:4]]
+    assert git(repo, "show", f"{after[0]}:notes.txt") == "hello\n"
+    assert git(repo, "show", f"{after[1]}:lines.txt") == "1 notes.txt\n"
+    assert git(repo, "show", f"{after[2]}:notes.txt") == "hello world\n"
+    for response, commit in zip(responses, after):
+        assert f"Agitlog-Event: {response['seq']}" in git(repo, "log", "-1", "--format=%B", commit)
+    assert [e["data"]["prompt"] for e in events if e["type"] == "user.prompt"] == ["make notes"]
+    [made] = [e for e in events if e["type"] == "git.commit"]
+    session = agitlog_json("show", cwd=repo)["session"]["id"]
+    assert made["data"]["linked"] is True and f"Agent-Session: {session}" in git(repo, "log", "-1", "--format=%B")
     [rollout] = [e for e in events if e["type"] == "agent.transcript"]
     assert rollout["data"]["agent"] == "codex" and rollout["data"]["path"].startswith(str(isolated_env / ".codex"))
     assert not (isolated_env / ".codex" / "config.toml").exists()  # no configuration written
@@ -46,7 +60,9 @@ def test_codex_exec_is_recorded_without_configuration(repo: Path, isolated_env: 
     shown = agitlog_json("show", imported["session_id"], cwd=repo)
     kinds = [e["type"] for e in shown["events"]]
     assert kinds[0] == "agent.session" and "user.prompt" in kinds and "agent.stop" in kinds
-    assert [e["data"]["text"] for e in shown["events"] if e["type"] == "llm.response"] == answers
+    imported_calls = [e["data"] for e in shown["events"] if e["type"] == "tool.call"]
+    assert [json.loads(c["arguments"])["cmd"] for c in imported_calls] == calls
+    assert [c["call_id"] for c in imported_calls] == [r["data"]["tool_calls"][0]["id"] for r in responses[:4]]
     assert shown["session"]["import"]["agent_version"] == "0.171.0"
     again = json.loads(agitlog("import", "codex", "--json", cwd=repo).stdout)["sessions"]
     assert [s["status"] for s in again] == ["unchanged"]

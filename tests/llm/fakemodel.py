@@ -116,7 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path.endswith("/chat/completions"):
             events, payload, text = _chat(request, self.fake.script)
         elif path.endswith("/responses"):
-            events, payload, text = _responses(request)
+            events, payload, text = _responses(request, self.fake.script)
         elif path.endswith("/v1/messages"):
             events, payload, text = _messages(request, self.fake.script)
         elif ":generateContent" in path or ":streamGenerateContent" in path:
@@ -290,9 +290,19 @@ def _chat(request: dict, script: Any = None) -> tuple[list[bytes], dict, str]:
 # -- Responses ---------------------------------------------------------------------------------------
 
 
-def _responses(request: dict) -> tuple[list[bytes], dict, str]:
+def codex_script() -> list[dict[str, Any]]:
+    """The coding task as Codex's exec_command calls (what it offers a model it does not know)."""
+    commands = ["printf 'hello\\n' > notes.txt", "wc -l notes.txt > lines.txt",
+                "sed -i 's/hello/hello world/' notes.txt", "git add notes.txt && git commit -q -m 'Add notes'"]
+    return [{"name": "exec_command", "input": {"cmd": command}} for command in commands]
+
+
+def _responses(request: dict, script: Any = None) -> tuple[list[bytes], dict, str]:
     model = request.get("model", "fake-model")
-    tool = _wants_tool_openai(request)
+    items = request.get("input") if isinstance(request.get("input"), list) else []
+    done = sum(1 for i in items if isinstance(i, dict) and i.get("type") == "function_call_output")
+    step = _scripted_tool(request, script, done) if isinstance(script, list) else None
+    tool = step["name"] if step else (None if script else _wants_tool_openai(request))
     text = None if tool else _answer_text()
     usage = {
         "input_tokens": USAGE["input"],
@@ -303,7 +313,7 @@ def _responses(request: dict) -> tuple[list[bytes], dict, str]:
     }
     item_id = ("fc_" if tool else "msg_") + secrets.token_hex(6)
     if tool:
-        arguments = json.dumps(TOOL_ARGS)
+        arguments = json.dumps(step["input"] if step else TOOL_ARGS)
         call_id = "call_" + secrets.token_hex(6)
         item: dict[str, Any] = {
             "type": "function_call",
