@@ -87,6 +87,9 @@ def test_print_mode_records_each_tool_call_as_its_step(repo: Path, coding_model:
     _check_recorded_task(repo, coding_model)
     meta = agitlog_json("show", cwd=repo)["session"]
     assert meta["adapter"]["name"] == "claude"
+    shown = agitlog("show", cwd=repo).stdout  # as a person reads it: the prompt and the commit in words
+    assert any("user.prompt" in line and line.rstrip().endswith(PROMPT) for line in shown.splitlines())
+    assert any("git.commit" in line and line.rstrip().endswith("Add notes") for line in shown.splitlines())
     assert marker.exists()  # the user's own hooks still run ...
     assert "agitlog" not in user_settings.read_text()  # ... and their settings file is not edited
 
