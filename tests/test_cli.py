@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from agitlog.constants import STATUSES
 from helpers import agitlog, agitlog_json, git, run_python_agent, session_ids, unique_prefix
 
 
@@ -210,7 +211,7 @@ def test_empty_results_say_what_matched_nothing(repo: Path) -> None:
     for command in (["log"], ["search", "x"]):
         proc = agitlog(*command, "--status", "bogus", cwd=repo)
         assert proc.returncode == 2 and "unknown status 'bogus'" in proc.stderr
-        assert "running, ok, failed, interrupted, killed, crashed" in proc.stderr
+        assert "use one of: " + ", ".join(STATUSES) in proc.stderr
 
 
 def test_fresh_clone_hints_fetch(repo: Path, tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ import re
 import tomllib
 from pathlib import Path
 
-from agitlog.store.events import FIELDS, KNOWN_TYPES, check_draft, iter_events, parse_ts
+from agitlog.store.events import FIELDS, KNOWN_TYPES, check_draft, parse_ts
+from agitlog.store.models import SessionMeta, parse_events
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -16,9 +17,11 @@ def _blocks(doc: str, lang: str) -> list[str]:
 
 def test_events_doc_example_parses_as_v1_events() -> None:
     [block] = _blocks("events.md", "jsonl")
-    events = list(iter_events(block.encode()))
+    session_id = re.search(r'"session":"([^"]+)"', block).group(1)
+    events = list(parse_events(block.encode(), session_id))
     assert len(events) >= 5
     for seq, event in enumerate(events):
+        assert event["data"].get("error") != "malformed stored event", event["data"]
         assert tuple(event) == FIELDS
         assert event["v"] == 1 and event["seq"] == seq
         parse_ts(event["ts"])
@@ -41,6 +44,8 @@ def test_format_doc_session_toml_example_parses() -> None:
     from agitlog.store.records import dump_meta
 
     assert tomllib.loads(dump_meta(meta)) == meta
+    typed = SessionMeta.from_toml(example.encode(), meta["id"])
+    assert typed.damage is None and typed.to_dict() == meta  # the documented shape is the model's shape
 
 
 def _documented_exit_codes() -> dict[int, set[str]]:

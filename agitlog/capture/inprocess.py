@@ -13,7 +13,8 @@ from agitlog.capture.connection import CLIENT
 from agitlog.capture.shim import child_env, ensure_shim
 from agitlog.constants import ENV_ADDR, ENV_AGENT, ENV_PORT, ENV_SESSION, ENV_SPAN, ENV_TOKEN
 from agitlog.constants import STATUS_FAILED, STATUS_INTERRUPTED, STATUS_OK
-from agitlog.capture.lifecycle import finish_session, recover_sessions, start_session
+from agitlog.capture.lifecycle import finish_session, start_session
+from agitlog.store.recovery import recover_sessions
 
 
 def _reach_agitlog(repository: git.Repo) -> dict[str, str]:

@@ -88,7 +88,7 @@ def render_replay_json(replay: Replay, *, start: int = 0) -> None:
             event["produced"] = {"step": change.step, "commit": change.commit,
                                  "files": [{"path": p, "added": a, "deleted": d} for a, d, p in change.files]}
         events.append(event)
-    print_json({"session": replay.meta, "steps": replay.steps, "events": events})
+    print_json({"session": replay.meta.to_dict(), "steps": replay.steps, "events": events})
 
 
 # --- diff -----------------------------------------------------------------------------------------

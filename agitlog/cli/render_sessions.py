@@ -1,13 +1,15 @@
 """How command results look: rich tables on a terminal, plain aligned text in pipes, JSON on request."""
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, Sequence
 
 from agitlog.cli.output import console, is_tty, plural, print_json, safe
 from agitlog.jsondiff import FieldChange, describe_changes
 from agitlog.query.summaries import event_summary
 from agitlog.query.listing import LogRow, SessionView, StepChange
+from agitlog.constants import STATUS_RUNNING
+from agitlog.store.models import SessionMeta, SessionStats
 
 
 def _duration(seconds: float | None) -> str:
@@ -42,7 +44,9 @@ def _cost(value: float | None) -> str:
 def render_log(rows: Sequence[LogRow], *, json_out: bool, filters: str = "", remote: Any = None) -> None:
     """The log table; with no rows, what matched nothing, or where sessions could come from."""
     if json_out:
-        print_json([{k: v for k, v in asdict(row).items() if k != "meta"} | {"meta": row.meta} for row in rows])
+        names = [f.name for f in fields(LogRow) if f.name not in ("meta", "damage")]
+        print_json([{name: getattr(row, name) for name in names} | ({"damage": row.damage} if row.damage else {})
+                    | {"meta": row.meta.to_dict()} for row in rows])
         return
     with_cost = any(r.cost is not None for r in rows)
     table = [(r.id, _when(r.started_at), _duration(r.duration_s), safe(r.title, keep_newlines=False), _status(r),
@@ -123,7 +127,7 @@ def render_show(view: SessionView, *, json_out: bool) -> None:
     if json_out:
         from agitlog.query.listing import session_cost
 
-        print_json({"session": view.session.meta, "cost": session_cost(view.session.meta, view.prices),
+        print_json({"session": view.session.meta.to_dict(), "cost": session_cost(view.session.meta, view.prices),
                     "prompt": view.prompt,
                     "events": view.events,
                     "steps": {str(seq): {"step": c.step, "commit": c.commit, "files": _files_json(c)}
@@ -147,16 +151,16 @@ def _prompt_lines(prompt: str | None, width: int = 100) -> list[str]:
     return [f"prompt    {flat if len(flat) <= width else flat[: width - 1] + '…'}"]
 
 
-def model_lines(meta: dict[str, Any], prices: dict[str, dict[str, float]]) -> list[str]:
+def model_lines(meta: SessionMeta, prices: dict[str, dict[str, float]]) -> list[str]:
     """Tokens per model, with cost where the config's [prices] table names the model."""
-    from agitlog.query.listing import session_cost
+    from agitlog.query.listing import models_cost
 
     lines = []
-    for model, usage in sorted(meta.get("stats", {}).get("models", {}).items()):
-        cost = session_cost({"stats": {"models": {model: usage}}}, prices)
+    for model, usage in sorted(meta.stats.models.items()):
+        cost = models_cost({model: usage}, prices)
         cost_text = f"  cost {cost:.4f}" if cost is not None else ""
-        lines.append(f"model     {safe(model, keep_newlines=False)}: {plural(usage.get('calls', 0), 'call')}, in "
-                     f"{usage.get('input_tokens', 0):,}, out {usage.get('output_tokens', 0):,}{cost_text}")
+        lines.append(f"model     {safe(model, keep_newlines=False)}: {plural(usage.calls, 'call')}, in "
+                     f"{usage.input_tokens:,}, out {usage.output_tokens:,}{cost_text}")
     return lines
 
 
@@ -164,37 +168,40 @@ def _files_json(change: StepChange) -> list[dict[str, Any]]:
     return [{"path": path, "added": a, "deleted": d} for a, d, path in change.files]
 
 
-def meta_lines(meta: dict[str, Any]) -> list[str]:
-    git_info = meta.get("git", {})
-    stats = meta.get("stats", {})
-    steps = meta.get("steps", {})
-    status = safe(str(meta.get("status", "?")) + (f" (exit {meta['exit_code']})" if "exit_code" in meta else ""),
-                  keep_newlines=False)
+def meta_lines(meta: SessionMeta) -> list[str]:
+    if meta.damage is not None:
+        return [f"session   {safe(meta.id, keep_newlines=False)}",
+                f"status    {meta.status}: {safe(meta.damage, keep_newlines=False)}",
+                f"          remove it with `agitlog rm {safe(meta.id, keep_newlines=False)}`"]
+    steps, stats = meta.steps, meta.stats
+    status = meta.status + (f" (exit {meta.exit_code})" if meta.exit_code is not None else "")
     lines = [
-        f"session   {safe(meta.get('id'), keep_newlines=False)}",
-        f"name      {safe(meta.get('name') or '-', keep_newlines=False)}",
-        f"command   {safe(' '.join(meta.get('command', [])), keep_newlines=False)}",
-        f"agent     {safe(meta.get('agent', '-'), keep_newlines=False)}",
+        f"session   {safe(meta.id, keep_newlines=False)}",
+        f"name      {safe(meta.name or '-', keep_newlines=False)}",
+        f"command   {safe(' '.join(meta.command), keep_newlines=False)}",
+        f"agent     {safe(meta.agent, keep_newlines=False)}",
         f"status    {status}",
-        f"started   {safe(meta.get('started_at', '-'), keep_newlines=False)}   duration {_duration(meta.get('duration_s'))}",
-        f"repo      base {str(git_info.get('base_commit') or '(unborn)')[:12]}  branch {safe(git_info.get('branch') or '(detached)')}  cwd {safe(meta.get('cwd', '.'))}",
-        f"steps     {steps.get('count', '-')}  first {str(steps.get('first', '-'))[:12]}  last {str(steps.get('last', '-'))[:12]}",
+        f"started   {safe(meta.started_at or '-', keep_newlines=False)}   duration {_duration(meta.duration_s)}",
+        f"repo      base {(meta.git.base_commit or '(unborn)')[:12]}  branch {safe(meta.git.branch or '(detached)')}  cwd {safe(meta.cwd)}",
+        f"steps     {steps.count}  first {(steps.first or '-')[:12]}  last {(steps.last or '-')[:12]}",
     ]
-    if stats:
-        lines.append(f"events    {stats.get('events', 0)}  llm calls {stats.get('llm_calls', 0)}  tool calls "
-                     f"{_tool_calls(stats)}  decisions {stats.get('decisions', 0)}  errors {stats.get('errors', 0)}")
-        lines.append(f"tokens    in {stats.get('input_tokens', 0):,}  out {stats.get('output_tokens', 0):,}"
-                     f"   files changed {stats.get('files_changed', 0)} (+{stats.get('insertions', 0)} -{stats.get('deletions', 0)})")
-    if meta.get("parent_session"):
-        lines.append(f"parent    {meta['parent_session']}")
+    if meta.status != STATUS_RUNNING:  # the totals are written when the session finishes
+        lines.append(f"events    {stats.events}  llm calls {stats.llm_calls}  tool calls "
+                     f"{_tool_calls(stats)}  decisions {stats.decisions}  errors {stats.errors}")
+        lines.append(f"tokens    in {stats.input_tokens:,}  out {stats.output_tokens:,}"
+                     f"   files changed {stats.files_changed} (+{stats.insertions} -{stats.deletions})")
+    if meta.parent_session:
+        lines.append(f"parent    {meta.parent_session}")
+    if meta.rerun_of:
+        lines.append(f"rerun of  {meta.rerun_of}")
     return lines
 
 
-def _tool_calls(stats: dict[str, Any]) -> str:
+def _tool_calls(stats: SessionStats) -> str:
     """Tool calls the agent recorded and those a model asked for: an agent that runs the model's tool
     calls without wrapping them records none, one that wraps them records each once more, so the
     count is the larger of the two, with both when the model asked for more than were recorded."""
-    recorded, asked = stats.get("tool_calls", 0), stats.get("model_tool_calls", 0)
+    recorded, asked = stats.tool_calls, stats.model_tool_calls
     return f"{asked} ({asked} asked by a model, {recorded} recorded)" if asked > recorded else str(recorded)
 
 
@@ -255,6 +262,7 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
             "served_calls": result.served_calls, "upstream_calls": result.upstream_calls,
             "divergence": _divergence_json(result.divergence), "comparison": _comparison_json(comparison),
             "missing_env": result.missing_env, "workdir": str(result.workdir) if result.workdir else None,
+            "isolation": result.isolation,
             "code": None if result.code is None else {"source": result.code.source,
                                                       "files": sorted(result.code.paths)},
         })

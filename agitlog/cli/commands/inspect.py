@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Annotated, Optional, Sequence
 
 import typer
 
-from agitlog.cli.options import AtOption, JsonOption, RepoOption, SessionArg, StepOption, open_repo, team_views, views
+from agitlog.cli.options import (
+    AtOption, JsonOption, NameOption, RepoOption, SessionArg, StepOption, open_repo, team_views, views,
+)
 from agitlog.constants import STATUSES
 
 if TYPE_CHECKING:
@@ -52,13 +54,14 @@ def _remote_sessions(repo: git.Repo) -> RemoteSessions | None:
 def show_cmd(
     session: SessionArg = None,
     types: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only events of this type (llm matches llm.*).")] = None,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
     """A session's metadata, then every event in order with the step commit it produced."""
     from agitlog.query.listing import show_session
 
-    view = show_session(open_repo(repo), session, types=types or ())
+    view = show_session(open_repo(repo), session, types=types or (), name=name)
     views.render_show(view, json_out=json_out)
     return 0
 
@@ -68,6 +71,7 @@ def replay_cmd(
     at: AtOption = None,
     plain: Annotated[bool, typer.Option("--plain", help="A linear text document instead of the viewer.")] = False,
     diffs: Annotated[bool, typer.Option("--diffs", help="With --plain: include each step's diff.")] = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
@@ -79,7 +83,7 @@ def replay_cmd(
     from agitlog.query.timeline import load_replay
 
     opened = open_repo(repo)
-    replay = load_replay(opened, session=session, at=at)
+    replay = load_replay(opened, session=session, at=at, name=name)
     if json_out:
         replay_views.render_replay_json(replay, start=replay.start)
     elif plain or not (is_tty() and is_tty(sys.stdin)):

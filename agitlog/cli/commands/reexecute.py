@@ -34,13 +34,9 @@ def compare_cmd(
     repo: RepoOption = None,
 ) -> int:
     """Where two sessions diverge: the first differing event, what differs, and the diff of their final trees."""
-    from agitlog.query.compare import compare_sessions
-    from agitlog.store.records import list_sessions, resolve_session
+    from agitlog.query.compare import compare_named
 
-    repository = open_repo(repo)
-    sessions = list_sessions(repository)
-    comparison = compare_sessions(repository, resolve_session(repository, session_a, sessions),
-                                  resolve_session(repository, session_b, sessions))
+    comparison = compare_named(open_repo(repo), session_a, session_b)
     views.render_compare(comparison, json_out=json_out)
     return 0 if comparison.identical else 1
 
