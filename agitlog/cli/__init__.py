@@ -37,12 +37,12 @@ def _with_fetch_hint(error: AgitlogError) -> AgitlogError:
     from agitlog.errors import NoSessionsError
 
     if isinstance(error, NoSessionsError) and error.repo is not None:
+        from agitlog.cli.output import plural
         from agitlog.sharing.remotes import unfetched_sessions
 
         found = unfetched_sessions(error.repo)  # type: ignore[arg-type]
         if found is not None:
-            count = f"{found.count} session" + ("" if found.count == 1 else "s")
-            error.hint = f"{found.remote} has {count}: `agitlog fetch {found.remote}` brings them"
+            error.hint = f"{found.remote} has {plural(found.count, 'session')}: `agitlog fetch {found.remote}` brings them"
     return error
 
 
