@@ -9,7 +9,10 @@ import json
 import os
 import socket
 import threading
-from typing import Any
+
+TYPE_CHECKING = False  # not typing: every agent hook process imports this module, typing costs ms
+if TYPE_CHECKING:
+    from typing import Any
 
 from agitlog.constants import ENV_ADDR, ENV_TOKEN
 

@@ -125,11 +125,18 @@ class ChildLaunch:
     repo_root: Path
 
 
+_HOOK_STUB = ('import sys, types; p = types.ModuleType("agitlog"); p.__path__ = [sys.argv[1]]; '
+              'sys.modules["agitlog"] = p; from agitlog.capture.adapters.hook import main; main(sys.argv[2:])')
+
+
 def hook_command(agent: str) -> str:
-    """The shell command an agent's hooks run: this interpreter's agitlog, whatever PATH says."""
+    """The shell command an agent's hooks run: this interpreter and this agitlog, whatever PATH says.
+    It runs once per hook (twice per tool call), so like the git hooks it starts ``python -S`` with a
+    bare package stub: no site-packages, no SDK, only the standard library and the modules it needs."""
     import shlex
 
-    return f"{shlex.quote(sys.executable)} -m agitlog hook {agent}"
+    package = Path(__file__).resolve().parents[1]
+    return " ".join(shlex.quote(part) for part in (sys.executable, "-S", "-c", _HOOK_STUB, str(package), agent))
 
 
 def _tell_parent_session(live: LiveSession) -> None:

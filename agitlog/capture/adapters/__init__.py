@@ -12,41 +12,49 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
 
 from agitlog.errors import UsageError
 
+TYPE_CHECKING = False  # not typing: the hook process imports this module on every hook
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+
     from agitlog.capture.lifecycle import LiveSession
+
+    class Adapter(Protocol):
+        name: str
+
+        def prepare(self, command: Sequence[str], *, hook_command: str, env: Mapping[str, str]) -> Prepared:
+            """argv and extra environment for the child; ``env`` is the child's environment so far."""
+
+        def after_run(self, live: LiveSession) -> None:
+            """Attach what the agent wrote, record what its hooks could not."""
 
 ADAPTER_NONE = "none"
 KNOWN = ("claude", "codex", "gemini", "aider")
 
 
-@dataclass(frozen=True)
+# Plain classes, not dataclasses: the hook process imports this module on every hook, and dataclasses
+# (through inspect) would be most of its start-up time.
 class Prepared:
     """How the child is started under an adapter."""
 
-    command: list[str]
-    env: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("command", "env")
+
+    def __init__(self, command: list[str], env: dict[str, str] | None = None) -> None:
+        self.command = command
+        self.env = env or {}
 
 
-@dataclass(frozen=True)
 class HookDraft:
     """One event for the recorder; ``snapshot`` asks for a step commit first."""
 
-    draft: dict[str, Any]
-    snapshot: bool = False
+    __slots__ = ("draft", "snapshot")
 
-
-class Adapter(Protocol):
-    name: str
-
-    def prepare(self, command: Sequence[str], *, hook_command: str, env: Mapping[str, str]) -> Prepared:
-        """argv and extra environment for the child; ``env`` is the child's environment so far."""
-
-    def after_run(self, live: LiveSession) -> None: ...
+    def __init__(self, draft: dict[str, Any], snapshot: bool = False) -> None:
+        self.draft = draft
+        self.snapshot = snapshot
 
 
 def choose_adapter(command: Sequence[str], requested: str | None) -> Adapter | None:

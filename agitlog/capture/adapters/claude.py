@@ -22,16 +22,16 @@ transcripts the hooks named are attached to the session (``agent.transcript`` ev
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from agitlog.capture.adapters import HookDraft, Prepared
 from agitlog.constants import ENV_SPAN
 
+TYPE_CHECKING = False  # not typing: the hook process imports this module on every hook
 if TYPE_CHECKING:
+    from typing import Any
+
     from agitlog.capture.lifecycle import LiveSession
 
 NAME = "claude"
@@ -95,6 +95,8 @@ def _take_settings(args: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
 
 
 def _load_settings(value: str) -> dict[str, Any]:
+    from pathlib import Path
+
     from agitlog.errors import UsageError
 
     try:
@@ -185,6 +187,9 @@ def _subagent_span(payload: Mapping[str, Any], env: Mapping[str, str]) -> dict[s
     agent_id = payload.get("agent_id")
     if not isinstance(agent_id, str) or not agent_id:
         return {}
+    import hashlib
+    import re
+
     span = hashlib.sha1(agent_id.encode()).hexdigest()[:16]
     fields: dict[str, Any] = {"span": span, "agent": f"{NAME}/{payload.get('agent_type') or agent_id}"}
     parent = env.get(ENV_SPAN, "")
@@ -194,6 +199,8 @@ def _subagent_span(payload: Mapping[str, Any], env: Mapping[str, str]) -> dict[s
 
 
 def _snake(name: str) -> str:
+    import re
+
     return re.sub(r"[^a-z0-9_]", "", re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower())
 
 

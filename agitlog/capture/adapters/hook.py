@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import BinaryIO
+
+TYPE_CHECKING = False  # not typing: this runs once per agent hook
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 def run_hook(args: list[str], stdin: BinaryIO | None = None) -> int:
@@ -33,3 +36,8 @@ def run_hook(args: list[str], stdin: BinaryIO | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a hook never stops the agent
         CLIENT.send({"type": "error", "data": {"error": f"agitlog hook {' '.join(args)}: {type(exc).__name__}: {exc}"}})
     return 0
+
+
+def main(argv: list[str]) -> None:
+    """Entry point of the hook command `agitlog run` gives agents (see runner.hook_command)."""
+    sys.exit(run_hook(argv))
