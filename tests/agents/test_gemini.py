@@ -1,6 +1,7 @@
 """Gemini CLI (the real CLI, pinned in .ci/run) under `agitlog run`, against the fake model's
 generateContent: hooks from a system-defaults settings file for this run only give the prompt, each
-model call, and each tool call as its own step; the agent's commit is linked."""
+model call, and each tool call as its own step; the agent's commit is recorded; `agitlog import gemini`
+rebuilds the session from the chat file Gemini CLI wrote."""
 from __future__ import annotations
 
 import json
@@ -69,6 +70,16 @@ def test_gemini_hooks_record_prompt_model_calls_and_tool_steps(repo: Path, isola
     assert made["data"]["linked"] is False and "Agent-Session" not in git(repo, "log", "-1", "--format=%B")
     assert [e["data"]["agent"] for e in events if e["type"] == "agent.transcript"] == ["gemini"]
     assert user_settings.read_text() == before and list(runtime_dir.rglob("*.json")) == []  # nothing left behind
+
+    [imported] = json.loads(agitlog("import", "gemini", "--json", cwd=repo).stdout)["sessions"]
+    assert imported["status"] == "imported" and imported["steps"] == 3  # step 0, write_file, replace
+    events = agitlog_json("show", imported["session_id"], cwd=repo)["events"]
+    assert [e["data"]["prompt"] for e in events if e["type"] == "user.prompt"] == ["make notes"]
+    write, _, edit, _ = [e for e in events if e["type"] == "tool.result"]
+    assert git(repo, "show", f"{write['commit']}:notes.txt") == "hello\n"
+    assert git(repo, "show", f"{edit['commit']}:notes.txt") == "hello world\n"
+    again = json.loads(agitlog("import", "gemini", "--json", cwd=repo).stdout)["sessions"]
+    assert [s["status"] for s in again] == ["unchanged"]
 
 
 def test_defaults_file_of_the_user_is_merged(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from agitlog.store.events import encode_event, finish_event
 from agitlog.store.journal import Journal
 from agitlog.store.records import session_ref, step_message, write_record
 
-KNOWN = ("claude", "codex")
+KNOWN = ("claude", "codex", "gemini")
 TRAILER_RECONSTRUCTED = "Agitlog-Reconstructed"
 
 

@@ -71,7 +71,8 @@ def bundle_cmd(
 def import_cmd(
     source: Annotated[str, typer.Argument(
         metavar="AGENT|BUNDLE",
-        help="claude: Claude Code's transcripts of this repository; else a bundle written by `agitlog bundle` "
+        help="claude, codex or gemini: that agent's transcripts of this repository; else a bundle written by "
+             "`agitlog bundle` "
              "(write ./claude for a bundle file of that name).")],
     since: Annotated[Optional[str], typer.Option(
         "--since", help="With an agent: only transcripts written since then (30d, 12h, 2026-11-01).")] = None,
