@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterable
 
+from agitlog.cli import pager
 from agitlog.errors import AgitlogError
 
 # Also lone surrogates: bytes of a file name that were not UTF-8 (surrogateescape) cannot be printed.
@@ -34,7 +35,10 @@ def _escape_char(ch: str) -> str:
 
 
 def is_tty(stream: Any = None) -> bool:
+    """Whether ``stream`` (default stdout) reaches a terminal, directly or through the pager."""
     stream = stream or sys.stdout
+    if stream is sys.stdout and pager.active():
+        return True
     return hasattr(stream, "isatty") and stream.isatty()
 
 
@@ -43,6 +47,9 @@ def console(stderr: bool = False):  # -> rich.console.Console
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
+    if not stderr and pager.active():  # a pipe to the pager, shown on the terminal
+        return Console(file=stream, highlight=False, markup=False, emoji=False, force_terminal=True,
+                       width=pager.terminal_width(), no_color=bool(os.environ.get("NO_COLOR")))
     if is_tty(stream) and not os.environ.get("NO_COLOR"):
         return Console(file=stream, highlight=False, markup=False, emoji=False)
     return Console(file=stream, highlight=False, markup=False, emoji=False, no_color=True,

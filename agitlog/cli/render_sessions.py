@@ -194,7 +194,7 @@ def render_demo(result: Any) -> None:
 
 # --- rerun and compare ----------------------------------------------------------------------------
 
-def render_rerun(result: Any, *, json_out: bool) -> None:
+def render_rerun(result: Any, *, json_out: bool, patch: bool = False) -> None:
     comparison = result.comparison
     if json_out:
         print_json({
@@ -215,13 +215,13 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
     if result.divergence is not None:
         out.print(safe(result.divergence.describe()))
     if not result.reproduced:
-        for line in _comparison_lines(comparison):
+        for line in _comparison_lines(comparison, patch=patch):
             out.print(line)
     if result.workdir:
         out.print(f"worktree kept at {result.workdir}")
 
 
-def render_compare(comparison: Any, *, json_out: bool) -> None:
+def render_compare(comparison: Any, *, json_out: bool, patch: bool = False) -> None:
     if json_out:
         print_json(_comparison_json(comparison))
         return
@@ -230,11 +230,11 @@ def render_compare(comparison: Any, *, json_out: bool) -> None:
     if comparison.identical:
         out.print("identical: same events (ignoring times and ids) and the same final tree")
         return
-    for line in _comparison_lines(comparison):
+    for line in _comparison_lines(comparison, patch=patch):
         out.print(line)
 
 
-def _comparison_lines(comparison: Any) -> list[str]:
+def _comparison_lines(comparison: Any, *, patch: bool) -> list[str]:
     lines = []
     diff = comparison.first_difference
     if diff is None:
@@ -255,8 +255,10 @@ def _comparison_lines(comparison: Any) -> list[str]:
         for added, deleted, path in comparison.tree_changes:
             counts = "binary" if added is None else f"+{added} -{deleted}"
             lines.append(f"  {safe(path, keep_newlines=False)}  {counts}")
-        if comparison.patch:
+        if patch and comparison.patch:
             lines.append(safe(comparison.patch.rstrip("\n")))
+        elif not patch:
+            lines.append("  (the full diff: add --patch)")
     return lines
 
 

@@ -92,7 +92,7 @@ _OUTCOME_TEXT = {
 }
 
 
-def render_bisect(result: Any, *, json_out: bool) -> None:
+def render_bisect(result: Any, *, json_out: bool, patch: bool = False) -> None:
     if json_out:
         data = asdict(result)
         print_json(data)
@@ -111,10 +111,16 @@ def render_bisect(result: Any, *, json_out: bool) -> None:
               f"session {result.session}")
     for line in explanation_lines(result.events):
         out.print(line)
-    if result.diff:
+    if result.files:
         out.print("")
-        out.print(f"diff of step {result.first_bad_step}:")
+        out.print(f"step {result.first_bad_step} changed {len(result.files)} file(s):")
+        for added, deleted, path in result.files:
+            out.print(f"  {_line(path)}  {'binary' if added is None else f'+{added} -{deleted}'}")
+    if patch and result.diff:
+        out.print("")
         out.print(safe(result.diff.rstrip("\n")))
+    elif result.diff:
+        out.print(f"  (the full diff: add --patch, or `agitlog diff --step {result.first_bad_step} {result.session}`)")
     if result.worktree:
         out.print(f"temporary worktree kept at {_line(result.worktree)} (remove it with `git worktree remove`)")
 

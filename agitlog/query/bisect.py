@@ -48,6 +48,7 @@ class BisectResult:
     candidates: list[int] = field(default_factory=list)    # with skips: any of these steps
     events: StepEvents | None = None
     diff: str = ""
+    files: list[tuple[int | None, int | None, str]] = field(default_factory=list)  # the step's diffstat
     log: str = ""                 # git bisect's own output
     worktree: str | None = None   # with keep_worktree: where the temporary worktree was left
 
@@ -155,6 +156,7 @@ def _describe(repo: git.Repo, info: SessionInfo, result: BisectResult, step: int
     result.first_bad_step = step
     result.first_bad_commit = steps[step]
     result.diff = git.diff_text(repo, steps[step - 1] if step else None, steps[step])
+    result.files = git.diff_tree_numstat(repo, steps[step - 1] if step else None, steps[step])
     trailers = git.commit_trailers(repo, [steps[step]]).get(steps[step], {})
     seq_text = (trailers.get(TRAILER_EVENT) or [""])[0]
     events = load_events(repo, info)

@@ -5,7 +5,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from agitlog.cli.options import JsonOption, RepoOption, SessionArg, open_repo, team_views, views
+from agitlog.cli.options import (JsonOption, NoPagerOption, PatchOption, RepoOption, SessionArg, open_repo, team_views,
+                                 views)
+from agitlog.cli.pager import paged
 
 
 def rerun_cmd(
@@ -14,7 +16,9 @@ def rerun_cmd(
     live_from: Annotated[Optional[int], typer.Option("--live-from", min=0, help="Replay up to step N, then call the real model.")] = None,
     replay_tools: Annotated[bool, typer.Option("--replay-tools", help="Tools wrapped by agitlog.tool return their recorded results.")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary worktree and print where it is.")] = False,
+    patch: PatchOption = False,
     json_out: JsonOption = False,
+    no_pager: NoPagerOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Re-execute a session with the recorded model answers, in a temporary worktree of its step 0."""
@@ -22,32 +26,38 @@ def rerun_cmd(
 
     result = rerun_session(open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
                            replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out)
-    views.render_rerun(result, json_out=json_out)
+    with paged(enabled=not no_pager):
+        views.render_rerun(result, json_out=json_out, patch=patch)
     return 0 if result.reproduced else 1
 
 
 def compare_cmd(
     session_a: Annotated[str, typer.Argument(metavar="A", help="Session id or prefix.")],
     session_b: Annotated[str, typer.Argument(metavar="B", help="Session id or prefix.")],
+    patch: PatchOption = False,
     json_out: JsonOption = False,
+    no_pager: NoPagerOption = False,
     repo: RepoOption = None,
 ) -> int:
-    """Where two sessions diverge: the first differing event, what differs, and the diff of their final trees."""
+    """Where two sessions diverge: the first differing event, what differs, and how their final trees differ."""
     from agitlog.query.compare import compare_sessions
     from agitlog.store.records import list_sessions, resolve_session
 
     repository = open_repo(repo)
     sessions = list_sessions(repository)
     comparison = compare_sessions(repository, resolve_session(repository, session_a, sessions),
-                                  resolve_session(repository, session_b, sessions))
-    views.render_compare(comparison, json_out=json_out)
+                                  resolve_session(repository, session_b, sessions), with_patch=patch or json_out)
+    with paged(enabled=not no_pager):
+        views.render_compare(comparison, json_out=json_out, patch=patch)
     return 0 if comparison.identical else 1
 
 
 def bisect_cmd(
     ctx: typer.Context,
     keep: Annotated[bool, typer.Option("--keep-worktree", help="Leave the temporary worktree for inspection.")] = False,
+    patch: PatchOption = False,
     json_out: JsonOption = False,
+    no_pager: NoPagerOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Which step of a session (default: the latest) broke CMD: agitlog bisect [SESSION] -- CMD [ARGS...]"""
@@ -55,7 +65,8 @@ def bisect_cmd(
 
     session, command = _split_bisect_args(ctx.args)
     result = bisect_session(open_repo(repo), session=session, command=command, keep_worktree=keep)
-    team_views.render_bisect(result, json_out=json_out)
+    with paged(enabled=not no_pager):
+        team_views.render_bisect(result, json_out=json_out, patch=patch)
     return 0 if result.outcome in ("found", "ambiguous") else 1
 
 
