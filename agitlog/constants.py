@@ -37,6 +37,7 @@ ENV_AGENT = "AGITLOG_AGENT"
 ENV_SPAN = "AGITLOG_SPAN"
 ENV_REPO = "AGITLOG_REPO"
 ENV_TRACEPARENT = "TRACEPARENT"
+ENV_DECISION = "AGITLOG_DECISION"  # the decision scope a process was started in (agitlog.decision)
 ENV_REPLAY_TOOLS = "AGITLOG_REPLAY_TOOLS"  # set by `agitlog rerun --replay-tools`
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024

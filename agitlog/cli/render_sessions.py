@@ -89,7 +89,8 @@ def render_show(view: SessionView, *, json_out: bool) -> None:
 
         print_json({"session": view.session.meta, "cost": session_cost(view.session.meta, view.prices),
                     "events": view.events,
-                    "steps": {str(seq): {"step": c.step, "commit": c.commit, "files": _files_json(c)}
+                    "steps": {str(seq): {"step": c.step, "commit": c.commit, "files": _files_json(c),
+                                         "decision": c.decision}
                               for seq, c in view.step_changes.items()}})
         return
     out = console()
@@ -159,8 +160,9 @@ def step_line(change: StepChange) -> str:
     deleted = sum(d or 0 for _, d, _ in change.files)
     names = ", ".join(safe(p, keep_newlines=False) for _, _, p in change.files[:4])
     more = f" +{len(change.files) - 4} more" if len(change.files) > 4 else ""
+    decision = f"  (decision #{change.decision})" if change.decision is not None else ""
     return (f"{'':>5}  -> step {change.step} {change.commit[:12]}: {len(change.files)} file(s) "
-            f"+{added} -{deleted}  {names}{more}")
+            f"+{added} -{deleted}  {names}{more}{decision}")
 
 
 def summary(event: dict[str, Any], width: int = 100) -> str:

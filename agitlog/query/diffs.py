@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from agitlog import git
 from agitlog.errors import UsageError
+from agitlog.query.attribution import attribute_steps
 from agitlog.query.listing import step_changes
 from agitlog.query.timeline import Replay
 from agitlog.capture.lifecycle import recover_sessions
@@ -44,6 +45,7 @@ class DiffHunk:
     lines: list[DiffLine]
     steps: list[int] = field(default_factory=list)    # the steps that produced this hunk
     events: list[int | None] = field(default_factory=list)  # the event that produced each step (by seq)
+    decisions: list[int | None] = field(default_factory=list)  # the decision each step belongs to (by seq)
 
     @property
     def header(self) -> str:
@@ -73,6 +75,7 @@ class SessionDiff:
     to_commit: str
     files: list[FileDiff]
     step_events: dict[int, int]  # step -> seq of the event that produced it
+    step_decisions: dict[int, int] = field(default_factory=dict)  # step -> seq of its decision (attribution)
 
     @property
     def added(self) -> int:
@@ -105,8 +108,13 @@ def session_diff(repo: git.Repo, *, session: str | None, step: int | None = None
     from_step, to_step = _endpoints(steps, step, step_range)
     events = load_events(repo, info)
     producers = {change.step: seq for seq, change in step_changes(repo, events).items()}
-    return diff_between(repo, session_id=info.id, steps=steps, step_events=producers, from_step=from_step,
-                        to_step=to_step, max_lines=max_lines)
+    result = diff_between(repo, session_id=info.id, steps=steps, step_events=producers, from_step=from_step,
+                          to_step=to_step, max_lines=max_lines)
+    result.step_decisions = {step: found.decision_seq for step, found in attribute_steps(events).items()
+                             if found.decision_seq is not None}
+    for hunk in _all_hunks(result.files):
+        hunk.decisions = [result.step_decisions.get(s) for s in hunk.steps]
+    return result
 
 
 def diff_between(repo: git.Repo, *, session_id: str, steps: list[str], step_events: dict[int, int],
@@ -264,6 +272,7 @@ def diff_json(result: SessionDiff) -> dict[str, Any]:
     return {
         "session": result.session_id, "from_step": result.from_step, "to_step": result.to_step,
         "from_commit": result.from_commit, "to_commit": result.to_commit,
+        "decisions": {str(step): seq for step, seq in sorted(result.step_decisions.items())},
         "added": result.added, "removed": result.removed,
         "files": [{
             "path": f.path, "old_path": f.old_path, "status": f.status, "binary": f.binary,
@@ -271,6 +280,7 @@ def diff_json(result: SessionDiff) -> dict[str, Any]:
             "hunks": [{
                 "header": h.header, "section": h.section, "old_start": h.old_start, "old_lines": h.old_lines,
                 "new_start": h.new_start, "new_lines": h.new_lines, "steps": h.steps, "events": h.events,
+                "decisions": h.decisions,
                 "added": [l.text for l in h.lines if l.origin == "+"],
                 "removed": [l.text for l in h.lines if l.origin == "-"],
                 "lines": [[l.origin, l.text] for l in h.lines],

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 from agitlog import git
 from agitlog.config import load_config
 from agitlog.errors import UsageError
+from agitlog.query.attribution import Attribution, attribute_steps
 from agitlog.store.events import matches_type, parse_ts
 from agitlog.capture.lifecycle import recover_sessions
 from agitlog.store.records import SessionInfo, list_sessions, load_events, resolve_session
@@ -115,6 +116,7 @@ class StepChange:
     step: int
     commit: str
     files: list[tuple[int | None, int | None, str]]
+    decision: int | None = None  # seq of the decision the change belongs to (query.attribution)
 
 
 @dataclass
@@ -148,5 +150,12 @@ def step_changes(repo: git.Repo, events: list[dict[str, Any]]) -> dict[int, Step
                 produced.append((event, previous, commit))
             previous = commit
     diffstats = git.diff_tree_numstat_many(repo, [(old, new) for _, old, new in produced])
-    return {event["seq"]: StepChange(step=event.get("step", 0), commit=new, files=files)
+    decisions = attribute_steps(events)
+    return {event["seq"]: StepChange(step=event.get("step", 0), commit=new, files=files,
+                                     decision=_decision_seq(decisions, event.get("step")))
             for (event, _, new), files in zip(produced, diffstats)}
+
+
+def _decision_seq(decisions: dict[int, Attribution], step: Any) -> int | None:
+    found = decisions.get(step) if isinstance(step, int) else None
+    return found.decision_seq if found else None
