@@ -129,10 +129,14 @@ def explanation_lines(events: Any) -> list[str]:
     if events is None:
         return []
     lines = []
+    shown: set[int] = set()
     for label, event in (("prompt", events.prompt), ("response", events.response), ("decision", events.decision),
                          ("tool call", events.tool_call), ("tool result", events.tool_result),
                          ("produced by", events.produced_by)):
-        if event:
+        if label == "decision" and event is None and events.produced_by:
+            lines.append(f"  {'decision':<12} none: the change was made outside any decision")
+        if event and event.get("seq") not in shown:  # the producing event is often one shown above
+            shown.add(event.get("seq"))
             lines.append(f"  {label:<12} {event_line(event).strip()}")
             if label == "decision" and (event.get("data") or {}).get("reasoning"):
                 lines.append(f"  {'':<12} reasoning: {_line(event['data']['reasoning'])}")

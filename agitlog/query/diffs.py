@@ -110,10 +110,15 @@ def session_diff(repo: git.Repo, *, session: str | None, step: int | None = None
     producers = {change.step: seq for seq, change in step_changes(repo, events).items()}
     result = diff_between(repo, session_id=info.id, steps=steps, step_events=producers, from_step=from_step,
                           to_step=to_step, max_lines=max_lines)
-    result.step_decisions = {step: found.decision_seq for step, found in attribute_steps(events).items()
-                             if found.decision_seq is not None}
+    return _with_decisions(result, {step: found.decision_seq for step, found in attribute_steps(events).items()
+                                     if found.decision_seq is not None})
+
+
+def _with_decisions(result: SessionDiff, step_decisions: dict[int, int]) -> SessionDiff:
+    """Name the decision each step of the diff belongs to (query.attribution), per hunk too."""
+    result.step_decisions = step_decisions
     for hunk in _all_hunks(result.files):
-        hunk.decisions = [result.step_decisions.get(s) for s in hunk.steps]
+        hunk.decisions = [step_decisions.get(s) for s in hunk.steps]
     return result
 
 
@@ -141,7 +146,9 @@ def step_diff(repo: git.Repo, *, session_id: str, steps: list[str], step_events:
 def replay_diffs(repo: git.Repo, *, replay: Replay) -> dict[int, SessionDiff]:
     """The diff of every step a replayed session produced, by step (for ``replay --plain --diffs``)."""
     producers = {change.step: seq for seq, change in replay.changes.items()}
-    return {step: step_diff(repo, session_id=replay.session.id, steps=replay.steps, step_events=producers, step=step)
+    decisions = {change.step: change.decision for change in replay.changes.values() if change.decision is not None}
+    return {step: _with_decisions(step_diff(repo, session_id=replay.session.id, steps=replay.steps,
+                                            step_events=producers, step=step), decisions)
             for step in producers if 0 <= step < len(replay.steps)}
 
 
