@@ -118,6 +118,20 @@ def test_show_diff_blame_bisect_and_git_blame_agree(tmp_path: Path, agent: str) 
     assert {texts[d] for d in hunk_decisions if d is not None} == {"add greet", "add farewell"}
 
 
+def test_decision_ids_differ_between_runs_but_compare_ignores_them(tmp_path: Path) -> None:
+    repo, first = _record(tmp_path, DECIDE_THEN_ACT)
+    git(repo, "checkout", "-q", "HEAD~1", "--", "app/calc.py")  # the same start for the second run
+    git(repo, "rm", "-q", "--cached", "notes.txt")
+    (repo / "notes.txt").unlink()
+    assert run_python_agent(repo, DECIDE_THEN_ACT).returncode == 0
+    [second] = [sid for sid in session_ids(repo) if sid != first]
+    ids = [{e["data"]["decision_id"] for e in agitlog_json("show", sid, cwd=repo)["events"] if e["type"] == "decision"}
+           for sid in (first, second)]
+    assert len(ids[0]) == 2 and not ids[0] & ids[1]
+    proc = agitlog("compare", first, second, "--json", cwd=repo)
+    assert proc.returncode == 0, proc.stdout  # a faithful re-execution: same events, same final tree
+
+
 def _event(seq: int, kind: str, step: int, **data: Any) -> dict[str, Any]:
     return {"seq": seq, "type": kind, "step": step, "agent": "main", "data": data}
 

@@ -14,7 +14,7 @@ _VOLATILE_EVENT_FIELDS = ("v", "seq", "ts", "session", "pid", "span", "parent_sp
 _VOLATILE_DATA_FIELDS = frozenset({
     "duration_ms", "latency_ms", "first_chunk_ms", "call_id", "ended_at", "duration_s", "started_at",
     "body_ref", "served_from_recording", "base_commit", "branch", "trace_id", "parent_session", "host", "user",
-    "agitlog_version", "name", "traceback", "replayed",
+    "agitlog_version", "name", "traceback", "replayed", "decision_id", "parent_decision_id",
 })
 
 
