@@ -102,7 +102,7 @@ def render_show(view: SessionView, *, json_out: bool) -> None:
         out.print(event_line(event))
         change = view.step_changes.get(event["seq"])
         if change:
-            out.print(step_line(change, producer=event["seq"]))
+            out.print(step_line(change, producer=event))
 
 
 def model_lines(meta: dict[str, Any], prices: dict[str, dict[str, float]]) -> list[str]:
@@ -156,13 +156,16 @@ def event_line(event: dict[str, Any]) -> str:
     return f"{event.get('seq', '?'):>5}  {safe(ts)}  {step:<4} {agent:<10} {kind:<14} {summary(event)}"
 
 
-def step_line(change: StepChange, *, producer: int | None = None) -> str:
+def step_line(change: StepChange, *, producer: dict[str, Any] | None = None) -> str:
     added = sum(a or 0 for a, _, _ in change.files)
     deleted = sum(d or 0 for _, d, _ in change.files)
     names = ", ".join(safe(p, keep_newlines=False) for _, _, p in change.files[:4])
     more = f" +{len(change.files) - 4} more" if len(change.files) > 4 else ""
-    shown = change.decision is not None and change.decision != producer  # a decision's own step: it is above
-    decision = f"  (decision #{change.decision})" if shown else ""
+    decision = ""
+    if change.decision is not None and change.decision != (producer or {}).get("seq"):  # not the event above
+        decision = f"  (decision #{change.decision})"
+    elif change.decision is None and (producer or {}).get("type") == "decision":  # a scope's opening snapshot
+        decision = "  (made before this decision: no decision)"
     return (f"{'':>5}  -> step {change.step} {change.commit[:12]}: {len(change.files)} file(s) "
             f"+{added} -{deleted}  {names}{more}{decision}")
 
