@@ -96,3 +96,18 @@ def test_bisect_prints_a_stat_first_and_the_patch_on_request(recorded: Path, tmp
     script, out = _fake_pager(tmp_path)
     code, _ = _on_pty(["bisect", "--", *check_command()], recorded, {"GIT_PAGER": str(script)})
     assert code == 0 and "first bad step: 3" in out.read_text()
+
+
+def test_quitting_the_pager_early_ends_the_output_quietly(repo: Path, tmp_path: Path) -> None:
+    from helpers import run_python_agent
+
+    agent = """
+        import agitlog, pathlib
+        with agitlog.tool("write_big"):
+            pathlib.Path("big.txt").write_text("".join(f"row {i:>6} of the big file\\n" for i in range(20000)))
+    """
+    assert run_python_agent(repo, agent).returncode == 0
+    for command in (["diff"], ["replay", "--plain", "--diffs"]):  # rich output, then plain lines
+        code, terminal = _on_pty(command, repo, {"GIT_PAGER": "head -1"})  # reads a little, then quits
+        assert code == 0, command
+        assert "row  19999" not in terminal and "Traceback" not in terminal

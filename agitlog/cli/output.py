@@ -48,8 +48,10 @@ def console(stderr: bool = False):  # -> rich.console.Console
 
     stream = sys.stderr if stderr else sys.stdout
     if not stderr and pager.active():  # a pipe to the pager, shown on the terminal
-        return Console(file=stream, highlight=False, markup=False, emoji=False, force_terminal=True,
-                       width=pager.terminal_width(), no_color=bool(os.environ.get("NO_COLOR")))
+        paged = Console(file=stream, highlight=False, markup=False, emoji=False, force_terminal=True,
+                        width=pager.terminal_width(), no_color=bool(os.environ.get("NO_COLOR")))
+        paged.on_broken_pipe = pager.reader_quit  # type: ignore[method-assign] # not rich's exit 1
+        return paged
     if is_tty(stream) and not os.environ.get("NO_COLOR"):
         return Console(file=stream, highlight=False, markup=False, emoji=False)
     return Console(file=stream, highlight=False, markup=False, emoji=False, no_color=True,

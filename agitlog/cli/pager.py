@@ -31,6 +31,11 @@ def active() -> bool:
     return "tty" in _state
 
 
+def reader_quit() -> None:
+    """What a write to a pager that has gone raises: ``paged`` ends the output quietly on it."""
+    raise BrokenPipeError("the pager was closed")
+
+
 def terminal_width() -> int | None:
     """The width of the terminal the pager shows on (None when no pager runs)."""
     if "tty" not in _state:
