@@ -33,6 +33,7 @@ PatchOption = Annotated[bool, typer.Option("--patch", "-p", help="Full diffs, no
 RepoOption = Annotated[Optional[Path], typer.Option("--repo", help="Repository to use (default: the current one).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 SessionArg = Annotated[Optional[str], typer.Argument(help="Session id or unique prefix (default: the latest).")]
+NameOption = Annotated[Optional[str], typer.Option("--name", help="The session with exactly this name (instead of an id).")]
 AtOption = Annotated[Optional[int], typer.Option("--at", min=0, help="Event number (the # column of `agitlog show`).")]
 StepOption = Annotated[Optional[int], typer.Option("--step", min=0, help="Step number (0: the worktree before the run).")]
 TargetsArg = Annotated[Optional[list[str]], typer.Argument(

@@ -34,6 +34,11 @@ def _escape_char(ch: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """"1 step", "2 steps" ("1 match", "2 matches" with ``words``)."""
+    return f"{count} {word}" if count == 1 else f"{count} {words or word + 's'}"
+
+
 def is_tty(stream: Any = None) -> bool:
     """Whether ``stream`` (default stdout) reaches a terminal, directly or through the pager."""
     stream = stream or sys.stdout
@@ -43,7 +48,8 @@ def is_tty(stream: Any = None) -> bool:
 
 
 def console(stderr: bool = False):  # -> rich.console.Console
-    """A rich console that is plain (no colour, no wrapping) when not writing to a terminal."""
+    """A rich console that is plain (no colour, no wrapping) when not writing to a terminal, and has no
+    colour under NO_COLOR."""
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
@@ -52,8 +58,9 @@ def console(stderr: bool = False):  # -> rich.console.Console
                         width=pager.terminal_width(), no_color=bool(os.environ.get("NO_COLOR")))
         paged.on_broken_pipe = pager.reader_quit  # type: ignore[method-assign] # not rich's exit 1
         return paged
-    if is_tty(stream) and not os.environ.get("NO_COLOR"):
-        return Console(file=stream, highlight=False, markup=False, emoji=False)
+    if is_tty(stream):  # NO_COLOR takes the colour away, not the terminal's width
+        return Console(file=stream, highlight=False, markup=False, emoji=False,
+                       no_color=bool(os.environ.get("NO_COLOR")))
     return Console(file=stream, highlight=False, markup=False, emoji=False, no_color=True,
                    width=100_000, soft_wrap=True, color_system=None)
 

@@ -16,9 +16,8 @@ from typing import Iterable, Sequence
 
 from agitlog import git
 from agitlog.errors import AgitlogError, UsageError
-from agitlog.capture.lifecycle import recover_sessions
 from agitlog.query.attribution import StepEvents, explain_step
-from agitlog.store.records import SessionInfo, load_events, resolve_session, step_commits
+from agitlog.store.sessions import Session, SessionStore
 
 SKIP_CODE = 125
 _FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.MULTILINE)
@@ -49,18 +48,18 @@ def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str
     """Find the first step at which ``command`` fails (exit 1..127 except 125; 125 means skip)."""
     if not command:
         raise UsageError("no command to test steps with", hint="usage: agitlog bisect [SESSION] -- CMD [ARGS...]")
-    recover_sessions(repo)
-    info = resolve_session(repo, session)
-    steps = step_commits(repo, info)
+    store = SessionStore.open(repo)
+    info = store.resolve(session)
+    steps = store.steps(info)
     if len(steps) < 2:
-        raise NothingToBisectError(f"session {info.id} has {len(steps)} step(s): nothing changed to bisect",
-                                   exit_code=2)
+        count = f"{len(steps)} step" + ("" if len(steps) == 1 else "s")
+        raise NothingToBisectError(f"session {info.id} has {count}: nothing changed to bisect", exit_code=2)
     workdir = Path(tempfile.mkdtemp(prefix="agitlog-bisect-"))
     tree = workdir / "worktree"
     had_packed_refs = git.packed_refs_exists(repo)
     git.add_worktree(repo, tree, steps[-1])
     try:
-        result = _bisect_in(repo, tree, info, steps, list(command), _run_dir(tree, info))
+        result = _bisect_in(store, tree, info, steps, list(command), _run_dir(tree, info))
         result.worktree = str(tree) if keep_worktree else None
         return result
     finally:
@@ -73,12 +72,12 @@ def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str
                 git.drop_empty_packed_refs(repo)
 
 
-def _run_dir(tree: Path, info: SessionInfo) -> Path:
-    cwd = tree / info.meta.get("cwd", ".")
+def _run_dir(tree: Path, info: Session) -> Path:
+    cwd = tree / info.meta.cwd
     return cwd if cwd.is_dir() else tree
 
 
-def _bisect_in(repo: git.Repo, tree: Path, info: SessionInfo, steps: list[str], command: list[str],
+def _bisect_in(store: SessionStore, tree: Path, info: Session, steps: list[str], command: list[str],
                run_dir: Path) -> BisectResult:
     result = BisectResult(session=info.id, outcome="found", steps=len(steps))
     bad, bad_code = _first_testable(tree, run_dir, steps, command, reversed(range(len(steps))))
@@ -98,11 +97,11 @@ def _bisect_in(repo: git.Repo, tree: Path, info: SessionInfo, steps: list[str], 
     found = _FIRST_BAD.search(output)
     index = {sha: number for number, sha in enumerate(steps)}
     if found:
-        return _describe(repo, info, result, index[found.group(1)], steps)
+        return _describe(store, info, result, index[found.group(1)], steps)
     candidates = sorted(index[sha] for sha in _CANDIDATE.findall(output) if sha in index)
     if candidates:
         result.candidates = candidates
-        return _describe(repo, info, result, candidates[-1], steps, outcome="ambiguous")
+        return _describe(store, info, result, candidates[-1], steps, outcome="ambiguous")
     raise AgitlogError(f"git bisect did not finish (exit {code})", hint=(output.strip().splitlines() or [""])[-1])
 
 
@@ -137,21 +136,23 @@ def _run_bisect(tree: Path, run_dir: Path, *, bad: str, good: str, command: list
     return git.bisect_run(tree, bad=bad, good=good, command=command)
 
 
-def _describe(repo: git.Repo, info: SessionInfo, result: BisectResult, step: int, steps: list[str],
+def _describe(store: SessionStore, info: Session, result: BisectResult, step: int, steps: list[str],
               outcome: str = "found") -> BisectResult:
+    repo = store.repo
     result.outcome = outcome
     result.first_bad_step = step
     result.first_bad_commit = steps[step]
     result.diff = git.diff_text(repo, steps[step - 1] if step else None, steps[step])
     result.files = git.diff_tree_numstat(repo, steps[step - 1] if step else None, steps[step])
-    result.events = explain_step(load_events(repo, info), step)
+    result.events = explain_step(store.events(info), step)
     return result
 
 
 def plain_git_commands(repo: git.Repo, *, session: str | None) -> list[str]:
     """The same search with plain git, for docs and for users who want to drive it by hand."""
-    info = resolve_session(repo, session)
-    steps = step_commits(repo, info)
+    store = SessionStore.open(repo)
+    info = store.resolve(session)
+    steps = store.steps(info)
     good = steps[0] if steps else "<first-step>"
     return [f"git bisect start {steps[-1] if steps else '<last-step>'} {good}", "git bisect run CMD",
             "git bisect reset"]

@@ -19,7 +19,7 @@ from agitlog.store import provenance as links
 from agitlog.query.attribution import Attribution, attribute_steps, explain_step
 from agitlog.constants import TRAILER_LINK, KIND_STEP, TRAILER_KIND, TRAILER_SESSION, TRAILER_STEP
 from agitlog.errors import UsageError
-from agitlog.store.records import SessionInfo, list_sessions, load_events
+from agitlog.store.sessions import Session, SessionStore
 
 UNCOMMITTED = "0" * 40
 
@@ -105,7 +105,7 @@ class _Resolver:
         self._events: dict[str, tuple[list[dict[str, Any]], dict[int, Attribution]]] = {}
         self._steps: dict[tuple[str, int], SessionLine] = {}
         self._links: dict[str, dict] | None = None
-        self._sessions: dict[str, SessionInfo] | None = None
+        self._store = SessionStore.open(repo)
         self._trailers: dict[str, dict[str, list[str]]] = {}
         self._blobs: dict[str, str | None] = {}
 
@@ -208,20 +208,19 @@ class _Resolver:
             return SessionLine(session=session_id, step=step, commit=commit, agent=None, decision=None,
                                reasoning=None, via=via, present=False)
         if session_id not in self._events:
-            events = load_events(self.repo, info)
+            events = list(self._store.events(info))
             self._events[session_id] = (events, attribute_steps(events))
         events, attributions = self._events[session_id]
         explained = explain_step(events, step, attributions)
         decision: dict[str, Any] = (explained.decision or {}).get("data") or {}
         actor = explained.tool_call or explained.decision or explained.produced_by or {}
         return SessionLine(session=session_id, step=step, commit=commit, agent=actor.get("agent") or
-                           info.meta.get("agent"), decision=decision.get("decision"),
+                           info.meta.agent, decision=decision.get("decision"),
                            reasoning=decision.get("reasoning"), via=via, present=True)
 
-    def _session(self, session_id: str) -> SessionInfo | None:
-        if self._sessions is None:
-            self._sessions = {s.id: s for s in list_sessions(self.repo)}
-        return self._sessions.get(session_id)
+    def _session(self, session_id: str) -> Session | None:
+        session = self._store.get(session_id)
+        return None if session is None or session.damaged else session
 
 
 def _step_number(trailers: dict[str, list[str]]) -> int | None:

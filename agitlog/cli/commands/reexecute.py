@@ -41,13 +41,9 @@ def compare_cmd(
     repo: RepoOption = None,
 ) -> int:
     """Where two sessions diverge: the first differing event, what differs, and how their final trees differ."""
-    from agitlog.query.compare import compare_sessions
-    from agitlog.store.records import list_sessions, resolve_session
+    from agitlog.query.compare import compare_named
 
-    repository = open_repo(repo)
-    sessions = list_sessions(repository)
-    comparison = compare_sessions(repository, resolve_session(repository, session_a, sessions),
-                                  resolve_session(repository, session_b, sessions), with_patch=patch or json_out)
+    comparison = compare_named(open_repo(repo), session_a, session_b, with_patch=patch or json_out)
     with paged(enabled=not no_pager):
         views.render_compare(comparison, json_out=json_out, patch=patch)
     return 0 if comparison.identical else 1
