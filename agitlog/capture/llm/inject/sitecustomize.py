@@ -11,8 +11,9 @@ the exit code is what it would have been; then one ``error`` event (``exception`
 ``traceback``, ``uncaught: true``, ``thread`` for a thread) goes to the recorder over the wire
 protocol, through the SDK's connection when the program uses the SDK (so it stays in order after
 the events sent before it), else over a connection of its own, and waits for the recorder's
-acknowledgement so the event is durable before the process exits. Nothing is paid until an
-exception is uncaught; KeyboardInterrupt is not an error (the session ends ``interrupted``).
+acknowledgement so the event is durable before the process exits. Start-up pays only for importing
+``threading`` (under a millisecond) when the program would not have; the rest is paid when an
+exception is uncaught. KeyboardInterrupt is not an error (the session ends ``interrupted``).
 
 LLM re-routing does nothing unless ``AGITLOG_PROXY`` (the proxy's root URL, e.g.
 ``http://127.0.0.1:40123``) is set.
