@@ -4,6 +4,7 @@ decides then acts (``with agitlog.decision``) and one that acts then explains (a
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def test_show_diff_blame_bisect_and_git_blame_agree(tmp_path: Path, agent: str) 
     assert notes["session"]["session"] == sid and notes["session"]["decision"] is None  # not the next decision
     assert show[notes["session"]["step"]] is None
 
-    proc = agitlog("bisect", "--json", "--", "python3", "check.py", cwd=repo)
+    proc = agitlog("bisect", "--json", "--", sys.executable, "check.py", cwd=repo)
     result = json.loads(proc.stdout)
     assert result["outcome"] == "found" and result["first_bad_step"] == by_line[2]["step"]
     assert result["events"]["decision"]["data"]["decision"] == "add farewell"
