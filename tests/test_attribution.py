@@ -183,3 +183,24 @@ def test_a_wire_event_can_name_its_decision(tmp_path: Path) -> None:
     [change] = [c for c in shown["steps"].values() if c["files"]]
     decision = next(e for e in shown["events"] if e["seq"] == change["decision"])
     assert decision["data"]["decision"] == "use sed"
+
+
+def test_processes_started_inside_a_scope_belong_to_it(tmp_path: Path) -> None:
+    agent = f"""
+        import agitlog, subprocess
+        with agitlog.decision("regenerate", reasoning="stale"):
+            subprocess.run(["sh", "-c", "echo fresh > gen.txt && {AGITLOG} emit tool.result tool=gen --snapshot"],
+                           check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["sh", "-c", "echo later > late.txt && {AGITLOG} emit tool.result tool=late --snapshot"],
+                       check=True, stdout=subprocess.DEVNULL)
+    """
+    repo = init_repo(tmp_path / "repo")
+    (repo / "a.txt").write_text("a\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a")
+    assert run_python_agent(repo, agent).returncode == 0
+    shown = agitlog_json("show", cwd=repo)
+    events = {e["seq"]: e for e in shown["events"]}
+    by_file = {c["files"][0]["path"]: c for c in shown["steps"].values() if c["files"]}
+    assert events[by_file["gen.txt"]["decision"]]["data"]["decision"] == "regenerate"
+    assert by_file["late.txt"]["decision"] is None  # the scope had ended: the env is restored
