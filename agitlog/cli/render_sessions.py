@@ -268,7 +268,7 @@ def render_rerun(result: Any, *, json_out: bool, patch: bool = False) -> None:
             "served_calls": result.served_calls, "upstream_calls": result.upstream_calls,
             "divergence": _divergence_json(result.divergence), "comparison": _comparison_json(comparison),
             "missing_env": result.missing_env, "workdir": str(result.workdir) if result.workdir else None,
-            "isolation": result.isolation,
+            "isolation": result.isolation, "fork_at": result.fork_at,
             "code": None if result.code is None else {"source": result.code.source,
                                                       "files": sorted(result.code.paths)},
         })
@@ -284,8 +284,13 @@ def render_rerun(result: Any, *, json_out: bool, patch: bool = False) -> None:
                   f"from it: {safe(', '.join(files[:5]) or 'none', keep_newlines=False)}{' …' * (len(files) > 5)})")
     if result.missing_env:
         out.print(f"note: not set here but set in the original run: {', '.join(result.missing_env)}")
+    if result.fork_at is not None:
+        out.print(f"forked at model call #{result.fork_at}: recorded answers before it, the real model from it on")
     if result.divergence is not None:
         out.print(safe(result.divergence.describe()))
+    if result.fork_at is not None and not result.reproduced:
+        for line in side_by_side_lines(comparison, width=out.width if is_tty() else 160):
+            out.print(line)
     if not result.reproduced:
         for line in _comparison_lines(comparison, patch=patch):
             out.print(line)
@@ -293,7 +298,7 @@ def render_rerun(result: Any, *, json_out: bool, patch: bool = False) -> None:
         out.print(f"worktree kept at {result.workdir}")
 
 
-def render_compare(comparison: Any, *, json_out: bool, patch: bool = False) -> None:
+def render_compare(comparison: Any, *, json_out: bool, patch: bool = False, side_by_side: bool = False) -> None:
     if json_out:
         print_json(_comparison_json(comparison))
         return
@@ -302,8 +307,29 @@ def render_compare(comparison: Any, *, json_out: bool, patch: bool = False) -> N
     if comparison.identical:
         out.print("identical: same events (ignoring times and ids) and the same final tree")
         return
+    if side_by_side:
+        for line in side_by_side_lines(comparison, width=out.width if is_tty() else 160):
+            out.print(line)
     for line in _comparison_lines(comparison, patch=patch):
         out.print(line)
+
+
+def side_by_side_lines(comparison: Any, *, width: int) -> list[str]:
+    """The two runs' events from where they part, A on the left and B on the right."""
+    column = max(30, (width - 3) // 2)
+    rows = max(len(comparison.tail_a), len(comparison.tail_b))
+    lines = [f"{'A from the first difference':<{column}} | B", "-" * column + "-+-" + "-" * column]
+    for index in range(rows):
+        left = _short_event(comparison.tail_a[index], column) if index < len(comparison.tail_a) else ""
+        right = _short_event(comparison.tail_b[index], column) if index < len(comparison.tail_b) else ""
+        lines.append(f"{left:<{column}} | {right}")
+    return lines
+
+
+def _short_event(event: dict[str, Any], width: int) -> str:
+    kind = safe(event.get("type", "?"), keep_newlines=False)
+    text = f"{event.get('seq', '?'):>4} {kind:<13} {summary(event, width)}"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _comparison_lines(comparison: Any, *, patch: bool) -> list[str]:
@@ -339,6 +365,9 @@ def _comparison_json(comparison: Any) -> dict[str, Any]:
         "trees_equal": comparison.trees_equal,
         "files": [{"path": p, "added": a, "deleted": d} for a, d, p in comparison.tree_changes],
         "patch": comparison.patch,
+        "after_difference": {side: [{"seq": e.get("seq"), "type": e.get("type"), "summary": event_summary(e)}
+                                    for e in events]
+                             for side, events in (("a", comparison.tail_a), ("b", comparison.tail_b))},
     }
 
 

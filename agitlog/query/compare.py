@@ -26,8 +26,13 @@ def normalize_event(event: dict[str, Any], request_ignore: tuple[str, ...] = ())
     times of its own run."""
     core = {k: v for k, v in event.items() if k not in _VOLATILE_EVENT_FIELDS}
     data = event.get("data") or {}
-    volatile = _VOLATILE_DATA_FIELDS | {"body"} if event.get("type") == "http.request" else _VOLATILE_DATA_FIELDS
-    core["data"] = {k: v for k, v in data.items() if k not in volatile}
+    if event.get("type") == "http.request":
+        core["data"] = {k: data.get(k) for k in ("method", "path")}
+        return core
+    if event.get("type") == "http.response":
+        core["data"] = {}  # an unreachable tracing endpoint in one run is a served 502 in the other
+        return core
+    core["data"] = {k: v for k, v in data.items() if k not in _VOLATILE_DATA_FIELDS}
     if event.get("type") == "llm.request" and isinstance(core["data"].get("body"), dict):
         body = {k: v for k, v in core["data"]["body"].items() if k not in VOLATILE_REQUEST_FIELDS}
         core["data"]["body"] = without_paths(body, request_ignore)
@@ -51,6 +56,9 @@ class Comparison:
     trees_equal: bool
     tree_changes: list[tuple[int | None, int | None, str]] = field(default_factory=list)
     patch: str = ""
+    # each session's events from the first difference on (at most TAIL_EVENTS): the two runs side by side
+    tail_a: list[dict[str, Any]] = field(default_factory=list)
+    tail_b: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
@@ -83,8 +91,28 @@ def compare_sessions(store: SessionStore, a: Session, b: Session, *, with_patch:
     trees_equal = bool(last_a and last_b) and not changes
     patch = git.diff_patch(repo, last_a, last_b, exclude=sorted(ignore_paths)).decode("utf-8", "backslashreplace") \
         if with_patch and changes else ""
+    tail_a, tail_b = _tails(events_a, events_b, difference)
     return Comparison(a=a, b=b, first_difference=difference, trees_equal=trees_equal, tree_changes=changes,
-                      patch=patch)
+                      patch=patch, tail_a=tail_a, tail_b=tail_b)
+
+
+TAIL_EVENTS = 40
+
+
+def _tails(events_a: list[dict[str, Any]], events_b: list[dict[str, Any]], difference: EventDifference | None
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Both sessions' events from where they part: from the first differing event, or in a fork from
+    the same position in B as the differing event has in A."""
+    if difference is None:
+        return [], []
+
+    def start(events: list[dict[str, Any]], event: dict[str, Any] | None) -> int:
+        if event is not None and event in events:
+            return events.index(event)
+        return next((i for i, e in enumerate(events) if e.get("seq", -1) >= difference.index), len(events))
+
+    begin_a, begin_b = start(events_a, difference.a), start(events_b, difference.b)
+    return events_a[begin_a:begin_a + TAIL_EVENTS], events_b[begin_b:begin_b + TAIL_EVENTS]
 
 
 def _substituted(event: dict[str, Any], substitutions: tuple[tuple[str, str], ...]) -> dict[str, Any]:
