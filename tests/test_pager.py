@@ -58,6 +58,17 @@ def test_pager_choice_follows_git() -> None:
     assert pager_command({"GIT_PAGER": ""}) is None
 
 
+def test_a_long_stat_is_cut_to_a_screen_unless_every_file_is_asked_for() -> None:
+    from agitlog.cli.render_sessions import stat_lines
+
+    files = [(4, 0, f"outbox/{n:03}.eml") for n in range(12)] + [(None, None, "logo.png")]
+    short = stat_lines(files)
+    assert short[:2] == ["  outbox/000.eml  +4 -0", "  outbox/001.eml  +4 -0"] and len(short) == 10
+    assert short[-1] == "  … and 4 more files  +12 -0"
+    assert len(stat_lines(files, every=True)) == 13 and stat_lines(files, every=True)[-1] == "  logo.png  binary"
+    assert stat_lines(files[:10]) == stat_lines(files[:10], every=True)
+
+
 def test_output_on_a_terminal_goes_through_the_pager(recorded: Path, tmp_path: Path) -> None:
     script, out = _fake_pager(tmp_path)
     [sid] = session_ids(recorded)
@@ -89,7 +100,7 @@ def test_pipes_and_no_pager_are_never_paged(recorded: Path, tmp_path: Path) -> N
 def test_bisect_prints_a_stat_first_and_the_patch_on_request(recorded: Path, tmp_path: Path) -> None:
     proc = agitlog("bisect", "--", *check_command(), cwd=recorded)
     assert proc.returncode == 0, proc.stderr
-    assert "step 3 changed 1 file(s):\n  app/calc.py  +1 -1" in proc.stdout
+    assert "step 3 changed 1 file:\n  app/calc.py  +1 -1" in proc.stdout
     assert "diff --git" not in proc.stdout and "--patch" in proc.stdout
     proc = agitlog("bisect", "-p", "--", *check_command(), cwd=recorded)
     assert "diff --git a/app/calc.py b/app/calc.py" in proc.stdout

@@ -332,6 +332,23 @@ def _short_event(event: dict[str, Any], width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+STAT_FILES = 10  # a stat longer than this lists the first files and a total, unless the full diff is asked for
+
+
+def stat_lines(files: Sequence[tuple[int | None, int | None, str]], *, every: bool = False) -> list[str]:
+    """Per-file counts, indented, git's --stat in short: past STAT_FILES files (unless ``every``) the
+    rest as one line with their totals, so a step that wrote 500 files still fits a screen."""
+    shown = files if every or len(files) <= STAT_FILES else files[: STAT_FILES - 1]
+    lines = [f"  {safe(path, keep_newlines=False)}  {'binary' if added is None else f'+{added} -{deleted}'}"
+             for added, deleted, path in shown]
+    rest = files[len(shown):]
+    if rest:
+        added = sum(a or 0 for a, _, _ in rest)
+        deleted = sum(d or 0 for _, d, _ in rest)
+        lines.append(f"  … and {plural(len(rest), 'more file')}  +{added} -{deleted}")
+    return lines
+
+
 def _comparison_lines(comparison: Any, *, patch: bool) -> list[str]:
     lines = []
     diff = comparison.first_difference
@@ -346,9 +363,7 @@ def _comparison_lines(comparison: Any, *, patch: bool) -> list[str]:
         lines.append("final trees: the same")
     else:
         lines.append(f"final trees differ in {plural(len(comparison.tree_changes), 'file')}:")
-        for added, deleted, path in comparison.tree_changes:
-            counts = "binary" if added is None else f"+{added} -{deleted}"
-            lines.append(f"  {safe(path, keep_newlines=False)}  {counts}")
+        lines.extend(stat_lines(comparison.tree_changes, every=patch))
         if patch and comparison.patch:
             lines.append(safe(comparison.patch.rstrip("\n")))
         elif not patch:

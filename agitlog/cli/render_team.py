@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from agitlog.cli.output import console, plural, print_json, safe
-from agitlog.cli.render_sessions import event_line
+from agitlog.cli.render_sessions import event_line, stat_lines
 
 
 def _line(text: Any) -> str:
@@ -113,9 +113,9 @@ def render_bisect(result: Any, *, json_out: bool, patch: bool = False) -> None:
         out.print(line)
     if result.files:
         out.print("")
-        out.print(f"step {result.first_bad_step} changed {len(result.files)} file(s):")
-        for added, deleted, path in result.files:
-            out.print(f"  {_line(path)}  {'binary' if added is None else f'+{added} -{deleted}'}")
+        out.print(f"step {result.first_bad_step} changed {plural(len(result.files), 'file')}:")
+        for line in stat_lines(result.files, every=patch):
+            out.print(line)
     if patch and result.diff:
         out.print("")
         out.print(safe(result.diff.rstrip("\n")))
