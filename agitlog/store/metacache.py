@@ -34,14 +34,9 @@ def cached_metas(repo: git.Repo, commits: Sequence[tuple[str, str]], *, read: Re
     cached = _read(cache_file(repo))
     missing = [(session_id, sha) for session_id, sha in commits if sha not in cached]
     fresh = read(missing) if missing else {}
-    out: dict[str, tuple[str, SessionMeta | None]] = {}
     from_row = SessionMeta.from_row
-    for _, sha in commits:
-        if sha in fresh:
-            out[sha] = fresh[sha]
-        else:
-            kind, row = cached[sha]
-            out[sha] = (kind, from_row(row) if row is not None else None)
+    out = {sha: (kind, from_row(row) if row is not None else None) for sha, (kind, row) in cached.items()}
+    out.update(fresh)
     if missing or len(cached) != len(commits):
         rows = {sha: cached[sha] for _, sha in commits if sha in cached}
         rows.update({sha: (kind, _compact(meta.to_row()) if meta else None) for sha, (kind, meta) in fresh.items()})

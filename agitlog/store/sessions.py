@@ -111,15 +111,14 @@ class SessionStore:
              since: datetime | None = None, originals_only: bool = False) -> list[Session]:
         """Sessions newest first, filtered; with ``limit`` only the newest sessions are read, until
         ``limit`` of them pass the filters."""
-        if limit is None and not since:
+        if limit is None:  # every session may be wanted: the cached full listing is the cheap way
             candidates: Iterator[Session] = iter(self.all())
         else:  # unfiltered, the first page is exactly what is shown
             filtered = bool(status or agent or originals_only)
             candidates = self.iter_sessions(first_page=_PAGE if filtered or not limit else limit)
         out = []
         for session in candidates:
-            started = _id_time(session.id)
-            if since and started is not None and started < since - _ID_SLACK:
+            if since and (started := _id_time(session.id)) is not None and started < since - _ID_SLACK:
                 break  # ids sort by start time: every later one is older still
             if not _wanted(session, status=status, agent=agent, since=since, originals_only=originals_only):
                 continue
