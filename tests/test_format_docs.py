@@ -46,3 +46,25 @@ def test_format_doc_session_toml_example_parses() -> None:
     assert tomllib.loads(dump_meta(meta)) == meta
     typed = SessionMeta.from_toml(example.encode(), meta["id"])
     assert typed.damage is None and typed.to_dict() == meta  # the documented shape is the model's shape
+
+
+def _documented_exit_codes() -> dict[int, set[str]]:
+    """Every exit code a command page defines (its "## Exit codes" section or "Exit codes:" line)."""
+    codes: dict[int, set[str]] = {}
+    for page in sorted((DOCS / "commands").glob("*.md")):
+        text = page.read_text()
+        parts = re.findall(r"^## Exit codes\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+        parts += re.findall(r"^Exit codes?:(.*?)(?:\n\n|\Z)", text, flags=re.M | re.S)
+        for part in parts:
+            for number in re.findall(r"(?<![\w.+-])`?(\d{1,3})`?(?![\w.%])", part):
+                codes.setdefault(int(number), set()).add(page.name)
+    return codes
+
+
+def test_readme_exit_codes_cover_every_code_the_command_docs_define() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    section = readme[readme.index("## Exit codes"):]
+    listed = {int(n) for n in re.findall(r"`(\d{1,3})`", section)}
+    documented = _documented_exit_codes()
+    assert {0, 1, 2, 126, 127} <= set(documented)  # the parser finds the pages' codes
+    assert set(documented) <= listed, {code: pages for code, pages in documented.items() if code not in listed}

@@ -64,8 +64,11 @@ class ReplayBook:
     # (as this run says it, as the recording said it), replaced in each request before matching: a
     # rerun's own date, or its sandbox path when it cannot run at the original path
     request_substitutions: tuple[tuple[str, str], ...] = ()
+    ignore_paths: tuple[str, ...] = ()  # request fields left out of matching (JSON paths, [rerun] ignore)
     # (recorded, this run's), replaced in each served answer: the reverse of a sandbox path
     answer_substitutions: tuple[tuple[bytes, bytes], ...] = ()
+    fork_at: int | None = None              # from this recorded call on, the run goes live (a fork)
+    fork_answer: RecordedCall | None = None  # served instead at the fork, before going live
     _next: int = 0
     _tool_next: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -81,6 +84,9 @@ class ReplayBook:
             if self.live:
                 return Decision(call=None)
             expected = self._expected(stream)
+            if expected is not None and self.fork_at is not None and expected.index >= self.fork_at:
+                self.live = True
+                return Decision(call=self.fork_answer)
             if expected is not None and self.live_from_step is not None and expected.step >= self.live_from_step:
                 self.live = True
                 return Decision(call=None)
@@ -152,6 +158,14 @@ class ReplayBook:
     @property
     def served_count(self) -> int:
         return sum(call.served for call in self.calls)
+
+
+def injected_answer(body: bytes, *, index: int) -> RecordedCall:
+    """A response body the user wrote, to serve at a fork: a stream when it reads as server-sent
+    events, JSON otherwise."""
+    stream = body.lstrip().startswith((b"data:", b"event:"))
+    return RecordedCall(index=index, canonical="", path="", model=None, step=0, status=200,
+                        headers={"content-type": "text/event-stream" if stream else "application/json"}, body=body)
 
 
 def build_book(

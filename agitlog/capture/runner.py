@@ -151,7 +151,9 @@ def _start_capture_services(live: LiveSession, *, enabled: bool, replay: ReplayB
 
 
 def _child_env(live: LiveSession, channel: ChannelServer, services: list[Any]) -> dict[str, str]:
-    env = dict(os.environ)
+    from agitlog.capture.shim import child_env, ensure_shim
+
+    env = child_env(os.environ, ensure_shim(live.repo.state_dir))  # the agent can call this agitlog
     meta = live.meta
     env.update({
         ENV_SESSION: live.id, ENV_ADDR: f"127.0.0.1:{channel.port}", ENV_PORT: str(channel.port),

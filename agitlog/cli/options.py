@@ -42,3 +42,13 @@ RemoteArg = Annotated[Optional[str], typer.Argument(help="Remote name (default: 
 
 def open_repo(repo: Path | None) -> git.Repo:
     return git.find_repo((repo or Path(os.getcwd())).absolute())
+
+
+def read_input_file(path: Path) -> bytes:
+    """A file the user named on the command line; a clear usage error when it cannot be read."""
+    from agitlog.errors import UsageError
+
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None

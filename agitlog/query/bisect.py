@@ -64,8 +64,8 @@ def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str
     info = store.resolve(session)
     steps = store.steps(info)
     if len(steps) < 2:
-        raise NothingToBisectError(f"session {info.id} has {len(steps)} step(s): nothing changed to bisect",
-                                   exit_code=2)
+        count = f"{len(steps)} step" + ("" if len(steps) == 1 else "s")
+        raise NothingToBisectError(f"session {info.id} has {count}: nothing changed to bisect", exit_code=2)
     workdir = Path(tempfile.mkdtemp(prefix="agitlog-bisect-"))
     tree = workdir / "worktree"
     had_packed_refs = git.packed_refs_exists(repo)

@@ -8,10 +8,12 @@ from typing import Mapping, Sequence
 
 from agitlog import git
 from agitlog.config import load_config
+from agitlog.constants import STATUSES
 from agitlog.errors import UsageError
 from agitlog.store.events import matches_type
 from agitlog.store.models import Event, ModelUsage, SessionMeta
 from agitlog.store.sessions import Session, SessionStore
+from agitlog.query.prompts import first_user_prompt
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -28,6 +30,14 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     except ValueError:
         raise UsageError(f"cannot read time {text!r}", hint='use "7d", "12h", "30m" or a date like 2026-11-01') from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def check_statuses(statuses: Sequence[str]) -> tuple[str, ...]:
+    """``statuses`` when each is a session status; UsageError (exit 2) naming the valid ones if not."""
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise UsageError(f"unknown status {unknown[0]!r}", hint=f"use one of: {', '.join(STATUSES)}")
+    return tuple(statuses)
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,7 @@ class SessionView:
     events: list[Event]
     step_changes: dict[int, StepChange]  # keyed by the seq of the event that produced the step
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    prompt: str | None = None            # what the user asked (first user message sent to a model)
 
 
 def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = (), with_diffstat: bool = True,
@@ -118,9 +129,11 @@ def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = ()
     session = store.resolve(query, name=name, intact=False)
     events = store.events(session)
     changes = step_changes(repo, events) if with_diffstat else {}
+    prompt = first_user_prompt(events)
     if types:
         events = [event for event in events if matches_type(event, types)]
-    return SessionView(session=session, events=events, step_changes=changes, prices=load_config(repo.root).prices)
+    return SessionView(session=session, events=events, step_changes=changes, prices=load_config(repo.root).prices,
+                       prompt=prompt)
 
 
 def step_changes(repo: git.Repo, events: Sequence[Event]) -> dict[int, StepChange]:

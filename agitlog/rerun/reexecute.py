@@ -8,8 +8,9 @@ from pathlib import Path
 
 from agitlog import git
 from agitlog.query.compare import Comparison, compare_sessions
+from agitlog.config import load_config
 from agitlog.errors import AgitlogError, UsageError
-from agitlog.capture.replaybook import DIVERGENCE_POLICIES, Divergence, build_book
+from agitlog.capture.replaybook import DIVERGENCE_POLICIES, Divergence, ReplayBook, build_book, injected_answer
 from agitlog.jsondiff import describe_changes
 from agitlog.rerun.code import CodeOverlay, apply_overlay, code_overlay
 from agitlog.rerun.sandbox import ISOLATION_NONE, make_sandbox
@@ -30,6 +31,7 @@ class RerunResult:
     missing_env: list[str]
     workdir: Path | None
     code: CodeOverlay | None = None    # --code: the files taken from the code under test
+    fork_at: int | None = None         # --fork-at: the model call from which the run went its own way
     isolation: str = ISOLATION_NONE      # how the sandbox kept the agent away from the user's worktree
 
     @property
@@ -61,6 +63,8 @@ def rerun_session(
     keep_worktree: bool = False,
     agent_stdout_to_stderr: bool = False,
     code: str | None = None,
+    fork_at: int | None = None,
+    fork_answer: bytes | None = None,
 ) -> RerunResult:
     """Re-execute a session deterministically; see docs/commands/rerun.md."""
     from agitlog.capture.llm.capture import canonical_body
@@ -77,9 +81,13 @@ def rerun_session(
     if not step0:
         raise AgitlogError(f"session {original.id} has no step commits to start from")
     events = [dict(e) for e in store.events(original)]
-    book = build_book(events, load_bodies=lambda names: store.attachments(original, names), canonical=canonical_body,
+    ignore = load_config(repo.root).rerun_ignore
+    book = build_book(events, load_bodies=lambda names: store.attachments(original, names),
+                      canonical=lambda body: canonical_body(body, ignore),
                       policy="live" if live_from is not None and on_divergence == "fail" else on_divergence,
                       live_from_step=live_from)
+    book.ignore_paths = ignore
+    _set_fork(book, fork_at=fork_at, answer=fork_answer)
     overlay = code_overlay(repo, code=code, final_step=meta.steps.last or step0) if code is not None else None
     sandbox = make_sandbox(repo, base=meta.git.base_commit, branch=meta.git.branch, step0=step0)
     book.request_substitutions = _date_substitutions(meta.started_at) + sandbox.request_substitutions()
@@ -97,7 +105,7 @@ def rerun_session(
         sandbox.hand_over_session(repo, result.session_id)
         rerun = result.session or SessionStore.open(repo).resolve(result.session_id)  # None: finishing failed
         comparison = compare_sessions(store, original, rerun, ignore_paths=overlay.paths if overlay else frozenset(),
-                                      substitutions=book.request_substitutions)
+                                      substitutions=book.request_substitutions, request_ignore=ignore)
     finally:
         if not keep_worktree:
             sandbox.remove()
@@ -105,8 +113,22 @@ def rerun_session(
         original=original.id, rerun=result.session_id, exit_code=result.exit_code, status=result.status,
         served_calls=book.served_count, recorded_calls=len(book.calls), upstream_calls=result.upstream_calls,
         divergence=book.divergence, comparison=comparison, missing_env=_missing_env(list(meta.env_names)),
-        workdir=sandbox.root if keep_worktree else None, code=overlay, isolation=sandbox.isolation,
+        workdir=sandbox.root if keep_worktree else None, code=overlay, isolation=sandbox.isolation, fork_at=fork_at,
     )
+
+
+def _set_fork(book: ReplayBook, *, fork_at: int | None, answer: bytes | None) -> None:
+    """``--fork-at N``: recorded answers up to model call N, then (``--answer``) a different answer
+    at N, and the real model from there on."""
+    if fork_at is None:
+        if answer is not None:
+            raise UsageError("--answer needs --fork-at: which model call should get it?")
+        return
+    if not 0 <= fork_at < len(book.calls):
+        raise UsageError(f"--fork-at {fork_at}: the session made {len(book.calls)} model call(s), numbered from 0",
+                         hint="`agitlog show --type llm.request` lists them in order")
+    book.fork_at = fork_at
+    book.fork_answer = injected_answer(answer, index=fork_at) if answer is not None else None
 
 
 def _date_substitutions(started_at: str) -> tuple[tuple[str, str], ...]:

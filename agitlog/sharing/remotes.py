@@ -62,6 +62,24 @@ def default_remote(repo: git.Repo) -> str:
                      hint="name one (`agitlog push upstream`) or set [share] remote in .agitlog.toml")
 
 
+@dataclass(frozen=True)
+class RemoteSessions:
+    remote: str
+    count: int
+
+
+def unfetched_sessions(repo: git.Repo, *, timeout: float = 3.0) -> RemoteSessions | None:
+    """The default remote and how many sessions it has, when it has any: what a fresh clone with no
+    sessions of its own can `agitlog fetch`. None without a default remote or when it cannot be
+    listed quickly (this only feeds a hint)."""
+    try:
+        remote = default_remote(repo)
+    except UsageError:
+        return None
+    refs = git.ls_remote_quietly(repo, remote, REF_PREFIX, timeout=timeout)
+    return RemoteSessions(remote=remote, count=len(refs)) if refs else None
+
+
 def split_remote_and_sessions(repo: git.Repo, words: Sequence[str]) -> tuple[str | None, list[str]]:
     """`push origin a b`, `push a b` and `push /path/to/bare.git`: the first word is a remote when it
     names one (or looks like a URL or a path), otherwise every word is a session."""

@@ -33,7 +33,7 @@ class GcResult:
     removed: list[str] = field(default_factory=list)
     kept_adopted: list[str] = field(default_factory=list)
     kept_recording: list[str] = field(default_factory=list)
-    remaining: int = 0
+    remaining: int = 0            # sessions left afterwards (with dry_run: that would be left)
     dry_run: bool = False
 
 
@@ -56,8 +56,11 @@ def rm_sessions(repo: git.Repo, *, sessions: Sequence[str], remote: str | None =
         local[info.ref] = info.commit or ""
     remote_refs = list(local) + (match_remote_refs(git.ls_remote(repo, remote, REF_PREFIX), remote_only)
                                  if remote and remote_only else [])
-    remote_removed = _delete_remote(repo, remote, remote_refs) if remote else []
+    # Local refs first: after `agitlog remote setup` the fetch refspec maps each remote session ref onto
+    # the local one, so a push that deletes it on the remote deletes it here too, and a local delete
+    # after it failed with "cannot lock ref". A session gone here but refused there can be named again.
     git.delete_refs(repo, local)
+    remote_removed = _delete_remote(repo, remote, remote_refs) if remote else []
     git.pack_refs(repo)
     return RmResult(removed=[ref.removeprefix(REF_PREFIX) for ref in local], remote=remote,
                     remote_removed=remote_removed)
@@ -94,7 +97,7 @@ def gc_sessions(repo: git.Repo, *, older_than: datetime | None, dry_run: bool = 
         git.pack_refs(repo)
     return GcResult(cutoff=older_than, removed=sorted(ref.removeprefix(REF_PREFIX) for ref in doomed),
                     kept_adopted=sorted(adopted), kept_recording=sorted(recording),
-                    remaining=len(sessions) - (0 if dry_run else len(doomed)), dry_run=dry_run)
+                    remaining=len(sessions) - len(doomed), dry_run=dry_run)
 
 
 def _started(info: Session) -> datetime:

@@ -37,6 +37,7 @@ class Stats:
     events: int = 0
     llm_calls: int = 0
     tool_calls: int = 0
+    model_tool_calls: int = 0     # tool calls the models asked for (llm.response tool_calls)
     decisions: int = 0
     errors: int = 0
     input_tokens: int = 0
@@ -57,6 +58,8 @@ class Stats:
 
     def _add_llm(self, data: dict[str, Any]) -> None:
         self.llm_calls += 1
+        if isinstance(data.get("tool_calls"), list):
+            self.model_tool_calls += len(data["tool_calls"])
         usage = data.get("usage") or {}
         if not isinstance(usage, dict):
             return
@@ -71,7 +74,7 @@ class Stats:
 
     def as_dict(self) -> dict[str, Any]:
         return {"events": self.events, "llm_calls": self.llm_calls, "tool_calls": self.tool_calls,
-                "decisions": self.decisions, "errors": self.errors, "input_tokens": self.input_tokens,
+                "model_tool_calls": self.model_tool_calls, "decisions": self.decisions, "errors": self.errors, "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens, "models": self.tokens_by_model}
 
 

@@ -126,7 +126,8 @@ class LLMCapture:
     def _replayed(self, request: LLMRequest, data: dict[str, Any], *, stream: str | None) -> LLMReply | None:
         assert self.replay is not None
         body = data.get("body")
-        key = canonical_body(self.recorder.redactor.redact_value(body) if body is not None else None)
+        key = canonical_body(self.recorder.redactor.redact_value(body) if body is not None else None,
+                             self.replay.ignore_paths)
         decision = self.replay.decide(key, path=request.path, model=data.get("model"), stream=stream)
         if decision.divergence is not None and decision.divergence is self.replay.divergence:
             self.recorder.record(
@@ -170,13 +171,13 @@ def _event_kind(data: dict[str, Any]) -> str:
     return HTTP if data.get("api") == wire.API_OTHER else LLM
 
 
-def canonical_body(body: Any) -> str:
-    """The matching key of a (redacted, parsed) request body."""
+def canonical_body(body: Any, ignore: tuple[str, ...] = ()) -> str:
+    """The matching key of a (redacted, parsed) request body; ``ignore``: JSON paths left out."""
     from agitlog.capture.llm import wire
 
     if isinstance(body, dict) and set(body) == {"raw"}:
-        return wire.canonical_request(str(body["raw"]).encode("utf-8", "surrogateescape"))
-    return wire.canonical_request(json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        return wire.canonical_request(str(body["raw"]).encode("utf-8", "surrogateescape"), ignore)
+    return wire.canonical_request(json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass"), ignore)
 
 
 def _divergence_reply(message: str) -> LLMReply:

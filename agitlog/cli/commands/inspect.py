@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, Sequence
 
 import typer
 
@@ -10,6 +10,10 @@ from agitlog.cli.options import (
     AtOption, JsonOption, NameOption, RepoOption, SessionArg, StepOption, open_repo, team_views, views,
 )
 from agitlog.constants import STATUSES
+
+if TYPE_CHECKING:
+    from agitlog import git
+    from agitlog.sharing.remotes import RemoteSessions
 
 
 def log_cmd(
@@ -21,12 +25,30 @@ def log_cmd(
     repo: RepoOption = None,
 ) -> int:
     """One row per recorded session, newest first."""
-    from agitlog.query.listing import parse_since, session_rows
+    from agitlog.query.listing import check_statuses, parse_since, session_rows
 
-    rows = session_rows(open_repo(repo), limit=limit, status=status or (), agent=agent,
+    opened = open_repo(repo)
+    rows = session_rows(opened, limit=limit, status=check_statuses(status or ()), agent=agent,
                         since=parse_since(since) if since else None)
-    views.render_log(rows, json_out=json_out)
+    asked = _filters_text(status=status or (), agent=agent, since=since)
+    views.render_log(rows, json_out=json_out, filters=asked,
+                     remote=_remote_sessions(opened) if not rows and not asked and not json_out else None)
     return 0
+
+
+def _filters_text(*, status: Sequence[str], agent: str | None, since: str | None) -> str:
+    """The filters as typed, to say what matched nothing."""
+    import shlex
+
+    words = [w for s in status for w in ("--status", s)] + (["--agent", agent] if agent else [])
+    return shlex.join(words + (["--since", since] if since else []))
+
+
+def _remote_sessions(repo: git.Repo) -> RemoteSessions | None:
+    """Sessions on the default remote, for a clone that has none yet (one `git ls-remote`)."""
+    from agitlog.sharing.remotes import unfetched_sessions
+
+    return unfetched_sessions(repo)
 
 
 def show_cmd(
@@ -160,10 +182,11 @@ def search_cmd(
     repo: RepoOption = None,
 ) -> int:
     """Find text in every session: prompts, responses, tool calls and results, decisions, state, errors."""
-    from agitlog.query.listing import parse_since
+    from agitlog.query.listing import check_statuses, parse_since
     from agitlog.query.search import SearchFilters, search_sessions
 
-    filters = SearchFilters(types=types or (), agent=agent, model=model, tool=tool, file=file, status=status or (),
+    filters = SearchFilters(types=types or (), agent=agent, model=model, tool=tool, file=file,
+                            status=check_statuses(status or ()),
                             session=session, since=parse_since(since) if since else None,
                             until=parse_since(until) if until else None)
     result = search_sessions(open_repo(repo), pattern=pattern, regex=regex, filters=filters, limit=limit or None,
