@@ -9,13 +9,13 @@ in the standard library; the file is tagged with the Python version that wrote i
 from __future__ import annotations
 
 import marshal
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from agitlog import git
 from agitlog.constants import RECORD_META_FILE, REF_PREFIX
+from agitlog.private import make_private_dir, write_private
 from agitlog.store.provenance import refs_fingerprint
 
 CACHE_VERSION = 4
@@ -80,9 +80,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 def _write(path: Path, data: dict[str, Any]) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(marshal.dumps(data))
-        os.replace(tmp, path)
+        make_private_dir(path.parent)
+        write_private(path, marshal.dumps(data))
     except (OSError, ValueError):
         pass  # read-only git dir, unmarshallable value: only slower next time

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from agitlog.capture.llm.encoding import decode_content
 from agitlog.capture.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
 
 if TYPE_CHECKING:
@@ -77,13 +78,25 @@ class LLMCapture:
         from agitlog.capture.llm import wire
 
         data = wire.response_event_data(request, result)
-        redacted = self.recorder.redactor.redact_text(result.body.decode("utf-8", "surrogateescape"))
-        data["body_ref"] = self.recorder.attach(redacted.encode("utf-8", "surrogateescape"))
+        data.update(self._attach_body(result))
         data["content_type"] = _header(result.headers, "content-type")
         ack = self.recorder.record({"type": "llm.response", "data": data})
         self._last_response_seq = ack.seq
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    def _attach_body(self, result: LLMResult) -> dict[str, Any]:
+        """Keep the response body, decoded and redacted, as an attachment. It is stored without its
+        content coding (a rerun serves it as identity, which every client accepts) and, for a
+        stream, redacted over the whole assembled stream so a secret split across chunks is found;
+        a rerun sends it back one server-sent event per chunk."""
+        coding = _header(result.headers, "content-encoding")
+        decoded = decode_content(result.body, coding)
+        if decoded is None:  # a coding we cannot read: its bytes could hide anything
+            return {"body_ref": None, "body_omitted": f"response body in content coding {coding}"}
+        redacted = self.recorder.redactor.redact_text(decoded.decode("utf-8", "surrogateescape"))
+        ref = self.recorder.attach(redacted.encode("utf-8", "surrogateescape"))
+        return {"body_ref": ref, "content_encoding": coding} if coding else {"body_ref": ref}
 
     def _snapshot_tool_changes(self) -> None:
         """Changes since the previous model call were made by the tools that call asked for."""

@@ -19,7 +19,8 @@ upstream) and the body bytes. Hop-by-hop headers (RFC 9110 7.6.1, plus those nam
 plus ``Expect``) are dropped in both directions and the framing is redone per hop: a chunked request
 body is forwarded with a ``Content-Length``; a response without a length (chunked or close-delimited,
 e.g. server-sent events) is relayed chunk by chunk, each chunk written to the client as soon as it
-arrives. Content encodings are never touched: the recorded body is the raw bytes of the wire.
+arrives. Content encodings are never touched, but ``Accept-Encoding`` is narrowed to the codings the
+recorder can decode (`encoding.narrow_accept_encoding`): a body it cannot read could not be redacted.
 
 Errors: an unreachable upstream becomes a 502 (504 on timeout) with a JSON body shaped so both the
 OpenAI and the Anthropic SDK surface its message; the hook then sees ``status=None`` and ``error``.
@@ -44,6 +45,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 from urllib.parse import urlsplit
+
+from agitlog.capture.llm.encoding import narrow_accept_encoding
 
 if TYPE_CHECKING:
     import http.client
@@ -585,7 +588,8 @@ def _end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def _forward_headers(headers: list[tuple[str, str]], netloc: str) -> list[tuple[str, str]]:
-    kept = [(k, v) for k, v in _end_to_end(headers) if k.lower() != "host"]
+    kept = [(k, narrow_accept_encoding(v) if k.lower() == "accept-encoding" else v)
+            for k, v in _end_to_end(headers) if k.lower() != "host"]
     return [("Host", netloc), *kept]
 
 
