@@ -4,12 +4,18 @@
 `ANTHROPIC_BASE_URL` at it (see `LLMProxy.child_env`). Every exchange is handed to the hooks as a pair
 (`before_call(LLMRequest)`, `after_call(LLMRequest, LLMResult)`) while the bytes flow through unchanged.
 
-URL mapping (``<root>`` is ``http://127.0.0.1:<port>``):
+URL mapping (``<root>`` is ``http://127.0.0.1:<port>/<secret>``):
 
 - ``<root>/openai/<rest>?<query>``    -> ``<openai upstream base>/<rest>?<query>``
 - ``<root>/anthropic/<rest>?<query>`` -> ``<anthropic upstream base>/<rest>?<query>``
-- any path with header ``x-agitlog-upstream: <absolute URL>`` -> exactly that URL. The header is
-  stripped before forwarding; the in-process re-routing (`agitlog/llm/inject`) uses it.
+- any path under ``<root>`` with header ``x-agitlog-upstream: <absolute URL>`` -> exactly that URL.
+  The header is stripped before forwarding; the in-process re-routing (`agitlog/llm/inject`) uses it.
+
+Authentication: ``<secret>`` is a random per-proxy path segment, known only through the URLs handed
+to the recorded child (``child_env``). Any other local process (another user included) can reach
+the port, so a request whose path does not start with ``/<secret>/`` gets a 403 and is neither
+recorded nor forwarded; that check comes before routing, so the explicit-upstream route is only
+open to authenticated requests.
 
 The upstream bases default to what the user had in ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` before
 agitlog replaced them, else the providers' public endpoints (`upstreams_from_env`).
@@ -158,8 +164,11 @@ class LLMProxy:
         host: str = "127.0.0.1",
         port: int = 0,
         upstream_timeout: float = 600.0,
+        secret: str | None = None,
     ) -> None:
         self._hooks = _SafeHooks(hooks)
+        self._secret = secret or os.urandom(16).hex()
+        self._prefix = f"/{self._secret}/".encode()
         chosen = DEFAULT_UPSTREAMS if upstreams is None else upstreams
         self._upstreams = {name: url.rstrip("/") for name, url in chosen.items()}
         self._host = host
@@ -238,9 +247,15 @@ class LLMProxy:
     # -- addresses ---------------------------------------------------------------------------------
 
     @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) the proxy listens on."""
+        return self._host, self._port
+
+    @property
     def root_url(self) -> str:
+        """The proxy's root, secret path segment included: every URL a client uses starts with it."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}"
+        return f"http://{host}:{self._port}/{self._secret}"
 
     def base_url(self, provider: str) -> str:
         """The base URL a client of `provider` ("openai" or "anthropic") should use."""
@@ -395,10 +410,14 @@ class LLMProxy:
             self._lock.notify_all()
 
     def _route(self, incoming: _Incoming) -> _Route | _Refusal:
+        target = self._authenticated_target(incoming.target)
+        if target is None:
+            return _Refusal(403, "agitlog proxy: this proxy serves only the session that started it "
+                                 "(use the base URL agitlog put in the environment)", "agitlog_forbidden")
         explicit = _header(incoming.headers, UPSTREAM_HEADER)
         if explicit:
             return self._explicit_route(explicit)
-        path, _, query = incoming.target.partition("?")
+        path, _, query = target.partition("?")
         provider, _, rest = path.lstrip("/").partition("/")
         base = self._upstreams.get(provider)
         if base is None:
@@ -406,6 +425,16 @@ class LLMProxy:
             return _Refusal(404, f"agitlog proxy: no route for {path!r} (use {known} or {UPSTREAM_HEADER})")
         url = f"{base}/{rest}" + (f"?{query}" if query else "")
         return _make_route(url, provider, "/" + rest)
+
+    def _authenticated_target(self, target: str) -> str | None:
+        """The request target without the secret segment; None when it does not carry it."""
+        import hmac  # noqa: PLC0415 - after the first request it is a dict lookup; start-up stays light
+
+        prefix = self._prefix
+        given = target[:len(prefix)].encode("latin-1", "replace")
+        if len(given) != len(prefix) or not hmac.compare_digest(given, prefix):
+            return None
+        return target[len(prefix) - 1:]
 
     def _explicit_route(self, url: str) -> _Route | _Refusal:
         parts = urlsplit(url)

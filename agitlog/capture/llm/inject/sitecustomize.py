@@ -2,7 +2,8 @@
 
 `agitlog run` puts this file's directory first on the child's PYTHONPATH, so Python imports it at
 start-up (and so does every Python process the child spawns: they inherit the environment). It does
-nothing unless ``AGITLOG_PROXY`` (the proxy's root URL, e.g. ``http://127.0.0.1:40123``) is set;
+nothing unless ``AGITLOG_PROXY`` (the proxy's root URL with its secret path segment, e.g.
+``http://127.0.0.1:40123/3f9a...``) is set;
 ``agitlog run --no-auto`` simply does not inject it.
 
 What it patches, lazily: an import hook waits for ``httpx`` (used by openai 1.x / anthropic 0.x) or
