@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from agitlog.errors import ConfigError
@@ -465,6 +466,7 @@ def _scan(regex: re.Pattern[str], haystack: str, text: str,
     inside it (``token ... api_key=...``) is still found.
     """
     pieces: list[str] = []
+    hits: list[_Hit] = []
     last = pos = 0
     while (m := regex.search(haystack, pos)) is not None:
         hit = decide(m)
@@ -476,12 +478,47 @@ def _scan(regex: re.Pattern[str], haystack: str, text: str,
             pos = m.start() + 1
             continue
         pieces += (text[last:start], marker)
+        hits.append(hit)
         last = end
         pos = max(m.end(), end)
     if not pieces:
         return text
     pieces.append(text[last:])
+    if (calls := getattr(_SPANS, "calls", None)) is not None:
+        calls.append(hits)
     return "".join(pieces)
+
+
+_SPANS = threading.local()  # while redact_spans runs: the hits of every _scan, in order
+
+
+def _compose(length: int, calls: list[list[_Hit]]) -> list[_Hit]:
+    """Replacements of successive passes (each in the coordinates of the text it saw) as spans of
+    the original text; a replacement that covers part of an earlier marker absorbs all of it."""
+    done: list[_Hit] = []  # sorted, disjoint, in original coordinates
+    for hits in calls:
+        mapped = [(_to_original(done, start, False), _to_original(done, end, True), marker)
+                  for start, end, marker in hits]
+        for start, end, marker in mapped:
+            kept = [h for h in done if h[1] <= start or h[0] >= end]
+            start = min([start] + [h[0] for h in done if not (h[1] <= start or h[0] >= end)])
+            end = max([end] + [h[1] for h in done if not (h[1] <= start or h[0] >= end)])
+            done = sorted(kept + [(start, end, marker)])
+    return done
+
+
+def _to_original(done: list[_Hit], pos: int, is_end: bool) -> int:
+    cur = orig = 0
+    for start, end, marker in done:
+        plain = start - orig
+        if pos < cur + plain or (is_end and pos == cur + plain):
+            return orig + (pos - cur)
+        cur += plain
+        if pos < cur + len(marker) or (is_end and pos == cur + len(marker)):
+            return end if is_end and pos > cur else start
+        cur += len(marker)
+        orig = end
+    return orig + (pos - cur)
 
 
 def _may_hold_assignment(text: str) -> bool:
@@ -557,6 +594,16 @@ class Redactor:
                 break
             text = redacted
         return text
+
+    def redact_spans(self, text: str) -> tuple[str, list[tuple[int, int, str]]]:
+        """`redact_text`, and where: (start, end, marker) spans of ``text`` that were replaced."""
+        _SPANS.calls = []
+        try:
+            redacted = self.redact_text(text)
+            calls = _SPANS.calls
+        finally:
+            _SPANS.calls = None
+        return redacted, _compose(len(text), calls)
 
     def _redact_once(self, text: str) -> str:
         if len(text) >= _MIN_SECRET_LEN:

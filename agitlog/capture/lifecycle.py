@@ -119,6 +119,9 @@ class _BackgroundRedactor:
     def redact_text(self, text: str) -> str:
         return self._ready().redact_text(text)
 
+    def redact_spans(self, text: str) -> tuple[str, list[tuple[int, int, str]]]:
+        return self._ready().redact_spans(text)
+
 
 def _create_unique_journal(repo: git.Repo, session_id: str) -> tuple[Journal, int]:
     for _ in range(5):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from agitlog.capture.llm.encoding import decode_content
 from agitlog.capture.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
+from agitlog.capture.llm.streams import redact_event_stream
 
 if TYPE_CHECKING:
     from agitlog.capture.channel import ChannelServer
@@ -94,7 +95,9 @@ class LLMCapture:
         decoded = decode_content(result.body, coding)
         if decoded is None:  # a coding we cannot read: its bytes could hide anything
             return {"body_ref": None, "body_omitted": f"response body in content coding {coding}"}
-        redacted = self.recorder.redactor.redact_text(decoded.decode("utf-8", "surrogateescape"))
+        text = decoded.decode("utf-8", "surrogateescape")
+        redactor = self.recorder.redactor
+        redacted = redact_event_stream(text, redactor) if _is_event_stream(result) else redactor.redact_text(text)
         ref = self.recorder.attach(redacted.encode("utf-8", "surrogateescape"))
         return {"body_ref": ref, "content_encoding": coding} if coding else {"body_ref": ref}
 
@@ -150,6 +153,10 @@ def _divergence_reply(message: str) -> LLMReply:
         }
     ).encode()
     return LLMReply(status=400, headers={"content-type": "application/json"}, body=body)
+
+
+def _is_event_stream(result: LLMResult) -> bool:
+    return result.stream or (_header(result.headers, "content-type") or "").lower().startswith("text/event-stream")
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:
