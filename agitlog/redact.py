@@ -66,7 +66,7 @@ _TOKEN_BACKSTEP = {"J": 2}  # "eyJ": where the match really starts
 # Formats with a literal anchor, one row each: (kind, anchors, pattern). The pattern only runs on a
 # text that contains one of its anchors (a C-speed `in` test), so a row costs next to nothing on the
 # texts that cannot hold it. Group 1, when present, is the part replaced.
-_B = r"(?<![A-Za-z0-9_])"  # the token starts a word
+_B = r"(?<![A-Za-z0-9])"  # the token starts a word (or follows "_": KEY_hf_...)
 _E = r"(?![A-Za-z0-9_])"   # ... and ends one
 _FORMAT_ROWS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("stripe", ("_live_", "_test_", "whsec_"),

@@ -176,6 +176,8 @@ def new_object_ids(repo: Repo, tips: Sequence[str], *, exclude: Sequence[str] = 
     One ``git rev-list --objects`` for all of them."""
     if not tips:
         return set()
-    request = "".join(f"{tip}\n" for tip in tips) + "--not\n--remotes\n" + "".join(f"{sha}\n" for sha in exclude)
-    out = git(repo.root, "rev-list", "--objects", "--no-object-names", "--stdin", input=request.encode())
+    request = "".join(f"{tip}\n" for tip in tips) + "".join(f"^{sha}\n" for sha in exclude)
+    # --stdin is read where it stands, before --not: the tips stay positive
+    out = git(repo.root, "rev-list", "--objects", "--no-object-names", "--stdin", "--not", "--remotes",
+              input=request.encode())
     return set(out.decode().split())
