@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import agitlog, agitlog_json, git, init_repo, run_python_agent, session_ids
+from helpers import agitlog, agitlog_json, git, run_python_agent, session_ids
 from test_redact import TOKEN_CASES
 
 from agitlog.capture.llm.encoding import decode_content, narrow_accept_encoding
@@ -133,7 +133,6 @@ def test_everything_under_the_state_dir_is_private_whatever_the_umask(repo: Path
         for command in (("log",), ("search", "done"), ("show",)):
             assert agitlog(*command, cwd=repo).returncode == 0
         state = repo / ".git" / "agitlog"
-        git(repo, "config", "user.name", "x")  # nothing; keeps the repo in use
         seen = []
         for path in [state, *state.rglob("*")]:
             mode = stat.S_IMODE(path.lstat().st_mode)
