@@ -100,11 +100,29 @@ _FORMATS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
 # Every table format and every bare format is a run of at least 20 token characters; ordinary prose
 # and code have none, so one scan for such a run gates both passes.
 # Runs of lowercase hex alone (commit ids, digests: the most common long runs in events) hold none.
-_RUN_RE = re.compile(r"(?<![A-Za-z0-9_+/=.:%-])[A-Za-z0-9_+/=.:%-]{20}")
+_RUN_RE = re.compile(r"[A-Za-z0-9_+/=.:%-]{20}")  # the leftmost match starts a run: no lookbehind needed
 _HEX_RUN_RE = re.compile(r"[0-9a-f]+(?![A-Za-z0-9_+/=.:%-])")
+_HEX_ONLY_RE = re.compile(r"[0-9a-f]+")
+
+
+# The first test is a byte translation (C speed, ~10x faster than a regex scan of every position):
+# token characters become "a", everything else " ", and a run is 20 "a" in a row.
+_RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/=.:%-"
+_RUN_TABLE = bytes(ord("a") if i in _RUN_CHARS else ord(" ") for i in range(256))
+_RUN_NEEDLE = b"a" * 20
+
+
+_NEAR_MIN_RUN = 16
+_NEAR_NEEDLE = b"a" * _NEAR_MIN_RUN
+
+
+def _token_runs(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass").translate(_RUN_TABLE)
 
 
 def _may_hold_format(text: str) -> bool:
+    """Whether ``text`` has a run of 20 token characters that is not plain hex (the caller checked
+    that it has a run at all)."""
     m = _RUN_RE.search(text)
     while m is not None:
         hex_run = _HEX_RUN_RE.match(text, m.start())
@@ -545,6 +563,8 @@ def _redact_formats(text: str) -> str:
 
 def _redact_near(text: str) -> str:
     low = text.lower()
+    if not ("key" in low or "tok" in low or "secret" in low or "pass" in low or "pwd" in low or "cred" in low):
+        return text
     if len(low) != len(text) or _NEAR_RE.search(low) is None:
         return text  # (a text whose length changes when lowercased keeps the named pass only)
     return _scan(_NEAR_RE, low, text, lambda m: _near_hit(m, text))
@@ -611,13 +631,17 @@ class Redactor:
                 text = _scan(_PEM_RE, text, text, lambda m: (m.start(), m.end(), _marker("private_key")))
             if _TOKEN_RE.search(text) is not None:
                 text = _scan(_TOKEN_RE, text, text, _token_hit)
-            if len(text) >= 20 and _may_hold_format(text):
+            # bytes.find, not `in`: bytes.__contains__ costs a microsecond even on b""
+            # a commit id or digest on its own (most long strings in events) holds nothing more
+            runs = _token_runs(text) if len(text) >= _NEAR_MIN_RUN and not _HEX_ONLY_RE.fullmatch(text) else b""
+            if runs and runs.find(_RUN_NEEDLE) >= 0 and _may_hold_format(text):
                 text = _redact_formats(text)
                 if _BARE_RE.search(text) is not None:
                     text = _scan(_BARE_RE, text, text, _bare_hit)
             if _may_hold_assignment(text):
                 text = _redact_named(text)
-            text = _redact_near(text)
+            if runs and runs.find(_NEAR_NEEDLE) >= 0:  # a high-entropy value is a run of 16 token characters
+                text = _redact_near(text)
         if self._custom:
             text = self._redact_custom(text)
         return text
