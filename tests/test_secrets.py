@@ -135,6 +135,8 @@ def test_everything_under_the_state_dir_is_private_whatever_the_umask(repo: Path
         state = repo / ".git" / "agitlog"
         seen = []
         for path in [state, *state.rglob("*")]:
+            if path.is_symlink():
+                continue  # the agitlog command for the child (capture/shim.py); a link's mode means nothing
             mode = stat.S_IMODE(path.lstat().st_mode)
             seen.append(path.name)
             if path.is_dir():

@@ -78,10 +78,11 @@ def pre_push(args: list[str]) -> int:
 def _sessions_pass_scan(repo: git.Repo, remote: str) -> bool:
     """The secret scan `agitlog push` runs, before sessions are pushed along; says why on stderr."""
     from agitlog.sharing.scan import SecretsFoundError, check_publish  # noqa: PLC0415 - only when pushing along
-    from agitlog.store.records import list_sessions  # noqa: PLC0415
+    from agitlog.store.sessions import SessionStore  # noqa: PLC0415
 
     try:
-        check_publish(repo, list_sessions(repo), action=f"pushing sessions along to {remote}", allow_secrets=False)
+        check_publish(repo, SessionStore.open(repo).all(), action=f"pushing sessions along to {remote}",
+                      allow_secrets=False)
     except SecretsFoundError as exc:
         sys.stderr.write(f"agitlog: {exc.message}\nagitlog: {exc.hint} (`agitlog push {remote} --allow-secrets`)\n")
         return False

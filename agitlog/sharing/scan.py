@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -25,7 +25,7 @@ from agitlog.constants import REF_PREFIX, TRAILER_SESSION, TRAILER_STEP
 from agitlog.errors import AgitlogError
 from agitlog.private import make_private_dir, write_private
 from agitlog.redact import Redactor
-from agitlog.store.records import SessionInfo
+from agitlog.store.sessions import Session
 
 MAX_BLOB_SIZE = 5_000_000  # larger files are data, not configuration; scanning them would stall a push
 _MARKER_RE = re.compile(r"\[REDACTED:([a-z0-9_]+)\]")
@@ -76,7 +76,7 @@ def describe(finding: Finding) -> str:
     return f"session {finding.session} {where}: {finding.path} ({finding.kind})"
 
 
-def scan_sessions(repo: git.Repo, sessions: Sequence[SessionInfo]) -> ScanResult:
+def scan_sessions(repo: git.Repo, sessions: Sequence[Session]) -> ScanResult:
     """Read every blob ``sessions`` would publish for the first time; report the credentials found."""
     tips = {s.id: s.commit for s in sessions if s.commit}
     result = ScanResult(sessions=list(tips))
@@ -96,7 +96,7 @@ def scan_sessions(repo: git.Repo, sessions: Sequence[SessionInfo]) -> ScanResult
     return result
 
 
-def _places(repo: git.Repo, sessions: Sequence[SessionInfo], tips: dict[str, str], new: set[str]
+def _places(repo: git.Repo, sessions: Sequence[Session], tips: dict[str, str], new: set[str]
             ) -> dict[str, list[tuple[str, int | None, str]]]:
     """Blob -> where it appears first: (session, step, path) for files a step added or changed, and
     (session, None, path) for the files of a record commit."""
@@ -118,9 +118,8 @@ def _places(repo: git.Repo, sessions: Sequence[SessionInfo], tips: dict[str, str
     return places
 
 
-def _base(session: SessionInfo) -> str | None:
-    base = session.meta.get("git", {}).get("base_commit") if isinstance(session.meta.get("git"), dict) else None
-    return base if isinstance(base, str) else None
+def _base(session: Session) -> str | None:
+    return session.meta.git.base_commit
 
 
 def _kinds(detector: Redactor, data: bytes | None) -> list[str]:
@@ -168,7 +167,7 @@ def remember_passed(repo: git.Repo, result: ScanResult, tips: Sequence[str]) -> 
         pass  # the next check reads a little more
 
 
-def check_publish(repo: git.Repo, sessions: Sequence[SessionInfo], *, action: str, allow_secrets: bool
+def check_publish(repo: git.Repo, sessions: Sequence[Session], *, action: str, allow_secrets: bool
                   ) -> ScanResult:
     """The gate before publishing: scan, refuse with SecretsFoundError unless ``allow_secrets``."""
     result = scan_sessions(repo, sessions)
@@ -178,13 +177,12 @@ def check_publish(repo: git.Repo, sessions: Sequence[SessionInfo], *, action: st
     return result
 
 
-def sessions_for_refs(sessions: Sequence[SessionInfo], refs: dict[str, str]) -> list[SessionInfo]:
+def sessions_for_refs(sessions: Sequence[Session], refs: dict[str, str]) -> list[Session]:
     """The sessions behind ``refs`` (name -> sha), as they are now (live sessions included)."""
     by_id = {s.id: s for s in sessions}
     chosen = []
     for name, sha in refs.items():
         session = by_id.get(name.removeprefix(REF_PREFIX))
         if session is not None:
-            chosen.append(SessionInfo(id=session.id, meta=session.meta, ref=session.ref, commit=sha,
-                                      journal=session.journal))
+            chosen.append(replace(session, commit=sha))
     return chosen

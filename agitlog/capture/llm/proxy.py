@@ -105,6 +105,7 @@ class LLMRequest:
     headers: dict[str, str]
     body: bytes
     started_at: float  # time.time() when the proxy had the whole request
+    peer: tuple[str, int] | None = None  # the client's address: which process called (see callers.py)
 
 
 @dataclass
@@ -252,6 +253,10 @@ class LLMProxy:
         return self._host, self._port
 
     @property
+    def port(self) -> int:
+        return self._port
+
+    @property
     def root_url(self) -> str:
         """The proxy's root, secret path segment included: every URL a client uses starts with it."""
         host = f"[{self._host}]" if ":" in self._host else self._host
@@ -343,6 +348,7 @@ class LLMProxy:
             headers=_header_dict(headers),
             body=incoming.body,
             started_at=time.time(),
+            peer=_peer(client),
         )
         with self._lock:
             self._in_flight += 1
@@ -487,6 +493,14 @@ def _make_route(url: str, provider: str, path: str) -> _Route | _Refusal:
         netloc=parts.netloc.rpartition("@")[2],
         target=target,
     )
+
+
+def _peer(client: socket.socket) -> tuple[str, int] | None:
+    try:
+        address = client.getpeername()
+    except OSError:
+        return None
+    return str(address[0]), int(address[1])
 
 
 def classify_url(host: str, path: str) -> tuple[str, str]:

@@ -83,11 +83,11 @@ def scan_cmd(
 ) -> int:
     """Check sessions for secrets the way `push` does, before it refuses: session, step, path, kind."""
     from agitlog.sharing.scan import scan_sessions
-    from agitlog.store.records import list_sessions, resolve_session
+    from agitlog.store.sessions import SessionStore
 
     where = open_repo(repo)
-    known = list_sessions(where)
-    chosen = [resolve_session(where, session, known)] if session else known
+    store = SessionStore.open(where)
+    chosen = [store.resolve(session)] if session else store.all()
     result = scan_sessions(where, chosen)
     team_views.render_scan(result, json_out=json_out)
     return 0 if result.clean else 1
