@@ -102,7 +102,7 @@ _FORMATS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
 # Runs of lowercase hex alone (commit ids, digests: the most common long runs in events) hold none.
 _RUN_RE = re.compile(r"[A-Za-z0-9_+/=.:%-]{20}")  # the leftmost match starts a run: no lookbehind needed
 _HEX_RUN_RE = re.compile(r"[0-9a-f]+(?![A-Za-z0-9_+/=.:%-])")
-_HEX_ONLY_RE = re.compile(r"[0-9a-f]+")
+_HEX_DIGITS = "0123456789abcdef"
 
 
 # The first test is a byte translation (C speed, ~10x faster than a regex scan of every position):
@@ -116,8 +116,14 @@ _NEAR_MIN_RUN = 16
 _NEAR_NEEDLE = b"a" * _NEAR_MIN_RUN
 
 
-def _token_runs(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass").translate(_RUN_TABLE)
+def _long_runs(text: str) -> bytes:
+    """``text`` mapped to token ("a") and other (" ") bytes when it has a run of 16 token characters,
+    else b"". A commit id or digest on its own (the most common long string in events) holds nothing
+    more and costs one strip. bytes.find, not `in`: bytes.__contains__ costs a microsecond."""
+    if len(text) < _NEAR_MIN_RUN or not text.strip(_HEX_DIGITS):
+        return b""
+    runs = text.encode("utf-8", "surrogatepass").translate(_RUN_TABLE)
+    return runs if runs.find(_NEAR_NEEDLE) >= 0 else b""
 
 
 def _may_hold_format(text: str) -> bool:
@@ -631,16 +637,14 @@ class Redactor:
                 text = _scan(_PEM_RE, text, text, lambda m: (m.start(), m.end(), _marker("private_key")))
             if _TOKEN_RE.search(text) is not None:
                 text = _scan(_TOKEN_RE, text, text, _token_hit)
-            # bytes.find, not `in`: bytes.__contains__ costs a microsecond even on b""
-            # a commit id or digest on its own (most long strings in events) holds nothing more
-            runs = _token_runs(text) if len(text) >= _NEAR_MIN_RUN and not _HEX_ONLY_RE.fullmatch(text) else b""
+            runs = _long_runs(text)
             if runs and runs.find(_RUN_NEEDLE) >= 0 and _may_hold_format(text):
                 text = _redact_formats(text)
                 if _BARE_RE.search(text) is not None:
                     text = _scan(_BARE_RE, text, text, _bare_hit)
             if _may_hold_assignment(text):
                 text = _redact_named(text)
-            if runs and runs.find(_NEAR_NEEDLE) >= 0:  # a high-entropy value is a run of 16 token characters
+            if runs:  # a high-entropy value is a run of 16 token characters
                 text = _redact_near(text)
         if self._custom:
             text = self._redact_custom(text)
