@@ -5,15 +5,16 @@ credential-shaped literal lives in the repository (and push protection has nothi
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import base64
 import copy
-import gc
 import hashlib
 import json
 import random
 import re
+import signal
 import string
-import time
 import uuid
 from types import MappingProxyType
 
@@ -621,25 +622,23 @@ def test_markers_are_stable() -> None:
     assert re.fullmatch(r"\[REDACTED:[a-z_]+\]", marker("url_password"))
 
 
-# --- cost -------------------------------------------------------------------------------------
+# --- cost (measured in bench/bench_redact.py; only a hang is a failure here) ------------------------
 
-def test_a_typical_event_is_cheap() -> None:
-    """~4 us on a laptop; the bound is 10x that so only a lost fast path (not a busy CI) fails it."""
-    event = {"type": "tool_call", "ts": 1712345678.25, "seq": 42, "session": "s-20240405-abc",
-             "tool": "read_file", "args": {"path": "src/app/main.py", "limit": 200}, "status": "ok",
-             "model": "gpt-4o-mini", "commit": _sha(), "note": "reading the entry point before editing"}
-    best = float("inf")
-    gc.collect()
-    gc.disable()  # a collection of the whole suite's garbage is not the redactor's cost
+@pytest.fixture
+def hang_guard() -> Iterator[None]:
+    """Fails a test that runs for a minute: catastrophic backtracking, not slowness, which
+    bench/bench_redact.py measures."""
+    def _hung(signum: int, frame: object) -> None:
+        raise AssertionError("redaction did not finish in 60 s: catastrophic backtracking?")
+
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(60)
     try:
-        for _ in range(5):
-            start = time.perf_counter()
-            for _ in range(500):
-                DEFAULT_REDACTOR.redact_value(event)
-            best = min(best, (time.perf_counter() - start) / 500)
+        yield
     finally:
-        gc.enable()
-    assert best < 40e-6
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
 
 @pytest.mark.parametrize("text", [
     "-" * 100_000,
@@ -657,7 +656,6 @@ def test_a_typical_event_is_cheap() -> None:
     "key " * 20_000 + "x" * 16,
     ("a" * 19 + " ") * 5_000,
 ])
-def test_pathological_inputs_take_linear_time(text: str) -> None:
-    start = time.perf_counter()
-    DEFAULT_REDACTOR.redact_text(text)
-    assert time.perf_counter() - start < 2.0
+def test_pathological_inputs_do_not_backtrack(text: str, hang_guard: None) -> None:
+    out = DEFAULT_REDACTOR.redact_text(text)
+    assert isinstance(out, str) and len(out) <= len(text) + 64
