@@ -132,8 +132,8 @@ class Recorder:
         shot = self.snapshotter.take(force=force)
         self._record_commits()
         for skip in shot.new_skips:
-            self._log.append(self._finish({"type": "snapshot.skip", "data": {
-                "path": skip.path, "reason": skip.reason, "size": skip.size}}))
+            self._log.append(self._finish(self.redactor.redact_value({"type": "snapshot.skip", "data": {
+                "path": skip.path, "reason": skip.reason, "size": skip.size}})))  # a path is text too
         if not shot.changed and self.commit is not None:
             return
         parents = [self.commit] if self.commit else ([self.base_commit] if self.base_commit else [])
