@@ -107,15 +107,16 @@ class Recorder:
 
     # --- recording ------------------------------------------------------------------------------
 
-    def record(self, draft: dict[str, Any], *, snapshot: bool = False) -> Ack:
+    def record(self, draft: dict[str, Any], *, snapshot: bool = False, durable: bool = False) -> Ack:
         """Record one event; with ``snapshot`` the worktree is snapshotted first and the event carries
-        the step commit that snapshot produced (if the tree changed)."""
+        the step commit that snapshot produced (if the tree changed). With ``durable`` (or
+        ``snapshot``) the journal is fsynced before returning, with every event written before it."""
         with self._lock:
             clean = self.redactor.redact_value(draft)
             if snapshot:
                 self._snapshot(summarize(clean))
             data = self._finish(clean)
-            self._log.append(data, durable=snapshot)
+            self._log.append(data, durable=snapshot or durable)
             return Ack(seq=self.seq - 1, step=self.step, commit=self.commit)
 
     def record_many(self, drafts: Iterable[dict[str, Any]]) -> None:
