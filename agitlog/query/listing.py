@@ -22,7 +22,10 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     now = now or datetime.now(timezone.utc)
     match = _RELATIVE.match(text.strip())
     if match:
-        return now - timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        try:
+            return now - timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        except (OverflowError, ValueError):  # further back than datetime can count (year 1)
+            raise UsageError(f"time out of range: {text!r}", hint='use a smaller span, e.g. "3650d"') from None
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

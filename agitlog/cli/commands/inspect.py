@@ -52,7 +52,8 @@ def replay_cmd(
     """Walk a session: a full-screen viewer on a terminal, a readable text document in pipes."""
     import sys
 
-    from agitlog.cli import replay_views
+    from agitlog.cli import render_replay as replay_views
+    from agitlog.cli.output import write_lines
     from agitlog.cli.output import is_tty
     from agitlog.query.timeline import load_replay
 
@@ -64,7 +65,7 @@ def replay_cmd(
         from agitlog.query.diffs import replay_diffs
 
         step_diffs = replay_diffs(opened, replay=replay) if diffs else None
-        replay_views.write_lines(replay_views.replay_document(replay, start=replay.start, diffs=step_diffs))
+        write_lines(replay_views.replay_document(replay, start=replay.start, diffs=step_diffs))
     else:
         from agitlog.cli.replay_tui import run_viewer
 
@@ -149,8 +150,8 @@ def search_cmd(
     session: Annotated[Optional[str], typer.Option("--session", "-s", help="Only this session (id or prefix).")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help='Only events since, e.g. "7d", "2026-11-01".')] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Only events before this time.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="At most this many matches (0: all).")] = 100,
-    context: Annotated[int, typer.Option("--context", "-C", min=0, help="Show N events around each match.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, max=1 << 31, help="At most this many matches (0: all).")] = 100,
+    context: Annotated[int, typer.Option("--context", "-C", min=0, max=1 << 31, help="Show N events around each match.")] = 0,
     reindex: Annotated[bool, typer.Option("--reindex", help="Rebuild the index from the refs first.")] = False,
     json_out: JsonOption = False,
     repo: RepoOption = None,
