@@ -18,6 +18,7 @@ from agitlog.constants import (
     ENV_SPAN, ENV_SESSION, ENV_TRACEPARENT, FORMAT_VERSION, STATUS_CRASHED, VERSION,
 )
 from agitlog.store.events import encode_event, finish_event, iter_events, malformed_draft, new_span_id, new_trace_id, utc_now
+from agitlog.store.origin import mark_recorded
 from agitlog.store.journal import Journal, create_journal, iter_journals, read_events_tolerant, remove_journal, \
     try_lock_abandoned
 from agitlog.capture.recorder import Recorder, Stats
@@ -65,6 +66,7 @@ def start_session(
     meta = _start_meta(journal.session_id, repo=repo, base=base, branch=branch, command=command, cwd=cwd,
                        name=name, agent=agent, env=env)
     meta.update(extra_meta or {})
+    mark_recorded(repo.state_dir, journal.session_id, meta["command"])  # rerun trusts what this clone ran
     journal.write_start(meta)
     recorder = Recorder(repo=repo, config=config, journal=journal, meta=meta, redactor=redactor,
                         snapshotter=snapshotter)

@@ -6,12 +6,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agitlog import git
 from agitlog.query.compare import Comparison, compare_sessions
-from agitlog.errors import AgitlogError, UsageError
+from agitlog.errors import AgitlogError, CorruptRecordError, UsageError
 from agitlog.capture.replaybook import DIVERGENCE_POLICIES, Divergence, build_book
 from agitlog.capture.lifecycle import recover_sessions
+from agitlog.store.origin import recorded_here
 from agitlog.store.records import load_attachments, load_events, resolve_session
 
 
@@ -43,8 +45,10 @@ def rerun_session(
     replay_tools: bool = False,
     keep_worktree: bool = False,
     agent_stdout_to_stderr: bool = False,
+    trust: bool = False,
 ) -> RerunResult:
-    """Re-execute a session deterministically; see docs/commands/rerun.md."""
+    """Re-execute a session deterministically; see docs/commands/rerun.md. A session this clone did
+    not record runs only with ``trust`` (UntrustedSessionError names the exact command otherwise)."""
     from agitlog.capture.llm.capture import canonical_body
     from agitlog.capture.runner import run_recorded
 
@@ -58,6 +62,9 @@ def rerun_session(
     step0 = meta.get("steps", {}).get("first")
     if not step0:
         raise AgitlogError(f"session {original.id} has no step commits to start from")
+    command, cwd = planned_command(original.id, meta)
+    if not trust and not recorded_here(repo.state_dir, original.id, command):
+        raise UntrustedSessionError(original.id, command, cwd)
     events = load_events(repo, original)
     book = build_book(events, load_bodies=lambda names: load_attachments(repo, original, names), canonical=canonical_body,
                       policy="live" if live_from is not None and on_divergence == "fail" else on_divergence,
@@ -66,7 +73,7 @@ def rerun_session(
     git.add_worktree(repo, workdir, step0)
     try:
         result = run_recorded(
-            command=meta["command"], cwd=workdir / meta.get("cwd", "."), agent=meta.get("agent"),
+            command=command, cwd=workdir / cwd, agent=meta.get("agent"),
             name=f"rerun of {meta.get('name') or original.id}", replay=book, replay_tools=replay_tools,
             extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
         )
@@ -81,6 +88,35 @@ def rerun_session(
         divergence=book.divergence, comparison=comparison, missing_env=_missing_env(meta.get("env_names", [])),
         workdir=workdir if keep_worktree else None,
     )
+
+
+class UntrustedSessionError(AgitlogError):
+    """A session recorded somewhere else: running it means running whatever command it names."""
+
+    code = "untrusted_session"
+
+    def __init__(self, session_id: str, command: list[str], cwd: str) -> None:
+        import shlex
+
+        self.command_line = shlex.join(command)
+        self.cwd = cwd
+        super().__init__(
+            f"session {session_id} was not recorded in this clone; rerun would execute:\n"
+            f"    {self.command_line}\n  in <step-0 worktree>/{cwd}, with your environment",
+            hint="read the command; if you trust it, run again with --trust")
+
+
+def planned_command(session_id: str, meta: dict[str, Any]) -> tuple[list[str], str]:
+    """The command a rerun would run and the directory (relative to the step-0 worktree) it runs in,
+    refused when the metadata could make it run outside that worktree."""
+    command, cwd = meta.get("command"), meta.get("cwd", ".")
+    if not isinstance(command, list) or not command or not all(isinstance(word, str) and word for word in command):
+        raise CorruptRecordError(f"session {session_id} records no runnable command", hint="it cannot be rerun")
+    parts = cwd.split("/") if isinstance(cwd, str) else [".."]
+    if not isinstance(cwd, str) or cwd.startswith("/") or ".." in parts or "\0" in cwd:
+        raise CorruptRecordError(f"session {session_id} records a working directory outside its worktree: {cwd!r}",
+                                 hint="it cannot be rerun")
+    return command, cwd
 
 
 def _missing_env(names: list[str]) -> list[str]:

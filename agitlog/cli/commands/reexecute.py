@@ -14,16 +14,39 @@ def rerun_cmd(
     live_from: Annotated[Optional[int], typer.Option("--live-from", min=0, help="Replay up to step N, then call the real model.")] = None,
     replay_tools: Annotated[bool, typer.Option("--replay-tools", help="Tools wrapped by agitlog.tool return their recorded results.")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary worktree and print where it is.")] = False,
+    trust: Annotated[bool, typer.Option("--trust", help="Run a session recorded elsewhere (fetched, imported): its command runs as you.")] = False,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Re-execute a session with the recorded model answers, in a temporary worktree of its step 0."""
-    from agitlog.rerun.reexecute import rerun_session
+    from functools import partial
 
-    result = rerun_session(open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
-                           replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out)
+    from agitlog.rerun.reexecute import UntrustedSessionError, rerun_session
+
+    rerun = partial(rerun_session, open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
+                    replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out)
+    try:
+        result = rerun(trust=trust)
+    except UntrustedSessionError as untrusted:
+        if json_out or not _confirm_foreign(untrusted):
+            raise
+        result = rerun(trust=True)
     views.render_rerun(result, json_out=json_out)
     return 0 if result.reproduced else 1
+
+
+def _confirm_foreign(untrusted: Exception) -> bool:
+    """On a terminal, show the command a foreign session would run and ask; elsewhere, never run it."""
+    import sys
+
+    from agitlog.cli.output import is_tty, safe
+
+    if not (is_tty(sys.stdin) and is_tty(sys.stderr)):
+        return False
+    sys.stderr.write(f"agitlog: {safe(untrusted)}\n")
+    sys.stderr.write("Run this command? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def compare_cmd(
