@@ -40,7 +40,8 @@ def render_push(result: Any, *, json_out: bool) -> None:
 
 def render_fetch(result: Any, *, json_out: bool) -> None:
     if json_out:
-        print_json(asdict(result))
+        print_json({**asdict(result), "conflicts": [{"session": s, "kept_as": k} for s, k in result.conflicts],
+                    "skipped": [{"ref": r, "reason": why} for r, why in result.skipped]})
         return
     out = console()
     source = _line(result.source)
@@ -50,6 +51,12 @@ def render_fetch(result: Any, *, json_out: bool) -> None:
         out.print(f"updated {len(result.updated)} session(s): {_ids(result.updated)}")
     if not result.new and not result.updated:
         out.print(f"no new sessions from {source} ({result.unchanged} already here)")
+    err = console(stderr=True)
+    for session, kept in result.conflicts:
+        err.print(f"conflict: {source} has a different session {_line(session)}; yours is unchanged, "
+                  f"theirs is kept as {_line(kept)}")
+    for ref, reason in result.skipped:
+        err.print(f"skipped {_line(ref)}: {_line(reason)}")
 
 
 def render_remote_setup(result: Any, *, json_out: bool) -> None:

@@ -38,6 +38,21 @@ def fetch(repo: Repo, source: str, refspecs: Sequence[str]) -> None:
     git(repo.root, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", source, *refspecs)
 
 
+# git's own object checks (fsck) on everything a fetch brings in: a teammate's session is untrusted.
+_CHECKED = ("-c", "fetch.fsckObjects=true", "-c", "transfer.fsckObjects=true")
+
+
+def fetch_checked(repo: Repo, source: str, refspecs: Sequence[str]) -> str | None:
+    """Fetch ``refspecs`` with every received object fsck-checked; None on success, else git's complaint.
+    A failed fetch updates no ref (git checks the pack before it moves any)."""
+    proc = subprocess.run(["git", *_CHECKED, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+                           "--stdin", source], input="".join(f"{spec}\n" for spec in refspecs).encode(),
+                          cwd=repo.root, env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.returncode == 0:
+        return None
+    return proc.stderr.decode("utf-8", "replace").strip() or f"git fetch exited {proc.returncode}"
+
+
 def ls_remote(repo: Repo, source: str, prefix: str) -> dict[str, str]:
     out = git(repo.root, "ls-remote", "--refs", source, prefix + "*")
     refs = {}

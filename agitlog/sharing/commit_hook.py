@@ -68,7 +68,8 @@ def pre_push(args: list[str]) -> int:
         return 0
     if not git.ref_shas(repo, REF_PREFIX.rstrip("/")):
         return 0
-    git.push_in_background(repo, remote, [f"+{REF_PREFIX}*:{REF_PREFIX}*"],
+    # Not forced: a session the remote already holds in another version is rejected, never replaced.
+    git.push_in_background(repo, remote, [f"{REF_PREFIX}*:{REF_PREFIX}*"],
                            log_file=repo.state_dir / "push.log")
     return 0
 
