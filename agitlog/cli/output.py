@@ -39,14 +39,36 @@ def is_tty(stream: Any = None) -> bool:
 
 
 def console(stderr: bool = False):  # -> rich.console.Console
-    """A rich console that is plain (no colour, no wrapping) when not writing to a terminal."""
+    """A rich console that is plain (no colour, no wrapping) when not writing to a terminal. Whatever
+    it prints goes through ``safe`` first (strings and rich Text alike): renderers escape fields as
+    they format them, and this is the net under the fields one of them forgets."""
     from rich.console import Console
+
+    class SafeConsole(Console):
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            super().print(*(_safe_renderable(o) for o in objects), **kwargs)
 
     stream = sys.stderr if stderr else sys.stdout
     if is_tty(stream) and not os.environ.get("NO_COLOR"):
-        return Console(file=stream, highlight=False, markup=False, emoji=False)
-    return Console(file=stream, highlight=False, markup=False, emoji=False, no_color=True,
-                   width=100_000, soft_wrap=True, color_system=None)
+        return SafeConsole(file=stream, highlight=False, markup=False, emoji=False)
+    return SafeConsole(file=stream, highlight=False, markup=False, emoji=False, no_color=True,
+                       width=100_000, soft_wrap=True, color_system=None)
+
+
+def _safe_renderable(value: Any) -> Any:
+    if isinstance(value, str):
+        return safe(value)
+    plain = getattr(value, "plain", None)  # rich.text.Text: keep its styles when it is already clean
+    if isinstance(plain, str) and _CONTROL.search(plain):
+        from rich.text import Text
+
+        return Text(safe(plain))
+    return value
+
+
+def echo(text: str = "", *, stderr: bool = False) -> None:
+    """One line of plain text, escaped (the print() of the renderers)."""
+    (sys.stderr if stderr else sys.stdout).write(safe(text) + "\n")
 
 
 def write_lines(lines: Iterable[str]) -> None:

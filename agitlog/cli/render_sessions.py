@@ -4,9 +4,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Sequence
 
-from agitlog.cli.output import console, is_tty, print_json, safe
+from agitlog.cli.output import console, echo, is_tty, print_json, safe
 from agitlog.query.summaries import compact, event_summary
 from agitlog.query.listing import LogRow, SessionView, StepChange
+
+
+def _field(value: Any) -> str:
+    """One recorded value on one line: escaped, newlines included."""
+    return safe(value, keep_newlines=False)
 
 
 def _duration(seconds: float | None) -> str:
@@ -70,7 +75,7 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, statu
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in [headers, *rows]]
-    print("\n".join(lines))
+    echo("\n".join(lines))
 
 
 def _status_style(status: str) -> str:
@@ -133,8 +138,8 @@ def meta_lines(meta: dict[str, Any]) -> list[str]:
         f"agent     {safe(meta.get('agent', '-'), keep_newlines=False)}",
         f"status    {status}",
         f"started   {safe(meta.get('started_at', '-'), keep_newlines=False)}   duration {_duration(meta.get('duration_s'))}",
-        f"repo      base {str(git_info.get('base_commit') or '(unborn)')[:12]}  branch {safe(git_info.get('branch') or '(detached)')}  cwd {safe(meta.get('cwd', '.'))}",
-        f"steps     {steps.get('count', '-')}  first {str(steps.get('first', '-'))[:12]}  last {str(steps.get('last', '-'))[:12]}",
+        f"repo      base {_field(str(git_info.get('base_commit') or '(unborn)')[:12])}  branch {_field(git_info.get('branch') or '(detached)')}  cwd {_field(meta.get('cwd', '.'))}",
+        f"steps     {_field(steps.get('count', '-'))}  first {_field(str(steps.get('first', '-'))[:12])}  last {_field(str(steps.get('last', '-'))[:12])}",
     ]
     if stats:
         lines.append(f"events    {stats.get('events', 0)}  llm calls {stats.get('llm_calls', 0)}  tool calls "
@@ -142,16 +147,16 @@ def meta_lines(meta: dict[str, Any]) -> list[str]:
         lines.append(f"tokens    in {stats.get('input_tokens', 0):,}  out {stats.get('output_tokens', 0):,}"
                      f"   files changed {stats.get('files_changed', 0)} (+{stats.get('insertions', 0)} -{stats.get('deletions', 0)})")
     if meta.get("parent_session"):
-        lines.append(f"parent    {meta['parent_session']}")
+        lines.append(f"parent    {_field(meta['parent_session'])}")
     return lines
 
 
 def event_line(event: dict[str, Any]) -> str:
-    ts = str(event.get("ts", ""))[11:23]
-    agent = safe(event.get("agent", ""), keep_newlines=False)
-    step = f"@{event.get('step')}" if event.get("step") is not None else ""
-    kind = safe(event.get("type", "?"), keep_newlines=False)
-    return f"{event.get('seq', '?'):>5}  {safe(ts)}  {step:<4} {agent:<10} {kind:<14} {summary(event)}"
+    ts = _field(str(event.get("ts", ""))[11:23])
+    agent = _field(event.get("agent", ""))
+    step = _field(f"@{event.get('step')}") if event.get("step") is not None else ""
+    kind = _field(event.get("type", "?"))
+    return f"{_field(event.get('seq', '?')):>5}  {ts}  {step:<4} {agent:<10} {kind:<14} {summary(event)}"
 
 
 def step_line(change: StepChange) -> str:
@@ -159,7 +164,7 @@ def step_line(change: StepChange) -> str:
     deleted = sum(d or 0 for _, d, _ in change.files)
     names = ", ".join(safe(p, keep_newlines=False) for _, _, p in change.files[:4])
     more = f" +{len(change.files) - 4} more" if len(change.files) > 4 else ""
-    return (f"{'':>5}  -> step {change.step} {change.commit[:12]}: {len(change.files)} file(s) "
+    return (f"{'':>5}  -> step {_field(change.step)} {_field(change.commit[:12])}: {len(change.files)} file(s) "
             f"+{added} -{deleted}  {names}{more}")
 
 
@@ -179,11 +184,11 @@ def render_recovered(report: Any, *, json_out: bool) -> None:
         print_json({"recovered": report.recovered, "problems": report.problems})
         return
     for session_id in report.recovered:
-        print(f"recovered {session_id} (status crashed)")
+        echo(f"recovered {session_id} (status crashed)")
     for problem in report.problems:
         console(stderr=True).print(f"agitlog: {safe(problem)}")
     if not report.recovered and not report.problems:
-        print("nothing to recover")
+        echo("nothing to recover")
 
 
 def render_demo(result: Any) -> None:
@@ -207,7 +212,7 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
         return
     out = console()
     verdict = "reproduced exactly (same events, same final tree)" if result.reproduced else "did NOT reproduce"
-    out.print(f"rerun {result.rerun} of {result.original}: {verdict}")
+    out.print(f"rerun {_field(result.rerun)} of {_field(result.original)}: {verdict}")
     out.print(f"model calls: {result.served_calls} of {result.recorded_calls} served from the recording, "
               f"{result.upstream_calls} sent upstream; exit {result.exit_code} ({result.status})")
     if result.missing_env:
@@ -226,7 +231,7 @@ def render_compare(comparison: Any, *, json_out: bool) -> None:
         print_json(_comparison_json(comparison))
         return
     out = console()
-    out.print(f"A {comparison.a.id}   B {comparison.b.id}")
+    out.print(f"A {_field(comparison.a.id)}   B {_field(comparison.b.id)}")
     if comparison.identical:
         out.print("identical: same events (ignoring times and ids) and the same final tree")
         return
