@@ -124,7 +124,13 @@ def iter_events(data: bytes) -> Iterator[dict[str, Any]]:
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 from agitlog.errors import CorruptRecordError
                 raise CorruptRecordError(f"events.jsonl line {number} is not JSON: {exc}") from None
+            except RecursionError:  # nested deeper than Python can parse: a crafted line, not ours
+                from agitlog.errors import CorruptRecordError
+                raise CorruptRecordError(f"events.jsonl line {number} is nested too deeply") from None
             yield _well_typed(event, number - 1)
+
+
+_HEX_ID = re.compile(r"[0-9a-f]{1,64}")
 
 
 def _well_typed(event: Any, position: int) -> dict[str, Any]:
@@ -137,8 +143,13 @@ def _well_typed(event: Any, position: int) -> dict[str, Any]:
         if key in event and not isinstance(event[key], str):
             event[key] = str(event[key])
     for key in ("seq", "step", "pid"):
-        if key in event and (not isinstance(event[key], int) or isinstance(event[key], bool)):
+        value = event.get(key)
+        if key in event and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**62):
             event[key] = position if key == "seq" else None
+    for key in ("commit", "parent_span"):  # a commit id or nothing: readers look it up in git and in dicts
+        value = event.get(key)
+        if value is not None and not (isinstance(value, str) and _HEX_ID.fullmatch(value)):
+            event[key] = None
     event.setdefault("seq", position)
     event.setdefault("type", "unknown")
     return event

@@ -194,7 +194,9 @@ def _bases(repo: git.Repo, tips: dict[str, str]) -> set[str]:
         match = _BASE_RE.search(text) if text else None
         if match:
             bases.add(match.group(1))
-    return bases
+    # a fetched session may name a base this clone lacks: `git log ^missing` would fail the whole walk
+    return {base for base, found in zip(sorted(bases), git.object_ids(repo, [f"{b}^{{commit}}" for b in sorted(bases)]))
+            if found}
 
 
 def _journal_start(repo: git.Repo, session_id: str) -> str:

@@ -181,7 +181,7 @@ def normalize_meta(meta: dict[str, Any], session_id: str) -> dict[str, Any]:
             del clean[key]
     for key, kind in _META_NUMBERS.items():
         value = clean.get(key)
-        if key in clean and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if key in clean and (isinstance(value, bool) or not isinstance(value, (int, float)) or not _in_range(value)):
             del clean[key]
         elif key in clean:
             clean[key] = kind(value)
@@ -191,17 +191,22 @@ def normalize_meta(meta: dict[str, Any], session_id: str) -> dict[str, Any]:
         if not isinstance(clean.get(table), dict):
             clean[table] = {}
     steps = clean["steps"]
-    clean["steps"] = {k: v for k, v in steps.items() if (k == "count" and isinstance(v, int)) or
+    clean["steps"] = {k: v for k, v in steps.items() if (k == "count" and isinstance(v, int) and _in_range(v)) or
                       (k in ("first", "last") and isinstance(v, str) and _is_oid(v))}
     clean["git"] = {k: v for k, v in clean["git"].items() if isinstance(v, str)}
     stats = clean["stats"]
     clean["stats"] = {k: v for k, v in stats.items()
                       if (k == "models" and isinstance(v, dict))
-                      or (k != "models" and isinstance(v, int) and not isinstance(v, bool))}
+                      or (k != "models" and isinstance(v, int) and not isinstance(v, bool) and _in_range(v))}
     models = clean["stats"].get("models", {})
-    clean["stats"]["models"] = {str(m): {k: v for k, v in u.items() if isinstance(v, int)}
+    clean["stats"]["models"] = {str(m): {k: v for k, v in u.items() if isinstance(v, int) and _in_range(v)}
                                 for m, u in models.items() if isinstance(u, dict)}
     return clean
+
+
+def _in_range(value: int | float) -> bool:
+    """Finite and small enough for every consumer (int(), SQLite, timedelta): inf, nan and 2**70 are not."""
+    return -(2**53) < value < 2**53
 
 
 def _is_oid(text: str) -> bool:
