@@ -74,7 +74,9 @@ def run_command(args: list[str]) -> int:
         first_status=first_status,
     )
     if result.warning:
-        sys.stderr.write(f"agitlog: warning: {result.warning}\n")
+        from agitlog.cli.output import safe  # only when something went wrong: keeps `run` light
+
+        sys.stderr.write(f"agitlog: warning: {safe(result.warning)}\n")
     elif not options["quiet"]:
         sys.stderr.write(f"agitlog: recorded session {result.session_id} ({result.status}, exit {result.exit_code},"
                          f" {result.steps} steps) - `agitlog show {result.session_id}`\n")
