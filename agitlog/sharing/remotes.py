@@ -141,13 +141,13 @@ def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Seque
 
 
 _STAGING = "refs/agitlog-incoming/"   # a fetch lands here first, then moves only what is safe
-_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# What every command accepts as a session id (records.resolve_session), so a fetched session can
+# always be shown and removed; no "/" (subdirectories collide with other sessions' refs).
+_SESSION_ID = re.compile(r"[0-9a-z][0-9a-z-]{0,127}")
 
 
 def _acceptable(ref: str) -> bool:
-    """A plain, short name: no subdirectories (they collide with other sessions' refs), no lock files."""
-    session_id = ref.removeprefix(REF_PREFIX)
-    return bool(_SESSION_ID.fullmatch(session_id)) and not session_id.endswith(".lock")
+    return bool(_SESSION_ID.fullmatch(ref.removeprefix(REF_PREFIX)))
 
 
 def _fetch_checked(repo: git.Repo, source: str, refs: list[str], staging: str) -> tuple[list[str], list[tuple[str, str]]]:
