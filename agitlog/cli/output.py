@@ -33,15 +33,21 @@ def _escape_char(ch: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """"1 step", "2 steps" ("1 match", "2 matches" with ``words``)."""
+    return f"{count} {word}" if count == 1 else f"{count} {words or word + 's'}"
+
+
 def is_tty(stream: Any = None) -> bool:
     stream = stream or sys.stdout
     return hasattr(stream, "isatty") and stream.isatty()
 
 
 def console(stderr: bool = False):  # -> rich.console.Console
-    """A rich console that is plain (no colour, no wrapping) when not writing to a terminal. Whatever
-    it prints goes through ``safe`` first (strings and rich Text alike): renderers escape fields as
-    they format them, and this is the net under the fields one of them forgets."""
+    """A rich console that is plain (no colour, no wrapping) when not writing to a terminal, and has no
+    colour under NO_COLOR. Whatever it prints goes through ``safe`` first (strings and rich Text
+    alike): renderers escape fields as they format them, and this is the net under the fields one of
+    them forgets."""
     from rich.console import Console
 
     class SafeConsole(Console):
@@ -49,8 +55,9 @@ def console(stderr: bool = False):  # -> rich.console.Console
             super().print(*(_safe_renderable(o) for o in objects), **kwargs)
 
     stream = sys.stderr if stderr else sys.stdout
-    if is_tty(stream) and not os.environ.get("NO_COLOR"):
-        return SafeConsole(file=stream, highlight=False, markup=False, emoji=False)
+    if is_tty(stream):  # NO_COLOR takes the colour away, not the terminal's width
+        return SafeConsole(file=stream, highlight=False, markup=False, emoji=False,
+                           no_color=bool(os.environ.get("NO_COLOR")))
     return SafeConsole(file=stream, highlight=False, markup=False, emoji=False, no_color=True,
                        width=100_000, soft_wrap=True, color_system=None)
 

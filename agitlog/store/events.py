@@ -21,7 +21,7 @@ import json
 import os
 import re
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from agitlog.constants import EVENT_VERSION
 
@@ -113,46 +113,6 @@ def finish_event(draft: dict[str, Any], *, seq: int, session: str, step: int, co
 
 def encode_event(event: dict[str, Any]) -> bytes:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8", "surrogatepass") + b"\n"
-
-
-def iter_events(data: bytes) -> Iterator[dict[str, Any]]:
-    """Events from a stored events.jsonl; a stored line that is not JSON is a corrupt record."""
-    for number, line in enumerate(data.splitlines(), 1):
-        if line.strip():
-            try:
-                event = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                from agitlog.errors import CorruptRecordError
-                raise CorruptRecordError(f"events.jsonl line {number} is not JSON: {exc}") from None
-            except RecursionError:  # nested deeper than Python can parse: a crafted line, not ours
-                from agitlog.errors import CorruptRecordError
-                raise CorruptRecordError(f"events.jsonl line {number} is nested too deeply") from None
-            yield _well_typed(event, number - 1)
-
-
-_HEX_ID = re.compile(r"[0-9a-f]{1,64}")
-
-
-def _well_typed(event: Any, position: int) -> dict[str, Any]:
-    """Readers may rely on the v1 field types even for a session a teammate crafted by hand."""
-    if not isinstance(event, dict):
-        event = {"type": "error", "data": {"error": "malformed stored event", "raw": event}}
-    if not isinstance(event.get("data"), dict):
-        event["data"] = {"value": event.get("data")} if event.get("data") is not None else {}
-    for key in ("type", "agent", "ts", "session", "span"):
-        if key in event and not isinstance(event[key], str):
-            event[key] = str(event[key])
-    for key in ("seq", "step", "pid"):
-        value = event.get(key)
-        if key in event and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**62):
-            event[key] = position if key == "seq" else None
-    for key in ("commit", "parent_span"):  # a commit id or nothing: readers look it up in git and in dicts
-        value = event.get(key)
-        if value is not None and not (isinstance(value, str) and _HEX_ID.fullmatch(value)):
-            event[key] = None
-    event.setdefault("seq", position)
-    event.setdefault("type", "unknown")
-    return event
 
 
 def matches_type(event: dict[str, Any], types: Iterable[str]) -> bool:
