@@ -343,7 +343,7 @@ def test_a_session_with_bad_objects_is_skipped_and_the_rest_arrive(world: World)
     proc = agitlog("fetch", "teammate", cwd=world.mine)
     assert proc.returncode == 1
     assert f"skipped refs/agent-sessions/{bad}: git refused it" in proc.stderr
-    assert f"fetched 1 new session(s) from teammate: {good}" in proc.stdout
+    assert f"fetched 1 new session from teammate: {good}" in proc.stdout
     assert not CONTROL.search(proc.stdout + proc.stderr)
     refs = git(world.mine, "for-each-ref", "--format=%(refname)", "refs/").split()
     assert f"refs/agent-sessions/{good}" in refs and f"refs/agent-sessions/{bad}" not in refs
