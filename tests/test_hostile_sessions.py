@@ -400,6 +400,25 @@ def test_import_of_a_bundle_never_replaces_a_session(world: World) -> None:
     assert world.session_sha(world.my_session) == world.my_sha
 
 
+def test_import_checks_a_bundles_objects_and_skips_only_the_bad_session(world: World) -> None:
+    """git fetch does not fsck what it reads from a bundle file (before git 2.46): import checks it."""
+    good = f"20260105-000000-{os.urandom(3).hex()}"
+    bad = f"20260105-000001-{os.urandom(3).hex()}"
+    build_session(world.teammate, _plain_spec(), session_id=good, marker=world.marker)
+    blob = make_blob(world.teammate, b"owned\n")
+    inner = make_tree(world.teammate, [("100644", "blob", blob, "x")])
+    tree = literal_tree(world.teammate, [("40000", b"..", inner), ("100644", b"ok", blob)])  # packable, not fsck-clean
+    craft_raw_session(world.teammate, session_id=bad, meta_toml=b"format = 1\n", events=b"", step_trees=[tree])
+    bundle = world.root / "theirs.bundle"
+    git(world.teammate, "bundle", "create", "-q", str(bundle), f"refs/agent-sessions/{good}", f"refs/agent-sessions/{bad}")
+    proc = agitlog("import", str(bundle), "--json", cwd=world.mine)
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["new"] == [good]
+    assert result["skipped"][0]["ref"] == f"refs/agent-sessions/{bad}" and "hasDotdot" in result["skipped"][0]["reason"]
+    assert bad not in git(world.mine, "for-each-ref", "refs/")
+
+
 def test_commit_hook_is_not_broken_by_a_session_with_a_missing_base(world: World) -> None:
     spec = dict(_plain_spec(), base="missing")
     session = f"20260104-000000-{os.urandom(3).hex()}"

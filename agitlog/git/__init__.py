@@ -29,7 +29,7 @@ from agitlog.git.worktrees import (  # noqa: F401
     restore_worktree_from, checkout_worktree_at, is_worktree_clean, remove_worktree,
 )
 from agitlog.git.remotes import (  # noqa: F401
-    bundle_create, bundle_heads, bundle_verify, fetch, fetch_checked, list_remotes, ls_remote, ls_remote_quietly, push, push_in_background,
+    bundle_create, bundle_heads, bundle_verify, fetch, fetch_checked, list_remotes, ls_remote, ls_remote_quietly, objects_problem, push, push_in_background,
 )
 from agitlog.git.config import (  # noqa: F401
     config_add, config_get, config_get_all, config_scope, config_set, config_unset_value,

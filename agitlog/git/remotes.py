@@ -53,6 +53,30 @@ def fetch_checked(repo: Repo, source: str, refspecs: Sequence[str]) -> str | Non
     return proc.stderr.decode("utf-8", "replace").strip() or f"git fetch exited {proc.returncode}"
 
 
+def objects_problem(repo: Repo, tip: str, *, exclude: str) -> str | None:
+    """git's strict object checks (index-pack --strict, fsck's rules) on what ``tip`` reaches and no
+    ref outside the glob ``exclude`` does; None when clean, else git's complaint. For bundles: git
+    before 2.46 does not apply fetch.fsckObjects when it fetches from a bundle file."""
+    import tempfile
+
+    listing = subprocess.run(["git", "rev-list", "--objects", tip, "--not", f"--exclude={exclude}", "--all"],
+                             cwd=repo.root, env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if listing.returncode != 0:
+        return listing.stderr.decode("utf-8", "replace").strip() or "git rev-list failed"
+    with tempfile.TemporaryDirectory(prefix="agitlog-check-") as tmp:
+        pack = Path(tmp) / "new.pack"
+        with open(pack, "wb") as out:
+            packed = subprocess.run(["git", "pack-objects", "--stdout", "-q"], input=listing.stdout, cwd=repo.root,
+                                    env=_env(None), stdout=out, stderr=subprocess.PIPE)
+        if packed.returncode != 0:
+            return packed.stderr.decode("utf-8", "replace").strip() or "git pack-objects failed"
+        checked = subprocess.run(["git", "index-pack", "--strict", "-o", str(pack.with_suffix(".idx")), str(pack)],
+                                 cwd=repo.root, env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if checked.returncode != 0:
+        return checked.stderr.decode("utf-8", "replace").strip() or "git index-pack --strict failed"
+    return None
+
+
 def ls_remote(repo: Repo, source: str, prefix: str) -> dict[str, str]:
     out = git(repo.root, "ls-remote", "--refs", source, prefix + "*")
     refs = {}

@@ -129,7 +129,7 @@ def push_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequen
 
 
 def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequence[str] = (),
-                   label: str | None = None) -> FetchResult:
+                   label: str | None = None, check_each: bool = False) -> FetchResult:
     """Fetch all of a remote's sessions (or the named ids/prefixes); branches and tags are left alone.
 
     Nothing local is ever overwritten: a session arrives only where this repository has no session of
@@ -146,7 +146,9 @@ def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Seque
     staging = f"{_STAGING}{os.getpid()}/"
     try:
         fetched, rejected = _fetch_checked(repo, source, wanted, staging)
-        arrived = {ref: sha for ref, sha in git.ref_shas(repo, staging.rstrip("/")).items()}
+        arrived = git.ref_shas(repo, staging.rstrip("/"))
+        if check_each:  # a bundle: git did not check the objects itself
+            rejected += _check_each(repo, arrived, staging)
         result = _adopt(repo, source=source, label=label or _label(repo, source), staging=staging,
                         arrived=arrived, local=local, skipped=skipped + rejected,
                         unchanged=len(requested) - len(wanted) - len(skipped))
@@ -183,6 +185,17 @@ def _fetch_checked(repo: git.Repo, source: str, refs: list[str], staging: str) -
     first_ok, first_bad = _fetch_checked(repo, source, refs[:half], staging)
     second_ok, second_bad = _fetch_checked(repo, source, refs[half:], staging)
     return first_ok + second_ok, first_bad + second_bad
+
+
+def _check_each(repo: git.Repo, arrived: dict[str, str], staging: str) -> list[tuple[str, str]]:
+    """Drop (from ``arrived``) every staged session whose new objects fail git's strict checks."""
+    rejected = []
+    for staged, sha in sorted(arrived.items()):
+        problem = git.objects_problem(repo, sha, exclude=f"{staging}*")
+        if problem is not None:
+            del arrived[staged]
+            rejected.append((REF_PREFIX + staged.removeprefix(staging), _reason(problem)))
+    return rejected
 
 
 def _reason(problem: str) -> str:
@@ -359,4 +372,5 @@ def import_bundle(repo: git.Repo, *, path: Path) -> FetchResult:
         raise RemoteError(f"this repository lacks history the bundle builds on"
                           f"{': ' + ', '.join(m[:12] for m in missing) if missing else ''}",
                           hint="fetch the project first (`git fetch`), or ask for a bundle made with --full")
-    return fetch_sessions(repo, remote=str(path.resolve()), label="bundle-" + _label(repo, str(path.resolve()))[4:])
+    return fetch_sessions(repo, remote=str(path.resolve()), label="bundle-" + _label(repo, str(path.resolve()))[4:],
+                          check_each=True)
