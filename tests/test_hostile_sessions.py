@@ -386,6 +386,15 @@ def test_fetch_keeps_a_different_copy_aside_and_push_never_forces(world: World) 
     assert proc.returncode == 1 and "rejected" in proc.stderr
     origin_sha = git(world.origin, "rev-parse", f"refs/agent-sessions/{world.my_session}").strip()
     assert origin_sha == world.my_sha
+    # nor does the pre-push hook, which pushes sessions along with the teammate's own `git push`
+    assert agitlog("remote", "setup", "origin", cwd=world.teammate).returncode == 0
+    (world.teammate / "theirs.txt").write_text("theirs\n")
+    git(world.teammate, "add", "theirs.txt")
+    git(world.teammate, "commit", "-q", "-m", "theirs")
+    git(world.teammate, "push", "-q", "origin", "HEAD:refs/heads/theirs")
+    push_log = world.teammate / ".git" / "agitlog" / "push.log"
+    _wait_for(lambda: push_log.exists() and "rejected" in push_log.read_text())  # the hook pushes in the background
+    assert git(world.origin, "rev-parse", f"refs/agent-sessions/{world.my_session}").strip() == world.my_sha
     # plain git fetch with the refspec `remote setup` writes cannot replace it either
     assert agitlog("remote", "setup", "teammate", "--no-push", cwd=world.mine).returncode == 0
     git(world.mine, "fetch", "-q", "teammate", check=False)
@@ -447,6 +456,15 @@ def test_commit_hook_is_not_broken_by_a_session_with_a_missing_base(world: World
 
     commit = subprocess.run(["git", "commit", "-q", "-m", "mine"], cwd=world.mine, capture_output=True, text=True)
     assert commit.returncode == 0 and "skipped" not in commit.stderr, commit.stderr
+
+
+def _wait_for(condition: Any, timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.1)
 
 
 def _plain_spec() -> dict[str, Any]:
