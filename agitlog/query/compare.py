@@ -26,8 +26,13 @@ def normalize_event(event: dict[str, Any], request_ignore: tuple[str, ...] = ())
     times of its own run."""
     core = {k: v for k, v in event.items() if k not in _VOLATILE_EVENT_FIELDS}
     data = event.get("data") or {}
-    volatile = _VOLATILE_DATA_FIELDS | {"body"} if event.get("type") == "http.request" else _VOLATILE_DATA_FIELDS
-    core["data"] = {k: v for k, v in data.items() if k not in volatile}
+    if event.get("type") == "http.request":
+        core["data"] = {k: data.get(k) for k in ("method", "path")}
+        return core
+    if event.get("type") == "http.response":
+        core["data"] = {}  # an unreachable tracing endpoint in one run is a served 502 in the other
+        return core
+    core["data"] = {k: v for k, v in data.items() if k not in _VOLATILE_DATA_FIELDS}
     if event.get("type") == "llm.request" and isinstance(core["data"].get("body"), dict):
         body = {k: v for k, v in core["data"]["body"].items() if k not in VOLATILE_REQUEST_FIELDS}
         core["data"]["body"] = without_paths(body, request_ignore)
