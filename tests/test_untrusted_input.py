@@ -181,3 +181,30 @@ def test_an_acked_event_is_fsynced_before_the_reply(repo: Path, monkeypatch: pyt
         finish_session(live, status="ok", exit_code=0)
     assert reply["ok"] is True and reply["seq"] == 51  # session.start, 50 logs, then the decision
     assert synced and max(synced) >= size_at_reply, (synced, size_at_reply)
+
+
+# --- events nested deeper than Python can walk -----------------------------------------------------
+
+def test_deeply_nested_events_are_recorded_as_errors_and_recording_goes_on(repo: Path) -> None:
+    code = """
+import agitlog, os, socket
+deep = []
+for _ in range(990):
+    deep = [deep]
+agitlog.log("deep", payload=deep)  # the SDK cannot encode it: it must not fail the agent
+host, port = os.environ["AGITLOG_ADDR"].rsplit(":", 1)
+sock = socket.create_connection((host, int(port)))
+sock.sendall(os.environ["AGITLOG_TOKEN"].encode() + b"\\n")
+for depth in (100_000, 900):  # too deep to parse; parsed, but too deep to walk
+    sock.sendall(b'{"type":"log","data":{"x":' + b"[" * depth + b"]" * depth + b"}}\\n")
+sock.sendall(b'{"type":"log","data":{"message":"same connection, after"},"ack":true}\\n')
+sock.makefile("rb").readline()
+agitlog.decision("after", reasoning="still recording")
+"""
+    proc = run_python_agent(repo, code)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    events = json.loads(agitlog("show", "--json", cwd=repo).stdout)["events"]
+    kinds = [(e["type"], e["data"].get("reason") or e["data"].get("message") or e["data"].get("decision")) for e in events]
+    assert kinds[1:-1] == [("error", "nested too deeply"), ("error", "nested too deeply"),
+                           ("error", "nested too deeply"), ("log", "same connection, after"), ("decision", "after")]

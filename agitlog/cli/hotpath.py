@@ -116,6 +116,8 @@ def parse_emit_args(args: list[str]) -> tuple[str, dict[str, object], bool]:
                 value = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise UsageError(f"--data is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise UsageError("--data is nested too deeply") from None
             if not isinstance(value, dict):
                 raise UsageError("--data must be a JSON object")
             data.update(value)

@@ -89,6 +89,7 @@ def session_rows(
 ) -> list[LogRow]:
     """One row per session, newest first, filtered; with ``limit`` only the sessions shown are read."""
     store = SessionStore.open(repo)
+    limit = None if limit is not None and limit >= 1 << 62 else limit  # more than any repository holds: all
     sessions = store.list(limit=limit, status=status, agent=agent, since=since)
     prices = load_config(repo.root).prices if sessions else {}
     return [_row(session, prices) for session in sessions]
