@@ -329,7 +329,7 @@ class ReplayApp(App[None]):
         shell = os.environ.get("SHELL") or "/bin/sh"
         try:
             with self.suspend():
-                print(f"step {step} of {self.replay.session.id} in {path} - exit the shell to go back to the replay")
+                print(safe(f"step {step} of {self.replay.session.id} in {path} - exit the shell to go back to the replay"))
                 subprocess.run([shell], cwd=path)
         except Exception:  # noqa: BLE001 - no terminal to hand over (headless, web): say where it is
             self.notify(f"step {step} worktree: {path}", markup=False, timeout=10)
