@@ -104,6 +104,10 @@ def test_a_session_recorded_here_is_marked_with_its_command(repo: Path) -> None:
     [b"search", b"x", b"-n", b"99999999999999999999999"],
     [b"search", b"x", b"-C", b"99999999999999999999999"],
     [b"gc", b"--older-than", b"999999999d", b"--dry-run"],
+    [b"run", b"--name", b"n" * 70_000, b"--", b"sh", b"-c", b"touch EXECUTED"],  # more than session.toml holds
+    [b"run", b"--agent", b"a" * 300, b"--", b"sh", b"-c", b"touch EXECUTED"],
+    [b"run", b"--", b"sh", b"-c", b"touch EXECUTED", *[b"x"] * 10_001],
+    [b"emit", b"decision", b"--data", b'{"a":' + b"[" * 20_000 + b"]" * 20_000 + b"}"],
     [b"show", b"--bad-\x1b]0;PWNED\x07"],
 ])
 def test_bad_cli_input_is_a_usage_error_before_anything_is_created(repo: Path, args: list[bytes]) -> None:
