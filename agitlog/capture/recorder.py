@@ -66,23 +66,34 @@ class Recorder:
 
     # --- recording ------------------------------------------------------------------------------
 
-    def record(self, draft: dict[str, Any], *, snapshot: bool = False) -> Ack:
+    def record(self, draft: dict[str, Any], *, snapshot: bool = False, durable: bool = False) -> Ack:
         """Record one event; with ``snapshot`` the worktree is snapshotted first and the event carries
-        the step commit that snapshot produced (if the tree changed)."""
+        the step commit that snapshot produced (if the tree changed). With ``durable`` (or
+        ``snapshot``) the journal is fsynced before returning, with every event written before it."""
         with self._lock:
-            clean = self.redactor.redact_value(draft)
+            clean = self._redact(draft)
             if snapshot:
                 self._snapshot(summarize(clean))
             data = self._finish(clean)
-            self._log.append(data, durable=snapshot)
+            self._log.append(data, durable=snapshot or durable)
             return Ack(seq=self.seq - 1, step=self.step, commit=self.commit)
 
     def record_many(self, drafts: Iterable[dict[str, Any]]) -> None:
         """Record events that need no snapshot, with one write."""
         with self._lock:
-            data = b"".join(self._finish(self.redactor.redact_value(d)) for d in drafts)
+            data = b"".join(self._finish(self._redact(d)) for d in drafts)
             if data:
                 self._log.append(data)
+
+    def _redact(self, draft: dict[str, Any]) -> dict[str, Any]:
+        """The draft with secrets redacted; data nested deeper than Python can walk is recorded as an
+        error event instead (a crafted line must not stop the connection that sent it)."""
+        try:
+            return self.redactor.redact_value(draft)
+        except RecursionError:
+            return {"type": "error", "agent": draft.get("agent") if isinstance(draft.get("agent"), str) else None,
+                    "data": {"error": "malformed event", "reason": "nested too deeply",
+                             "event_type": str(draft.get("type"))[:200]}}
 
     def _finish(self, draft: dict[str, Any]) -> bytes:
         self._link_tool_call(draft)

@@ -32,8 +32,9 @@ def fetch_cmd(targets: TargetsArg = None, json_out: JsonOption = False, repo: Re
 
     where = open_repo(repo)
     remote, sessions = split_remote_and_sessions(where, targets or [])
-    team_views.render_fetch(fetch_sessions(where, remote=remote, sessions=sessions), json_out=json_out)
-    return 0
+    result = fetch_sessions(where, remote=remote, sessions=sessions)
+    team_views.render_fetch(result, json_out=json_out)
+    return 1 if result.conflicts or result.skipped else 0
 
 
 def remote_setup_cmd(
@@ -113,8 +114,9 @@ def import_cmd(
         return import_agent(source, since=since, json_out=json_out, repo=repo)
     from agitlog.sharing.remotes import import_bundle
 
-    team_views.render_fetch(import_bundle(open_repo(repo), path=Path(source)), json_out=json_out)
-    return 0
+    result = import_bundle(open_repo(repo), path=Path(source))
+    team_views.render_fetch(result, json_out=json_out)
+    return 1 if result.conflicts or result.skipped else 0
 
 
 def hooks_install_cmd(json_out: JsonOption = False, repo: RepoOption = None) -> int:
