@@ -66,3 +66,12 @@ ENV_RERUN_ISOLATION = "AGITLOG_RERUN_ISOLATION"  # "none": run a rerun at its sa
 # "stream" and "stream_options" stay: they change the bytes served.
 VOLATILE_REQUEST_FIELDS = frozenset({"user", "metadata", "safety_identifier", "prompt_cache_key",
                                      "client_metadata"})  # client_metadata: Codex's session, turn ids
+# The same, deeper (JSON paths): ids a client gives the items it sends (Codex: a fresh msg_<uuid> per
+# message and run); ids of items that came from a recorded answer are the same in a rerun anyway.
+VOLATILE_REQUEST_PATHS = ("$.input[*].id",)
+# Text a coding agent's own tools put into what it sends back to the model, different on every run
+# (Codex's exec_command output header): (regex, what it stands for) when requests are matched.
+VOLATILE_REQUEST_TEXT = (
+    (r"Chunk ID: [0-9a-f]+", "Chunk ID: <id>"),
+    (r"Wall time: [0-9.]+ seconds", "Wall time: <t> seconds"),
+)

@@ -37,10 +37,16 @@ class LiveSession:
     meta: dict[str, Any]
     lock_fd: int
     started: float
+    seen_root: Path | None = None  # where the agent believes the repository is (a rerun's sandbox)
 
     @property
     def id(self) -> str:
         return self.meta["id"]
+
+    @property
+    def agent_root(self) -> Path:
+        """The repository root as the agent sees it: what its own files (transcripts, rollouts) name."""
+        return self.seen_root or self.repo.root
 
 
 def start_session(

@@ -92,6 +92,7 @@ def run_recorded(
         if launch is not None:
             argv, executable = launch.wrap(argv), None
             env[ENV_REPO] = str(launch.repo_root)
+            live.seen_root = launch.repo_root
         outcome = _run_child(argv, executable=executable, cwd=cwd, env=env,
                              recorder=live.recorder if capture_output else None, stdout_to_stderr=stdout_to_stderr)
         live.recorder.prefetch_snapshot()  # the after-snapshot's scan runs while the channel and proxy close

@@ -3,11 +3,12 @@ runs: times, ids, pids, durations) and the difference of their final trees."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from agitlog import git
-from agitlog.constants import VOLATILE_REQUEST_FIELDS
+from agitlog.constants import VOLATILE_REQUEST_FIELDS, VOLATILE_REQUEST_PATHS, VOLATILE_REQUEST_TEXT
 from agitlog.jsondiff import FieldChange, json_changes, without_paths
 from agitlog.store.sessions import Session, SessionStore
 
@@ -16,7 +17,42 @@ _VOLATILE_DATA_FIELDS = frozenset({
     "duration_ms", "latency_ms", "first_chunk_ms", "call_id", "ended_at", "duration_s", "started_at",
     "body_ref", "served_from_recording", "base_commit", "branch", "trace_id", "parent_session", "host", "user",
     "agitlog_version", "name", "traceback", "replayed", "decision_id", "parent_decision_id",
+    # a coding agent's own ids for its session, thread and turn, and where it keeps its transcript
+    "agent_session_id", "session_id", "thread_id", "turn_id", "prompt_id", "transcript_path",
+    "caller",  # which process called the proxy: its pid and arguments hold run-specific addresses
 })
+
+
+# Fields that name what a run made for itself: the commit an agent made (its id holds the commit
+# time), the coding agent's own session id and transcript file (random per run).
+_VOLATILE_BY_TYPE = {
+    "git.commit": frozenset({"commit", "parent", "tree"}),
+    "agent.session": frozenset({"session_id", "transcript", "transcript_path", "path"}),
+    "agent.session_end": frozenset({"session_id", "transcript", "transcript_path", "path"}),
+    "agent.transcript": frozenset({"session_id", "transcript", "transcript_path", "path", "blob", "body_ref", "size",
+                                   "lines"}),
+}
+
+
+# Timings, wherever they sit in an event's data (a coding agent's tool result carries its own).
+_TIMING_KEYS = frozenset({"duration_ms", "durationMs", "latency_ms", "elapsed_ms", "duration_s", "started_at",
+                          "ended_at", "timestamp"})
+
+
+def _without_timings(value: Any, depth: int = 0) -> Any:
+    if depth > 32:
+        return value
+    if isinstance(value, dict):
+        return {k: _without_timings(v, depth + 1) for k, v in value.items() if k not in _TIMING_KEYS}
+    if isinstance(value, list):
+        return [_without_timings(v, depth + 1) for v in value]
+    return value
+
+
+def _without_volatile_text(text: str) -> str:
+    for pattern, placeholder in VOLATILE_REQUEST_TEXT:
+        text = re.sub(pattern, placeholder, text)
+    return text
 
 
 def normalize_event(event: dict[str, Any], request_ignore: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -32,10 +68,12 @@ def normalize_event(event: dict[str, Any], request_ignore: tuple[str, ...] = ())
     if event.get("type") == "http.response":
         core["data"] = {}  # an unreachable tracing endpoint in one run is a served 502 in the other
         return core
-    core["data"] = {k: v for k, v in data.items() if k not in _VOLATILE_DATA_FIELDS}
+    volatile = _VOLATILE_DATA_FIELDS | _VOLATILE_BY_TYPE.get(str(event.get("type")), frozenset())
+    core["data"] = {k: _without_timings(v) for k, v in data.items() if k not in volatile}
     if event.get("type") == "llm.request" and isinstance(core["data"].get("body"), dict):
         body = {k: v for k, v in core["data"]["body"].items() if k not in VOLATILE_REQUEST_FIELDS}
-        core["data"]["body"] = without_paths(body, request_ignore)
+        body = without_paths(body, VOLATILE_REQUEST_PATHS + tuple(request_ignore))
+        core["data"]["body"] = json.loads(_without_volatile_text(json.dumps(body, ensure_ascii=False)))
     return core
 
 

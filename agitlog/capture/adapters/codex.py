@@ -60,7 +60,7 @@ class CodexAdapter:
     def after_run(self, live: LiveSession) -> None:
         """Attach the rollouts; turns whose notify came too late (Codex does not wait for its notify
         program, so the last turn of `codex exec` often ends with the run) are taken from them."""
-        for path in rollouts_since(codex_home(os.environ), since=self.started - 1, repo_root=live.repo.root):
+        for path in rollouts_since(codex_home(os.environ), since=self.started - 1, repo_root=live.agent_root):
             _attach(live, path)
             _record_missed_turns(live, path)
 
@@ -141,7 +141,7 @@ def _record_missed_turns(live: LiveSession, path: Path) -> None:
 
     complete, _ = read_events_tolerant(live.journal)
     seen = {e["data"].get("turn_id") for e in parse_events(complete, live.id) if e["type"] == "agent.stop"}
-    transcript = read_rollout(path, repo_root=live.repo.root.resolve())
+    transcript = read_rollout(path, repo_root=live.agent_root.resolve())
     for item in transcript.items if transcript else []:
         data = item.draft["data"]
         if item.draft["type"] in ("user.prompt", "agent.stop") and data.get("turn_id") not in seen:

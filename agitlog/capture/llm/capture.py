@@ -73,8 +73,9 @@ class LLMCapture:
         kind = _event_kind(data)
         caller = self.callers.find(request.peer) if self.callers is not None else None
         attribution = _attribution(caller)
+        stream = self._stream_key(caller) if caller is not None else None
         if caller is not None:
-            data["caller"] = {"argv": list(caller.argv), "stream": caller.stream}
+            data["caller"] = {"argv": list(caller.argv), "stream": stream}
             self._attribution[request.call_id] = attribution
         self.recorder.record({"type": f"{kind}.request", "ts": _ts(request.started_at), "data": data, **attribution})
         if self.replay is None:
@@ -82,8 +83,7 @@ class LLMCapture:
             return None
         if kind == HTTP:
             return self._replayed_http(request)
-        stream = self.recorder.redactor.redact_text(caller.stream) if caller is not None else None
-        reply = self._replayed(request, data, stream=stream)
+        reply = self._replayed(request, data, stream=self.recorder.redactor.redact_text(stream) if stream else None)
         if reply is None and not self.replay.live and self.replay.divergence is not None:
             return _divergence_reply(self.replay.divergence.describe())
         if reply is None:
@@ -126,6 +126,14 @@ class LLMCapture:
         self.recorder.snapshot_now(
             f"changes after llm.response #{self._last_response_seq}", event_seq=self._last_response_seq
         )
+
+    def _stream_key(self, caller: Any) -> str:
+        """The caller's stream, without what differs in every run: agitlog's own addresses, which an
+        adapter may have passed on the agent's command line (Codex's provider override)."""
+        stream = str(caller.stream)
+        for run_specific in (self.proxy.root_url, f"127.0.0.1:{self.proxy.port}"):
+            stream = stream.replace(run_specific, "<agitlog-proxy>")
+        return stream
 
     def _replayed_http(self, request: LLMRequest) -> LLMReply | None:
         """Non-model traffic in a rerun: the recorded answer to the same method and path, else an
