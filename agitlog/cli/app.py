@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from agitlog.cli.commands import inspect, reexecute, record, team
+from agitlog.cli.commands import export, inspect, reexecute, record, team
 
 app = typer.Typer(
     name="agitlog", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
@@ -51,3 +51,6 @@ hooks_app.command("uninstall")(team.hooks_uninstall_cmd)
 hooks_app.command("status")(team.hooks_status_cmd)
 app.command("rm")(team.rm_cmd)
 app.command("gc")(team.gc_cmd)
+
+# commands that take sessions out of agitlog
+app.command("export")(export.export_cmd)
