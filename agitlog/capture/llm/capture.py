@@ -17,6 +17,7 @@ from agitlog.capture.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
 
 if TYPE_CHECKING:
     from agitlog.capture.channel import ChannelServer
+    from agitlog.capture.otlp import SpanRecorder
     from agitlog.capture.replaybook import ReplayBook
     from agitlog.capture.lifecycle import LiveSession
 
@@ -27,8 +28,10 @@ class LLMCapture:
     """The proxy's hooks, recording into one live session (and serving a replay book in a rerun)."""
 
     def __init__(self, live: LiveSession, *, replay: ReplayBook | None = None, inject: bool = True,
-                 channel: ChannelServer | None = None) -> None:
+                 channel: ChannelServer | None = None, spans: SpanRecorder | None = None) -> None:
         self.live = live
+        self.spans = spans              # where the OpenAI Agents SDK's trace uploads go
+        self.model_calls: list[tuple[int, float]] = []   # (seq of llm.request, when it started)
         self.channel = channel
         self.recorder = live.recorder
         self.replay = replay
@@ -58,11 +61,14 @@ class LLMCapture:
     def before_call(self, request: LLMRequest) -> LLMReply | None:
         from agitlog.capture.llm import wire  # a run that makes no model call never loads it
 
+        if self.spans is not None and _is_trace_upload(request):
+            return self._trace_upload(request)
         if self.channel is not None:
             self.channel.settle()  # what the agent sent before this call is recorded before it
         self._snapshot_tool_changes()
         data = wire.request_event_data(request)
-        self.recorder.record({"type": "llm.request", "ts": _ts(request.started_at), "data": data})
+        ack = self.recorder.record({"type": "llm.request", "ts": _ts(request.started_at), "data": data})
+        self.model_calls.append((ack.seq, request.started_at))
         if self.replay is None:
             self.upstream_calls += 1
             return None
@@ -76,6 +82,8 @@ class LLMCapture:
     def after_call(self, request: LLMRequest, result: LLMResult) -> None:
         from agitlog.capture.llm import wire
 
+        if self.spans is not None and _is_trace_upload(request):
+            return  # recorded as the agents, tools and handoffs it describes, not as a model call
         data = wire.response_event_data(request, result)
         redacted = self.recorder.redactor.redact_text(result.body.decode("utf-8", "surrogateescape"))
         data["body_ref"] = self.recorder.attach(redacted.encode("utf-8", "surrogateescape"))
@@ -84,6 +92,20 @@ class LLMCapture:
         self._last_response_seq = ack.seq
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    def _trace_upload(self, request: LLMRequest) -> LLMReply | None:
+        """An OpenAI Agents SDK trace upload: its spans become agent/tool/handoff events. It goes on
+        to where the SDK sent it, as it would have without agitlog, except in a rerun (answered here)."""
+        from agitlog.capture.otlp import agents_sdk_spans
+
+        assert self.spans is not None
+        try:
+            self.spans.record(agents_sdk_spans(request.body))
+        except ValueError as exc:
+            self.recorder.record({"type": "error", "data": {"error": "malformed trace upload", "reason": str(exc)}})
+        if self.replay is not None:
+            return LLMReply(status=200, headers={"content-type": "application/json"}, body=b"{}")
+        return None
 
     def _snapshot_tool_changes(self) -> None:
         """Changes since the previous model call were made by the tools that call asked for."""
@@ -113,6 +135,12 @@ class LLMCapture:
         if decision.call is None:
             return None
         return LLMReply(status=decision.call.status, headers=dict(decision.call.headers), body=decision.call.body)
+
+
+def _is_trace_upload(request: LLMRequest) -> bool:
+    from agitlog.capture.otlp import is_trace_upload
+
+    return request.method == "POST" and is_trace_upload(request.path)
 
 
 def canonical_body(body: Any) -> str:
@@ -153,5 +181,5 @@ def _ts(epoch: float) -> str:
 
 
 def start_llm_capture(live: LiveSession, *, replay: ReplayBook | None = None, inject: bool = True,
-                      channel: ChannelServer | None = None) -> LLMCapture:
-    return LLMCapture(live, replay=replay, inject=inject, channel=channel).start()
+                      channel: ChannelServer | None = None, spans: SpanRecorder | None = None) -> LLMCapture:
+    return LLMCapture(live, replay=replay, inject=inject, channel=channel, spans=spans).start()
