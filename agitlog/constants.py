@@ -52,3 +52,4 @@ STATUS_CRASHED = "crashed"
 STATUSES = (STATUS_RUNNING, STATUS_OK, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_KILLED, STATUS_CRASHED)
 
 TRAILER_LINK = "Agent-Session"       # on the user's own commits: the sessions their changes came from
+ENV_RERUN_ISOLATION = "AGITLOG_RERUN_ISOLATION"  # "none": run a rerun at its sandbox path, without a mount namespace

@@ -11,7 +11,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from agitlog import git
 from agitlog.capture.channel import ChannelServer
@@ -52,12 +52,17 @@ def run_recorded(
     replay_tools: bool = False,
     stdout_to_stderr: bool = False,
     first_status: git.Pending | None = None,
+    program_dir: Path | None = None,
+    launch: ChildLaunch | None = None,
 ) -> RunResult:
-    """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``."""
+    """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``.
+    ``program_dir``: where a relative program path is found when ``cwd`` does not hold it (a rerun
+    runs in a temporary worktree, but ``../venv/bin/python`` meant the original run's directory).
+    ``launch``: how to start the child when not directly (a rerun's sandbox)."""
     if not command:
         raise AgitlogError("no command to run", hint="usage: agitlog run -- COMMAND [ARGS...]", exit_code=2)
     repo, base, branch = git.find_repo_and_head(cwd)
-    executable = _find_executable(command[0], cwd)
+    executable = _find_executable(command[0], _program_cwd(command[0], cwd, program_dir))
     recover_sessions(repo)
     live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,
                          head=(base, branch), first_status=first_status)
@@ -70,7 +75,11 @@ def run_recorded(
         env = _child_env(live, channel, services)
         if replay_tools:
             env[ENV_REPLAY_TOOLS] = "1"
-        outcome = _run_child(list(command), executable=executable, cwd=cwd, env=env,
+        argv = list(command)
+        if launch is not None:
+            argv, executable = launch.wrap(argv), None
+            env[ENV_REPO] = str(launch.repo_root)
+        outcome = _run_child(argv, executable=executable, cwd=cwd, env=env,
                              recorder=live.recorder if capture_output else None, stdout_to_stderr=stdout_to_stderr)
         live.recorder.prefetch_snapshot()  # the after-snapshot's scan runs while the channel and proxy close
     finally:
@@ -88,6 +97,15 @@ def run_recorded(
                      upstream_calls=sum(getattr(s, "upstream_calls", 0) for s in services))
 
 
+@dataclass(frozen=True)
+class ChildLaunch:
+    """A child started through a wrapper (a rerun's mount namespace), and the repository root it is
+    told about (where it believes it runs)."""
+
+    wrap: Callable[[list[str]], list[str]]
+    repo_root: Path
+
+
 def _tell_parent_session(live: LiveSession) -> None:
     """A run inside a recorded run is a child session; the parent records a link to it."""
     if not live.meta.get("parent_session"):
@@ -98,6 +116,12 @@ def _tell_parent_session(live: LiveSession) -> None:
                            "agent": live.meta["agent"]})
 
 
+def _program_cwd(program: str, cwd: Path, program_dir: Path | None) -> Path:
+    if program_dir is None or "/" not in program or os.path.isabs(program) or (cwd / program).exists():
+        return cwd
+    return program_dir
+
+
 def _find_executable(program: str, cwd: Path) -> str:
     if os.sep in program:
         path = (cwd / program)
@@ -105,7 +129,7 @@ def _find_executable(program: str, cwd: Path) -> str:
             raise AgitlogError(f"command not found: {program}", exit_code=127)
         if not os.access(path, os.X_OK) or path.is_dir():
             raise AgitlogError(f"permission denied: {program}", hint=f"chmod +x {program}", exit_code=126)
-        return program
+        return str(path)
     found = shutil.which(program)
     if found is None:
         raise AgitlogError(f"command not found: {program}", hint="check the spelling and your PATH", exit_code=127)
@@ -147,7 +171,7 @@ class _Outcome:
     signal: int | None
 
 
-def _run_child(argv: list[str], *, executable: str, cwd: Path, env: dict[str, str],
+def _run_child(argv: list[str], *, executable: str | None, cwd: Path, env: dict[str, str],
                recorder: Recorder | None, stdout_to_stderr: bool = False) -> _Outcome:
     pipe = subprocess.PIPE if recorder else None
     stdout = pipe or (sys.stderr.fileno() if stdout_to_stderr else None)  # keeps our own stdout clean for --json

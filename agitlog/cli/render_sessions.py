@@ -5,7 +5,8 @@ from dataclasses import asdict
 from typing import Any, Sequence
 
 from agitlog.cli.output import console, is_tty, print_json, safe
-from agitlog.query.summaries import compact, event_summary
+from agitlog.jsondiff import FieldChange, describe_changes
+from agitlog.query.summaries import event_summary
 from agitlog.query.listing import LogRow, SessionView, StepChange
 
 
@@ -203,6 +204,9 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
             "served_calls": result.served_calls, "upstream_calls": result.upstream_calls,
             "divergence": _divergence_json(result.divergence), "comparison": _comparison_json(comparison),
             "missing_env": result.missing_env, "workdir": str(result.workdir) if result.workdir else None,
+            "isolation": result.isolation,
+            "code": None if result.code is None else {"source": result.code.source,
+                                                      "files": sorted(result.code.paths)},
         })
         return
     out = console()
@@ -210,6 +214,10 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
     out.print(f"rerun {result.rerun} of {result.original}: {verdict}")
     out.print(f"model calls: {result.served_calls} of {result.recorded_calls} served from the recording, "
               f"{result.upstream_calls} sent upstream; exit {result.exit_code} ({result.status})")
+    if result.code is not None:
+        files = sorted(result.code.paths)
+        out.print(f"code under test: {safe(result.code.source)} ({len(files)} file{'s' * (len(files) != 1)} "
+                  f"from it: {safe(', '.join(files[:5]) or 'none', keep_newlines=False)}{' …' * (len(files) > 5)})")
     if result.missing_env:
         out.print(f"note: not set here but set in the original run: {', '.join(result.missing_env)}")
     if result.divergence is not None:
@@ -243,11 +251,7 @@ def _comparison_lines(comparison: Any) -> list[str]:
         lines.append(f"first difference at event #{diff.index} ({', '.join(diff.fields)}):")
         lines.append(f"  A: {event_line(diff.a) if diff.a else '(no event)'}")
         lines.append(f"  B: {event_line(diff.b) if diff.b else '(no event)'}")
-        for key in diff.fields:
-            if key.startswith("data.") and diff.a and diff.b:
-                name = key[5:]
-                a, b = compact(diff.a["data"].get(name), 80), compact(diff.b["data"].get(name), 80)
-                lines.append(f"  {key}: A={safe(a, keep_newlines=False)}  B={safe(b, keep_newlines=False)}")
+        lines.extend(safe(line, keep_newlines=False) for line in describe_changes(diff.changes))
     if comparison.trees_equal:
         lines.append("final trees: the same")
     else:
@@ -265,7 +269,7 @@ def _comparison_json(comparison: Any) -> dict[str, Any]:
     return {
         "a": comparison.a.id, "b": comparison.b.id, "identical": comparison.identical,
         "first_difference": None if diff is None else {"index": diff.index, "fields": diff.fields, "a": diff.a,
-                                                         "b": diff.b},
+                                                         "b": diff.b, "changes": _changes_json(diff.changes)},
         "trees_equal": comparison.trees_equal,
         "files": [{"path": p, "added": a, "deleted": d} for a, d, p in comparison.tree_changes],
         "patch": comparison.patch,
@@ -275,4 +279,10 @@ def _comparison_json(comparison: Any) -> dict[str, Any]:
 def _divergence_json(divergence: Any) -> dict[str, Any] | None:
     if divergence is None:
         return None
-    return {"call_index": divergence.call_index, "expected": divergence.expected, "actual": divergence.actual}
+    return {"call_index": divergence.call_index, "expected": divergence.expected, "actual": divergence.actual,
+            "changes": _changes_json(divergence.changes() if divergence.expected is not None else [])}
+
+
+def _changes_json(changes: Sequence[FieldChange]) -> list[dict[str, str]]:
+    """Each differing field's JSON path and the changed part of each side, with context."""
+    return [dict(zip(("path", "a", "b"), (change.path, *change.excerpts()))) for change in changes]

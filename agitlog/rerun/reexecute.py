@@ -3,7 +3,6 @@ worktree of its step 0, recorded as a new session linked to the original (``reru
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,9 @@ from agitlog import git
 from agitlog.query.compare import Comparison, compare_sessions
 from agitlog.errors import AgitlogError, UsageError
 from agitlog.capture.replaybook import DIVERGENCE_POLICIES, Divergence, build_book
+from agitlog.jsondiff import describe_changes
+from agitlog.rerun.code import CodeOverlay, apply_overlay, code_overlay
+from agitlog.rerun.sandbox import ISOLATION_NONE, make_sandbox
 from agitlog.capture.lifecycle import recover_sessions
 from agitlog.store.records import load_attachments, load_events, resolve_session
 
@@ -28,10 +30,26 @@ class RerunResult:
     comparison: Comparison
     missing_env: list[str]
     workdir: Path | None
+    code: CodeOverlay | None = None    # --code: the files taken from the code under test
+    isolation: str = ISOLATION_NONE      # how the sandbox kept the agent away from the user's worktree
 
     @property
     def reproduced(self) -> bool:
         return self.comparison.identical
+
+    def explain(self) -> str:
+        """Why the rerun did or did not reproduce, in a few lines (for test failures and logs)."""
+        lines = [f"rerun {self.rerun} of {self.original}: "
+                 + ("reproduced" if self.reproduced else f"did not reproduce (exit {self.exit_code}, {self.status})")]
+        if self.divergence is not None:
+            lines.append(self.divergence.describe())
+        difference = self.comparison.first_difference
+        if difference is not None and self.divergence is None:
+            lines.append(f"first different event: #{difference.index} ({', '.join(difference.fields)})")
+            lines += describe_changes(difference.changes)
+        if not self.comparison.trees_equal:
+            lines.append("final files differ: " + ", ".join(path for _, _, path in self.comparison.tree_changes[:10]))
+        return "\n".join(lines)
 
 
 def rerun_session(
@@ -43,10 +61,11 @@ def rerun_session(
     replay_tools: bool = False,
     keep_worktree: bool = False,
     agent_stdout_to_stderr: bool = False,
+    code: str | None = None,
 ) -> RerunResult:
     """Re-execute a session deterministically; see docs/commands/rerun.md."""
     from agitlog.capture.llm.capture import canonical_body
-    from agitlog.capture.runner import run_recorded
+    from agitlog.capture.runner import ChildLaunch, run_recorded
 
     if on_divergence not in DIVERGENCE_POLICIES:
         raise UsageError(f"--on-divergence must be one of {', '.join(DIVERGENCE_POLICIES)}")
@@ -62,25 +81,49 @@ def rerun_session(
     book = build_book(events, load_bodies=lambda names: load_attachments(repo, original, names), canonical=canonical_body,
                       policy="live" if live_from is not None and on_divergence == "fail" else on_divergence,
                       live_from_step=live_from)
-    workdir = Path(tempfile.mkdtemp(prefix="agitlog-rerun-"))
-    git.add_worktree(repo, workdir, step0)
+    overlay = code_overlay(repo, code=code, final_step=meta["steps"]["last"]) if code is not None else None
+    sandbox = make_sandbox(repo, base=meta.get("git", {}).get("base_commit"), branch=meta.get("git", {}).get("branch"),
+                           step0=step0)
+    book.request_substitutions = _date_substitutions(meta.get("started_at", "")) + sandbox.request_substitutions()
+    book.answer_substitutions = sandbox.answer_substitutions()
+    rel_cwd = meta.get("cwd", ".")
     try:
+        if overlay is not None:
+            apply_overlay(overlay, sandbox.root)
         result = run_recorded(
-            command=meta["command"], cwd=workdir / meta.get("cwd", "."), agent=meta.get("agent"),
-            name=f"rerun of {meta.get('name') or original.id}", replay=book, replay_tools=replay_tools,
-            extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
+            command=meta["command"], cwd=sandbox.root / rel_cwd, program_dir=repo.root / rel_cwd,
+            agent=meta.get("agent"), name=f"rerun of {meta.get('name') or original.id}", replay=book,
+            replay_tools=replay_tools, extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
+            launch=ChildLaunch(wrap=lambda argv: sandbox.wrap(argv, rel_cwd=rel_cwd), repo_root=sandbox.seen_root),
         )
+        sandbox.hand_over_session(repo, result.session_id)
         rerun = resolve_session(repo, result.session_id)
-        comparison = compare_sessions(repo, original, rerun)
+        comparison = compare_sessions(repo, original, rerun, ignore_paths=overlay.paths if overlay else frozenset(),
+                                      substitutions=book.request_substitutions)
     finally:
         if not keep_worktree:
-            git.remove_worktree(repo, workdir)
+            sandbox.remove()
     return RerunResult(
         original=original.id, rerun=result.session_id, exit_code=result.exit_code, status=result.status,
         served_calls=book.served_count, recorded_calls=len(book.calls), upstream_calls=result.upstream_calls,
         divergence=book.divergence, comparison=comparison, missing_env=_missing_env(meta.get("env_names", [])),
-        workdir=workdir if keep_worktree else None,
+        workdir=sandbox.root if keep_worktree else None, code=overlay, isolation=sandbox.isolation,
     )
+
+
+def _date_substitutions(started_at: str) -> tuple[tuple[str, str], ...]:
+    """Today's date, as an agent would write it into a prompt (Claude Code's system prompt does), is
+    matched as the original run's date: a rerun on a later day still reproduces."""
+    from datetime import datetime, timezone
+
+    try:
+        started = datetime.strptime(started_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return ()
+    now = datetime.now(timezone.utc)
+    pairs = {(now.astimezone().date().isoformat(), started.astimezone().date().isoformat()),
+             (now.date().isoformat(), started.date().isoformat())}
+    return tuple(sorted((seen, recorded) for seen, recorded in pairs if seen != recorded))
 
 
 def _missing_env(names: list[str]) -> list[str]:

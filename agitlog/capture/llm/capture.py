@@ -67,11 +67,15 @@ class LLMCapture:
             self.channel.settle()  # what the agent sent before this call is recorded before it
         self._snapshot_tool_changes()
         data = wire.request_event_data(request)
-        ack = self.recorder.record({"type": "llm.request", "ts": _ts(request.started_at), "data": data})
-        self.model_calls.append((ack.seq, request.started_at))
+        kind = _event_kind(data)
+        ack = self.recorder.record({"type": f"{kind}.request", "ts": _ts(request.started_at), "data": data})
+        if kind == LLM:
+            self.model_calls.append((ack.seq, request.started_at))
         if self.replay is None:
             self.upstream_calls += 1
             return None
+        if kind == HTTP:
+            return self._replayed_http(request)
         reply = self._replayed(request, data)
         if reply is None and not self.replay.live and self.replay.divergence is not None:
             return _divergence_reply(self.replay.divergence.describe())
@@ -88,8 +92,10 @@ class LLMCapture:
         redacted = self.recorder.redactor.redact_text(result.body.decode("utf-8", "surrogateescape"))
         data["body_ref"] = self.recorder.attach(redacted.encode("utf-8", "surrogateescape"))
         data["content_type"] = _header(result.headers, "content-type")
-        ack = self.recorder.record({"type": "llm.response", "data": data})
-        self._last_response_seq = ack.seq
+        kind = _event_kind(data)
+        ack = self.recorder.record({"type": f"{kind}.response", "data": data})
+        if kind == LLM:
+            self._last_response_seq = ack.seq
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -115,6 +121,18 @@ class LLMCapture:
             f"changes after llm.response #{self._last_response_seq}", event_seq=self._last_response_seq
         )
 
+    def _replayed_http(self, request: LLMRequest) -> LLMReply | None:
+        """Non-model traffic in a rerun: the recorded answer to the same method and path, else an
+        empty success, never the network (unless the rerun went live), never a divergence."""
+        assert self.replay is not None
+        if self.replay.live:
+            self.upstream_calls += 1
+            return None
+        call = self.replay.serve_http(request.method, request.path)
+        if call is None:
+            return LLMReply(status=200, headers={}, body=b"")
+        return LLMReply(status=call.status, headers=dict(call.headers), body=self.replay.served_body(call))
+
     def _replayed(self, request: LLMRequest, data: dict[str, Any]) -> LLMReply | None:
         assert self.replay is not None
         body = data.get("body")
@@ -134,7 +152,20 @@ class LLMCapture:
             sys.stderr.write(f"agitlog rerun: {decision.divergence.describe()}\n")
         if decision.call is None:
             return None
-        return LLMReply(status=decision.call.status, headers=dict(decision.call.headers), body=decision.call.body)
+        return LLMReply(status=decision.call.status, headers=dict(decision.call.headers),
+                        body=self.replay.served_body(decision.call))
+
+
+LLM = "llm"
+HTTP = "http"
+
+
+def _event_kind(data: dict[str, Any]) -> str:
+    """Model calls are ``llm.*`` events; everything else crossing the proxy (a connectivity check,
+    a model list, token counting, trace uploads) is ``http.*``, matched loosely in a rerun."""
+    from agitlog.capture.llm import wire
+
+    return HTTP if data.get("api") == wire.API_OTHER else LLM
 
 
 def _is_trace_upload(request: LLMRequest) -> bool:

@@ -14,6 +14,7 @@ def rerun_cmd(
     live_from: Annotated[Optional[int], typer.Option("--live-from", min=0, help="Replay up to step N, then call the real model.")] = None,
     replay_tools: Annotated[bool, typer.Option("--replay-tools", help="Tools wrapped by agitlog.tool return their recorded results.")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary worktree and print where it is.")] = False,
+    code: Annotated[Optional[str], typer.Option("--code", metavar="REV|.", help="Run your edited code (the worktree `.`, or a revision) against the recorded answers.")] = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
@@ -21,7 +22,7 @@ def rerun_cmd(
     from agitlog.rerun.reexecute import rerun_session
 
     result = rerun_session(open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
-                           replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out)
+                           replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out, code=code)
     views.render_rerun(result, json_out=json_out)
     return 0 if result.reproduced else 1
 
