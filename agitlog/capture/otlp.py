@@ -207,7 +207,7 @@ def agents_sdk_spans(body: bytes) -> list[FrameworkSpan]:
         elif kind == "function":
             span.tool, span.arguments, span.result = span.name, _json_or_text(data.get("input")), _json_or_text(data.get("output"))
         elif kind == "handoff":
-            span.name = f"handoff {data.get('from_agent')} -> {data.get('to_agent')}"
+            span.name = f"handoff {data.get('from_agent')} → {data.get('to_agent')}"
             span.extra = {"from_agent": data.get("from_agent"), "to_agent": data.get("to_agent")}
         elif kind == "guardrail":
             span.extra = {"triggered": bool(data.get("triggered"))}
@@ -246,76 +246,105 @@ class SpanRecorder:
         self.model_calls = model_calls or (lambda: [])
         self._agents: dict[str, str] = {}
         self._claimed: set[int] = set()
+        self._seen: set[str] = set()     # exporters retry: a span already recorded is not recorded again
+        self._calls: dict[str, list[int]] = {}
         self._lock = threading.Lock()
 
     def record(self, spans: list[FrameworkSpan]) -> int:
-        """Record the spans (parents before children, then by start time); returns how many."""
+        """Record the spans as a walk of their tree: a span's start, its children, then its end."""
         with self._lock:
-            drafts = [d for span in _ordered(spans) for d in self._drafts(span)]
+            spans = [s for s in spans if s.span_id not in self._seen]
+            self._seen.update(s.span_id for s in spans)
+            self._calls = self._assign_model_calls([s for s in spans if s.is_llm])
+            drafts: list[dict[str, Any]] = []
+            for span, children in _walk(spans):
+                drafts += self._opening(span) if children is not None else self._closing(span)
         self.recorder.record_many(drafts)
         return len(spans)
 
-    def _drafts(self, span: FrameworkSpan) -> list[dict[str, Any]]:
+    def _base(self, span: FrameworkSpan) -> dict[str, Any]:
+        return {"span": span.span_id, "parent_span": span.parent or self.recorder.root_span,
+                "agent": self._agents.get(span.span_id)}
+
+    def _opening(self, span: FrameworkSpan) -> list[dict[str, Any]]:
         agent = span.agent or (self._agents.get(span.parent) if span.parent else None)
         if agent:
             self._agents[span.span_id] = agent
-        parent = span.parent or self.recorder.root_span
-        base = {"span": span.span_id, "parent_span": parent, "agent": agent}
         start: dict[str, Any] = {"name": span.name, "operation": span.operation, "source": span.source}
         if span.model:
             start["model"] = span.model
         if span.is_llm:
-            start["llm_calls"] = self._claim(span)
+            start["llm_calls"] = self._calls.get(span.span_id, [])
         start.update(span.extra)
+        base = self._base(span)
         drafts = [dict(base, type="span.start", ts=_ts(span.start), data=start)]
-        drafts += self._detail_drafts(span, base)
+        if span.operation == "execute_tool":
+            call = {"tool": span.tool or span.name, "call_id": span.span_id}
+            if span.arguments is not None:
+                call["arguments"] = span.arguments
+            drafts.append(dict(base, type="tool.call", ts=_ts(span.start), data=call))
+        elif span.operation == "handoff":
+            drafts.append(dict(base, type="handoff", ts=_ts(span.start), data=dict(span.extra)))
+        return drafts
+
+    def _closing(self, span: FrameworkSpan) -> list[dict[str, Any]]:
+        base = self._base(span)
+        drafts = []
+        if span.operation == "execute_tool":
+            result: dict[str, Any] = {"tool": span.tool or span.name, "call_id": span.span_id, "ok": span.error is None,
+                                      "duration_ms": round((span.end - span.start) * 1000, 3)}
+            if span.error:
+                result["error"] = span.error
+            else:
+                result["result"] = span.result
+            drafts.append(dict(base, type="tool.result", ts=_ts(span.end), data=result))
+        elif span.operation == "guardrail":
+            drafts.append(dict(base, type="guardrail", ts=_ts(span.end), data={"name": span.name, **span.extra}))
         end: dict[str, Any] = {"name": span.name, "ok": span.error is None}
         if span.error:
             end["error"] = span.error
         drafts.append(dict(base, type="span.end", ts=_ts(span.end), data=end))
         return drafts
 
-    def _detail_drafts(self, span: FrameworkSpan, base: dict[str, Any]) -> list[dict[str, Any]]:
-        if span.operation == "execute_tool":
-            call = {"tool": span.tool or span.name, "call_id": span.span_id}
-            result: dict[str, Any] = dict(call, ok=span.error is None, duration_ms=round((span.end - span.start) * 1000, 3))
-            if span.error:
-                result["error"] = span.error
-            else:
-                result["result"] = span.result
-            return [dict(base, type="tool.call", ts=_ts(span.start), data=dict(call, arguments=span.arguments)),
-                    dict(base, type="tool.result", ts=_ts(span.end), data=result)]
-        if span.operation == "handoff":
-            return [dict(base, type="handoff", ts=_ts(span.start), data=dict(span.extra))]
-        if span.operation == "guardrail":
-            return [dict(base, type="guardrail", ts=_ts(span.end), data={"name": span.name, **span.extra})]
-        return []
-
-    def _claim(self, span: FrameworkSpan) -> list[int]:
-        """The proxy's model calls that started inside this LLM span and no other span claimed."""
-        found = [seq for seq, started in self.model_calls()
-                 if seq not in self._claimed and span.start - SLACK_S <= started <= span.end + SLACK_S]
-        self._claimed.update(found)
-        return found
+    def _assign_model_calls(self, spans: list[FrameworkSpan]) -> dict[str, list[int]]:
+        """Each of the proxy's model calls not yet attributed goes to the LLM span it started in (the
+        latest-starting one, when spans touch); a call just outside every span goes to the nearest."""
+        assigned: dict[str, list[int]] = {}
+        for seq, started in self.model_calls():
+            if seq in self._claimed:
+                continue
+            near = [s for s in spans if s.start - SLACK_S <= started <= s.end + SLACK_S]
+            if not near:
+                continue
+            best = max(near, key=lambda s: (s.start <= started <= s.end, s.start))
+            assigned.setdefault(best.span_id, []).append(seq)
+            self._claimed.add(seq)
+        return assigned
 
 
-def _ordered(spans: list[FrameworkSpan]) -> list[FrameworkSpan]:
+def _walk(spans: list[FrameworkSpan]) -> Iterable[tuple[FrameworkSpan, list[FrameworkSpan] | None]]:
+    """Depth-first over the spans' tree, children by start time: (span, children) when a span opens,
+    (span, None) when it closes. A span whose parent is not in this batch is a root here."""
     ids = {s.span_id for s in spans}
-    depth: dict[str, int] = {}
-    parents = {s.span_id: s.parent for s in spans}
-
-    def level(span_id: str) -> int:
-        seen, current, count = set(), parents.get(span_id), 0
-        while current in ids and current not in seen:
-            seen.add(current)
-            count += 1
-            current = parents.get(current)
-        return count
-
+    children: dict[str | None, list[FrameworkSpan]] = {}
     for span in spans:
-        depth[span.span_id] = level(span.span_id)
-    # a parent's start is never after its child's; depth breaks the tie of equal start times
-    return sorted(spans, key=lambda s: (s.start, depth[s.span_id]))
+        children.setdefault(span.parent if span.parent in ids else None, []).append(span)
+    for group in children.values():
+        group.sort(key=lambda s: s.start)
+    stack: list[tuple[FrameworkSpan, bool]] = [(s, False) for s in reversed(children.get(None, []))]
+    seen: set[str] = set()
+    while stack:
+        span, closing = stack.pop()
+        if closing:
+            yield span, None
+            continue
+        if span.span_id in seen:
+            continue
+        seen.add(span.span_id)
+        kids = children.get(span.span_id, [])
+        yield span, kids
+        stack.append((span, True))
+        stack.extend((kid, False) for kid in reversed(kids))
 
 
 def _ts(epoch: float) -> str:

@@ -125,14 +125,20 @@ class SessionView:
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = (), with_diffstat: bool = True) -> SessionView:
-    """A session's metadata and events (optionally only some types), with the step each event produced."""
+def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = (), with_diffstat: bool = True,
+                 agents: Sequence[str] = ()) -> SessionView:
+    """A session's metadata and events (optionally only some types, or of some agents: framework
+    agents own the model calls their spans made), with the step each event produced."""
+    from agitlog.query.agents import attribute_model_calls
+
     recover_sessions(repo)
     session = resolve_session(repo, query)
-    events = load_events(repo, session)
+    events = attribute_model_calls(load_events(repo, session))
     changes = step_changes(repo, events) if with_diffstat else {}
     if types:
         events = [event for event in events if matches_type(event, types)]
+    if agents:
+        events = [event for event in events if event.get("agent") in agents]
     return SessionView(session=session, events=events, step_changes=changes, prices=load_config(repo.root).prices)
 
 

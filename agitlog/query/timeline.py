@@ -14,6 +14,7 @@ from typing import Any, Callable, Literal, Sequence
 from agitlog import git
 from agitlog.errors import UsageError
 from agitlog.store.events import parse_ts
+from agitlog.query.agents import attribute_model_calls
 from agitlog.query.summaries import event_summary
 from agitlog.query.listing import StepChange, step_changes
 from agitlog.capture.lifecycle import recover_sessions
@@ -59,7 +60,8 @@ def load_replay(repo: git.Repo, *, session: str | None, at: int | None = None) -
     """The session ``session`` names (None: the latest) as a timeline, opened at event ``at``."""
     recover_sessions(repo)
     info = resolve_session(repo, session)
-    events = load_events(repo, info)  # well-typed even for a crafted session (events.iter_events)
+    # well-typed even for a crafted session (events.iter_events); model calls under the framework agent that made them
+    events = attribute_model_calls(load_events(repo, info))
     return build_replay(info, events, steps=step_commits(repo, info), changes=step_changes(repo, events), at=at)
 
 

@@ -30,13 +30,14 @@ def log_cmd(
 def show_cmd(
     session: SessionArg = None,
     types: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only events of this type (llm matches llm.*).")] = None,
+    agents: Annotated[Optional[list[str]], typer.Option("--agent", help="Only events of this agent (framework agents own their model calls).")] = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
     """A session's metadata, then every event in order with the step commit it produced."""
     from agitlog.query.listing import show_session
 
-    view = show_session(open_repo(repo), session, types=types or ())
+    view = show_session(open_repo(repo), session, types=types or (), agents=agents or ())
     views.render_show(view, json_out=json_out)
     return 0
 
@@ -52,7 +53,7 @@ def replay_cmd(
     """Walk a session: a full-screen viewer on a terminal, a readable text document in pipes."""
     import sys
 
-    from agitlog.cli import replay_views
+    from agitlog.cli import render_replay as replay_views
     from agitlog.cli.output import is_tty
     from agitlog.query.timeline import load_replay
 
