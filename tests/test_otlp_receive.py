@@ -176,3 +176,48 @@ def test_malformed_uploads_are_kept_as_errors_not_crashes() -> None:
         decode_otlp(b"{not json", content_type="application/json")
     assert decode_otlp(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "zz"}]}]}]}).encode(),
                        content_type="application/json") == []
+
+
+class _Collecting:
+    """Stands in for the session's Recorder: keeps the drafts it is given."""
+
+    root_span = "f" * 16
+
+    def __init__(self) -> None:
+        self.drafts: list[dict[str, Any]] = []
+
+    def record_many(self, drafts: list[dict[str, Any]]) -> None:
+        self.drafts.extend(drafts)
+
+
+def test_agents_sdk_uploads_give_agents_guardrails_and_failures_and_retries_are_not_recorded_twice() -> None:
+    from agitlog.capture.otlp import SpanRecorder, agents_sdk_spans
+
+    def item(ident: str, parent: str | None, data: dict[str, Any], error: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"object": "trace.span", "id": ident, "trace_id": "trace_1", "parent_id": parent,
+                "started_at": "2026-11-30T04:00:00.000000+00:00", "ended_at": "2026-11-30T04:00:01.000000+00:00",
+                "span_data": data, "error": error}
+
+    upload = json.dumps({"data": [
+        {"object": "trace", "id": "trace_1", "workflow_name": "Agent workflow"},
+        item("span_a", None, {"type": "agent", "name": "triage", "handoffs": [], "tools": ["lookup"]}),
+        item("span_g", "span_a", {"type": "guardrail", "name": "no_pii", "triggered": True}),
+        item("span_t", "span_a", {"type": "function", "name": "lookup", "input": '{"id": 7}', "output": None},
+             error={"message": "Error running tool", "data": {}}),
+    ]}).encode()
+    collecting = _Collecting()
+    spans = SpanRecorder(collecting)  # type: ignore[arg-type]
+    assert spans.record(agents_sdk_spans(upload)) == 3
+    assert spans.record(agents_sdk_spans(upload)) == 0  # the SDK retried: nothing new
+    kinds = [(d["type"], d["agent"]) for d in collecting.drafts]
+    assert kinds == [("span.start", "triage"),                                     # the agent
+                     ("span.start", "triage"), ("guardrail", "triage"), ("span.end", "triage"),
+                     ("span.start", "triage"), ("tool.call", "triage"), ("tool.result", "triage"),
+                     ("span.end", "triage"),
+                     ("span.end", "triage")]
+    by_type = {d["type"]: d for d in collecting.drafts}
+    assert by_type["guardrail"]["data"] == {"name": "no_pii", "triggered": True}
+    assert by_type["tool.call"]["data"]["arguments"] == {"id": 7}
+    assert by_type["tool.result"]["data"]["ok"] is False and by_type["tool.result"]["data"]["error"] == "Error running tool"
+    assert collecting.drafts[0]["parent_span"] == _Collecting.root_span
+    assert collecting.drafts[1]["parent_span"] == collecting.drafts[0]["span"]

@@ -111,6 +111,15 @@ def test_openai_agents_sdk_handoff_and_tool(repo: Path, fake: FakeModel) -> None
     plain = agitlog("replay", "--plain", cwd=repo).stdout
     assert "triage → weather" in plain and "get_weather" in plain
 
+    # exported as OpenTelemetry, each model call is a chat span inside the framework span that made it
+    exported = json.loads(agitlog("export", "--format", "otlp-json", cwd=repo).stdout)
+    spans = [s for rs in exported["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+    names = {s["spanId"]: s["name"] for s in spans}
+    chats = [s for s in spans if s["name"] == "chat fake-1"]
+    assert len(chats) == 3 and {names[s["parentSpanId"]] for s in chats} == {"response"}
+    assert [next(a["value"]["stringValue"] for a in s["attributes"] if a["key"] == "gen_ai.agent.name")
+            for s in chats] == ["triage", "weather", "weather"]
+
     # a rerun answers the trace uploads itself: nothing goes upstream, and the agents are there again
     rerun = agitlog("rerun", "--json", cwd=repo, env={"OPENAI_API_KEY": "test-openai-key"}, timeout=300)
     result_json = json.loads(rerun.stdout)

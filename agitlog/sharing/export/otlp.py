@@ -81,6 +81,8 @@ def build_trace(replay: Replay, *, include_content: bool = False, redact: Any = 
     meta, events = replay.meta, replay.events
     trace_id = _trace_id(meta, replay.session.id)
     builder = _Builder(replay.session.id, include_content=include_content)
+    # framework spans are recorded after the model calls they made: know every span up front
+    builder.known = {str(e.get("span")) for e in events if e.get("type") in ("span.start", "session.start")}
     for event in events:
         builder.add(event)
     builder.close(events[-1] if events else None)
@@ -114,6 +116,7 @@ class _Builder:
         self.root: _Span | None = None
         self.open_llm: dict[str, _Span] = {}     # call key -> model-call span waiting for its response
         self.open_tools: dict[str, _Span] = {}   # call key -> tool span waiting for its result
+        self.known: set[str] = set()             # every span id that a span.start will create
 
     def add(self, event: dict[str, Any]) -> None:
         kind, data = event.get("type", ""), event.get("data") or {}
@@ -136,7 +139,7 @@ class _Builder:
     def _parent_of(self, event: dict[str, Any]) -> str | None:
         """The span an event happened in; spans agitlog never saw start hang off the root."""
         span = event.get("span")
-        if span in self.by_id:
+        if span in self.by_id or span in self.known:
             return span
         return self.root.span_id if self.root else None
 
@@ -170,11 +173,12 @@ class _Builder:
             self._span_event(event, data)
             return
         agent, name = str(event.get("agent") or ""), str(data.get("name") or "")
-        parent = event.get("parent_span") if event.get("parent_span") in self.by_id else self._parent_of({})
+        parent = event.get("parent_span") if event.get("parent_span") in self.known else self._parent_of({})
         attributes = {"gen_ai.operation.name": str(data.get("operation") or "invoke_agent"),
                       "gen_ai.agent.name": agent, "agitlog.span.name": name}
-        self._new(event, span_id=span_id, parent=parent, name=f"{attributes['gen_ai.operation.name']} {agent or name}",
-                  **attributes)
+        operation = attributes["gen_ai.operation.name"]
+        title = f"invoke_agent {agent or name}" if operation == "invoke_agent" else (name or operation)
+        self._new(event, span_id=span_id, parent=parent, name=title, **attributes)
 
     def _span_end(self, event: dict[str, Any], data: dict[str, Any]) -> None:
         span = self.by_id.get(str(event.get("span")))
