@@ -65,6 +65,43 @@ def describe_changes(changes: list[FieldChange], *, labels: tuple[str, str] = ("
     return lines
 
 
+def without_paths(value: Any, paths: tuple[str, ...]) -> Any:
+    """A copy of ``value`` without the fields ``paths`` name: ``$.key``, ``$.a.b``, ``$.list[2]``,
+    ``$.list[*].id`` (every element), ``$["odd key"]``."""
+    for path in paths:
+        value = _drop(value, _parse_path(path))
+    return value
+
+
+def _parse_path(path: str) -> list[str | int | None]:
+    """``$.a[*].b[0]["x y"]`` -> ["a", None, "b", 0, "x y"] (None: every element)."""
+    import re
+
+    steps: list[str | int | None] = []
+    for name, star, index, quoted in re.findall(r'\.([^.\[]+)|\[(\*)\]|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]', path[1:]):
+        steps.append(name or (None if star else int(index) if index else json.loads(quoted)))
+    return steps
+
+
+def _drop(value: Any, steps: list[str | int | None]) -> Any:
+    if not steps:
+        return value
+    head, rest = steps[0], steps[1:]
+    if isinstance(value, dict) and isinstance(head, str):
+        if head not in value:
+            return value
+        if not rest:
+            return {k: v for k, v in value.items() if k != head}
+        return {**value, head: _drop(value[head], rest)}
+    if isinstance(value, list) and head is None:
+        return [_drop(item, rest) for item in value] if rest else []
+    if isinstance(value, list) and isinstance(head, int) and 0 <= head < len(value):
+        if not rest:
+            return value[:head] + value[head + 1:]
+        return [*value[:head], _drop(value[head], rest), *value[head + 1:]]
+    return value
+
+
 def _walk(a: Any, b: Any, path: str, out: list[FieldChange], limit: int, depth: int = 0) -> None:
     if len(out) >= limit or _same(a, b):
         return

@@ -42,3 +42,24 @@ def test_divergence_report_is_short_and_points_at_the_change() -> None:
 def test_describe_changes_labels_both_sides() -> None:
     lines = describe_changes(json_changes({"k": "v1"}, {"k": "v2"}), labels=("recorded", "rerun"))
     assert lines == ["  $.k", "    recorded: v[1]", "    rerun:    v[2]"]
+
+
+def test_fields_named_by_json_paths_are_left_out() -> None:
+    from agitlog.jsondiff import without_paths
+
+    body = {"input": [{"id": "msg_run1", "role": "user", "content": "hi"}, {"id": "msg_run2", "x": [1, 2]}],
+            "client_metadata": {"turn": 3}, "odd key": 1, "keep": True}
+    out = without_paths(body, ("$.input[*].id", "$.client_metadata", '$["odd key"]', "$.input[1].x[0]", "$.nope.x"))
+    assert out == {"input": [{"role": "user", "content": "hi"}, {"x": [2]}], "keep": True}
+    assert body["input"][0]["id"] == "msg_run1"  # the original is not changed
+
+
+def test_rerun_matching_leaves_out_volatile_and_configured_fields() -> None:
+    from agitlog.capture.llm.wire import canonical_request
+
+    def request(run: int) -> bytes:
+        return json.dumps({"model": "m", "client_metadata": {"session": run},
+                           "input": [{"id": f"item-{run}", "content": "same"}]}).encode()
+
+    assert canonical_request(request(1)) != canonical_request(request(2))  # ids differ...
+    assert canonical_request(request(1), ("$.input[*].id",)) == canonical_request(request(2), ("$.input[*].id",))

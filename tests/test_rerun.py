@@ -202,3 +202,29 @@ def test_a_recorded_answer_without_a_content_type_is_served_without_one() -> Non
     typed_request = {"type": "llm.request", "step": 0, "data": {"call_id": "c2", "path": "/", "body": None}}
     book = build_book([request, response, typed_request, typed], load_bodies=lambda names: {}, canonical=str)
     assert book.calls[0].headers == {} and book.calls[1].headers == {"content-type": "text/plain"}
+
+
+def test_fork_at_a_call_with_a_different_answer_then_live(repo: Path, fake: FakeModel, tmp_path: Path) -> None:
+    """`--fork-at 1 --answer FILE`: call #0 from the recording, #1 answered by the user's file, #2 by the
+    real model; the two runs are shown side by side from where they part."""
+    assert run_python_agent(repo, AGENT, env=_env(fake)).returncode == 0
+    original = agitlog_json("log", cwd=repo)[0]["id"]
+    answer = tmp_path / "answer.json"
+    answer.write_text(json.dumps({"id": "forked", "object": "chat.completion", "created": 0, "model": "fake-model",
+                                  "choices": [{"index": 0, "finish_reason": "stop",
+                                               "message": {"role": "assistant", "content": "FORKED ANSWER"}}]}))
+    calls = len(fake.llm_requests())
+    proc = agitlog("rerun", original, "--fork-at", "1", "--answer", str(answer), "--json", cwd=repo, env=_env(fake))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["fork_at"] == 1 and result["served_calls"] == 1 and result["upstream_calls"] == 1
+    assert len(fake.llm_requests()) == calls + 1
+    rerun = agitlog_json("show", result["rerun"], cwd=repo)["session"]
+    assert tree_files(repo, rerun["steps"]["last"])["answer.txt"] == b"FORKED ANSWER"
+    after = result["comparison"]["after_difference"]
+    assert after["a"] and after["b"] and after["a"][0]["type"] == after["b"][0]["type"] == "llm.response"
+
+    text = agitlog("compare", original, result["rerun"], "--side-by-side", cwd=repo).stdout
+    assert "A from the first difference" in text and " | " in text
+    bad = agitlog("rerun", original, "--fork-at", "9", cwd=repo, env=_env(fake))
+    assert bad.returncode == 2 and "made 3 model call" in bad.stderr

@@ -71,6 +71,8 @@ def test_a_fix_is_reported_at_the_first_call_it_changes(repo: Path, fake: FakeMo
     assert "[every customer]" in change["a"] and "[overdue customers only]" in change["b"]
     assert result["upstream_calls"] == 0 and len(fake.llm_requests()) == calls
     assert user_state(repo) == before  # the user's worktree and repository are untouched
+    bare = agitlog("rerun", "--json", cwd=repo, env=_env(fake))  # after a failed rerun: the original again
+    assert json.loads(bare.stdout)["original"] == recorded
 
 
 def test_a_change_that_asks_the_same_reproduces(repo: Path, fake: FakeModel, recorded: str) -> None:

@@ -85,3 +85,26 @@ def test_non_model_traffic_is_http_and_reruns_offline(repo: Path, upstream: Thre
     assert proc.returncode == 0 and result["reproduced"] is True, proc.stdout + proc.stderr
     assert result["upstream_calls"] == 0 and result["divergence"] is None
     assert len(upstream.hits) == hits  # type: ignore[attr-defined]  # nothing reached the network
+
+
+VOLATILE_AGENT = """
+import json, os, urllib.request, uuid
+body = {"model": "m", "messages": [{"role": "user", "content": "hi", "id": str(uuid.uuid4())}]}
+request = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+print(json.loads(urllib.request.urlopen(request).read())["choices"][0]["message"]["content"])
+"""
+
+
+def test_config_rules_leave_run_specific_fields_out_of_matching(repo: Path, upstream: ThreadingHTTPServer) -> None:
+    """A client that puts a fresh id into every request never reproduces, until `[rerun] ignore`
+    names that field."""
+    env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{upstream.server_address[1]}/v1", "OPENAI_API_KEY": "k"}
+    assert run_python_agent(repo, VOLATILE_AGENT, env=env).returncode == 0
+    session = agitlog_json("log", cwd=repo)[0]["id"]
+    proc = agitlog("rerun", session, "--json", cwd=repo, env=env)
+    result = json.loads(proc.stdout)
+    assert proc.returncode == 1 and result["divergence"]["changes"][0]["path"] == "$.messages[0].id"
+    (repo / ".agitlog.toml").write_text('[rerun]\nignore = ["$.messages[*].id"]\n')
+    proc = agitlog("rerun", session, "--json", cwd=repo, env=env)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["reproduced"], proc.stdout + proc.stderr

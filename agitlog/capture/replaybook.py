@@ -22,6 +22,7 @@ class RecordedCall:
     headers: dict[str, str]
     body: bytes
     served: bool = False
+    stream: str | None = None  # the calling process (agent and arguments): calls are ordered within one
 
 
 @dataclass
@@ -63,20 +64,29 @@ class ReplayBook:
     # (as this run says it, as the recording said it), replaced in each request before matching: a
     # rerun's own date, or its sandbox path when it cannot run at the original path
     request_substitutions: tuple[tuple[str, str], ...] = ()
+    ignore_paths: tuple[str, ...] = ()  # request fields left out of matching (JSON paths, [rerun] ignore)
     # (recorded, this run's), replaced in each served answer: the reverse of a sandbox path
     answer_substitutions: tuple[tuple[bytes, bytes], ...] = ()
+    fork_at: int | None = None              # from this recorded call on, the run goes live (a fork)
+    fork_answer: RecordedCall | None = None  # served instead at the fork, before going live
     _next: int = 0
     _tool_next: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def decide(self, canonical: str, *, path: str, model: str | None) -> Decision:
-        """Match the next request against the recording, in order."""
+    def decide(self, canonical: str, *, path: str, model: str | None, stream: str | None = None) -> Decision:
+        """Match the next request against the recording: the next call of the same calling process
+        (stream) when the recording knows callers, so concurrent workers reproduce whatever order
+        their calls arrive in; otherwise the next call in recorded order."""
         for seen, recorded in self.request_substitutions:
             canonical = canonical.replace(seen, recorded)
+            stream = stream.replace(seen, recorded) if stream is not None else None
         with self._lock:
             if self.live:
                 return Decision(call=None)
-            expected = self.calls[self._next] if self._next < len(self.calls) else None
+            expected = self._expected(stream)
+            if expected is not None and self.fork_at is not None and expected.index >= self.fork_at:
+                self.live = True
+                return Decision(call=self.fork_answer)
             if expected is not None and self.live_from_step is not None and expected.step >= self.live_from_step:
                 self.live = True
                 return Decision(call=None)
@@ -84,13 +94,19 @@ class ReplayBook:
                 return Decision(call=self._serve(expected))
             return self._diverge(expected, canonical, path=path, model=model)
 
+    def _expected(self, stream: str | None) -> RecordedCall | None:
+        if stream is not None and any(call.stream is not None for call in self.calls):
+            return next((call for call in self.calls if call.stream == stream and not call.served), None)
+        return self.calls[self._next] if self._next < len(self.calls) else None
+
     def _serve(self, call: RecordedCall) -> RecordedCall:
         call.served = True
         self._next = call.index + 1
         return call
 
     def _diverge(self, expected: RecordedCall | None, canonical: str, *, path: str, model: str | None) -> Decision:
-        divergence = Divergence(call_index=self._next, expected=expected.canonical if expected else None,
+        index = expected.index if expected is not None else self._next
+        divergence = Divergence(call_index=index, expected=expected.canonical if expected else None,
                                 actual=canonical)
         if self.divergence is None:
             self.divergence = divergence
@@ -144,6 +160,14 @@ class ReplayBook:
         return sum(call.served for call in self.calls)
 
 
+def injected_answer(body: bytes, *, index: int) -> RecordedCall:
+    """A response body the user wrote, to serve at a fork: a stream when it reads as server-sent
+    events, JSON otherwise."""
+    stream = body.lstrip().startswith((b"data:", b"event:"))
+    return RecordedCall(index=index, canonical="", path="", model=None, step=0, status=200,
+                        headers={"content-type": "text/event-stream" if stream else "application/json"}, body=body)
+
+
 def build_book(
     events: list[dict[str, Any]],
     *,
@@ -164,6 +188,12 @@ def build_book(
                       live_from_step=live_from_step)
 
 
+def _stream(request: dict[str, Any]) -> str | None:
+    caller = request.get("caller")
+    stream = caller.get("stream") if isinstance(caller, dict) else None
+    return stream if isinstance(stream, str) else None
+
+
 def _recorded_calls(events: list[dict[str, Any]], kind: str, *, load_bodies: Callable[[list[str]], dict[str, bytes]],
                     canonical: Callable[[Any], str]) -> list[RecordedCall]:
     """Each ``<kind>.response`` with its request, in order. For ``http`` calls, ``model`` holds the
@@ -182,5 +212,5 @@ def _recorded_calls(events: list[dict[str, Any]], kind: str, *, load_bodies: Cal
             model=str(request.get("method", "")).upper() if kind == "http" else request.get("model"),
             step=requests[data["call_id"]].get("step", 0), status=data.get("status") or 502,
             headers={"content-type": data["content_type"]} if data.get("content_type") else {},
-            body=bodies.get(data.get("body_ref", ""), b"")))
+            body=bodies.get(data.get("body_ref", ""), b""), stream=_stream(request)))
     return calls

@@ -21,10 +21,12 @@ from agitlog.constants import (
 )
 from agitlog.errors import AgitlogError
 from agitlog.capture.recorder import Recorder
-from agitlog.capture.lifecycle import LiveSession, finish_session, recover_sessions, start_session
+from agitlog.capture.lifecycle import LiveSession, finish_session, start_session
+from agitlog.store.recovery import recover_sessions
 
 if TYPE_CHECKING:
     from agitlog.capture.replaybook import ReplayBook
+    from agitlog.store.sessions import Session
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -37,6 +39,7 @@ class RunResult:
     steps: int
     warning: str | None = None
     upstream_calls: int = 0
+    session: Session | None = None   # the stored session; None when finishing it failed (see warning)
 
 
 def run_recorded(
@@ -87,14 +90,15 @@ def run_recorded(
         for service in services:
             service.close()
     warning = None
+    stored = None
     try:
-        finish_session(live, status=outcome.status, exit_code=outcome.exit_code, signal=outcome.signal)
+        stored = finish_session(live, status=outcome.status, exit_code=outcome.exit_code, signal=outcome.signal)
     except (AgitlogError, OSError) as exc:  # e.g. a full disk: keep the agent's exit code, keep the journal
         warning = (f"could not finish recording {live.id}: {exc}; its journal is kept and the next agitlog "
                    "command (or `agitlog recover`) will finish it")
     return RunResult(session_id=live.id, exit_code=outcome.exit_code, status=outcome.status,
                      steps=live.recorder.step + 1, warning=warning,
-                     upstream_calls=sum(getattr(s, "upstream_calls", 0) for s in services))
+                     upstream_calls=sum(getattr(s, "upstream_calls", 0) for s in services), session=stored)
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,9 @@ def _start_capture_services(live: LiveSession, *, enabled: bool, replay: ReplayB
 
 
 def _child_env(live: LiveSession, channel: ChannelServer, services: list[Any]) -> dict[str, str]:
-    env = dict(os.environ)
+    from agitlog.capture.shim import child_env, ensure_shim
+
+    env = child_env(os.environ, ensure_shim(live.repo.state_dir))  # the agent can call this agitlog
     meta = live.meta
     env.update({
         ENV_SESSION: live.id, ENV_ADDR: f"127.0.0.1:{channel.port}", ENV_PORT: str(channel.port),

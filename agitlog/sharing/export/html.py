@@ -30,11 +30,12 @@ from agitlog import git
 from agitlog.query.diffs import SessionDiff, diff_between, diff_json
 from agitlog.query.summaries import event_sections
 from agitlog.query.timeline import Replay, load_replay
+from agitlog.store.models import SessionMeta
 
 FORMAT = "agitlog-html/1"
 MAX_DIFF_LINES = 2_000       # per file, per step: a longer diff is shown by its counts only
-_META_KEYS = ("id", "name", "command", "status", "exit_code", "agent", "started_at", "ended_at", "duration_s",
-              "host", "user", "agitlog_version", "trace_id", "branch", "base_commit", "parent_session")
+_META_KEYS = ("id", "name", "status", "exit_code", "agent", "started_at", "ended_at", "duration_s",
+              "host", "user", "agitlog_version", "trace_id", "parent_session")
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,18 @@ def build_document(replay: Replay, *, diffs: dict[int, SessionDiff]) -> dict[str
     """The JSON document the page reads: the session, its timeline, span tree and steps."""
     return {
         "format": FORMAT,
-        "session": {key: replay.meta[key] for key in _META_KEYS if key in replay.meta} | {"id": replay.session.id},
+        "session": _session(replay.meta) | {"id": replay.session.id},
         "events": [_event(replay, index) for index in range(len(replay.events))],
         "spans": _spans(replay),
         "steps": _steps(replay, diffs),
     }
+
+
+def _session(meta: SessionMeta) -> dict[str, Any]:
+    """The session.toml fields the page shows (None left out)."""
+    values = {key: getattr(meta, key) for key in _META_KEYS if hasattr(meta, key)}
+    values.update(branch=meta.git.branch, base_commit=meta.git.base_commit, command=list(meta.command))
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _event(replay: Replay, index: int) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from agitlog.errors import AgitlogError, UsageError
 from agitlog.query.prompts import normalize_request
 from agitlog.query.timeline import Replay, load_replay
 from agitlog.store.events import parse_ts
+from agitlog.store.models import SessionMeta
 
 KIND_INTERNAL, KIND_CLIENT = 1, 3
 STATUS_OK, STATUS_ERROR = 1, 2
@@ -88,18 +89,18 @@ def build_trace(replay: Replay, *, include_content: bool = False, redact: Any = 
     builder.close(events[-1] if events else None)
     spans = [_span_json(span, trace_id, replay.session.id, redact) for span in builder.spans]
     resource = {"attributes": _attributes({
-        "service.name": str(meta.get("agent") or "agitlog"),
+        "service.name": meta.agent or "agitlog",
         "agitlog.session.id": replay.session.id,
-        "agitlog.session.name": meta.get("name"),
-        "agitlog.session.status": meta.get("status"),
+        "agitlog.session.name": meta.name,
+        "agitlog.session.status": meta.status,
     }, redact)}
     request = {"resourceSpans": [{"resource": resource, "scopeSpans": [
         {"scope": {"name": SCOPE, "version": VERSION}, "spans": spans}]}]}
     return OtlpTrace(session_id=replay.session.id, trace_id=trace_id, request=request)
 
 
-def _trace_id(meta: dict[str, Any], session_id: str) -> str:
-    recorded = str(meta.get("trace_id") or "")
+def _trace_id(meta: SessionMeta, session_id: str) -> str:
+    recorded = meta.trace_id or ""
     if len(recorded) == 32 and all(c in "0123456789abcdef" for c in recorded) and recorded != "0" * 32:
         return recorded
     return hashlib.sha256(session_id.encode()).hexdigest()[:32]  # sessions from before trace ids
