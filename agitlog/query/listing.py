@@ -10,10 +10,10 @@ from agitlog import git
 from agitlog.config import load_config
 from agitlog.constants import STATUSES
 from agitlog.errors import UsageError
+from agitlog.query.prompts import first_user_prompt
 from agitlog.store.events import matches_type
 from agitlog.store.models import Event, ModelUsage, SessionMeta
 from agitlog.store.sessions import Session, SessionStore
-from agitlog.query.prompts import first_user_prompt
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from agitlog import git
 from agitlog.store.models import SessionMeta
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6                # 6: stats.model_tool_calls
 _TAG = (CACHE_VERSION, sys.version_info[:2])
 
 Reader = Callable[[Sequence[str]], "dict[str, tuple[str, SessionMeta | None]]"]

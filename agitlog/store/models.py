@@ -68,7 +68,7 @@ class SessionStats:
     events: int = 0
     llm_calls: int = 0
     tool_calls: int = 0
-    model_tool_calls: int = 0
+    model_tool_calls: int = 0     # tool calls the models asked for (llm.response tool_calls)
     decisions: int = 0
     errors: int = 0
     input_tokens: int = 0
@@ -79,8 +79,8 @@ class SessionStats:
     models: Mapping[str, ModelUsage] = field(default_factory=dict)
 
 
-_STAT_KEYS = ("events", "llm_calls", "tool_calls", "model_tool_calls", "decisions", "errors", "input_tokens", "output_tokens",
-              "files_changed", "insertions", "deletions")
+_STAT_KEYS = ("events", "llm_calls", "tool_calls", "model_tool_calls", "decisions", "errors", "input_tokens",
+              "output_tokens", "files_changed", "insertions", "deletions")
 
 
 @dataclass(frozen=True, slots=True)

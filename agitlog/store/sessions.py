@@ -24,7 +24,7 @@ from agitlog import git
 from agitlog.constants import (
     KIND_RECORD, RECORD_ATTACHMENTS_DIR, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX, TRAILER_KIND,
 )
-from agitlog.errors import CorruptRecordError, SessionNotFoundError, UsageError
+from agitlog.errors import CorruptRecordError, NoSessionsError, SessionNotFoundError, UsageError
 from agitlog.store.journal import Journal, iter_journals
 from agitlog.store.models import Event, SessionMeta, parse_events
 from agitlog.store.recovery import Recovery, recover_sessions
@@ -165,16 +165,18 @@ class SessionStore:
         for session in self.iter_sessions():
             if not original or (not session.is_rerun and not session.damaged):
                 return session
-        raise SessionNotFoundError("no recorded sessions in this repository" if not self._index() else
-                                   "no original session (only reruns) in this repository",
+        if not self._index():
+            raise NoSessionsError("no recorded sessions in this repository",
+                                  hint="record one with `agitlog run -- <command>`", repo=self.repo)
+        raise SessionNotFoundError("no original session (only reruns) in this repository",
                                    hint="record one with `agitlog run -- <command>`")
 
     def _by_id(self, query: str) -> Session:
         query = query.removeprefix(REF_PREFIX)
         entries = self._index()
         if not entries:
-            raise SessionNotFoundError("no recorded sessions in this repository",
-                                       hint="record one with `agitlog run -- <command>`")
+            raise NoSessionsError("no recorded sessions in this repository",
+                                  hint="record one with `agitlog run -- <command>`", repo=self.repo)
         exact = [e for e in entries if e.id == query]
         if not exact and (not query or not set(query) <= _ID_ALPHABET):
             raise UsageError(f"not a session id: {query!r}", hint="list sessions with `agitlog log`")
