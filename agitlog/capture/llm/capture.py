@@ -68,7 +68,7 @@ class LLMCapture:
         from agitlog.capture.llm import wire  # a run that makes no model call never loads it
 
         if self.spans is not None and _is_trace_upload(request):
-            return self._trace_upload(request)
+            self._record_trace_upload(request)  # then recorded and served like any non-model traffic
         if self.channel is not None:
             self.channel.settle()  # what the agent sent before this call is recorded before it
         self._snapshot_tool_changes()
@@ -99,8 +99,6 @@ class LLMCapture:
     def after_call(self, request: LLMRequest, result: LLMResult) -> None:
         from agitlog.capture.llm import wire
 
-        if self.spans is not None and _is_trace_upload(request):
-            return  # recorded as the agents, tools and handoffs it describes, not as a model call
         data = wire.response_event_data(request, result)
         redacted = self.recorder.redactor.redact_text(result.body.decode("utf-8", "surrogateescape"))
         data["body_ref"] = self.recorder.attach(redacted.encode("utf-8", "surrogateescape"))
@@ -113,9 +111,9 @@ class LLMCapture:
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    def _trace_upload(self, request: LLMRequest) -> LLMReply | None:
-        """An OpenAI Agents SDK trace upload: its spans become agent/tool/handoff events. It goes on
-        to where the SDK sent it, as it would have without agitlog, except in a rerun (answered here)."""
+    def _record_trace_upload(self, request: LLMRequest) -> None:
+        """An OpenAI Agents SDK trace upload: the agents, handoffs, tool calls and guardrails it
+        describes become events of the session's span tree (agitlog.capture.otlp)."""
         from agitlog.capture.otlp import agents_sdk_spans
 
         assert self.spans is not None
@@ -123,9 +121,6 @@ class LLMCapture:
             self.spans.record(agents_sdk_spans(request.body))
         except ValueError as exc:
             self.recorder.record({"type": "error", "data": {"error": "malformed trace upload", "reason": str(exc)}})
-        if self.replay is not None:
-            return LLMReply(status=200, headers={"content-type": "application/json"}, body=b"{}")
-        return None
 
     def _snapshot_tool_changes(self) -> None:
         """Changes since the previous model call were made by the tools that call asked for."""
