@@ -112,8 +112,8 @@ class Recorder:
     def _snapshot(self, summary: str, *, force: bool = False, event_seq: int | None = None) -> None:
         shot = self.snapshotter.take(force=force)
         for skip in shot.new_skips:
-            self._log.append(self._finish({"type": "snapshot.skip", "data": {
-                "path": skip.path, "reason": skip.reason, "size": skip.size}}))
+            self._log.append(self._finish(self.redactor.redact_value({"type": "snapshot.skip", "data": {
+                "path": skip.path, "reason": skip.reason, "size": skip.size}})))  # a path is text too
         if not shot.changed and self.commit is not None:
             return
         parents = [self.commit] if self.commit else ([self.base_commit] if self.base_commit else [])

@@ -250,10 +250,29 @@ def _pump(stream: str, source: IO[bytes] | None, sink: IO[str], recorder: Record
     out = sink.buffer
     fd = source.fileno()
     decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")  # a chunk may end mid-character
+    pending = ""
     while chunk := os.read(fd, 1 << 16):
         out.write(chunk)
         out.flush()
-        text = decoder.decode(chunk)
+        text, pending = split_output(pending + decoder.decode(chunk))
         if text:
             recorder.record_many([{"type": "output", "data": {"stream": stream, "text": text}}])
+    if pending:
+        recorder.record_many([{"type": "output", "data": {"stream": stream, "text": pending}}])
     source.close()
+
+
+_MAX_PENDING_OUTPUT = 1 << 20
+
+
+def split_output(text: str) -> tuple[str, str]:
+    """(what to record now, what to hold back): output is recorded in whole lines, and a private key
+    block in one piece, because each event is redacted on its own and a pipe read can cut a secret
+    in two (issue 11). What is held back is bounded."""
+    if len(text) > _MAX_PENDING_OUTPUT:
+        return text, ""
+    cut = text.rfind("\n") + 1
+    begin = text.rfind("-----BEGIN", 0, cut)
+    if begin >= 0 and "-----END" not in text[begin:cut] and "PRIVATE KEY" in text[begin:begin + 80]:
+        cut = text.rfind("\n", 0, begin) + 1  # keep the block whole: wait for its END line
+    return text[:cut], text[cut:]

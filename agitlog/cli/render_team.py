@@ -38,6 +38,22 @@ def render_push(result: Any, *, json_out: bool) -> None:
         console(stderr=True).print(f"rejected {_line(session)}: {_line(reason)}")
 
 
+def render_scan(result: Any, *, json_out: bool) -> None:
+    if json_out:
+        print_json({**asdict(result), "clean": result.clean})
+        return
+    out = console()
+    if result.clean:
+        out.print(f"no secrets in what {len(result.sessions)} session(s) would publish "
+                  f"({result.scanned_blobs} new file(s) read)")
+        return
+    for finding in result.findings:
+        where = "record" if finding.step is None else f"step {finding.step}"
+        out.print(f"{_line(finding.session)} {where}: {_line(finding.path)} ({_line(finding.kind)})")
+    console(stderr=True).print(f"{len(result.findings)} secret(s) found; `agitlog push` refuses them unless "
+                               "--allow-secrets")
+
+
 def render_fetch(result: Any, *, json_out: bool) -> None:
     if json_out:
         print_json(asdict(result))

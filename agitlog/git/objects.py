@@ -181,3 +181,16 @@ def object_ids(repo: Repo, specs: Sequence[str]) -> list[str | None]:
         parts = line.split()
         ids.append(parts[0] if len(parts) == 2 and parts[1] != "missing" else None)
     return ids
+
+
+def new_object_ids(repo: Repo, tips: Sequence[str], *, exclude: Sequence[str] = ()) -> set[str]:
+    """Every object reachable from ``tips`` but neither from a remote-tracking ref (what the user
+    already published) nor from ``exclude``: what a push of ``tips`` could publish for the first time.
+    One ``git rev-list --objects`` for all of them."""
+    if not tips:
+        return set()
+    request = "".join(f"{tip}\n" for tip in tips) + "".join(f"^{sha}\n" for sha in exclude)
+    # --stdin is read where it stands, before --not: the tips stay positive
+    out = git(repo.root, "rev-list", "--objects", "--no-object-names", "--stdin", "--not", "--remotes",
+              input=request.encode())
+    return set(out.decode().split())

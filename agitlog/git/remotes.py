@@ -1,11 +1,13 @@
 """Remotes and bundles: push, fetch, ls-remote, bundle."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from collections.abc import Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.errors import GitError
+from agitlog.private import make_private_dir, open_private
 from agitlog.git.process import _describe_failure, _env, git
 from agitlog.git.repo import Repo
 
@@ -92,8 +94,8 @@ def bundle_verify(repo: Repo, path: Path) -> str | None:
 
 def push_in_background(repo: Repo, remote: str, refspecs: Sequence[str], *, log_file: Path) -> int:
     """Start ``git push`` detached from the caller (a pre-push hook) and return its pid at once."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as log:
+    make_private_dir(log_file.parent)
+    with os.fdopen(open_private(log_file, os.O_CREAT | os.O_WRONLY | os.O_APPEND), "ab") as log:
         proc = subprocess.Popen(["git", "push", "--porcelain", "--no-verify", remote, *refspecs], cwd=repo.root,
                                 env=_env(None), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True)

@@ -14,6 +14,7 @@ all the time): their journals are scanned directly, and they are indexed once th
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from agitlog import git
 from agitlog.store import provenance as links
 from agitlog.constants import KIND_RECORD, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX
 from agitlog.errors import UsageError
+from agitlog.private import make_private_dir, open_private
 from agitlog.store.models import SessionMeta, parse_events
 
 if TYPE_CHECKING:
@@ -82,7 +84,8 @@ class SearchIndex:
     def __init__(self, repo: git.Repo) -> None:
         self.repo = repo
         path = index_path(repo)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
+        os.close(open_private(path, os.O_CREAT | os.O_WRONLY))  # 0600 before sqlite writes (its WAL copies the mode)
         self.db = sqlite3.connect(str(path), timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

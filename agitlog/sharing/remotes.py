@@ -99,12 +99,15 @@ def _session_refspecs(repo: git.Repo, sessions: Sequence[str]) -> list[str]:
     return [f"+{ref}:{ref}" for ref in dict.fromkeys(refs)]
 
 
-def push_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequence[str] = ()) -> PushResult:
-    """Push all sessions (or the named ones) and nothing else; a rejected ref is reported, not raised."""
+def push_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequence[str] = (),
+                  allow_secrets: bool = False) -> PushResult:
+    """Push all sessions (or the named ones) and nothing else; a rejected ref is reported, not raised.
+    What would be published first passes the secret scan (SecretsFoundError) unless ``allow_secrets``."""
     remote = remote or default_remote(repo)
     refspecs = _session_refspecs(repo, sessions)
     if refspecs == [ALL_SESSIONS_REFSPEC] and not git.ref_shas(repo, REF_PREFIX.rstrip("/")):
         return PushResult(remote=remote)
+    _check_secrets(repo, refspecs, action=f"pushing to {remote}", allow_secrets=allow_secrets)
     rows = git.push(repo, remote, refspecs)
     result = PushResult(remote=remote)
     for flag, refs, summary in rows:
@@ -118,6 +121,17 @@ def push_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequen
         else:
             result.pushed.append(session_id)
     return result
+
+
+def _check_secrets(repo: git.Repo, refspecs: Sequence[str], *, action: str, allow_secrets: bool) -> None:
+    from agitlog.sharing.scan import check_publish, sessions_for_refs  # noqa: PLC0415
+
+    refs = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
+    if refspecs != [ALL_SESSIONS_REFSPEC]:
+        wanted = {spec.lstrip("+").partition(":")[0] for spec in refspecs}
+        refs = {name: sha for name, sha in refs.items() if name in wanted}
+    sessions = sessions_for_refs(SessionStore.open(repo).all(), refs)
+    check_publish(repo, sessions, action=action, allow_secrets=allow_secrets)
 
 
 def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequence[str] = ()) -> FetchResult:
@@ -239,9 +253,13 @@ class BundleResult:
     prerequisites: list[str]    # commits the receiving repository must already have
 
 
-def create_bundle(repo: git.Repo, *, output: Path, sessions: Sequence[str] = (), full: bool = False) -> BundleResult:
+def create_bundle(repo: git.Repo, *, output: Path, sessions: Sequence[str] = (), full: bool = False,
+                  allow_secrets: bool = False) -> BundleResult:
     """One file holding sessions (all, or the named ones) for a ticket. Unless ``full``, history the
-    team already shares (base commits reachable from a remote-tracking branch) is left out."""
+    team already shares (base commits reachable from a remote-tracking branch) is left out. The
+    sessions pass the secret scan first (SecretsFoundError) unless ``allow_secrets``."""
+    from agitlog.sharing.scan import check_publish  # noqa: PLC0415
+
     store = SessionStore.open(repo)
     chosen = [store.resolve(q) for q in sessions] if sessions else [s for s in store.all() if not s.damaged]
     if any(s.live for s in chosen):
@@ -253,6 +271,7 @@ def create_bundle(repo: git.Repo, *, output: Path, sessions: Sequence[str] = (),
     bases = {s.meta.git.base_commit for s in chosen} - {None}
     bases = {b for b, found in zip(sorted(bases), git.object_ids(repo, sorted(bases))) if found}  # crafted: may name nothing
     prerequisites = [] if full else [b for b in sorted(bases) if git.refs_containing(repo, b, ["refs/remotes/"])]
+    check_publish(repo, chosen, action="bundling", allow_secrets=allow_secrets)
     revs = [s.ref for s in dict((s.id, s) for s in chosen).values()] + [f"^{b}" for b in prerequisites]
     git.bundle_create(repo, output.resolve(), revs)
     return BundleResult(path=output, sessions=[s.id for s in chosen], prerequisites=prerequisites)

@@ -9,13 +9,19 @@ import typer
 from agitlog.cli.options import JsonOption, RemoteArg, RepoOption, TargetsArg, open_repo, team_views
 
 
-def push_cmd(targets: TargetsArg = None, json_out: JsonOption = False, repo: RepoOption = None) -> int:
-    """Send sessions (refs/agent-sessions/*) to a remote; branches and tags are never pushed."""
+AllowSecretsOption = Annotated[bool, typer.Option(
+    "--allow-secrets", help="Publish even if the secret scan finds credentials in the sessions.")]
+
+
+def push_cmd(targets: TargetsArg = None, allow_secrets: AllowSecretsOption = False, json_out: JsonOption = False,
+             repo: RepoOption = None) -> int:
+    """Send sessions (refs/agent-sessions/*) to a remote; branches and tags are never pushed. What
+    would be published is scanned for secrets first (see `agitlog scan`)."""
     from agitlog.sharing.remotes import push_sessions, split_remote_and_sessions
 
     where = open_repo(repo)
     remote, sessions = split_remote_and_sessions(where, targets or [])
-    result = push_sessions(where, remote=remote, sessions=sessions)
+    result = push_sessions(where, remote=remote, sessions=sessions, allow_secrets=allow_secrets)
     team_views.render_push(result, json_out=json_out)
     return 1 if result.rejected else 0
 
@@ -57,15 +63,34 @@ def bundle_cmd(
     sessions: Annotated[Optional[list[str]], typer.Argument(help="Session ids or prefixes (default: all).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The bundle file to write.")] = Path("sessions.bundle"),
     full: Annotated[bool, typer.Option("--full", help="Include all history, even what the remote already has.")] = False,
+    allow_secrets: AllowSecretsOption = False,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Write sessions to one file (a git bundle) to attach to a ticket; `agitlog import` reads it."""
     from agitlog.sharing.remotes import create_bundle
 
-    result = create_bundle(open_repo(repo), output=output, sessions=sessions or [], full=full)
+    result = create_bundle(open_repo(repo), output=output, sessions=sessions or [], full=full,
+                           allow_secrets=allow_secrets)
     team_views.render_bundle(result, json_out=json_out)
     return 0
+
+
+def scan_cmd(
+    session: Annotated[Optional[str], typer.Argument(help="A session id or prefix (default: all sessions).")] = None,
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """Check sessions for secrets the way `push` does, before it refuses: session, step, path, kind."""
+    from agitlog.sharing.scan import scan_sessions
+    from agitlog.store.sessions import SessionStore
+
+    where = open_repo(repo)
+    store = SessionStore.open(where)
+    chosen = [store.resolve(session)] if session else store.all()
+    result = scan_sessions(where, chosen)
+    team_views.render_scan(result, json_out=json_out)
+    return 0 if result.clean else 1
 
 
 def import_cmd(
