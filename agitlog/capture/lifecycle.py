@@ -19,6 +19,7 @@ from agitlog.constants import (
 from agitlog.store.events import new_span_id, new_trace_id, utc_now
 from agitlog.store.faults import crash_point
 from agitlog.store.journal import Journal, create_journal
+from agitlog.store.origin import mark_recorded
 from agitlog.store.models import SessionMeta
 from agitlog.store.recovery import finalize
 from agitlog.store.records import new_session_id, session_ref
@@ -68,6 +69,7 @@ def start_session(
                        name=name, agent=agent, env=env)
     meta.update(extra_meta or {})
     meta = redact_meta(meta, redactor)
+    mark_recorded(repo.state_dir, journal.session_id, meta["command"])  # as stored: rerun trusts what this clone ran
     journal.write_start(meta)
     recorder = Recorder(repo=repo, config=config, journal=journal, meta=meta, redactor=redactor,
                         snapshotter=snapshotter)

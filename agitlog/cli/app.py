@@ -45,6 +45,8 @@ app.command("emit", context_settings={"allow_extra_args": True, "ignore_unknown_
 app.command("recover")(record.recover_cmd)
 app.command("demo")(record.demo_cmd)
 app.command("version")(record.version_cmd)
+app.command("hook", hidden=True, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    record.hook_cmd)
 
 # commands that read sessions
 app.command("log")(inspect.log_cmd)

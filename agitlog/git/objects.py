@@ -27,6 +27,17 @@ def hash_files(repo: Repo, paths: Sequence[Path]) -> list[str]:
     return out.decode().split()
 
 
+def hash_blob(repo: Repo, data: bytes) -> str:
+    """Write ``data`` as a blob (no filters: the bytes as given); its id."""
+    return git(repo.root, "hash-object", "-w", "--no-filters", "--stdin", input=data).decode().strip()
+
+
+def rev_before(repo: Repo, rev: str, *, epoch: int) -> str | None:
+    """The newest commit reachable from ``rev`` committed at or before ``epoch``, if any."""
+    out = git(repo.root, "rev-list", "-1", f"--before={epoch}", rev, "--", check=False)
+    return out.decode().strip() or None
+
+
 def mktree(repo: Repo, entries: Iterable[tuple[str, str, str, str]]) -> str:
     """A tree from (mode, type, sha, name) entries; names may not contain '/'."""
     lines = b"".join(

@@ -40,6 +40,45 @@ def fetch(repo: Repo, source: str, refspecs: Sequence[str]) -> None:
     git(repo.root, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", source, *refspecs)
 
 
+# git's own object checks (fsck) on everything a fetch brings in: a teammate's session is untrusted.
+_CHECKED = ("-c", "fetch.fsckObjects=true", "-c", "transfer.fsckObjects=true")
+
+
+def fetch_checked(repo: Repo, source: str, refspecs: Sequence[str]) -> str | None:
+    """Fetch ``refspecs`` with every received object fsck-checked; None on success, else git's complaint.
+    A failed fetch updates no ref (git checks the pack before it moves any)."""
+    proc = subprocess.run(["git", *_CHECKED, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+                           "--stdin", source], input="".join(f"{spec}\n" for spec in refspecs).encode(),
+                          cwd=repo.root, env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.returncode == 0:
+        return None
+    return proc.stderr.decode("utf-8", "replace").strip() or f"git fetch exited {proc.returncode}"
+
+
+def objects_problem(repo: Repo, tip: str, *, exclude: str) -> str | None:
+    """git's strict object checks (index-pack --strict, fsck's rules) on what ``tip`` reaches and no
+    ref outside the glob ``exclude`` does; None when clean, else git's complaint. For bundles: git
+    before 2.46 does not apply fetch.fsckObjects when it fetches from a bundle file."""
+    import tempfile
+
+    listing = subprocess.run(["git", "rev-list", "--objects", tip, "--not", f"--exclude={exclude}", "--all"],
+                             cwd=repo.root, env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if listing.returncode != 0:
+        return listing.stderr.decode("utf-8", "replace").strip() or "git rev-list failed"
+    with tempfile.TemporaryDirectory(prefix="agitlog-check-") as tmp:
+        pack = Path(tmp) / "new.pack"
+        with open(pack, "wb") as out:
+            packed = subprocess.run(["git", "pack-objects", "--stdout", "-q"], input=listing.stdout, cwd=repo.root,
+                                    env=_env(None), stdout=out, stderr=subprocess.PIPE)
+        if packed.returncode != 0:
+            return packed.stderr.decode("utf-8", "replace").strip() or "git pack-objects failed"
+        checked = subprocess.run(["git", "index-pack", "--strict", "-o", str(pack.with_suffix(".idx")), str(pack)],
+                                 cwd=repo.root, env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if checked.returncode != 0:
+        return checked.stderr.decode("utf-8", "replace").strip() or "git index-pack --strict failed"
+    return None
+
+
 def ls_remote(repo: Repo, source: str, prefix: str) -> dict[str, str]:
     out = git(repo.root, "ls-remote", "--refs", source, prefix + "*")
     refs = {}

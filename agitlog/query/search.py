@@ -361,11 +361,16 @@ def _first_line(text: str, width: int = 120) -> str:
 
 # --- the search -----------------------------------------------------------------------------------
 
+_MAX_COUNT = 1 << 31
+
+
 def search_sessions(repo: git.Repo, *, pattern: str, regex: bool = False, filters: SearchFilters = SearchFilters(),
                     limit: int | None = 100, context: int = 0, reindex: bool = False) -> SearchResult:
     """Events whose text contains ``pattern`` (plain, case-insensitive; or a Python regex), newest first."""
     if not pattern:
         raise UsageError("empty search pattern", hint='search for some text, e.g. agitlog search "overdue"')
+    if (limit or 0) > _MAX_COUNT or context > _MAX_COUNT:  # SQLite integers end at 2**63
+        raise UsageError(f"--limit and --context go up to {_MAX_COUNT:,}")
     from agitlog.store.sessions import SessionStore
 
     store = SessionStore.open(repo)  # crashed sessions are finished first, so the index sees them

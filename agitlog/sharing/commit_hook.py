@@ -70,7 +70,8 @@ def pre_push(args: list[str]) -> int:
         return 0
     if not _sessions_pass_scan(repo, remote):
         return 0  # the user's own push goes on; only the sessions stay home
-    git.push_in_background(repo, remote, [f"+{REF_PREFIX}*:{REF_PREFIX}*"],
+    # Not forced: a session the remote already holds in another version is rejected, never replaced.
+    git.push_in_background(repo, remote, [f"{REF_PREFIX}*:{REF_PREFIX}*"],
                            log_file=repo.state_dir / "push.log")
     return 0
 

@@ -32,8 +32,9 @@ def fetch_cmd(targets: TargetsArg = None, json_out: JsonOption = False, repo: Re
 
     where = open_repo(repo)
     remote, sessions = split_remote_and_sessions(where, targets or [])
-    team_views.render_fetch(fetch_sessions(where, remote=remote, sessions=sessions), json_out=json_out)
-    return 0
+    result = fetch_sessions(where, remote=remote, sessions=sessions)
+    team_views.render_fetch(result, json_out=json_out)
+    return 1 if result.conflicts or result.skipped else 0
 
 
 def remote_setup_cmd(
@@ -94,15 +95,28 @@ def scan_cmd(
 
 
 def import_cmd(
-    bundle: Annotated[Path, typer.Argument(help="A bundle written by `agitlog bundle`.")],
+    source: Annotated[str, typer.Argument(
+        metavar="AGENT|BUNDLE",
+        help="claude, codex or gemini: that agent's transcripts of this repository; else a bundle written by "
+             "`agitlog bundle` "
+             "(write ./claude for a bundle file of that name).")],
+    since: Annotated[Optional[str], typer.Option(
+        "--since", help="With an agent: only transcripts written since then (30d, 12h, 2026-11-01).")] = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
-    """Add the sessions of a bundle to this repository (only its refs/agent-sessions/*)."""
+    """Add sessions: an agent's own transcripts (agitlog import claude) or a bundle's sessions."""
+    from agitlog.capture.importers import KNOWN
+
+    if source in KNOWN:
+        from agitlog.cli.commands.record import import_agent
+
+        return import_agent(source, since=since, json_out=json_out, repo=repo)
     from agitlog.sharing.remotes import import_bundle
 
-    team_views.render_fetch(import_bundle(open_repo(repo), path=bundle), json_out=json_out)
-    return 0
+    result = import_bundle(open_repo(repo), path=Path(source))
+    team_views.render_fetch(result, json_out=json_out)
+    return 1 if result.conflicts or result.skipped else 0
 
 
 def hooks_install_cmd(json_out: JsonOption = False, repo: RepoOption = None) -> int:
