@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 import typer.core
 
-from agitlog.cli.commands import inspect, reexecute, record, team
+from agitlog.cli.commands import export, inspect, reexecute, record, team
 
 # Help is rendered by click, plainly (rich_markup_mode=None). typer still escapes "[default: ...]" and
 # "[required]" for rich markup whenever rich is installed, which shows up as "\\[required]": tell it
@@ -76,3 +76,6 @@ hooks_app.command("uninstall")(team.hooks_uninstall_cmd)
 hooks_app.command("status")(team.hooks_status_cmd)
 app.command("rm")(team.rm_cmd)
 app.command("gc")(team.gc_cmd)
+
+# commands that take sessions out of agitlog
+app.command("export")(export.export_cmd)

@@ -128,16 +128,21 @@ class SessionView:
 
 
 def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = (), with_diffstat: bool = True,
-                 name: str | None = None) -> SessionView:
-    """A session's metadata and events (optionally only some types), with the step each event produced.
+                 name: str | None = None, agents: Sequence[str] = ()) -> SessionView:
+    """A session's metadata and events (optionally only some types, or of some agents: framework
+    agents own the model calls their spans made), with the step each event produced.
     A damaged session is shown too (its metadata says why, it has no events), so it can be looked at."""
+    from agitlog.query.agents import attribute_model_calls
+
     store = SessionStore.open(repo)
     session = store.resolve(query, name=name, intact=False)
-    events = store.events(session)
+    events = attribute_model_calls(store.events(session))
     changes = step_changes(repo, events) if with_diffstat else {}
     prompt = first_user_prompt(events)
     if types:
         events = [event for event in events if matches_type(event, types)]
+    if agents:
+        events = [event for event in events if event["agent"] in agents]
     return SessionView(session=session, events=events, step_changes=changes, prices=load_config(repo.root).prices,
                        prompt=prompt)
 

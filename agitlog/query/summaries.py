@@ -31,8 +31,14 @@ def event_summary(event: dict[str, Any]) -> str:
         return (text or (asked + ", ".join(_call_name(c) for c in calls))).strip()
     if kind in ("tool.call", "tool.result"):
         return _tool_summary(kind, data)
+    if kind == "span.start" and isinstance(data.get("llm_calls"), list) and data["llm_calls"]:
+        return f"{data.get('name', '')} (model call {', '.join('#' + str(s) for s in data['llm_calls'])})"
     if kind == "span.start" or kind == "span.end":
         return str(data.get("name", "")) + ("" if data.get("ok", True) else f" failed: {data.get('error', '')}")
+    if kind == "handoff":
+        return f"{data.get('from_agent')} → {data.get('to_agent')}"
+    if kind == "guardrail":
+        return f"{data.get('name')}: {'triggered' if data.get('triggered') else 'passed'}"
     if kind == "state":
         return compact(data.get("state", data))
     if kind in _AGENT_SUMMARIES:  # coding agents (docs/agents.md)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Literal, Sequence
 from agitlog import git
 from agitlog.errors import UsageError
 from agitlog.store.events import parse_ts
+from agitlog.query.agents import attribute_model_calls
 from agitlog.query.summaries import event_summary
 from agitlog.query.listing import StepChange, step_changes
 from agitlog.store.models import Event, SessionMeta
@@ -59,7 +60,9 @@ def load_replay(repo: git.Repo, *, session: str | None, at: int | None = None, n
     """The session ``session`` names (None: the latest) as a timeline, opened at event ``at``."""
     store = SessionStore.open(repo)
     info = store.resolve(session, name=name)
-    events = store.events(info)  # validated even for a crafted session (agitlog.store.models)
+    # validated even for a crafted session (agitlog.store.models); model calls under the framework
+    # agent whose span made them (agitlog.query.agents)
+    events = attribute_model_calls(store.events(info))
     return build_replay(info, events, steps=store.steps(info), changes=step_changes(repo, events), at=at)
 
 

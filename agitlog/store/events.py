@@ -29,7 +29,7 @@ KNOWN_TYPES = (
     "session.start", "session.end", "session.child", "llm.request", "llm.response",
     "http.request", "http.response", "tool.call", "tool.result", "decision", "decision.end", "state", "log",
     "error", "output",
-    "span.start", "span.end", "snapshot.skip",
+    "span.start", "span.end", "snapshot.skip", "handoff", "guardrail",
 )
 FIELDS = ("v", "seq", "ts", "session", "type", "agent", "pid", "span", "parent_span", "step", "commit", "data")
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")

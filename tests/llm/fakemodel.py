@@ -38,6 +38,7 @@ class FakeModel:
     answers: list[str] = field(default_factory=list)  # assistant text of each answer
     stream_gap: float = 0.0  # pause after the first SSE event
     gzip_json: bool = False
+    each_tool_once: bool = False  # call every offered tool once (a handoff, then the next agent's tool), then answer
     # A coding agent's task (see `coding_script`): tool calls answered in order, one per model turn,
     # to any request that offers tools by those names; None keeps the weather-tool behaviour.
     script: list[dict[str, Any]] | dict[str, list[dict[str, Any]]] | None = None
@@ -113,6 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         request = json.loads(body)
         path = self.path.split("?")[0]
+        if self.fake.each_tool_once:
+            request["_each_tool_once"] = True
         if path.endswith("/chat/completions"):
             events, payload, text = _chat(request, self.fake.script)
         elif path.endswith("/responses"):
@@ -201,12 +204,21 @@ def _wants_tool_openai(request: dict) -> str | None:
     if not tools:
         return None
     items = request.get("messages") or request.get("input") or []
+    if request.get("_each_tool_once"):
+        called = {str(i.get("name") or (i.get("function") or {}).get("name")) for item in _as_items(items)
+                  for i in [item, *(item.get("tool_calls") or [])] if isinstance(i, dict)}
+        names = [t.get("name") or t.get("function", {}).get("name") for t in tools]
+        return next((name for name in names if name not in called), None)
     if isinstance(items, list) and any(
         isinstance(m, dict) and (m.get("role") == "tool" or m.get("type") == "function_call_output") for m in items
     ):
         return None
     tool = tools[0]
     return tool.get("name") or tool.get("function", {}).get("name")
+
+
+def _as_items(items: Any) -> list[dict]:
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
 # -- Chat Completions --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from agitlog.capture.llm.streams import redact_event_stream
 if TYPE_CHECKING:
     from agitlog.capture.llm.callers import CallerFinder
     from agitlog.capture.channel import ChannelServer
+    from agitlog.capture.otlp import SpanRecorder
     from agitlog.capture.replaybook import ReplayBook
     from agitlog.capture.lifecycle import LiveSession
 
@@ -30,8 +31,10 @@ class LLMCapture:
     """The proxy's hooks, recording into one live session (and serving a replay book in a rerun)."""
 
     def __init__(self, live: LiveSession, *, replay: ReplayBook | None = None, inject: bool = True,
-                 channel: ChannelServer | None = None) -> None:
+                 channel: ChannelServer | None = None, spans: SpanRecorder | None = None) -> None:
         self.live = live
+        self.spans = spans              # where the OpenAI Agents SDK's trace uploads go
+        self.model_calls: list[tuple[int, float]] = []   # (seq of llm.request, when it started)
         self.channel = channel
         self.recorder = live.recorder
         self.replay = replay
@@ -66,6 +69,8 @@ class LLMCapture:
     def before_call(self, request: LLMRequest) -> LLMReply | None:
         from agitlog.capture.llm import wire  # a run that makes no model call never loads it
 
+        if self.spans is not None and _is_trace_upload(request):
+            self._record_trace_upload(request)  # then recorded and served like any non-model traffic
         if self.channel is not None:
             self.channel.settle()  # what the agent sent before this call is recorded before it
         self._snapshot_tool_changes()
@@ -77,7 +82,10 @@ class LLMCapture:
         if caller is not None:
             data["caller"] = {"argv": list(caller.argv), "stream": stream}
             self._attribution[request.call_id] = attribution
-        self.recorder.record({"type": f"{kind}.request", "ts": _ts(request.started_at), "data": data, **attribution})
+        ack = self.recorder.record({"type": f"{kind}.request", "ts": _ts(request.started_at), "data": data,
+                                    **attribution})
+        if kind == LLM:
+            self.model_calls.append((ack.seq, request.started_at))  # for framework spans to claim
         if self.replay is None:
             self.upstream_calls += 1
             return None
@@ -103,6 +111,17 @@ class LLMCapture:
             self._last_response_seq = ack.seq
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    def _record_trace_upload(self, request: LLMRequest) -> None:
+        """An OpenAI Agents SDK trace upload: the agents, handoffs, tool calls and guardrails it
+        describes become events of the session's span tree (agitlog.capture.otlp)."""
+        from agitlog.capture.otlp import agents_sdk_spans
+
+        assert self.spans is not None
+        try:
+            self.spans.record(agents_sdk_spans(request.body))
+        except ValueError as exc:
+            self.recorder.record({"type": "error", "data": {"error": "malformed trace upload", "reason": str(exc)}})
 
     def _attach_body(self, result: LLMResult) -> dict[str, Any]:
         """Keep the response body, decoded and redacted, as an attachment. It is stored without its
@@ -195,6 +214,12 @@ def _event_kind(data: dict[str, Any]) -> str:
     return HTTP if data.get("api") == wire.API_OTHER else LLM
 
 
+def _is_trace_upload(request: LLMRequest) -> bool:
+    from agitlog.capture.otlp import is_trace_upload
+
+    return request.method == "POST" and is_trace_upload(request.path)
+
+
 def canonical_body(body: Any, ignore: tuple[str, ...] = ()) -> str:
     """The matching key of a (redacted, parsed) request body; ``ignore``: JSON paths left out."""
     from agitlog.capture.llm import wire
@@ -237,5 +262,5 @@ def _ts(epoch: float) -> str:
 
 
 def start_llm_capture(live: LiveSession, *, replay: ReplayBook | None = None, inject: bool = True,
-                      channel: ChannelServer | None = None) -> LLMCapture:
-    return LLMCapture(live, replay=replay, inject=inject, channel=channel).start()
+                      channel: ChannelServer | None = None, spans: SpanRecorder | None = None) -> LLMCapture:
+    return LLMCapture(live, replay=replay, inject=inject, channel=channel, spans=spans).start()

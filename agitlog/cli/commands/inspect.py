@@ -57,6 +57,7 @@ def _remote_sessions(repo: git.Repo) -> RemoteSessions | None:
 def show_cmd(
     session: SessionArg = None,
     types: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only events of this type (llm matches llm.*).")] = None,
+    agents: Annotated[Optional[list[str]], typer.Option("--agent", help="Only events of this agent (framework agents own their model calls).")] = None,
     name: NameOption = None,
     json_out: JsonOption = False,
     no_pager: NoPagerOption = False,
@@ -65,7 +66,7 @@ def show_cmd(
     """A session's metadata, then every event in order with the step commit it produced."""
     from agitlog.query.listing import show_session
 
-    view = show_session(open_repo(repo), session, types=types or (), name=name)
+    view = show_session(open_repo(repo), session, types=types or (), name=name, agents=agents or ())
     with paged(enabled=not no_pager):
         views.render_show(view, json_out=json_out)
     return 0
