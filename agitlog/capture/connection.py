@@ -9,9 +9,12 @@ import json
 import os
 import socket
 import threading
-from typing import Any
 
-from agitlog.constants import ENV_ADDR, ENV_TOKEN
+from agitlog.constants import ENV_ADDR, ENV_AGENT, ENV_SPAN, ENV_TOKEN
+
+TYPE_CHECKING = False  # `agitlog emit` loads this module: importing typing would cost milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def to_json(value: Any) -> Any:
@@ -32,6 +35,24 @@ def to_json(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return repr(value)
+
+
+def process_draft(kind: str, data: dict[str, Any], *, span: str | None = None, parent_span: str | None = None,
+                  agent: str | None = None) -> dict[str, Any]:
+    """A draft stamped with this process's time and pid; span and agent default to the ones the
+    recorder gave this process (the environment of `agitlog run`)."""
+    from agitlog.store.events import utc_now
+
+    draft: dict[str, Any] = {"type": kind, "ts": utc_now(), "pid": os.getpid(), "data": data}
+    span = span or os.environ.get(ENV_SPAN) or None
+    agent = agent or os.environ.get(ENV_AGENT) or None
+    if span:
+        draft["span"] = span
+    if parent_span:
+        draft["parent_span"] = parent_span
+    if agent:
+        draft["agent"] = agent
+    return draft
 
 
 def encode_draft(draft: dict[str, Any]) -> bytes:

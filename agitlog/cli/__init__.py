@@ -5,7 +5,7 @@ code, Ctrl-C becomes 130, anything unexpected becomes exit 3 and a crash log.
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence  # not typing: every command pays for its import
 
 from agitlog.errors import AgitlogError
 

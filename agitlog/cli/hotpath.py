@@ -1,19 +1,24 @@
-"""Typer-free parsing for the hot-path commands (`run`, `emit`); anything else, and any --help,
-goes to the typer app."""
+"""Typer-free parsing for the hot-path commands (`run`, `emit`, `version`/`--version`); anything else,
+and any --help, goes to the typer app (importing typer and click alone costs ~50 ms)."""
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from agitlog.errors import UsageError
+
+TYPE_CHECKING = False  # `emit` and `version` start here: pathlib and typing would cost milliseconds
+if TYPE_CHECKING:
+    from pathlib import Path
 
 RUN_FLAGS = {"--capture-output": "capture_output", "--no-auto": "no_auto", "--quiet": "quiet", "-q": "quiet"}
 RUN_OPTIONS = {"--name": "name", "--agent": "agent", "-n": "name"}
 
 
 def dispatch(args: list[str]) -> int | None:
-    """Handle `run` and `emit` here; None means "let the full CLI do it"."""
+    """Handle `run`, `emit` and `version` here; None means "let the full CLI do it"."""
+    if args in (["version"], ["--version"]):
+        return version_command()
     if len(args) < 2 or args[0] not in ("run", "emit"):
         return None
     own_words = args[1: args.index("--")] if "--" in args else args[1:]
@@ -63,6 +68,8 @@ def parse_run_args(args: list[str]) -> tuple[dict[str, object], list[str]]:
 
 
 def run_command(args: list[str]) -> int:
+    from pathlib import Path
+
     options, command = parse_run_args(args)
     cwd = Path(os.getcwd())
     first_status = _start_step0_scan(cwd) if command else None
@@ -140,22 +147,32 @@ def _scalar(text: str) -> object:
     return value if isinstance(value, (int, float, bool)) or value is None else text
 
 
+def version_command() -> int:
+    from agitlog.constants import VERSION
+
+    sys.stdout.write(f"agitlog {VERSION}\n")
+    return 0
+
+
 def emit_command(args: list[str]) -> int:
+    """Send one event over the wire protocol. Shell agents call this in loops, so it loads only the
+    wire client (agitlog.capture.connection), not the SDK."""
     from agitlog.store.events import MalformedEvent, check_draft
-    from agitlog.capture.sdk import emit
+    from agitlog.capture.connection import CLIENT, process_draft
 
     kind, data, snapshot = parse_emit_args(args)
     try:
         check_draft({"type": kind, "data": data})
     except MalformedEvent as exc:
         raise UsageError(str(exc), hint="types look like decision, tool.call, my_app.step") from None
-    import agitlog.capture.sdk as sdk
-
-    if not sdk.enabled():
+    if not CLIENT.enabled:
         if sys.stderr.isatty():
             sys.stderr.write("agitlog: not inside `agitlog run`; event not recorded\n")
         return 0
-    reply = emit(kind, data, snapshot=snapshot)
+    draft = process_draft(kind, data)
+    if snapshot:
+        draft["snapshot"] = True
+    reply = CLIENT.send(draft, wait=snapshot)
     if snapshot and reply:
         sys.stdout.write(f"{reply.get('commit') or ''}\n")
     return 0
