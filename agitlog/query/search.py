@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from agitlog import git
 from agitlog.store import provenance as links
-from agitlog.constants import KIND_RECORD, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX
+from agitlog.constants import KIND_RECORD, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX, TRAILER_KIND
 from agitlog.errors import AgitlogError, UsageError
 from agitlog.store.events import iter_events
 from agitlog.store.records import parse_meta
@@ -139,11 +139,12 @@ class SearchIndex:
         fingerprint = json.dumps(stamp)
         if not force and stamp is not None and self._meta("fingerprint") == fingerprint:
             return 0
-        records = {ref.name.removeprefix(REF_PREFIX): ref.sha
-                   for ref in git.iter_refs(self.repo, REF_PREFIX.rstrip("/")) if ref.kind == KIND_RECORD}
+        tips = {name.removeprefix(REF_PREFIX): sha
+                for name, sha in git.ref_shas(self.repo, REF_PREFIX.rstrip("/")).items()}
         indexed = dict(self.db.execute("SELECT id, sha FROM sessions").fetchall())
-        gone = [sid for sid, sha in indexed.items() if records.get(sid) != sha]
-        fresh = sorted(sid for sid, sha in records.items() if indexed.get(sid) != sha)
+        gone = [sid for sid, sha in indexed.items() if tips.get(sid) != sha]
+        records = self._records({sid: sha for sid, sha in tips.items() if indexed.get(sid) != sha})
+        fresh = sorted(records)
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self._forget(gone)
@@ -156,6 +157,16 @@ class SearchIndex:
             self.db.rollback()
             raise
         return len(fresh)
+
+    def _records(self, tips: dict[str, str]) -> dict[str, str]:
+        """Of the sessions whose ref is new or moved (``tips``), those whose ref points at a record
+        commit (finished). Only these refs' commits are read: once the index is up to date (after
+        `agitlog fetch`, say), a search parses no session's commit, however many there are."""
+        if not tips:
+            return {}
+        trailers = git.commit_trailers(self.repo, sorted(set(tips.values())))
+        return {sid: sha for sid, sha in tips.items()
+                if trailers.get(sha, {}).get(TRAILER_KIND) == [KIND_RECORD]}
 
     def _forget(self, session_ids: Sequence[str]) -> None:
         for sid in session_ids:
@@ -171,9 +182,9 @@ class SearchIndex:
         blobs = git.cat_files(self.repo, specs)
         next_id = (self.db.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
         for i, sid in enumerate(session_ids):
-            meta = parse_meta(blobs[2 * i], sid)
+            started_at, agent, status = _indexed_meta(blobs[2 * i], sid)
             self.db.execute("INSERT INTO sessions(id, sha, started_at, agent, status) VALUES (?,?,?,?,?)",
-                            (sid, records[sid], meta.get("started_at"), meta.get("agent"), meta.get("status")))
+                            (sid, records[sid], started_at, agent, status))
             self.db.executemany("INSERT INTO session_files(session, path) VALUES (?, ?)",
                                 [(sid, path) for path in sorted(touched.get(sid, ()))])
             rows = list(_event_rows(sid, blobs[2 * i + 1] or b"", next_id))
@@ -223,6 +234,17 @@ class SearchIndex:
             "WHERE e.session=? AND e.seq BETWEEN ? AND ? AND e.seq != ? ORDER BY e.seq",
             (session, seq - radius, seq + radius, seq)).fetchall()
         return [{"seq": s, "type": k, "agent": a, "text": _first_line(text)} for s, k, a, text in rows]
+
+
+def update_index(repo: git.Repo) -> int:
+    """Index the sessions that arrived or changed since the index was last brought up to date
+    (`agitlog fetch` calls this, so the first search after it has nothing left to read); returns
+    how many sessions were indexed."""
+    index = SearchIndex(repo)
+    try:
+        return index.sync()
+    finally:
+        index.close()
 
 
 def _regexp(pattern: str, text: str | None) -> bool:
@@ -318,6 +340,27 @@ def _session_paths(repo: git.Repo, session_ids: Iterable[str]) -> dict[str, set[
     """Files each session's steps wrote (from the shared links cache)."""
     cached = links.load_links(repo)
     return {sid: {row[0] for row in cached.get(sid, {}).get("blobs", [])} for sid in session_ids}
+
+
+_META_FIELDS = ("started_at", "agent", "status")
+_META_LINE = re.compile(r'^(started_at|agent|status) = "([^"\\\n]*)"$', re.MULTILINE)
+
+
+def _indexed_meta(blob: bytes | None, session_id: str) -> tuple[str | None, str | None, str | None]:
+    """(started_at, agent, status) of a session.toml. These are plain top-level strings as agitlog
+    writes them, read without a full TOML parse (which took half of indexing 50,000 sessions);
+    anything else (escapes, multi-line strings, a key missing or repeated) goes through parse_meta."""
+    try:
+        head = (blob or b"").decode("utf-8").split("\n[", 1)[0]
+    except UnicodeDecodeError:
+        head = ""
+    found = _META_LINE.findall(head)
+    values = dict(found)
+    plain = "\\" not in head and '"""' not in head and "'''" not in head
+    if plain and len(found) == len(_META_FIELDS) == len(values):
+        return values["started_at"], values["agent"], values["status"]
+    meta = parse_meta(blob, session_id)
+    return meta.get("started_at"), meta.get("agent"), meta.get("status")
 
 
 def _event_rows(session_id: str, data: bytes, first_id: int) -> Iterator[tuple[Any, ...]]:
