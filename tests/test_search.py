@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 from helpers import agitlog, agitlog_json, git, run_python_agent, unique_prefix
@@ -27,9 +29,18 @@ def _search(repo: Path, *args: str) -> list[dict]:
 
 
 def _two_sessions(tmp_path: Path) -> tuple[Path, str, str]:
-    repo = calc_repo(tmp_path / "repo")
-    record_step_agent(repo)
-    assert run_python_agent(repo, OTHER_AGENT).returncode == 3
+    """A repository with two recorded sessions, copied into ``tmp_path`` from one recorded once per
+    test run (recording is most of these tests' time; each test may change its copy)."""
+    template = tmp_path.parent / "search-two-sessions"
+    if not template.exists():
+        building = tmp_path.parent / f"search-two-sessions.{os.getpid()}"
+        repo = calc_repo(building / "repo")
+        record_step_agent(repo)
+        assert run_python_agent(repo, OTHER_AGENT).returncode == 3
+        building.rename(template)
+    for item in template.iterdir():
+        shutil.copytree(item, tmp_path / item.name, symlinks=True) if item.is_dir() else shutil.copy2(item, tmp_path)
+    repo = tmp_path / "repo"
     second, first = [row["id"] for row in agitlog_json("log", cwd=repo)]  # newest first
     return repo, first, second
 
