@@ -21,7 +21,7 @@ from agitlog.constants import (
 )
 from agitlog.errors import AgitlogError
 from agitlog.capture.recorder import Recorder
-from agitlog.capture.lifecycle import LiveSession, finish_session, recover_sessions, start_session
+from agitlog.capture.lifecycle import LiveSession, finish_session, prepare_finish, recover_sessions, start_session
 
 if TYPE_CHECKING:
     from agitlog.capture.replaybook import ReplayBook
@@ -73,6 +73,7 @@ def run_recorded(
         outcome = _run_child(list(command), executable=executable, cwd=cwd, env=env,
                              recorder=live.recorder if capture_output else None, stdout_to_stderr=stdout_to_stderr)
         live.recorder.prefetch_snapshot()  # the after-snapshot's scan runs while the channel and proxy close
+        prepare_finish()
     finally:
         channel.close()
         for service in services:
