@@ -12,6 +12,9 @@ patterns = ["acct-[0-9]{8}"]           # extra regexes replaced by [REDACTED:cus
 [share]
 remote = "origin"                      # default remote for push/fetch
 
+[rerun]
+ignore = ["$.metadata", "$.input[*].id"]  # request fields a rerun does not match on (JSON paths)
+
 [prices."gpt-4o"]                      # per million tokens, in your currency
 input = 2.5
 output = 10.0
@@ -41,6 +44,7 @@ class Config:
     redact_patterns: tuple[str, ...] = ()
     remote: str | None = None
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    rerun_ignore: tuple[str, ...] = ()   # JSON paths left out when a rerun matches requests
     source: Path | None = None
 
 
@@ -71,6 +75,7 @@ def _from_table(table: dict[str, Any], source: Path) -> Config:
     redact = _section(table, "redact", source)
     share = _section(table, "share", source)
     prices = _section(table, "prices", source)
+    rerun = _section(table, "rerun", source)
     return Config(
         exclude=_strings(snapshot.get("exclude", ()), "snapshot.exclude", source),
         max_file_size=parse_size(snapshot.get("max_file_size", DEFAULT_MAX_FILE_SIZE), source),
@@ -78,6 +83,7 @@ def _from_table(table: dict[str, Any], source: Path) -> Config:
         redact_patterns=_strings(redact.get("patterns", ()), "redact.patterns", source),
         remote=share.get("remote"),
         prices={str(k): dict(v) for k, v in prices.items() if isinstance(v, dict)},
+        rerun_ignore=_json_paths(rerun.get("ignore", ()), "rerun.ignore", source),
         source=source,
     )
 
@@ -93,6 +99,15 @@ def _strings(value: Any, key: str, source: Path) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
         raise ConfigError(f"{key} in {source.name} must be a list of strings")
     return tuple(value)
+
+
+def _json_paths(value: Any, key: str, source: Path) -> tuple[str, ...]:
+    paths = _strings(value, key, source)
+    for path in paths:
+        if not path.startswith("$"):
+            raise ConfigError(f"{key} in {source.name}: {path!r} is not a JSON path",
+                              hint='write paths such as "$.metadata" or "$.input[*].id"')
+    return paths
 
 
 def parse_size(value: Any, source: Path | None = None) -> int:

@@ -37,6 +37,7 @@ ENV_AGENT = "AGITLOG_AGENT"
 ENV_SPAN = "AGITLOG_SPAN"
 ENV_REPO = "AGITLOG_REPO"
 ENV_TRACEPARENT = "TRACEPARENT"
+ENV_BIN = "AGITLOG_BIN"            # the `agitlog` command that records this process (capture/shim.py)
 ENV_REPLAY_TOOLS = "AGITLOG_REPLAY_TOOLS"  # set by `agitlog rerun --replay-tools`
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
@@ -49,6 +50,18 @@ STATUS_FAILED = "failed"
 STATUS_INTERRUPTED = "interrupted"
 STATUS_KILLED = "killed"
 STATUS_CRASHED = "crashed"
-STATUSES = (STATUS_RUNNING, STATUS_OK, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_KILLED, STATUS_CRASHED)
+STATUS_DAMAGED = "damaged"  # a record that failed validation (agitlog.store.models): listed, removable, not read
+STATUSES = (STATUS_RUNNING, STATUS_OK, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_KILLED, STATUS_CRASHED,
+            STATUS_DAMAGED)
+
+# Test-only fault injection (agitlog.store.recovery.crash_point): the named step SIGKILLs the process.
+ENV_CRASH_AT = "AGITLOG_TEST_CRASH_AT"
 
 TRAILER_LINK = "Agent-Session"       # on the user's own commits: the sessions their changes came from
+ENV_RERUN_ISOLATION = "AGITLOG_RERUN_ISOLATION"  # "none": run a rerun at its sandbox path, without a mount namespace
+
+# Request fields that differ from run to run without changing what the model is asked (ids, a
+# client's own metadata): left out when a rerun matches requests and when runs are compared.
+# "stream" and "stream_options" stay: they change the bytes served.
+VOLATILE_REQUEST_FIELDS = frozenset({"user", "metadata", "safety_identifier", "prompt_cache_key",
+                                     "client_metadata"})  # client_metadata: Codex's session, turn ids

@@ -98,6 +98,14 @@ def _redirect_fds(out: Any, err: Any) -> tuple[int, int]:
     return saved
 
 
+def path_without_agitlog() -> str:
+    """The caller's PATH minus every directory holding an `agitlog` command, as on a machine where
+    agitlog was installed into a virtualenv that was never activated."""
+    kept = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep)
+            if d and not os.access(os.path.join(d, "agitlog"), os.X_OK)]
+    return os.pathsep.join(kept)
+
+
 def agitlog_json(*args: str, cwd: Path) -> Any:
     proc = agitlog(*args, "--json", cwd=cwd)
     assert proc.returncode == 0, proc.stderr

@@ -45,6 +45,11 @@ def test_text_output_names_step_decision_and_diff(tmp_path: Path) -> None:
     assert "first bad step: 3 of 4" in proc.stdout
     assert "rewrite calc 3" in proc.stdout and "because step 3 needs it" in proc.stdout
     assert "diff --git a/app/calc.py b/app/calc.py" in proc.stdout
+    import re
+
+    seqs = re.findall(r"^  [a-z ]{12} +(\d+)  \d\d:", proc.stdout, flags=re.MULTILINE)
+    assert len(seqs) >= 4 and len(seqs) == len(set(seqs)), proc.stdout  # each event once
+    assert "(made this step)" in proc.stdout and "produced by" not in proc.stdout  # the step's producer marked
 
 
 def test_flaky_step_exits_125_and_is_skipped(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from helpers import agitlog, agitlog_json, fsck, git, run_python_agent, session_ids, tree_files
+from helpers import agitlog, agitlog_json, fsck, git, path_without_agitlog, run_python_agent, session_ids, tree_files
 
 SDK_AGENT = """
 import agitlog, pathlib
@@ -104,7 +104,8 @@ agitlog emit log message=from-cli level=info
 def test_bash_agent_over_the_wire_protocol(repo: Path) -> None:
     script = repo.parent / "agent.sh"
     script.write_text(BASH_AGENT)
-    proc = agitlog("run", "--", "bash", str(script), cwd=repo)
+    # The script calls plain `agitlog emit`: `run` makes itself reachable, whatever the caller's PATH.
+    proc = agitlog("run", "--", "bash", str(script), cwd=repo, env={"PATH": path_without_agitlog()})
     assert proc.returncode == 0, proc.stderr
     events = agitlog_json("show", cwd=repo)["events"]
     kinds = [e["type"] for e in events]
@@ -175,10 +176,7 @@ import subprocess, sys, agitlog
 agitlog.log('outer')
 subprocess.run(["agitlog", "run", "--name", "child", "--", sys.executable, {str(inner)!r}], check=True)
 """
-    bin_dir = str(Path(sys.executable).parent)
-    import os
-
-    proc = run_python_agent(repo, outer, env={"PATH": bin_dir + os.pathsep + os.environ["PATH"]})
+    proc = run_python_agent(repo, outer, env={"PATH": path_without_agitlog()})
     assert proc.returncode == 0, proc.stderr
     rows = agitlog_json("log", cwd=repo)
     child = next(r for r in rows if r["title"] == "child")

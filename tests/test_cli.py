@@ -122,3 +122,140 @@ def test_a_crafted_session_cannot_break_log_or_show(repo: Path) -> None:
         assert proc.returncode == 0, (args, proc.stderr)
         assert "\x1b" not in proc.stdout
     assert agitlog_json("log", cwd=repo)[0]["id"] == sid
+
+
+def _command_paths(command: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [prefix]
+    for name, sub in getattr(command, "commands", {}).items():
+        paths += _command_paths(sub, (*prefix, name))
+    return paths
+
+
+def test_no_help_screen_shows_escaped_brackets(capsys) -> None:
+    import typer.main
+
+    from agitlog.cli import main
+    from agitlog.cli.app import app
+
+    paths = _command_paths(typer.main.get_command(app))
+    assert ("remote", "setup") in paths and ("log",) in paths
+    for path in paths:
+        assert main([*path, "--help"]) == 0, path
+        out = capsys.readouterr().out
+        assert out.startswith("Usage: agitlog") and "\\[" not in out, (path, out)
+    # the installed command, on screens with a range, a default and a required option
+    words = lambda *args: " ".join(agitlog(*args, "--help", cwd=Path.cwd()).stdout.split())  # noqa: E731
+    assert "[x>=0; required]" in words("checkout")
+    assert "[default: 100; x>=0]" in words("search")
+
+
+def test_bare_agitlog_prints_help_and_version_flag(tmp_path: Path) -> None:
+    bare = agitlog(cwd=tmp_path)
+    assert bare.returncode == 0 and bare.stdout.startswith("Usage: agitlog") and "--version" in bare.stdout
+    assert "Commands:" in bare.stdout and bare.stderr == ""
+    group = agitlog("remote", cwd=tmp_path)
+    assert group.returncode == 0 and "setup" in group.stdout
+    version = agitlog("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout == agitlog("version", cwd=tmp_path).stdout
+    assert version.stdout.startswith("agitlog ") and version.stdout.strip().split()[1][0].isdigit()
+
+
+def _on_terminal(args: list[str], cwd: Path, columns: int) -> str:
+    """The installed command's stdout as a terminal of ``columns`` columns shows it (escapes removed)."""
+    import os
+    import pty
+    import re
+    import subprocess
+
+    from helpers import AGITLOG
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, COLUMNS=str(columns), LINES="40", TERM="xterm")
+    proc = subprocess.Popen([AGITLOG, *args], cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # EIO: the command closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+    os.close(master)
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode()).replace("\r\n", "\n")
+
+
+def test_log_never_wraps_a_session_id(repo: Path) -> None:
+    long_name = "nightly dependency upgrade across every service with a very long description"
+    ids = [_record(repo, "--name", long_name), _record(repo, code="raise SystemExit(1)\n")]
+    for columns in (80, 100):
+        screen = _on_terminal(["log"], repo, columns)
+        lines = screen.splitlines()
+        assert all(len(line) <= columns for line in lines), screen
+        for session_id in ids:
+            assert any(line.startswith(session_id + " ") for line in lines), (columns, screen)
+        assert "failed (1)" in screen and "nightly" in screen
+
+
+def test_empty_results_say_what_matched_nothing(repo: Path) -> None:
+    _record(repo, "--agent", "alpha")
+    for args, said in ((["--status", "failed"], "no sessions match --status failed"),
+                       (["--agent", "nobody", "--status", "ok"], "no sessions match --status ok --agent nobody"),
+                       (["--since", "2030-01-01"], "no sessions match --since 2030-01-01")):
+        proc = agitlog("log", *args, cwd=repo)
+        assert proc.returncode == 0 and proc.stdout == "" and said in proc.stderr, (args, proc.stderr)
+        assert "recorded yet" not in proc.stderr
+    for command in (["log"], ["search", "x"]):
+        proc = agitlog(*command, "--status", "bogus", cwd=repo)
+        assert proc.returncode == 2 and "unknown status 'bogus'" in proc.stderr
+        assert "running, ok, failed, interrupted, killed, crashed" in proc.stderr
+
+
+def test_fresh_clone_hints_fetch(repo: Path, tmp_path: Path) -> None:
+    session = _record(repo)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    proc = agitlog("log", cwd=clone)
+    assert proc.returncode == 0 and "origin has 1 session:" in proc.stderr and "`agitlog fetch origin`" in proc.stderr
+    assert agitlog("fetch", "origin", cwd=clone).returncode == 0
+    assert [r["id"] for r in agitlog_json("log", cwd=clone)] == [session]
+    empty = tmp_path / "empty"
+    git(tmp_path, "clone", "-q", str(clone), str(empty))
+    git(empty, "remote", "set-url", "origin", str(tmp_path / "gone"))  # unreachable: no hint, no error
+    proc = agitlog("log", cwd=empty)
+    assert proc.returncode == 0 and "no sessions recorded yet" in proc.stderr
+
+
+CODING_AGENT = """
+import agitlog
+reminder = {"type": "text", "text": "<system-reminder>repo context, todo list</system-reminder>"}
+agitlog.emit("llm.request", {"body": {"model": "claude-x", "system": "You are a coding agent.", "messages": [
+    {"role": "system", "content": "tool policy: be careful"},
+    {"role": "user", "content": [reminder, {"type": "text", "text": "fix the failing billing test"}]},
+]}})
+calls = [{"id": f"t{i}", "name": "edit", "input": {"file": f"f{i}.py"}} for i in range(4)]
+agitlog.response("", model="claude-x", tool_calls=calls, latency_ms=1234.5678901234567, first_chunk_ms=87.654321)
+agitlog.emit("llm.request", {"body": {"model": "claude-x", "messages": [
+    {"role": "user", "content": "fix the failing billing test"},
+    {"role": "system", "content": "reminder appended after the user turn"},
+]}})
+"""
+
+
+def test_show_counts_asked_tool_calls_and_previews_the_users_prompt(repo: Path) -> None:
+    session = _record(repo, code=CODING_AGENT)
+    text = agitlog("show", session, cwd=repo).stdout
+    assert "tool calls 4 (4 asked by a model, 0 recorded)" in text
+    assert "prompt    fix the failing billing test" in text and "system-reminder" not in text.split("\n\n")[0]
+    assert "model     claude-x: 1 call, in 0, out 0" in text
+    request_lines = [line for line in text.splitlines() if "llm.request" in line]
+    assert request_lines[0].endswith("msg: fix the failing billing test")
+    assert request_lines[1].endswith("msg: fix the failing billing test")  # not the system message after it
+    assert agitlog_json("show", session, "--type", "decision", cwd=repo)["prompt"] == "fix the failing billing test"
+    assert agitlog_json("show", session, cwd=repo)["session"]["stats"]["model_tool_calls"] == 4
+    plain = agitlog("replay", session, "--plain", cwd=repo).stdout
+    assert "latency: 1235 ms" in plain and "first chunk: 88 ms" in plain and "1234.56" not in plain
+    summary = agitlog("run", "--", "true", cwd=repo).stderr
+    assert "1 step)" in summary and "steps)" not in summary  # `run` on an unchanged tree: step 0 only

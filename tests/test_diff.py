@@ -79,7 +79,7 @@ def test_plain_diff_and_stat_and_name_only(repo: Path) -> None:
     assert "-line 1" in lines and "+TOP CHANGED" in lines
     assert "\x1b" not in plain.stdout  # piped: no colour
     stat = agitlog("diff", "--range", "1..4", "--stat", cwd=repo).stdout.splitlines()
-    assert stat[-1].strip() == "2 file(s) changed, 3 insertion(s)(+), 2 deletion(s)(-)"
+    assert stat[-1].strip() == "2 files changed, 3 insertions(+), 2 deletions(-)"
     assert agitlog("diff", "--name-only", cwd=repo).stdout.splitlines() == ["big.txt", "notes.txt"]
 
 

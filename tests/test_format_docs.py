@@ -5,7 +5,8 @@ import re
 import tomllib
 from pathlib import Path
 
-from agitlog.store.events import FIELDS, KNOWN_TYPES, check_draft, iter_events, parse_ts
+from agitlog.store.events import FIELDS, KNOWN_TYPES, check_draft, parse_ts
+from agitlog.store.models import SessionMeta, parse_events
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -16,9 +17,11 @@ def _blocks(doc: str, lang: str) -> list[str]:
 
 def test_events_doc_example_parses_as_v1_events() -> None:
     [block] = _blocks("events.md", "jsonl")
-    events = list(iter_events(block.encode()))
+    session_id = re.search(r'"session":"([^"]+)"', block).group(1)
+    events = list(parse_events(block.encode(), session_id))
     assert len(events) >= 5
     for seq, event in enumerate(events):
+        assert event["data"].get("error") != "malformed stored event", event["data"]
         assert tuple(event) == FIELDS
         assert event["v"] == 1 and event["seq"] == seq
         parse_ts(event["ts"])
@@ -41,3 +44,27 @@ def test_format_doc_session_toml_example_parses() -> None:
     from agitlog.store.records import dump_meta
 
     assert tomllib.loads(dump_meta(meta)) == meta
+    typed = SessionMeta.from_toml(example.encode(), meta["id"])
+    assert typed.damage is None and typed.to_dict() == meta  # the documented shape is the model's shape
+
+
+def _documented_exit_codes() -> dict[int, set[str]]:
+    """Every exit code a command page defines (its "## Exit codes" section or "Exit codes:" line)."""
+    codes: dict[int, set[str]] = {}
+    for page in sorted((DOCS / "commands").glob("*.md")):
+        text = page.read_text()
+        parts = re.findall(r"^## Exit codes\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+        parts += re.findall(r"^Exit codes?:(.*?)(?:\n\n|\Z)", text, flags=re.M | re.S)
+        for part in parts:
+            for number in re.findall(r"(?<![\w.+-])`?(\d{1,3})`?(?![\w.%])", part):
+                codes.setdefault(int(number), set()).add(page.name)
+    return codes
+
+
+def test_readme_exit_codes_cover_every_code_the_command_docs_define() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    section = readme[readme.index("## Exit codes"):]
+    listed = {int(n) for n in re.findall(r"`(\d{1,3})`", section)}
+    documented = _documented_exit_codes()
+    assert {0, 1, 2, 126, 127} <= set(documented)  # the parser finds the pages' codes
+    assert set(documented) <= listed, {code: pages for code, pages in documented.items() if code not in listed}

@@ -5,13 +5,13 @@ from pathlib import Path
 
 from agitlog import git as agit
 from agitlog.store.metacache import cache_file
-from agitlog.store.records import list_sessions
+from agitlog.store.sessions import SessionStore
 from helpers import git, session_ids
 from team_agents import calc_repo, record_step_agent
 
 
 def _ids(repo: Path) -> list[str]:
-    return sorted(s.id for s in list_sessions(agit.find_repo(repo)))
+    return sorted(s.id for s in SessionStore.open(agit.find_repo(repo)).all())
 
 
 def test_cache_follows_ref_changes_and_survives_corruption(tmp_path: Path) -> None:
@@ -29,5 +29,5 @@ def test_cache_follows_ref_changes_and_survives_corruption(tmp_path: Path) -> No
     assert _ids(repo) == [first, second]
     cache_file(where).write_bytes(b"garbage")
     assert _ids(repo) == [first, second]
-    meta = {s.id: s.meta for s in list_sessions(where)}
-    assert meta[second]["env_names"] and meta[second]["steps"]["count"] == 5
+    meta = {s.id: s.meta for s in SessionStore.open(where).all()}
+    assert meta[second].env_names and meta[second].steps.count == 5

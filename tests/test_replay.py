@@ -381,7 +381,8 @@ def test_a_crafted_session_with_malformed_events_replays_safely(repo: Path) -> N
 
 def test_span_tree_depths_and_jumps_on_synthetic_events() -> None:
     from agitlog.query.timeline import build_replay, jump, span_depths
-    from agitlog.store.records import SessionInfo
+    from agitlog.store.models import SessionMeta
+    from agitlog.store.sessions import Session
 
     def event(seq: int, kind: str, span: str, parent: str | None, **data: Any) -> dict[str, Any]:
         return {"seq": seq, "type": kind, "agent": "a", "span": span, "parent_span": parent, "step": 0, "data": data}
@@ -396,7 +397,7 @@ def test_span_tree_depths_and_jumps_on_synthetic_events() -> None:
     depths = span_depths(events)
     assert (depths[root], depths[child], depths[grandchild]) == (0, 1, 2)
     assert loop_a in depths and loop_b in depths  # a parent cycle ends, it does not hang
-    replay = build_replay(SessionInfo(id="s", meta={}, ref="r", commit=None), events, steps=[], changes={})
+    replay = build_replay(Session(id="s", meta=SessionMeta(id="s", status="ok"), ref="r", commit=None), events, steps=[], changes={})
     assert [row.depth for row in replay.rows[:5]] == [0, 1, 2, 2, 1]
     assert replay.rows[3].span_name == "grand"
     assert jump(replay, start=0, target="error") == 3

@@ -72,6 +72,9 @@ def test_rerun_serves_recorded_answers_and_reproduces_files(repo: Path, fake: Fa
     assert proc.returncode == 1
     diff = json.loads(proc.stdout)
     assert diff["first_difference"]["a"]["type"] == "llm.response"
+    changes = diff["first_difference"]["changes"]  # the fake model's random tool-call id, by JSON path
+    assert [c["path"] for c in changes] == ["$.data.tool_calls[0].id"]
+    assert changes[0]["a"] != changes[0]["b"] and "[" in changes[0]["a"]
     assert not diff["trees_equal"] and "answer.txt" in {f["path"] for f in diff["files"]}
     assert diff["patch"].startswith("diff --git") and "+Hello from the fake model" in diff["patch"]
 
@@ -101,6 +104,9 @@ def test_divergence_fails_fast_or_goes_live(repo: Path, fake: FakeModel) -> None
     result = json.loads(proc.stdout)
     assert result["reproduced"] is False and result["upstream_calls"] == 0
     assert result["divergence"]["call_index"] == 0 and "(changed)" in result["divergence"]["actual"]
+    changed = [c for c in result["divergence"]["changes"] if "(changed)" in c["b"]]
+    assert changed and changed[0]["path"].startswith("$.messages[") and changed[0]["path"].endswith(".content")
+    assert "[ (changed)]" in changed[0]["b"] and "[]" in changed[0]["a"]  # the changed part, marked
     assert len(fake.llm_requests()) == calls_before
     rerun_events = agitlog_json("show", result["rerun"], "--type", "error", cwd=repo)["events"]
     assert rerun_events and rerun_events[0]["data"]["error"] == "rerun diverged from the recording"
@@ -165,3 +171,60 @@ for i in range(20):
     assert run_python_agent(repo, code, env=_env(fake)).returncode == 0
     kinds = [e["type"] for e in agitlog_json("show", "--type", "log", "--type", "llm", cwd=repo)["events"]]
     assert kinds == ["log", "llm.request", "llm.response", "log"] * 20
+
+
+def test_rerun_finds_a_program_given_relative_to_the_original_directory(repo: Path) -> None:
+    """`agitlog run -- ../venv/bin/python agent.py`: the program lives outside the repository, so the
+    rerun (in a temporary worktree) resolves it from where the original ran, not from the worktree."""
+    tools = repo.parent / "tools"
+    tools.mkdir()
+    program = tools / "agent.sh"
+    program.write_text("#!/bin/sh\necho ran >> out.txt\n")
+    program.chmod(0o755)
+    assert agitlog("run", "--", "../tools/agent.sh", cwd=repo).returncode == 0
+    original = agitlog_json("log", cwd=repo)[0]["id"]
+    proc = agitlog("rerun", original, "--json", cwd=repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["exit_code"] == 0 and result["reproduced"] is True
+
+
+def test_a_recorded_answer_without_a_content_type_is_served_without_one() -> None:
+    """A `HEAD /` connectivity check is answered with no body and no content type: serving it with
+    `application/json` made every such rerun report a difference."""
+    from agitlog.capture.replaybook import build_book
+
+    request = {"type": "llm.request", "step": 0, "data": {"call_id": "c1", "path": "/", "body": None}}
+    response = {"type": "llm.response", "step": 0,
+                "data": {"call_id": "c1", "status": 200, "content_type": None, "body_ref": ""}}
+    typed = {"type": "llm.response", "step": 0,
+             "data": {"call_id": "c2", "status": 200, "content_type": "text/plain", "body_ref": ""}}
+    typed_request = {"type": "llm.request", "step": 0, "data": {"call_id": "c2", "path": "/", "body": None}}
+    book = build_book([request, response, typed_request, typed], load_bodies=lambda names: {}, canonical=str)
+    assert book.calls[0].headers == {} and book.calls[1].headers == {"content-type": "text/plain"}
+
+
+def test_fork_at_a_call_with_a_different_answer_then_live(repo: Path, fake: FakeModel, tmp_path: Path) -> None:
+    """`--fork-at 1 --answer FILE`: call #0 from the recording, #1 answered by the user's file, #2 by the
+    real model; the two runs are shown side by side from where they part."""
+    assert run_python_agent(repo, AGENT, env=_env(fake)).returncode == 0
+    original = agitlog_json("log", cwd=repo)[0]["id"]
+    answer = tmp_path / "answer.json"
+    answer.write_text(json.dumps({"id": "forked", "object": "chat.completion", "created": 0, "model": "fake-model",
+                                  "choices": [{"index": 0, "finish_reason": "stop",
+                                               "message": {"role": "assistant", "content": "FORKED ANSWER"}}]}))
+    calls = len(fake.llm_requests())
+    proc = agitlog("rerun", original, "--fork-at", "1", "--answer", str(answer), "--json", cwd=repo, env=_env(fake))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["fork_at"] == 1 and result["served_calls"] == 1 and result["upstream_calls"] == 1
+    assert len(fake.llm_requests()) == calls + 1
+    rerun = agitlog_json("show", result["rerun"], cwd=repo)["session"]
+    assert tree_files(repo, rerun["steps"]["last"])["answer.txt"] == b"FORKED ANSWER"
+    after = result["comparison"]["after_difference"]
+    assert after["a"] and after["b"] and after["a"][0]["type"] == after["b"][0]["type"] == "llm.response"
+
+    text = agitlog("compare", original, result["rerun"], "--side-by-side", cwd=repo).stdout
+    assert "A from the first difference" in text and " | " in text
+    bad = agitlog("rerun", original, "--fork-at", "9", cwd=repo, env=_env(fake))
+    assert bad.returncode == 2 and "made 3 model call" in bad.stderr

@@ -39,6 +39,25 @@ def test_rm_locally_and_on_a_remote(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "no recorded sessions" in proc.stderr
 
 
+def test_rm_on_a_remote_after_remote_setup(tmp_path: Path) -> None:
+    """`remote setup` maps the remote's session refs onto the local ones: deleting one there deletes
+    it here too, which must not make the local delete fail ("cannot lock ref")."""
+    repo = calc_repo(tmp_path / "repo")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    record_step_agent(repo)
+    record_step_agent(repo)
+    first, second = sorted(session_ids(repo))
+    assert agitlog("remote", "setup", "origin", cwd=repo).returncode == 0
+    assert agitlog("push", cwd=repo).returncode == 0
+    proc = agitlog("rm", first, "--remote", "origin", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert "removed 1 session:" in proc.stdout and "removed 1 session from origin" in proc.stdout
+    assert session_ids(repo) == [second]
+    assert first not in git(remote, "for-each-ref") and second in git(remote, "for-each-ref")
+
+
 def test_gc_older_than_keeps_adopted_sessions_and_packs_refs(tmp_path: Path) -> None:
     repo = calc_repo(tmp_path / "repo")
     old_ids = _generator().generate(repo, sessions=6, events=5, days=200, until_days_ago=150)
@@ -59,7 +78,10 @@ def test_gc_older_than_keeps_adopted_sessions_and_packs_refs(tmp_path: Path) -> 
     assert "refs/agent-sessions/" in (repo / ".git" / "packed-refs").read_text()
     assert {row["id"] for row in agitlog_json("log", cwd=repo)} == {adopted, recent}
     text = agitlog("gc", cwd=repo)
-    assert text.returncode == 0 and "2 session(s) remain" in text.stdout
+    assert text.returncode == 0 and "2 sessions remain; session refs packed" in text.stdout
+    dry_text = agitlog("gc", "--older-than", "90d", "--dry-run", cwd=repo).stdout
+    assert "would remove 0 sessions" in dry_text and "would keep 1 old session whose" in dry_text
+    assert "2 sessions would remain; dry run: nothing was removed" in dry_text and "refs packed" not in dry_text
 
 
 def test_sessions_can_be_named_by_their_random_part(tmp_path: Path) -> None:

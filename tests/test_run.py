@@ -267,7 +267,8 @@ def test_detached_head(repo: Path) -> None:
 
 def test_recovery_keeps_a_line_cut_off_mid_write(repo: Path) -> None:
     from agitlog import git as agit
-    from agitlog.capture.lifecycle import recover_sessions, start_session
+    from agitlog.capture.lifecycle import start_session
+    from agitlog.store.recovery import recover_sessions
 
     live = start_session(agit.find_repo(repo), command=["agent"], cwd=repo)
     live.recorder.record({"type": "log", "data": {"message": "kept"}})

@@ -161,22 +161,3 @@ def test_fetch_indexes_the_sessions_it_brings(tmp_path: Path) -> None:
     assert {h["session"] for h in result["hits"]} == {first, second}
     assert result["indexed_sessions"] == 2
 
-
-def test_indexed_metadata_matches_the_full_toml_parse() -> None:
-    import tomli_w
-
-    from agitlog.query.search import _indexed_meta
-    from agitlog.store.records import parse_meta
-
-    cases = [
-        {"id": "s", "agent": "main", "started_at": "2026-01-01T00:00:00.000000Z", "status": "ok",
-         "git": {"status": "not this one"}},
-        {"id": "s", "agent": 'quo"te\\back', "started_at": "2026-01-01T00:00:00.000000Z", "status": "failed"},
-        {"id": "s", "name": "a\nstatus = \"ok\"", "started_at": "x", "agent": "a", "status": "killed"},
-        {"id": "s", "agent": "main", "started_at": "x"},
-    ]
-    blobs = [tomli_w.dumps(meta).encode() for meta in cases]
-    blobs += [b"status = \"ok\"\nagent = \"a\"\nstarted_at = \"x\"\nstatus = \"failed\"\n", b"\xff\xfe", None]
-    for blob in blobs:
-        meta = parse_meta(blob, "s")
-        assert _indexed_meta(blob, "s") == (meta.get("started_at"), meta.get("agent"), meta.get("status")), blob

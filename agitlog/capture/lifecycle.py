@@ -1,5 +1,5 @@
-"""A session's life: start (journal, step 0, session.start), finish (last step, session.end, record
-commit) and recovery of sessions whose recorder died before finishing them."""
+"""A session's life: start (journal, step 0, session.start) and finish (last step, session.end, record
+commit through agitlog.store.recovery.finalize, which recovery of crashed sessions shares)."""
 from __future__ import annotations
 
 import os
@@ -12,16 +12,18 @@ from typing import Any, Mapping, Sequence
 
 from agitlog import git
 from agitlog.config import Config, load_config
-from agitlog.errors import AgitlogError
 from agitlog.constants import (
-    ENV_SPAN, ENV_SESSION, ENV_TRACEPARENT, FORMAT_VERSION, STATUS_CRASHED, VERSION,
+    ENV_SPAN, ENV_SESSION, ENV_TRACEPARENT, FORMAT_VERSION, VERSION,
 )
-from agitlog.store.events import encode_event, finish_event, iter_events, malformed_draft, new_span_id, new_trace_id, utc_now
-from agitlog.store.journal import Journal, create_journal, iter_journals, read_events_tolerant, remove_journal, \
-    try_lock_abandoned
-from agitlog.capture.recorder import Recorder, Stats
+from agitlog.store.events import new_span_id, new_trace_id, utc_now
+from agitlog.store.faults import crash_point
+from agitlog.store.journal import Journal, create_journal
+from agitlog.store.models import SessionMeta
+from agitlog.store.recovery import finalize
+from agitlog.store.records import new_session_id, session_ref
+from agitlog.store.sessions import Session
+from agitlog.capture.recorder import Recorder
 from agitlog.capture.snapshot import Snapshotter
-from agitlog.store.records import new_session_id, session_ref, write_record
 
 
 @dataclass
@@ -169,91 +171,28 @@ def prepare_finish() -> None:
 
 
 def finish_session(live: LiveSession, *, status: str, exit_code: int | None, signal: int | None = None,
-                   summary: str = "") -> str:
-    """Snapshot the worktree after the run, record session.end and write the record commit."""
+                   summary: str = "") -> Session:
+    """Snapshot the worktree after the run, record session.end and write the record commit; returns
+    the stored session (so nothing has to list sessions to find it)."""
     recorder = live.recorder
     recorder.snapshot_now(summary or f"worktree after {' '.join(live.meta['command'])}", force=True)
+    crash_point("finish.snapshot-taken")
     end = {"status": status, "exit_code": exit_code, "signal": signal, "ended_at": utc_now(),
            "duration_s": round(time.monotonic() - live.started, 6)}
     recorder.record({"type": "session.end", "span": live.meta["root_span"], "data": dict(end)}, snapshot=False)
     recorder.close()
+    crash_point("finish.end-recorded")
     live.journal.write_end(end)
+    crash_point("finish.end-written")
     meta = {**live.meta, **end}
-    commit = _finalize(live.repo, live.journal, meta=meta, stats=recorder.stats,
-                       first=recorder.first_commit, last=recorder.commit, steps=recorder.step + 1)
+    commit = finalize(live.repo, live.journal, meta=meta, stats=recorder.stats,
+                      first=recorder.first_commit, last=recorder.commit, steps=recorder.step + 1)
     os.close(live.lock_fd)
-    return commit
+    return Session(id=live.id, meta=SessionMeta.from_dict(_without_none(meta), live.id), ref=session_ref(live.id),
+                   commit=commit)
 
 
-def _finalize(repo: git.Repo, journal: Journal, *, meta: dict[str, Any], stats: Stats, first: str | None,
-              last: str | None, steps: int) -> str:
-    if last is None or first is None:
-        raise RuntimeError("a session always has a step 0")
-    numstat = git.diff_tree_numstat(repo, first, last) if first != last else []
-    meta["steps"] = {"count": steps, "first": first, "last": last}
-    meta["stats"] = {**stats.as_dict(), "files_changed": len(numstat),
-                     "insertions": sum(a or 0 for a, _, _ in numstat),
-                     "deletions": sum(d or 0 for _, d, _ in numstat)}
-    commit = write_record(repo, journal=journal, meta=meta, last_step=last)
-    remove_journal(journal)
-    return commit
-
-
-# --- recovery -------------------------------------------------------------------------------------
-
-@dataclass
-class Recovery:
-    recovered: list[str]
-    problems: list[str]  # journals that could not be read; left in place for a human to look at
-
-
-def recover_sessions(repo: git.Repo) -> Recovery:
-    """Finish every session whose recorder is gone. Cheap when there are none; a journal that cannot
-    be read is reported, never deleted, and never stops the command that asked."""
-    report = Recovery(recovered=[], problems=[])
-    for journal in iter_journals(repo.state_dir):
-        fd = try_lock_abandoned(journal)
-        if fd is None:
-            continue
-        try:
-            _recover(repo, journal)
-            report.recovered.append(journal.session_id)
-        except (AgitlogError, OSError, ValueError, KeyError) as exc:
-            report.problems.append(journal.describe_problem(exc))
-        finally:
-            os.close(fd)
-    return report
-
-
-def _recover(repo: git.Repo, journal: Journal) -> None:
-    meta = journal.read_start()
-    end = journal.read_end()
-    complete, partial = read_events_tolerant(journal)
-    events = list(iter_events(complete))
-    seq = len(events)
-    extra: list[dict[str, Any]] = []
-    if partial:
-        extra.append(malformed_draft(partial, "cut short when the recorder stopped"))
-    last = git.resolve_commit(repo, session_ref(meta["id"]))
-    steps = git.rev_list(repo, last, stop_at=meta["git"].get("base_commit")) if last else []
-    if end is None:
-        end = {"status": STATUS_CRASHED, "exit_code": None, "ended_at": utc_now(),
-               "reason": "the recorder stopped before the session ended (killed, or the machine stopped)"}
-    if not events or events[-1].get("type") != "session.end":
-        extra.append({"type": "session.end", "data": dict(end)})
-    stats = Stats()
-    for event in events:
-        stats.add(event)
-    step_no = len(steps) - 1
-    with open(journal.events_file, "r+b") as handle:
-        handle.truncate(len(complete))
-        handle.seek(0, os.SEEK_END)
-        for offset, draft in enumerate(extra):
-            event = finish_event({**draft, "agent": "agitlog"}, seq=seq + offset, session=meta["id"], step=step_no,
-                                 commit=last, default_span=meta["root_span"], default_pid=os.getpid())
-            stats.add(event)
-            handle.write(encode_event(event))
-    if last is None:
-        remove_journal(journal)  # died before step 0: nothing was recorded
-        return
-    _finalize(repo, journal, meta={**meta, **end}, stats=stats, first=steps[-1], last=last, steps=len(steps))
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from agitlog import git
 from agitlog.config import Config
 from agitlog.store.events import encode_event, finish_event
 from agitlog.store.journal import EventLog, Journal
+from agitlog.store.recovery import Stats
 from agitlog.capture.snapshot import Snapshotter
 from agitlog.capture.watch import WorktreeWatcher
 from agitlog.store.records import one_line, session_ref, step_message
@@ -23,51 +24,6 @@ class Ack:
     seq: int
     step: int
     commit: str | None
-
-
-@dataclass
-class Stats:
-    """Running totals kept in session.toml, so `log` never has to read events."""
-
-    events: int = 0
-    llm_calls: int = 0
-    tool_calls: int = 0
-    decisions: int = 0
-    errors: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    tokens_by_model: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def add(self, event: dict[str, Any]) -> None:
-        self.events += 1
-        kind = event["type"]
-        if kind == "llm.response":
-            self._add_llm(event.get("data") or {})
-        elif kind == "tool.call":
-            self.tool_calls += 1
-        elif kind == "decision":
-            self.decisions += 1
-        elif kind == "error":
-            self.errors += 1
-
-    def _add_llm(self, data: dict[str, Any]) -> None:
-        self.llm_calls += 1
-        usage = data.get("usage") or {}
-        if not isinstance(usage, dict):
-            return
-        model = str(data.get("model") or "unknown")
-        per_model = self.tokens_by_model.setdefault(model, {"input_tokens": 0, "output_tokens": 0, "calls": 0})
-        per_model["calls"] += 1
-        for key in ("input_tokens", "output_tokens"):
-            value = usage.get(key)
-            if isinstance(value, int) and not isinstance(value, bool):
-                setattr(self, key, getattr(self, key) + value)
-                per_model[key] += value
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"events": self.events, "llm_calls": self.llm_calls, "tool_calls": self.tool_calls,
-                "decisions": self.decisions, "errors": self.errors, "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens, "models": self.tokens_by_model}
 
 
 def summarize(draft: dict[str, Any]) -> str:

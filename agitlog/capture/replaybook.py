@@ -2,10 +2,11 @@
 recorded tool results) of an original session, matched by canonical request content and order."""
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from agitlog.jsondiff import FieldChange, describe_changes, json_changes, parse_or_text
 
 DIVERGENCE_POLICIES = ("fail", "live", "nearest")
 
@@ -21,6 +22,7 @@ class RecordedCall:
     headers: dict[str, str]
     body: bytes
     served: bool = False
+    stream: str | None = None  # the calling process (agent and arguments): calls are ordered within one
 
 
 @dataclass
@@ -31,20 +33,15 @@ class Divergence:
     expected: str | None
     actual: str
 
+    def changes(self) -> list[FieldChange]:
+        """Each differing field of the request: its JSON path and both values."""
+        return json_changes(parse_or_text(self.expected), parse_or_text(self.actual))
+
     def describe(self) -> str:
-        import difflib
-
-        expected = _pretty(self.expected) if self.expected is not None else "(no more recorded calls)"
-        diff = difflib.unified_diff(expected.splitlines(), _pretty(self.actual).splitlines(),
-                                    "recorded", "rerun", lineterm="", n=2)
-        return f"model call #{self.call_index} diverged from the recording:\n" + "\n".join(diff)
-
-
-def _pretty(canonical: str) -> str:
-    try:
-        return json.dumps(json.loads(canonical), indent=2, sort_keys=True, ensure_ascii=False)
-    except ValueError:
-        return canonical
+        if self.expected is None:
+            return f"model call #{self.call_index} has no counterpart: the recording made no more calls"
+        lines = describe_changes(self.changes(), labels=("recorded", "rerun"))
+        return f"model call #{self.call_index} diverged from the recording:\n" + "\n".join(lines)
 
 
 @dataclass
@@ -59,20 +56,37 @@ class Decision:
 class ReplayBook:
     calls: list[RecordedCall]
     tool_results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    http_calls: list[RecordedCall] = field(default_factory=list)  # non-model traffic, by method and path
     policy: str = "fail"
     live_from_step: int | None = None
     divergence: Divergence | None = None
     live: bool = False
+    # (as this run says it, as the recording said it), replaced in each request before matching: a
+    # rerun's own date, or its sandbox path when it cannot run at the original path
+    request_substitutions: tuple[tuple[str, str], ...] = ()
+    ignore_paths: tuple[str, ...] = ()  # request fields left out of matching (JSON paths, [rerun] ignore)
+    # (recorded, this run's), replaced in each served answer: the reverse of a sandbox path
+    answer_substitutions: tuple[tuple[bytes, bytes], ...] = ()
+    fork_at: int | None = None              # from this recorded call on, the run goes live (a fork)
+    fork_answer: RecordedCall | None = None  # served instead at the fork, before going live
     _next: int = 0
     _tool_next: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def decide(self, canonical: str, *, path: str, model: str | None) -> Decision:
-        """Match the next request against the recording, in order."""
+    def decide(self, canonical: str, *, path: str, model: str | None, stream: str | None = None) -> Decision:
+        """Match the next request against the recording: the next call of the same calling process
+        (stream) when the recording knows callers, so concurrent workers reproduce whatever order
+        their calls arrive in; otherwise the next call in recorded order."""
+        for seen, recorded in self.request_substitutions:
+            canonical = canonical.replace(seen, recorded)
+            stream = stream.replace(seen, recorded) if stream is not None else None
         with self._lock:
             if self.live:
                 return Decision(call=None)
-            expected = self.calls[self._next] if self._next < len(self.calls) else None
+            expected = self._expected(stream)
+            if expected is not None and self.fork_at is not None and expected.index >= self.fork_at:
+                self.live = True
+                return Decision(call=self.fork_answer)
             if expected is not None and self.live_from_step is not None and expected.step >= self.live_from_step:
                 self.live = True
                 return Decision(call=None)
@@ -80,13 +94,19 @@ class ReplayBook:
                 return Decision(call=self._serve(expected))
             return self._diverge(expected, canonical, path=path, model=model)
 
+    def _expected(self, stream: str | None) -> RecordedCall | None:
+        if stream is not None and any(call.stream is not None for call in self.calls):
+            return next((call for call in self.calls if call.stream == stream and not call.served), None)
+        return self.calls[self._next] if self._next < len(self.calls) else None
+
     def _serve(self, call: RecordedCall) -> RecordedCall:
         call.served = True
         self._next = call.index + 1
         return call
 
     def _diverge(self, expected: RecordedCall | None, canonical: str, *, path: str, model: str | None) -> Decision:
-        divergence = Divergence(call_index=self._next, expected=expected.canonical if expected else None,
+        index = expected.index if expected is not None else self._next
+        divergence = Divergence(call_index=index, expected=expected.canonical if expected else None,
                                 actual=canonical)
         if self.divergence is None:
             self.divergence = divergence
@@ -118,9 +138,34 @@ class ReplayBook:
             self._tool_next[tool] = position + 1
             return results[position]
 
+    def serve_http(self, method: str, path: str) -> RecordedCall | None:
+        """The next recorded answer to ``method path`` (non-model traffic, in any order), the last
+        one again once they are used up, or None when the recording has none."""
+        with self._lock:
+            same = [c for c in self.http_calls if c.path == path and c.model == method.upper()]
+            fresh = next((c for c in same if not c.served), None)
+            if fresh is not None:
+                fresh.served = True
+            return fresh or (same[-1] if same else None)
+
+    def served_body(self, call: RecordedCall) -> bytes:
+        """A recorded answer as this run needs it (paths mapped into a sandbox, if any)."""
+        body = call.body
+        for recorded, seen in self.answer_substitutions:
+            body = body.replace(recorded, seen)
+        return body
+
     @property
     def served_count(self) -> int:
         return sum(call.served for call in self.calls)
+
+
+def injected_answer(body: bytes, *, index: int) -> RecordedCall:
+    """A response body the user wrote, to serve at a fork: a stream when it reads as server-sent
+    events, JSON otherwise."""
+    stream = body.lstrip().startswith((b"data:", b"event:"))
+    return RecordedCall(index=index, canonical="", path="", model=None, step=0, status=200,
+                        headers={"content-type": "text/event-stream" if stream else "application/json"}, body=body)
 
 
 def build_book(
@@ -133,21 +178,39 @@ def build_book(
 ) -> ReplayBook:
     """A replay book from a recorded session's events. ``canonical`` turns a recorded request body
     into the matching key; ``load_bodies`` fetches responses' raw bytes by attachment name."""
-    requests = {e["data"].get("call_id"): e for e in events if e["type"] == "llm.request" and e["data"].get("call_id")}
-    bodies = load_bodies([e["data"].get("body_ref", "") for e in events if e["type"] == "llm.response"])
-    calls = []
-    for event in events:
-        data = event["data"]
-        if event["type"] != "llm.response" or data.get("call_id") not in requests:
-            continue
-        request = requests[data["call_id"]]
-        body = bodies.get(data.get("body_ref", ""), b"")
-        calls.append(RecordedCall(
-            index=len(calls), canonical=canonical(request["data"].get("body")), path=request["data"].get("path", ""),
-            model=request["data"].get("model"), step=request.get("step", 0), status=data.get("status") or 502,
-            headers={"content-type": data.get("content_type") or "application/json"}, body=body))
+    calls = _recorded_calls(events, "llm", load_bodies=load_bodies, canonical=canonical)
+    http_calls = _recorded_calls(events, "http", load_bodies=load_bodies, canonical=canonical)
     tool_results: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         if event["type"] == "tool.result":
             tool_results.setdefault(str(event["data"].get("tool")), []).append(event["data"])
-    return ReplayBook(calls=calls, tool_results=tool_results, policy=policy, live_from_step=live_from_step)
+    return ReplayBook(calls=calls, tool_results=tool_results, http_calls=http_calls, policy=policy,
+                      live_from_step=live_from_step)
+
+
+def _stream(request: dict[str, Any]) -> str | None:
+    caller = request.get("caller")
+    stream = caller.get("stream") if isinstance(caller, dict) else None
+    return stream if isinstance(stream, str) else None
+
+
+def _recorded_calls(events: list[dict[str, Any]], kind: str, *, load_bodies: Callable[[list[str]], dict[str, bytes]],
+                    canonical: Callable[[Any], str]) -> list[RecordedCall]:
+    """Each ``<kind>.response`` with its request, in order. For ``http`` calls, ``model`` holds the
+    method (they are matched by method and path, not by content)."""
+    requests = {e["data"].get("call_id"): e for e in events
+                if e["type"] == f"{kind}.request" and e["data"].get("call_id")}
+    bodies = load_bodies([e["data"].get("body_ref", "") for e in events if e["type"] == f"{kind}.response"])
+    calls = []
+    for event in events:
+        data = event["data"]
+        if event["type"] != f"{kind}.response" or data.get("call_id") not in requests:
+            continue
+        request = requests[data["call_id"]]["data"]
+        calls.append(RecordedCall(
+            index=len(calls), canonical=canonical(request.get("body")), path=request.get("path", ""),
+            model=str(request.get("method", "")).upper() if kind == "http" else request.get("model"),
+            step=requests[data["call_id"]].get("step", 0), status=data.get("status") or 502,
+            headers={"content-type": data["content_type"]} if data.get("content_type") else {},
+            body=bodies.get(data.get("body_ref", ""), b""), stream=_stream(request)))
+    return calls

@@ -11,7 +11,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from agitlog import git
 from agitlog.capture.channel import ChannelServer
@@ -21,10 +21,12 @@ from agitlog.constants import (
 )
 from agitlog.errors import AgitlogError
 from agitlog.capture.recorder import Recorder
-from agitlog.capture.lifecycle import LiveSession, finish_session, prepare_finish, recover_sessions, start_session
+from agitlog.capture.lifecycle import LiveSession, finish_session, prepare_finish, start_session
+from agitlog.store.recovery import recover_sessions
 
 if TYPE_CHECKING:
     from agitlog.capture.replaybook import ReplayBook
+    from agitlog.store.sessions import Session
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -37,6 +39,7 @@ class RunResult:
     steps: int
     warning: str | None = None
     upstream_calls: int = 0
+    session: Session | None = None   # the stored session; None when finishing it failed (see warning)
 
 
 def run_recorded(
@@ -52,12 +55,17 @@ def run_recorded(
     replay_tools: bool = False,
     stdout_to_stderr: bool = False,
     first_status: git.Pending | None = None,
+    program_dir: Path | None = None,
+    launch: ChildLaunch | None = None,
 ) -> RunResult:
-    """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``."""
+    """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``.
+    ``program_dir``: where a relative program path is found when ``cwd`` does not hold it (a rerun
+    runs in a temporary worktree, but ``../venv/bin/python`` meant the original run's directory).
+    ``launch``: how to start the child when not directly (a rerun's sandbox)."""
     if not command:
         raise AgitlogError("no command to run", hint="usage: agitlog run -- COMMAND [ARGS...]", exit_code=2)
     repo, base, branch = git.find_repo_and_head(cwd)
-    executable = _find_executable(command[0], cwd)
+    executable = _find_executable(command[0], _program_cwd(command[0], cwd, program_dir))
     recover_sessions(repo)
     live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,
                          head=(base, branch), first_status=first_status)
@@ -70,7 +78,11 @@ def run_recorded(
         env = _child_env(live, channel, services)
         if replay_tools:
             env[ENV_REPLAY_TOOLS] = "1"
-        outcome = _run_child(list(command), executable=executable, cwd=cwd, env=env,
+        argv = list(command)
+        if launch is not None:
+            argv, executable = launch.wrap(argv), None
+            env[ENV_REPO] = str(launch.repo_root)
+        outcome = _run_child(argv, executable=executable, cwd=cwd, env=env,
                              recorder=live.recorder if capture_output else None, stdout_to_stderr=stdout_to_stderr)
         live.recorder.prefetch_snapshot()  # the after-snapshot's scan runs while the channel and proxy close
         prepare_finish()
@@ -79,14 +91,24 @@ def run_recorded(
         for service in services:
             service.close()
     warning = None
+    stored = None
     try:
-        finish_session(live, status=outcome.status, exit_code=outcome.exit_code, signal=outcome.signal)
+        stored = finish_session(live, status=outcome.status, exit_code=outcome.exit_code, signal=outcome.signal)
     except (AgitlogError, OSError) as exc:  # e.g. a full disk: keep the agent's exit code, keep the journal
         warning = (f"could not finish recording {live.id}: {exc}; its journal is kept and the next agitlog "
                    "command (or `agitlog recover`) will finish it")
     return RunResult(session_id=live.id, exit_code=outcome.exit_code, status=outcome.status,
                      steps=live.recorder.step + 1, warning=warning,
-                     upstream_calls=sum(getattr(s, "upstream_calls", 0) for s in services))
+                     upstream_calls=sum(getattr(s, "upstream_calls", 0) for s in services), session=stored)
+
+
+@dataclass(frozen=True)
+class ChildLaunch:
+    """A child started through a wrapper (a rerun's mount namespace), and the repository root it is
+    told about (where it believes it runs)."""
+
+    wrap: Callable[[list[str]], list[str]]
+    repo_root: Path
 
 
 def _tell_parent_session(live: LiveSession) -> None:
@@ -99,6 +121,12 @@ def _tell_parent_session(live: LiveSession) -> None:
                            "agent": live.meta["agent"]})
 
 
+def _program_cwd(program: str, cwd: Path, program_dir: Path | None) -> Path:
+    if program_dir is None or "/" not in program or os.path.isabs(program) or (cwd / program).exists():
+        return cwd
+    return program_dir
+
+
 def _find_executable(program: str, cwd: Path) -> str:
     if os.sep in program:
         path = (cwd / program)
@@ -106,7 +134,7 @@ def _find_executable(program: str, cwd: Path) -> str:
             raise AgitlogError(f"command not found: {program}", exit_code=127)
         if not os.access(path, os.X_OK) or path.is_dir():
             raise AgitlogError(f"permission denied: {program}", hint=f"chmod +x {program}", exit_code=126)
-        return program
+        return str(path)
     found = shutil.which(program)
     if found is None:
         raise AgitlogError(f"command not found: {program}", hint="check the spelling and your PATH", exit_code=127)
@@ -124,7 +152,9 @@ def _start_capture_services(live: LiveSession, *, enabled: bool, replay: ReplayB
 
 
 def _child_env(live: LiveSession, channel: ChannelServer, services: list[Any]) -> dict[str, str]:
-    env = dict(os.environ)
+    from agitlog.capture.shim import child_env, ensure_shim
+
+    env = child_env(os.environ, ensure_shim(live.repo.state_dir))  # the agent can call this agitlog
     meta = live.meta
     env.update({
         ENV_SESSION: live.id, ENV_ADDR: f"127.0.0.1:{channel.port}", ENV_PORT: str(channel.port),
@@ -143,7 +173,7 @@ class _Outcome:
     signal: int | None
 
 
-def _run_child(argv: list[str], *, executable: str, cwd: Path, env: dict[str, str],
+def _run_child(argv: list[str], *, executable: str | None, cwd: Path, env: dict[str, str],
                recorder: Recorder | None, stdout_to_stderr: bool = False) -> _Outcome:
     pipe = subprocess.PIPE if recorder else None
     stdout = pipe or (sys.stderr.fileno() if stdout_to_stderr else None)  # keeps our own stdout clean for --json

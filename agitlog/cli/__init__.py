@@ -44,6 +44,9 @@ def _run_typer(args: list[str]) -> int:
     except abort:
         return 130
     except click_exception as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `agitlog` (or `agitlog remote`): help, like --help
+            sys.stdout.write(exc.ctx.get_help() + "\n")
+            return 0
         exc.show()
         return exc.exit_code
     except exit_ as exc:

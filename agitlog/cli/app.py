@@ -2,9 +2,17 @@
 (agitlog.cli.commands.*) reads its options, calls one core function and renders what comes back."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+import typer.core
 
 from agitlog.cli.commands import inspect, reexecute, record, team
+
+# Help is rendered by click, plainly (rich_markup_mode=None). typer still escapes "[default: ...]" and
+# "[required]" for rich markup whenever rich is installed, which shows up as "\\[required]": tell it
+# rich is absent, so the brackets stay as click writes them (tests/test_cli.py checks every help screen).
+typer.core.HAS_RICH = False
 
 app = typer.Typer(
     name="agitlog", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
@@ -15,6 +23,20 @@ remote_app = typer.Typer(no_args_is_help=True, help="Make plain `git fetch` / `g
 hooks_app = typer.Typer(no_args_is_help=True, help="Git hooks that link your commits to recorded sessions.")
 app.add_typer(remote_app, name="remote")
 app.add_typer(hooks_app, name="hooks")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        record.version_cmd()
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print agitlog's version and exit.")] = False,
+) -> None:
+    """A git-native flight recorder for AI agents: record, replay, search and share agent sessions."""
 
 
 # commands that record

@@ -83,8 +83,11 @@ def run_command(args: list[str]) -> int:
     if result.warning:
         sys.stderr.write(f"agitlog: warning: {result.warning}\n")
     elif not options["quiet"]:
+        from agitlog.capture.shim import shell_command
+
+        steps = f"{result.steps} step" + ("" if result.steps == 1 else "s")
         sys.stderr.write(f"agitlog: recorded session {result.session_id} ({result.status}, exit {result.exit_code},"
-                         f" {result.steps} steps) - `agitlog show {result.session_id}`\n")
+                         f" {steps}) - `{shell_command('show', result.session_id)}`\n")
     return result.exit_code
 
 

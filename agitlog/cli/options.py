@@ -31,6 +31,7 @@ team_views = _OnFirstUse("agitlog.cli.render_team")
 RepoOption = Annotated[Optional[Path], typer.Option("--repo", help="Repository to use (default: the current one).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 SessionArg = Annotated[Optional[str], typer.Argument(help="Session id or unique prefix (default: the latest).")]
+NameOption = Annotated[Optional[str], typer.Option("--name", help="The session with exactly this name (instead of an id).")]
 AtOption = Annotated[Optional[int], typer.Option("--at", min=0, help="Event number (the # column of `agitlog show`).")]
 StepOption = Annotated[Optional[int], typer.Option("--step", min=0, help="Step number (0: the worktree before the run).")]
 TargetsArg = Annotated[Optional[list[str]], typer.Argument(
@@ -41,3 +42,13 @@ RemoteArg = Annotated[Optional[str], typer.Argument(help="Remote name (default: 
 
 def open_repo(repo: Path | None) -> git.Repo:
     return git.find_repo((repo or Path(os.getcwd())).absolute())
+
+
+def read_input_file(path: Path) -> bytes:
+    """A file the user named on the command line; a clear usage error when it cannot be read."""
+    from agitlog.errors import UsageError
+
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -33,18 +33,25 @@ def _escape_char(ch: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """"1 step", "2 steps" ("1 match", "2 matches" with ``words``)."""
+    return f"{count} {word}" if count == 1 else f"{count} {words or word + 's'}"
+
+
 def is_tty(stream: Any = None) -> bool:
     stream = stream or sys.stdout
     return hasattr(stream, "isatty") and stream.isatty()
 
 
 def console(stderr: bool = False):  # -> rich.console.Console
-    """A rich console that is plain (no colour, no wrapping) when not writing to a terminal."""
+    """A rich console that is plain (no colour, no wrapping) when not writing to a terminal, and has no
+    colour under NO_COLOR."""
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    if is_tty(stream) and not os.environ.get("NO_COLOR"):
-        return Console(file=stream, highlight=False, markup=False, emoji=False)
+    if is_tty(stream):  # NO_COLOR takes the colour away, not the terminal's width
+        return Console(file=stream, highlight=False, markup=False, emoji=False,
+                       no_color=bool(os.environ.get("NO_COLOR")))
     return Console(file=stream, highlight=False, markup=False, emoji=False, no_color=True,
                    width=100_000, soft_wrap=True, color_system=None)
 

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any, Iterable, Sequence
 
 from agitlog.query.checkout import CheckoutResult
-from agitlog.cli.output import console, is_tty, print_json, safe, write_lines
+from agitlog.cli.output import console, is_tty, plural, print_json, safe, write_lines
 from agitlog.cli.render_sessions import meta_lines
 from agitlog.query.diffs import DiffHunk, FileDiff, SessionDiff, diff_json
 from agitlog.query.prompts import Prompt
@@ -88,7 +88,7 @@ def render_replay_json(replay: Replay, *, start: int = 0) -> None:
             event["produced"] = {"step": change.step, "commit": change.commit,
                                  "files": [{"path": p, "added": a, "deleted": d} for a, d, p in change.files]}
         events.append(event)
-    print_json({"session": replay.meta, "steps": replay.steps, "events": events})
+    print_json({"session": replay.meta.to_dict(), "steps": replay.steps, "events": events})
 
 
 # --- diff -----------------------------------------------------------------------------------------
@@ -115,8 +115,8 @@ def diff_title(result: SessionDiff) -> str:
 def stat_lines(result: SessionDiff) -> list[str]:
     width = max((len(safe(f.path, keep_newlines=False)) for f in result.files), default=0)
     lines = [f" {_file_label(f).ljust(width)} | {_file_stat(f)}" for f in result.files]
-    lines.append(f" {len(result.files)} file(s) changed, {result.added} insertion(s)(+), "
-                 f"{result.removed} deletion(s)(-)")
+    lines.append(f" {plural(len(result.files), 'file')} changed, {plural(result.added, 'insertion')}(+), "
+                 f"{plural(result.removed, 'deletion')}(-)")  # as git diff --stat says it
     return lines
 
 
@@ -220,9 +220,9 @@ def render_checkout(result: CheckoutResult, *, json_out: bool) -> None:
     where = {"worktree": "a git worktree (detached HEAD) at", "export": "a plain copy at",
              "here": "your worktree (detached HEAD) at"}[result.mode]
     lines = [f"step {result.step} of session {result.session_id} ({result.commit[:12]}): "
-             f"{result.files} file(s) in {where} {safe(result.path)}"]
+             f"{plural(result.files, 'file')} in {where} {safe(result.path)}"]
     if result.skipped:
-        lines.append(f"skipped {len(result.skipped)} submodule(s): " + ", ".join(map(safe, result.skipped)))
+        lines.append(f"skipped {plural(len(result.skipped), 'submodule')}: " + ", ".join(map(safe, result.skipped)))
     if result.mode == "worktree":
         lines.append(f"remove it with `git worktree remove {safe(result.path)}`")
     elif result.mode == "here":

@@ -1,12 +1,15 @@
 """How command results look: rich tables on a terminal, plain aligned text in pipes, JSON on request."""
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, Sequence
 
-from agitlog.cli.output import console, is_tty, print_json, safe
-from agitlog.query.summaries import compact, event_summary
+from agitlog.cli.output import console, is_tty, plural, print_json, safe
+from agitlog.jsondiff import FieldChange, describe_changes
+from agitlog.query.summaries import event_summary
 from agitlog.query.listing import LogRow, SessionView, StepChange
+from agitlog.constants import STATUS_RUNNING
+from agitlog.store.models import SessionMeta, SessionStats
 
 
 def _duration(seconds: float | None) -> str:
@@ -38,39 +41,76 @@ def _cost(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def render_log(rows: Sequence[LogRow], *, json_out: bool) -> None:
+def render_log(rows: Sequence[LogRow], *, json_out: bool, filters: str = "", remote: Any = None) -> None:
+    """The log table; with no rows, what matched nothing, or where sessions could come from."""
     if json_out:
-        print_json([{k: v for k, v in asdict(row).items() if k != "meta"} | {"meta": row.meta} for row in rows])
+        names = [f.name for f in fields(LogRow) if f.name not in ("meta", "damage")]
+        print_json([{name: getattr(row, name) for name in names} | ({"damage": row.damage} if row.damage else {})
+                    | {"meta": row.meta.to_dict()} for row in rows])
         return
     with_cost = any(r.cost is not None for r in rows)
     table = [(r.id, _when(r.started_at), _duration(r.duration_s), safe(r.title, keep_newlines=False), _status(r),
               str(r.steps), str(r.files_changed), _tokens(r)) + ((_cost(r.cost),) if with_cost else ())
              for r in rows]
     if not rows:
-        console(stderr=True).print("no sessions recorded yet - try `agitlog run -- <command>`")
+        console(stderr=True).print(_no_rows(filters, remote))
         return
-    _print_table(LOG_COLUMNS + (("cost",) if with_cost else ()), table, status_column=4)
+    _print_table(LOG_COLUMNS + (("cost",) if with_cost else ()), table, status_column=4, fold_column=3,
+                 break_column=1)
 
 
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, status_column: int | None = None) -> None:
+def _no_rows(filters: str, remote: Any) -> str:
+    if filters:
+        return f"no sessions match {safe(filters)}"
+    if remote is not None:
+        return (f"no sessions here yet; {safe(remote.remote)} has {plural(remote.count, 'session')}: "
+                f"`agitlog fetch {safe(remote.remote)}` brings them (`git clone` alone does not)")
+    return "no sessions recorded yet - try `agitlog run -- <command>`"
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, status_column: int | None = None,
+                 fold_column: int | None = None, break_column: int | None = None) -> None:
+    """Rows under headers. On a terminal only ``fold_column`` wraps (and ``break_column`` breaks at its
+    space when the terminal is narrow): ids, numbers and statuses are never wrapped or cut, since the
+    id is what every other command takes."""
     rows = [[safe(cell, keep_newlines=False) for cell in row] for row in rows]  # cells may come from a teammate
     if is_tty():
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for header in headers:
-            table.add_column(header, overflow="fold")
+        out = console()
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        gap, broken = _table_fit(widths, fold_column, break_column, out.width)
+        table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, gap, 0, 0))
+        for i, header in enumerate(headers):
+            if i == fold_column:
+                table.add_column(header, overflow="fold", min_width=min(widths[i], 8))
+            elif i == break_column and broken:
+                table.add_column(header, width=max(len(w) for r in rows for w in r[i].split(" ")))
+            else:
+                table.add_column(header, no_wrap=True, min_width=widths[i])
         for row in rows:
             cells = [Text(cell) for cell in row]
             if status_column is not None:
                 cells[status_column].stylize(_status_style(row[status_column]))
             table.add_row(*cells)
-        console().print(table)
+        out.print(table)
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in [headers, *rows]]
     print("\n".join(lines))
+
+
+def _table_fit(widths: Sequence[int], fold: int | None, brk: int | None, width: int) -> tuple[int, bool]:
+    """(gap between columns, whether ``brk`` breaks) leaving the folding column at least 16 characters:
+    two-space gaps and whole times when they fit, then times on two lines, then one-space gaps."""
+    fixed = sum(w for i, w in enumerate(widths) if i != fold)
+    room = lambda gap, saved: width - (fixed - saved) - gap * (len(widths) - 1)  # noqa: E731
+    saved = widths[brk] - 10 if brk is not None and widths[brk] > 10 else 0
+    for gap, broken in ((2, False), (2, True), (1, True)):
+        if room(gap, saved if broken else 0) >= 16:
+            return gap, broken
+    return 1, True
 
 
 def _status_style(status: str) -> str:
@@ -87,13 +127,14 @@ def render_show(view: SessionView, *, json_out: bool) -> None:
     if json_out:
         from agitlog.query.listing import session_cost
 
-        print_json({"session": view.session.meta, "cost": session_cost(view.session.meta, view.prices),
+        print_json({"session": view.session.meta.to_dict(), "cost": session_cost(view.session.meta, view.prices),
+                    "prompt": view.prompt,
                     "events": view.events,
                     "steps": {str(seq): {"step": c.step, "commit": c.commit, "files": _files_json(c)}
                               for seq, c in view.step_changes.items()}})
         return
     out = console()
-    for line in meta_lines(view.session.meta) + model_lines(view.session.meta, view.prices):
+    for line in meta_lines(view.session.meta) + _prompt_lines(view.prompt) + model_lines(view.session.meta, view.prices):
         out.print(line)
     out.print("")
     for event in view.events:
@@ -103,16 +144,23 @@ def render_show(view: SessionView, *, json_out: bool) -> None:
             out.print(step_line(change))
 
 
-def model_lines(meta: dict[str, Any], prices: dict[str, dict[str, float]]) -> list[str]:
+def _prompt_lines(prompt: str | None, width: int = 100) -> list[str]:
+    if not prompt:
+        return []
+    flat = safe(" ".join(prompt.split()), keep_newlines=False)
+    return [f"prompt    {flat if len(flat) <= width else flat[: width - 1] + '…'}"]
+
+
+def model_lines(meta: SessionMeta, prices: dict[str, dict[str, float]]) -> list[str]:
     """Tokens per model, with cost where the config's [prices] table names the model."""
-    from agitlog.query.listing import session_cost
+    from agitlog.query.listing import models_cost
 
     lines = []
-    for model, usage in sorted(meta.get("stats", {}).get("models", {}).items()):
-        cost = session_cost({"stats": {"models": {model: usage}}}, prices)
+    for model, usage in sorted(meta.stats.models.items()):
+        cost = models_cost({model: usage}, prices)
         cost_text = f"  cost {cost:.4f}" if cost is not None else ""
-        lines.append(f"model     {safe(model, keep_newlines=False)}: {usage.get('calls', 0)} calls, in "
-                     f"{usage.get('input_tokens', 0):,}, out {usage.get('output_tokens', 0):,}{cost_text}")
+        lines.append(f"model     {safe(model, keep_newlines=False)}: {plural(usage.calls, 'call')}, in "
+                     f"{usage.input_tokens:,}, out {usage.output_tokens:,}{cost_text}")
     return lines
 
 
@@ -120,30 +168,41 @@ def _files_json(change: StepChange) -> list[dict[str, Any]]:
     return [{"path": path, "added": a, "deleted": d} for a, d, path in change.files]
 
 
-def meta_lines(meta: dict[str, Any]) -> list[str]:
-    git_info = meta.get("git", {})
-    stats = meta.get("stats", {})
-    steps = meta.get("steps", {})
-    status = safe(str(meta.get("status", "?")) + (f" (exit {meta['exit_code']})" if "exit_code" in meta else ""),
-                  keep_newlines=False)
+def meta_lines(meta: SessionMeta) -> list[str]:
+    if meta.damage is not None:
+        return [f"session   {safe(meta.id, keep_newlines=False)}",
+                f"status    {meta.status}: {safe(meta.damage, keep_newlines=False)}",
+                f"          remove it with `agitlog rm {safe(meta.id, keep_newlines=False)}`"]
+    steps, stats = meta.steps, meta.stats
+    status = meta.status + (f" (exit {meta.exit_code})" if meta.exit_code is not None else "")
     lines = [
-        f"session   {safe(meta.get('id'), keep_newlines=False)}",
-        f"name      {safe(meta.get('name') or '-', keep_newlines=False)}",
-        f"command   {safe(' '.join(meta.get('command', [])), keep_newlines=False)}",
-        f"agent     {safe(meta.get('agent', '-'), keep_newlines=False)}",
+        f"session   {safe(meta.id, keep_newlines=False)}",
+        f"name      {safe(meta.name or '-', keep_newlines=False)}",
+        f"command   {safe(' '.join(meta.command), keep_newlines=False)}",
+        f"agent     {safe(meta.agent, keep_newlines=False)}",
         f"status    {status}",
-        f"started   {safe(meta.get('started_at', '-'), keep_newlines=False)}   duration {_duration(meta.get('duration_s'))}",
-        f"repo      base {str(git_info.get('base_commit') or '(unborn)')[:12]}  branch {safe(git_info.get('branch') or '(detached)')}  cwd {safe(meta.get('cwd', '.'))}",
-        f"steps     {steps.get('count', '-')}  first {str(steps.get('first', '-'))[:12]}  last {str(steps.get('last', '-'))[:12]}",
+        f"started   {safe(meta.started_at or '-', keep_newlines=False)}   duration {_duration(meta.duration_s)}",
+        f"repo      base {(meta.git.base_commit or '(unborn)')[:12]}  branch {safe(meta.git.branch or '(detached)')}  cwd {safe(meta.cwd)}",
+        f"steps     {steps.count}  first {(steps.first or '-')[:12]}  last {(steps.last or '-')[:12]}",
     ]
-    if stats:
-        lines.append(f"events    {stats.get('events', 0)}  llm calls {stats.get('llm_calls', 0)}  tool calls "
-                     f"{stats.get('tool_calls', 0)}  decisions {stats.get('decisions', 0)}  errors {stats.get('errors', 0)}")
-        lines.append(f"tokens    in {stats.get('input_tokens', 0):,}  out {stats.get('output_tokens', 0):,}"
-                     f"   files changed {stats.get('files_changed', 0)} (+{stats.get('insertions', 0)} -{stats.get('deletions', 0)})")
-    if meta.get("parent_session"):
-        lines.append(f"parent    {meta['parent_session']}")
+    if meta.status != STATUS_RUNNING:  # the totals are written when the session finishes
+        lines.append(f"events    {stats.events}  llm calls {stats.llm_calls}  tool calls "
+                     f"{_tool_calls(stats)}  decisions {stats.decisions}  errors {stats.errors}")
+        lines.append(f"tokens    in {stats.input_tokens:,}  out {stats.output_tokens:,}"
+                     f"   files changed {stats.files_changed} (+{stats.insertions} -{stats.deletions})")
+    if meta.parent_session:
+        lines.append(f"parent    {meta.parent_session}")
+    if meta.rerun_of:
+        lines.append(f"rerun of  {meta.rerun_of}")
     return lines
+
+
+def _tool_calls(stats: SessionStats) -> str:
+    """Tool calls the agent recorded and those a model asked for: an agent that runs the model's tool
+    calls without wrapping them records none, one that wraps them records each once more, so the
+    count is the larger of the two, with both when the model asked for more than were recorded."""
+    recorded, asked = stats.tool_calls, stats.model_tool_calls
+    return f"{asked} ({asked} asked by a model, {recorded} recorded)" if asked > recorded else str(recorded)
 
 
 def event_line(event: dict[str, Any]) -> str:
@@ -159,7 +218,7 @@ def step_line(change: StepChange) -> str:
     deleted = sum(d or 0 for _, d, _ in change.files)
     names = ", ".join(safe(p, keep_newlines=False) for _, _, p in change.files[:4])
     more = f" +{len(change.files) - 4} more" if len(change.files) > 4 else ""
-    return (f"{'':>5}  -> step {change.step} {change.commit[:12]}: {len(change.files)} file(s) "
+    return (f"{'':>5}  -> step {change.step} {change.commit[:12]}: {plural(len(change.files), 'file')} "
             f"+{added} -{deleted}  {names}{more}")
 
 
@@ -203,6 +262,9 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
             "served_calls": result.served_calls, "upstream_calls": result.upstream_calls,
             "divergence": _divergence_json(result.divergence), "comparison": _comparison_json(comparison),
             "missing_env": result.missing_env, "workdir": str(result.workdir) if result.workdir else None,
+            "isolation": result.isolation, "fork_at": result.fork_at,
+            "code": None if result.code is None else {"source": result.code.source,
+                                                      "files": sorted(result.code.paths)},
         })
         return
     out = console()
@@ -210,10 +272,19 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
     out.print(f"rerun {result.rerun} of {result.original}: {verdict}")
     out.print(f"model calls: {result.served_calls} of {result.recorded_calls} served from the recording, "
               f"{result.upstream_calls} sent upstream; exit {result.exit_code} ({result.status})")
+    if result.code is not None:
+        files = sorted(result.code.paths)
+        out.print(f"code under test: {safe(result.code.source)} ({len(files)} file{'s' * (len(files) != 1)} "
+                  f"from it: {safe(', '.join(files[:5]) or 'none', keep_newlines=False)}{' …' * (len(files) > 5)})")
     if result.missing_env:
         out.print(f"note: not set here but set in the original run: {', '.join(result.missing_env)}")
+    if result.fork_at is not None:
+        out.print(f"forked at model call #{result.fork_at}: recorded answers before it, the real model from it on")
     if result.divergence is not None:
         out.print(safe(result.divergence.describe()))
+    if result.fork_at is not None and not result.reproduced:
+        for line in side_by_side_lines(comparison, width=out.width if is_tty() else 160):
+            out.print(line)
     if not result.reproduced:
         for line in _comparison_lines(comparison):
             out.print(line)
@@ -221,7 +292,7 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
         out.print(f"worktree kept at {result.workdir}")
 
 
-def render_compare(comparison: Any, *, json_out: bool) -> None:
+def render_compare(comparison: Any, *, json_out: bool, side_by_side: bool = False) -> None:
     if json_out:
         print_json(_comparison_json(comparison))
         return
@@ -230,8 +301,29 @@ def render_compare(comparison: Any, *, json_out: bool) -> None:
     if comparison.identical:
         out.print("identical: same events (ignoring times and ids) and the same final tree")
         return
+    if side_by_side:
+        for line in side_by_side_lines(comparison, width=out.width if is_tty() else 160):
+            out.print(line)
     for line in _comparison_lines(comparison):
         out.print(line)
+
+
+def side_by_side_lines(comparison: Any, *, width: int) -> list[str]:
+    """The two runs' events from where they part, A on the left and B on the right."""
+    column = max(30, (width - 3) // 2)
+    rows = max(len(comparison.tail_a), len(comparison.tail_b))
+    lines = [f"{'A from the first difference':<{column}} | B", "-" * column + "-+-" + "-" * column]
+    for index in range(rows):
+        left = _short_event(comparison.tail_a[index], column) if index < len(comparison.tail_a) else ""
+        right = _short_event(comparison.tail_b[index], column) if index < len(comparison.tail_b) else ""
+        lines.append(f"{left:<{column}} | {right}")
+    return lines
+
+
+def _short_event(event: dict[str, Any], width: int) -> str:
+    kind = safe(event.get("type", "?"), keep_newlines=False)
+    text = f"{event.get('seq', '?'):>4} {kind:<13} {summary(event, width)}"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _comparison_lines(comparison: Any) -> list[str]:
@@ -243,15 +335,11 @@ def _comparison_lines(comparison: Any) -> list[str]:
         lines.append(f"first difference at event #{diff.index} ({', '.join(diff.fields)}):")
         lines.append(f"  A: {event_line(diff.a) if diff.a else '(no event)'}")
         lines.append(f"  B: {event_line(diff.b) if diff.b else '(no event)'}")
-        for key in diff.fields:
-            if key.startswith("data.") and diff.a and diff.b:
-                name = key[5:]
-                a, b = compact(diff.a["data"].get(name), 80), compact(diff.b["data"].get(name), 80)
-                lines.append(f"  {key}: A={safe(a, keep_newlines=False)}  B={safe(b, keep_newlines=False)}")
+        lines.extend(safe(line, keep_newlines=False) for line in describe_changes(diff.changes))
     if comparison.trees_equal:
         lines.append("final trees: the same")
     else:
-        lines.append(f"final trees differ in {len(comparison.tree_changes)} file(s):")
+        lines.append(f"final trees differ in {plural(len(comparison.tree_changes), 'file')}:")
         for added, deleted, path in comparison.tree_changes:
             counts = "binary" if added is None else f"+{added} -{deleted}"
             lines.append(f"  {safe(path, keep_newlines=False)}  {counts}")
@@ -265,14 +353,23 @@ def _comparison_json(comparison: Any) -> dict[str, Any]:
     return {
         "a": comparison.a.id, "b": comparison.b.id, "identical": comparison.identical,
         "first_difference": None if diff is None else {"index": diff.index, "fields": diff.fields, "a": diff.a,
-                                                         "b": diff.b},
+                                                         "b": diff.b, "changes": _changes_json(diff.changes)},
         "trees_equal": comparison.trees_equal,
         "files": [{"path": p, "added": a, "deleted": d} for a, d, p in comparison.tree_changes],
         "patch": comparison.patch,
+        "after_difference": {side: [{"seq": e.get("seq"), "type": e.get("type"), "summary": event_summary(e)}
+                                    for e in events]
+                             for side, events in (("a", comparison.tail_a), ("b", comparison.tail_b))},
     }
 
 
 def _divergence_json(divergence: Any) -> dict[str, Any] | None:
     if divergence is None:
         return None
-    return {"call_index": divergence.call_index, "expected": divergence.expected, "actual": divergence.actual}
+    return {"call_index": divergence.call_index, "expected": divergence.expected, "actual": divergence.actual,
+            "changes": _changes_json(divergence.changes() if divergence.expected is not None else [])}
+
+
+def _changes_json(changes: Sequence[FieldChange]) -> list[dict[str, str]]:
+    """Each differing field's JSON path and the changed part of each side, with context."""
+    return [dict(zip(("path", "a", "b"), (change.path, *change.excerpts()))) for change in changes]

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from agitlog.cli.output import console, print_json, safe
+from agitlog.cli.output import console, plural, print_json, safe
 from agitlog.cli.render_sessions import event_line
 
 
@@ -31,9 +31,9 @@ def render_push(result: Any, *, json_out: bool) -> None:
     if not (result.pushed or result.up_to_date or result.rejected):
         out.print(f"no sessions to push to {where}")
     if result.pushed:
-        out.print(f"pushed {len(result.pushed)} session(s) to {where}: {_ids(result.pushed)}")
+        out.print(f"pushed {plural(len(result.pushed), 'session')} to {where}: {_ids(result.pushed)}")
     if result.up_to_date:
-        out.print(f"{len(result.up_to_date)} session(s) already up to date on {where}")
+        out.print(f"{plural(len(result.up_to_date), 'session')} already up to date on {where}")
     for session, reason in result.rejected:
         console(stderr=True).print(f"rejected {_line(session)}: {_line(reason)}")
 
@@ -45,9 +45,9 @@ def render_fetch(result: Any, *, json_out: bool) -> None:
     out = console()
     source = _line(result.source)
     if result.new:
-        out.print(f"fetched {len(result.new)} new session(s) from {source}: {_ids(result.new)}")
+        out.print(f"fetched {plural(len(result.new), 'new session')} from {source}: {_ids(result.new)}")
     if result.updated:
-        out.print(f"updated {len(result.updated)} session(s): {_ids(result.updated)}")
+        out.print(f"updated {plural(len(result.updated), 'session')}: {_ids(result.updated)}")
     if not result.new and not result.updated:
         out.print(f"no new sessions from {source} ({result.unchanged} already here)")
 
@@ -77,9 +77,9 @@ def render_bundle(result: Any, *, json_out: bool) -> None:
         print_json({"path": str(result.path), "sessions": result.sessions, "prerequisites": result.prerequisites})
         return
     out = console()
-    out.print(f"wrote {_line(result.path)} with {len(result.sessions)} session(s): {_ids(result.sessions)}")
+    out.print(f"wrote {_line(result.path)} with {plural(len(result.sessions), 'session')}: {_ids(result.sessions)}")
     if result.prerequisites:
-        out.print(f"it builds on {len(result.prerequisites)} commit(s) your remote already has; "
+        out.print(f"it builds on {plural(len(result.prerequisites), 'commit')} your remote already has; "
                   f"import it with `agitlog import {_line(result.path.name)}` in a clone")
 
 
@@ -99,7 +99,7 @@ def render_bisect(result: Any, *, json_out: bool) -> None:
         return
     out = console()
     if result.outcome in _OUTCOME_TEXT:
-        out.print(f"session {result.session} ({result.steps} steps): {_OUTCOME_TEXT[result.outcome]}")
+        out.print(f"session {result.session} ({plural(result.steps, 'step')}): {_OUTCOME_TEXT[result.outcome]}")
         if result.log:
             out.print(_line(result.log))
         return
@@ -123,11 +123,15 @@ def explanation_lines(events: Any) -> list[str]:
     if events is None:
         return []
     lines = []
+    produced = (events.produced_by or {}).get("seq")
+    shown: set[Any] = set()  # the event that produced the step is usually one of the others: once only
     for label, event in (("prompt", events.prompt), ("response", events.response), ("decision", events.decision),
                          ("tool call", events.tool_call), ("tool result", events.tool_result),
                          ("produced by", events.produced_by)):
-        if event:
-            lines.append(f"  {label:<12} {event_line(event).strip()}")
+        if event and event.get("seq") not in shown:
+            shown.add(event.get("seq"))
+            mark = "  (made this step)" if label != "produced by" and event.get("seq") == produced else ""
+            lines.append(f"  {label:<12} {event_line(event).strip()}{mark}")
             if label == "decision" and (event.get("data") or {}).get("reasoning"):
                 lines.append(f"  {'':<12} reasoning: {_line(event['data']['reasoning'])}")
             if label == "tool call" and (event.get("data") or {}).get("arguments"):
@@ -209,7 +213,7 @@ def render_search(result: Any, *, json_out: bool) -> None:
     if result.truncated:
         console(stderr=True).print(f"(showing the newest {len(result.hits)} matches; use --limit to see more)")
     if not result.hits:
-        console(stderr=True).print(f"no matches in {result.indexed_sessions} session(s)")
+        console(stderr=True).print(f"no matches in {plural(result.indexed_sessions, 'session')}")
 
 
 # --- retention ------------------------------------------------------------------------------------
@@ -220,9 +224,9 @@ def render_rm(result: Any, *, json_out: bool) -> None:
         return
     out = console()
     if result.removed:
-        out.print(f"removed {len(result.removed)} session(s): {_ids(result.removed)}")
+        out.print(f"removed {plural(len(result.removed), 'session')}: {_ids(result.removed)}")
     if result.remote:
-        out.print(f"removed {len(result.remote_removed)} session(s) from {_line(result.remote)}"
+        out.print(f"removed {plural(len(result.remote_removed), 'session')} from {_line(result.remote)}"
                   + (f": {_ids(result.remote_removed)}" if result.remote_removed else ""))
 
 
@@ -231,15 +235,19 @@ def render_gc(result: Any, *, json_out: bool) -> None:
         print_json({**asdict(result), "cutoff": result.cutoff.isoformat() if result.cutoff else None})
         return
     out = console()
-    verb = "would remove" if result.dry_run else "removed"
+    remove, keep = ("would remove", "would keep") if result.dry_run else ("removed", "kept")
     if result.cutoff is not None:
-        out.print(f"{verb} {len(result.removed)} session(s) started before {result.cutoff:%Y-%m-%d %H:%M} UTC"
-                  + (f": {_ids(result.removed)}" if result.removed else ""))
+        out.print(f"{remove} {plural(len(result.removed), 'session')} started before "
+                  f"{result.cutoff:%Y-%m-%d %H:%M} UTC" + (f": {_ids(result.removed)}" if result.removed else ""))
     if result.kept_adopted:
-        out.print(f"kept {len(result.kept_adopted)} old session(s) whose steps a branch or tag adopted: "
+        out.print(f"{keep} {plural(len(result.kept_adopted), 'old session')} whose steps a branch or tag adopted: "
                   f"{_ids(result.kept_adopted)}")
     if result.kept_recording:
-        out.print(f"kept {len(result.kept_recording)} session(s) still recording")
-    out.print(f"{result.remaining} session(s) remain; session refs packed"
-              + ("" if result.dry_run else " (run `git gc` to reclaim the space of removed sessions)"))
+        out.print(f"{keep} {plural(len(result.kept_recording), 'session')} still recording")
+    left = plural(result.remaining, "session")
+    if result.dry_run:
+        out.print(f"{left} would remain; dry run: nothing was removed and no refs were packed")
+    else:
+        out.print(f"{left} {'remains' if result.remaining == 1 else 'remain'}; session refs packed "
+                  "(run `git gc` to reclaim the space of removed sessions)")
 

@@ -172,10 +172,10 @@ class ReplayApp(App[None]):
 
     def _title(self) -> Text:
         meta = self.replay.meta
-        name = safe(meta.get("name") or " ".join(map(str, meta.get("command", []))), keep_newlines=False)
+        name = safe(meta.title, keep_newlines=False)
         where = f"#{self.replay.rows[self.index].seq}/{self.replay.rows[-1].seq}" if self.replay.rows else "no events"
         search_text = f"  /{safe(self.query_text, keep_newlines=False)}" if self.query_text else ""
-        return Text(safe(f"{where}  {self.replay.session.id}  {meta.get('status', '?')}{search_text}  {name}  (? keys)",
+        return Text(safe(f"{where}  {self.replay.session.id}  {meta.status}{search_text}  {name}  (? keys)",
                                    keep_newlines=False))
 
     # --- selection ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import shutil
 import sys
 import tempfile
@@ -41,17 +42,30 @@ def run_demo(*, directory: Path | None) -> DemoResult:
         f"Recorded session {result.session_id} ({result.status}) in {repo}",
         "The agent was asked to remind customers more than 30 days overdue, and emailed far more.",
         "Find out why:",
-        f"  cd {repo}",
-        "  agitlog log                      # the session",
-        "  agitlog show                     # every prompt, response, tool call and decision",
-        "  agitlog show --type decision     # what it decided, and why",
-        "  agitlog replay                   # walk it step by step (q quits)",
-        "  agitlog state --at 6             # what the agent knew when it decided",
-        "  agitlog rerun                    # run it again on the recorded model answers: same bug, every time",
-        "  agitlog bisect -- sh -c 'test $(ls outbox 2>/dev/null | wc -l) -le 6'   # the step that sent too many",
-        "  git log --oneline refs/agent-sessions/" + result.session_id + "^   # the step commits, plain git",
+        *next_steps(repo, result.session_id),
     ]
     return DemoResult(repo=repo, session_id=result.session_id, exit_code=result.exit_code, lines=lines)
+
+
+def next_steps(repo: Path, session_id: str) -> list[str]:
+    """Commands to try, each one working as printed: agitlog is named the way this shell can call it
+    (its absolute path when the virtualenv was never activated), and the commands meant for the
+    recorded session name it, so they still do after `rerun` has recorded a second one."""
+    from agitlog.capture.shim import shell_command
+
+    test = "sh -c 'test $(ls outbox 2>/dev/null | wc -l) -le 6'"
+    steps = [
+        (shell_command("log"), "the session"),
+        (shell_command("show"), "every prompt, response, tool call and decision"),
+        (shell_command("show", "--type", "decision"), "what it decided, and why"),
+        (shell_command("replay"), "walk it step by step (q quits)"),
+        (shell_command("state", "--at", "6"), "what the agent knew when it decided"),
+        (shell_command("rerun", session_id), "run it again on the recorded model answers: same bug, every time"),
+        (f"{shell_command('bisect', session_id)} -- {test}", "the step that sent too many"),
+        (f"git log --oneline refs/agent-sessions/{session_id}^", "the step commits, plain git"),
+    ]
+    width = max(len(command) for command, _ in steps[:6]) + 2
+    return [f"  cd {shlex.quote(str(repo))}"] + [f"  {command.ljust(width)} # {why}" for command, why in steps]
 
 
 def _make_repo(directory: Path | None) -> Path:

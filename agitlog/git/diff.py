@@ -97,6 +97,18 @@ def _numstat_renames(out: bytes) -> dict[str, tuple[int | None, int | None]]:
     return counts
 
 
+def changed_paths(repo: Repo, old: str, new: str) -> tuple[list[str], list[str]]:
+    """(paths ``new`` adds or changes, paths it deletes) between two trees, renames as delete+add."""
+    out = git(repo.root, "diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new)
+    fields = out.split(b"\0")
+    written: list[str] = []
+    deleted: list[str] = []
+    for status, path in zip(fields[0::2], fields[1::2]):
+        if status:
+            (deleted if status == b"D" else written).append(path.decode("utf-8", "surrogateescape"))
+    return written, deleted
+
+
 def diff_text(repo: Repo, old: str | None, new: str, *, max_bytes: int = 200_000) -> str:
     """The patch between two commits as text (from the empty tree when ``old`` is None), cut at ``max_bytes``."""
     text = diff_patch(repo, old or EMPTY_TREE, new).decode("utf-8", "replace")

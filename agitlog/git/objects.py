@@ -84,6 +84,19 @@ def rev_list(repo: Repo, tip: str, *, stop_at: str | None = None) -> list[str]:
     return git(repo.root, *args).decode().split()
 
 
+def step_chain(repo: Repo, tip: str, *, first: str | None = None, base: str | None = None) -> list[str]:
+    """A session's step commits, newest first: ``tip`` and its first parents down to ``first`` (step 0)
+    when it is known, else down to (not including) ``base``. [] when git cannot walk it (an object
+    is missing, or ``first`` is not on the chain), so a crafted session never breaks a reader."""
+    args = ["rev-list", "--first-parent", tip]
+    if first:
+        args += ["--not", f"{first}^@"]
+    elif base:
+        args.append(f"^{base}")
+    commits = git(repo.root, *args, check=False).decode().split()
+    return commits if not first or (commits and commits[-1] == first) else []
+
+
 @dataclass(frozen=True)
 class TreeEntry:
     """One entry of ``git ls-tree -r``: the path stays bytes, exactly as recorded."""

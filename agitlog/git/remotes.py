@@ -47,6 +47,25 @@ def ls_remote(repo: Repo, source: str, prefix: str) -> dict[str, str]:
     return refs
 
 
+def ls_remote_quietly(repo: Repo, source: str, prefix: str, *, timeout: float) -> dict[str, str] | None:
+    """``ls_remote`` for a hint, not an answer: None when the remote cannot be listed within ``timeout``
+    seconds (offline, wants a password, gone) instead of an error. It runs without a terminal, so
+    ssh or a credential helper can never stop to ask for anything."""
+    try:
+        proc = subprocess.run(["git", "ls-remote", "--refs", source, prefix + "*"], cwd=repo.root, env=_env(None),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              timeout=timeout, start_new_session=True)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    refs = {}
+    for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+        sha, _, name = line.partition("\t")
+        refs[name] = sha
+    return refs
+
+
 def bundle_create(repo: Repo, path: Path, revs: Sequence[str]) -> None:
     git(repo.root, "bundle", "create", "--quiet", str(path), "--stdin",
         input="".join(rev + "\n" for rev in revs).encode())

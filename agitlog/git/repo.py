@@ -84,6 +84,12 @@ def resolve_commit(repo: Repo, spec: str) -> str | None:
     return out.decode().strip() or None
 
 
+def resolve_tree(repo: Repo, spec: str) -> str | None:
+    """The tree a revision (or a tree id) names, or None."""
+    out = git(repo.root, "rev-parse", "-q", "--verify", f"{spec}^{{tree}}", check=False)
+    return out.decode().strip() or None
+
+
 def hooks_dir(repo: Repo) -> Path:
     """Where git looks for hooks (``core.hooksPath`` when set, else the common git dir's hooks/)."""
     out = git(repo.root, "rev-parse", "--git-path", "hooks").decode("utf-8", "surrogateescape").strip()

@@ -36,6 +36,39 @@ def checkout_worktree_at(worktree: Path, commit: str) -> None:
     git(worktree, "-c", "core.hooksPath=/dev/null", "checkout", "--quiet", "--detach", "--force", commit)
 
 
+def checkout_paths(worktree: Path, tree: str, paths: Sequence[str]) -> None:
+    """Write ``paths`` as ``tree`` has them into a worktree agitlog owns (one git process)."""
+    if paths:
+        git(worktree, "-c", "core.hooksPath=/dev/null", "checkout", "--quiet", tree,
+            "--pathspec-from-file=-", "--pathspec-file-nul", input=b"\0".join(p.encode("utf-8", "surrogateescape")
+                                                                              for p in paths))
+
+
+def clone_local(repo: Repo, path: Path) -> None:
+    """A private clone of ``repo`` at ``path``: objects hard-linked, no checkout, no hooks run."""
+    git(repo.root, "-c", "core.hooksPath=/dev/null", "clone", "--local", "--no-checkout", "--quiet",
+        str(repo.root), str(path))
+
+
+def checkout_branch_at(worktree: Path, *, branch: str | None, commit: str | None) -> None:
+    """In a clone agitlog owns: HEAD on ``branch`` (or detached) at ``commit`` (or unborn)."""
+    config = ["-c", "core.hooksPath=/dev/null", "-c", "advice.detachedHead=false"]
+    if commit is None:
+        git(worktree, "symbolic-ref", "HEAD", f"refs/heads/{branch or 'main'}")
+        git(worktree, "read-tree", "--empty")
+    elif branch:
+        git(worktree, *config, "checkout", "--quiet", "--force", "-B", branch, commit)
+    else:
+        git(worktree, *config, "checkout", "--quiet", "--force", "--detach", commit)
+
+
+def restore_worktree_from(worktree: Path, tree: str) -> None:
+    """Make the files of a worktree agitlog owns exactly ``tree``'s, leaving its index and HEAD alone:
+    what differs shows as uncommitted changes."""
+    git(worktree, "-c", "core.hooksPath=/dev/null", "restore", "--quiet", f"--source={tree}", "--worktree",
+        "--", ":/")
+
+
 def bisect_run(worktree: Path, *, bad: str, good: str, command: Sequence[str]) -> tuple[int, str]:
     """``git bisect start bad good`` then ``git bisect run command`` inside ``worktree``; (code, output)."""
     git(worktree, "-c", "core.hooksPath=/dev/null", "bisect", "start", bad, good)

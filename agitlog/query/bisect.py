@@ -17,8 +17,7 @@ from typing import Any, Iterable, Sequence
 from agitlog import git
 from agitlog.constants import TRAILER_EVENT
 from agitlog.errors import AgitlogError, UsageError
-from agitlog.capture.lifecycle import recover_sessions
-from agitlog.store.records import SessionInfo, load_events, resolve_session, step_commits
+from agitlog.store.sessions import Session, SessionStore
 
 SKIP_CODE = 125
 _FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.MULTILINE)
@@ -61,18 +60,18 @@ def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str
     """Find the first step at which ``command`` fails (exit 1..127 except 125; 125 means skip)."""
     if not command:
         raise UsageError("no command to test steps with", hint="usage: agitlog bisect [SESSION] -- CMD [ARGS...]")
-    recover_sessions(repo)
-    info = resolve_session(repo, session)
-    steps = step_commits(repo, info)
+    store = SessionStore.open(repo)
+    info = store.resolve(session)
+    steps = store.steps(info)
     if len(steps) < 2:
-        raise NothingToBisectError(f"session {info.id} has {len(steps)} step(s): nothing changed to bisect",
-                                   exit_code=2)
+        count = f"{len(steps)} step" + ("" if len(steps) == 1 else "s")
+        raise NothingToBisectError(f"session {info.id} has {count}: nothing changed to bisect", exit_code=2)
     workdir = Path(tempfile.mkdtemp(prefix="agitlog-bisect-"))
     tree = workdir / "worktree"
     had_packed_refs = git.packed_refs_exists(repo)
     git.add_worktree(repo, tree, steps[-1])
     try:
-        result = _bisect_in(repo, tree, info, steps, list(command), _run_dir(tree, info))
+        result = _bisect_in(store, tree, info, steps, list(command), _run_dir(tree, info))
         result.worktree = str(tree) if keep_worktree else None
         return result
     finally:
@@ -85,12 +84,12 @@ def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str
                 git.drop_empty_packed_refs(repo)
 
 
-def _run_dir(tree: Path, info: SessionInfo) -> Path:
-    cwd = tree / info.meta.get("cwd", ".")
+def _run_dir(tree: Path, info: Session) -> Path:
+    cwd = tree / info.meta.cwd
     return cwd if cwd.is_dir() else tree
 
 
-def _bisect_in(repo: git.Repo, tree: Path, info: SessionInfo, steps: list[str], command: list[str],
+def _bisect_in(store: SessionStore, tree: Path, info: Session, steps: list[str], command: list[str],
                run_dir: Path) -> BisectResult:
     result = BisectResult(session=info.id, outcome="found", steps=len(steps))
     bad, bad_code = _first_testable(tree, run_dir, steps, command, reversed(range(len(steps))))
@@ -110,11 +109,11 @@ def _bisect_in(repo: git.Repo, tree: Path, info: SessionInfo, steps: list[str], 
     found = _FIRST_BAD.search(output)
     index = {sha: number for number, sha in enumerate(steps)}
     if found:
-        return _describe(repo, info, result, index[found.group(1)], steps)
+        return _describe(store, info, result, index[found.group(1)], steps)
     candidates = sorted(index[sha] for sha in _CANDIDATE.findall(output) if sha in index)
     if candidates:
         result.candidates = candidates
-        return _describe(repo, info, result, candidates[-1], steps, outcome="ambiguous")
+        return _describe(store, info, result, candidates[-1], steps, outcome="ambiguous")
     raise AgitlogError(f"git bisect did not finish (exit {code})", hint=(output.strip().splitlines() or [""])[-1])
 
 
@@ -149,15 +148,16 @@ def _run_bisect(tree: Path, run_dir: Path, *, bad: str, good: str, command: list
     return git.bisect_run(tree, bad=bad, good=good, command=command)
 
 
-def _describe(repo: git.Repo, info: SessionInfo, result: BisectResult, step: int, steps: list[str],
+def _describe(store: SessionStore, info: Session, result: BisectResult, step: int, steps: list[str],
               outcome: str = "found") -> BisectResult:
+    repo = store.repo
     result.outcome = outcome
     result.first_bad_step = step
     result.first_bad_commit = steps[step]
     result.diff = git.diff_text(repo, steps[step - 1] if step else None, steps[step])
     trailers = git.commit_trailers(repo, [steps[step]]).get(steps[step], {})
     seq_text = (trailers.get(TRAILER_EVENT) or [""])[0]
-    events = load_events(repo, info)
+    events = store.events(info)
     seq = int(seq_text) if seq_text.isdigit() else _first_event_of_step(events, step)
     previous_seq = _producing_seq(repo, steps[step - 1]) if step else -1
     result.events = explain_step(events, seq=seq, after_seq=previous_seq)
@@ -207,8 +207,9 @@ def _last(events: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
 
 def plain_git_commands(repo: git.Repo, *, session: str | None) -> list[str]:
     """The same search with plain git, for docs and for users who want to drive it by hand."""
-    info = resolve_session(repo, session)
-    steps = step_commits(repo, info)
+    store = SessionStore.open(repo)
+    info = store.resolve(session)
+    steps = store.steps(info)
     good = steps[0] if steps else "<first-step>"
     return [f"git bisect start {steps[-1] if steps else '<last-step>'} {good}", "git bisect run CMD",
             "git bisect reset"]

@@ -17,7 +17,7 @@ from agitlog.store import provenance as links
 from agitlog.query.bisect import explain_step
 from agitlog.constants import TRAILER_LINK, KIND_STEP, TRAILER_EVENT, TRAILER_KIND, TRAILER_SESSION, TRAILER_STEP
 from agitlog.errors import UsageError
-from agitlog.store.records import SessionInfo, list_sessions, load_events
+from agitlog.store.sessions import Session, SessionStore
 
 UNCOMMITTED = "0" * 40
 
@@ -102,7 +102,7 @@ class _Resolver:
         self._introduced: dict[str, dict[str, tuple[int, str]]] = {}
         self._steps: dict[tuple[str, int], SessionLine] = {}
         self._links: dict[str, dict] | None = None
-        self._sessions: dict[str, SessionInfo] | None = None
+        self._store = SessionStore.open(repo)
         self._trailers: dict[str, dict[str, list[str]]] = {}
         self._blobs: dict[str, str | None] = {}
 
@@ -182,20 +182,19 @@ class _Resolver:
         if info is None:
             return SessionLine(session=session_id, step=step, commit=commit, agent=None, decision=None,
                                reasoning=None, via=via, present=False)
-        events = load_events(self.repo, info)
+        events = self._store.events(info)
         seq_text = (git.commit_trailers(self.repo, [commit]).get(commit, {}).get(TRAILER_EVENT) or [""])[0]
         seq = int(seq_text) if seq_text.isdigit() else None
         explained = explain_step(events, seq=seq, after_seq=_previous_step_seq(events, step))
         decision: dict[str, Any] = (explained.decision or {}).get("data") or {}
         actor = explained.tool_call or explained.decision or explained.produced_by or {}
         return SessionLine(session=session_id, step=step, commit=commit, agent=actor.get("agent") or
-                           info.meta.get("agent"), decision=decision.get("decision"),
+                           info.meta.agent, decision=decision.get("decision"),
                            reasoning=decision.get("reasoning"), via=via, present=True)
 
-    def _session(self, session_id: str) -> SessionInfo | None:
-        if self._sessions is None:
-            self._sessions = {s.id: s for s in list_sessions(self.repo)}
-        return self._sessions.get(session_id)
+    def _session(self, session_id: str) -> Session | None:
+        session = self._store.get(session_id)
+        return None if session is None or session.damaged else session
 
 
 def _previous_step_seq(events: list[dict[str, Any]], step: int) -> int:

@@ -16,8 +16,7 @@ from typing import Literal
 
 from agitlog import git
 from agitlog.errors import AgitlogError, UsageError
-from agitlog.capture.lifecycle import recover_sessions
-from agitlog.store.records import resolve_session, step_commits
+from agitlog.store.sessions import SessionStore
 
 Mode = Literal["worktree", "export", "here"]
 _FORBIDDEN_NAMES = {".git", "..", "."}
@@ -53,9 +52,9 @@ def checkout_step(repo: git.Repo, *, session: str | None, step: int, directory: 
     """Materialise step ``step`` of a session into ``directory`` (or, for ``here``, the user's worktree)."""
     if mode == "here" and directory is not None:
         raise UsageError("--here checks out into your own worktree; give no DIR with it")
-    recover_sessions(repo)
-    info = resolve_session(repo, session)
-    steps = step_commits(repo, info)
+    store = SessionStore.open(repo)
+    info = store.resolve(session)
+    steps = store.steps(info)
     if not 0 <= step < len(steps):
         raise UsageError(f"no step {step}: session {info.id} has steps 0..{len(steps) - 1}")
     commit = steps[step]
@@ -90,8 +89,6 @@ def _check_outside_worktree(repo: git.Repo, directory: Path, step: int) -> None:
 def split_checkout_args(repo: git.Repo, args: list[str], *, here: bool) -> tuple[str | None, Path | None]:
     """``[SESSION] [DIR]`` -> (session, directory). One argument is a session when it names one
     (and, without --here, looks like an id), otherwise the directory."""
-    from agitlog.store.records import list_sessions
-
     if len(args) > 2:
         raise UsageError("too many arguments", hint="agitlog checkout [SESSION] --step N [DIR]")
     if len(args) == 2:
@@ -100,7 +97,7 @@ def split_checkout_args(repo: git.Repo, args: list[str], *, here: bool) -> tuple
         return None, None
     word = args[0]
     names_session = set(word) <= set("0123456789abcdefghijklmnopqrstuvwxyz-") and any(
-        s.id.startswith(word) for s in list_sessions(repo))
+        session_id.startswith(word) for session_id in SessionStore(repo).ids())
     return (word, None) if names_session or here else (None, Path(word))
 
 

@@ -16,8 +16,7 @@ from agitlog import git
 from agitlog.errors import UsageError
 from agitlog.query.listing import step_changes
 from agitlog.query.timeline import Replay
-from agitlog.capture.lifecycle import recover_sessions
-from agitlog.store.records import load_events, resolve_session, step_commits
+from agitlog.store.sessions import SessionStore
 
 DEFAULT_MAX_LINES = 20_000   # a file whose diff is longer is shown by its counts only
 MAX_TRACED_STEPS = 200       # longer ranges are not traced hunk by hunk
@@ -97,13 +96,13 @@ def session_diff(repo: git.Repo, *, session: str | None, step: int | None = None
     """The diff a step produced, a range of steps produced, or (neither) the whole session produced."""
     if step is not None and step_range is not None:
         raise UsageError("give --step or --range, not both")
-    recover_sessions(repo)
-    info = resolve_session(repo, session)
-    steps = step_commits(repo, info)
+    store = SessionStore.open(repo)
+    info = store.resolve(session)
+    steps = store.steps(info)
     if not steps:
         raise UsageError(f"session {info.id} has no step commits", hint="it recorded no worktree snapshots")
     from_step, to_step = _endpoints(steps, step, step_range)
-    events = load_events(repo, info)
+    events = store.events(info)
     producers = {change.step: seq for seq, change in step_changes(repo, events).items()}
     return diff_between(repo, session_id=info.id, steps=steps, step_events=producers, from_step=from_step,
                         to_step=to_step, max_lines=max_lines)

@@ -4,14 +4,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Sequence
+from typing import Mapping, Sequence
 
 from agitlog import git
 from agitlog.config import load_config
+from agitlog.constants import STATUSES
 from agitlog.errors import UsageError
-from agitlog.store.events import matches_type, parse_ts
-from agitlog.capture.lifecycle import recover_sessions
-from agitlog.store.records import SessionInfo, list_sessions, load_events, resolve_session
+from agitlog.store.events import matches_type
+from agitlog.store.models import Event, ModelUsage, SessionMeta
+from agitlog.store.sessions import Session, SessionStore
+from agitlog.query.prompts import first_user_prompt
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -30,6 +32,14 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def check_statuses(statuses: Sequence[str]) -> tuple[str, ...]:
+    """``statuses`` when each is a session status; UsageError (exit 2) naming the valid ones if not."""
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise UsageError(f"unknown status {unknown[0]!r}", hint=f"use one of: {', '.join(STATUSES)}")
+    return tuple(statuses)
+
+
 @dataclass(frozen=True)
 class LogRow:
     id: str
@@ -44,12 +54,16 @@ class LogRow:
     input_tokens: int
     output_tokens: int
     cost: float | None
-    meta: dict[str, Any] = field(repr=False)
+    meta: SessionMeta = field(repr=False)
+    damage: str | None = None   # why the record failed validation (status "damaged")
 
 
-def session_cost(meta: dict[str, Any], prices: dict[str, dict[str, float]]) -> float | None:
+def session_cost(meta: SessionMeta, prices: dict[str, dict[str, float]]) -> float | None:
     """Cost from the config's price table (per million tokens); None when a model has no price."""
-    models = meta.get("stats", {}).get("models", {})
+    return models_cost(meta.stats.models, prices)
+
+
+def models_cost(models: Mapping[str, ModelUsage], prices: dict[str, dict[str, float]]) -> float | None:
     if not prices or not models:
         return None
     total = 0.0
@@ -57,8 +71,8 @@ def session_cost(meta: dict[str, Any], prices: dict[str, dict[str, float]]) -> f
         price = prices.get(model)
         if price is None:
             return None
-        total += (usage.get("input_tokens", 0) * float(price.get("input", 0))
-                  + usage.get("output_tokens", 0) * float(price.get("output", 0))) / 1_000_000
+        total += (usage.input_tokens * float(price.get("input", 0))
+                  + usage.output_tokens * float(price.get("output", 0))) / 1_000_000
     return total
 
 
@@ -70,41 +84,22 @@ def session_rows(
     since: datetime | None = None,
     agent: str | None = None,
 ) -> list[LogRow]:
-    """One row per session, newest first, filtered."""
-    recover_sessions(repo)
-    prices = load_config(repo.root).prices
-    rows = []
-    for session in list_sessions(repo):
-        meta = session.meta
-        if status and meta.get("status") not in status:
-            continue
-        if agent and meta.get("agent") != agent:
-            continue
-        if since and _started(meta) < since:
-            continue
-        rows.append(_row(session, prices))
-        if limit and len(rows) >= limit:
-            break
-    return rows
+    """One row per session, newest first, filtered; with ``limit`` only the sessions shown are read."""
+    store = SessionStore.open(repo)
+    sessions = store.list(limit=limit, status=status, agent=agent, since=since)
+    prices = load_config(repo.root).prices if sessions else {}
+    return [_row(session, prices) for session in sessions]
 
 
-def _started(meta: dict[str, Any]) -> datetime:
-    try:
-        return parse_ts(meta.get("started_at", ""))
-    except ValueError:
-        return datetime.min.replace(tzinfo=timezone.utc)
-
-
-def _row(session: SessionInfo, prices: dict[str, dict[str, float]]) -> LogRow:
+def _row(session: Session, prices: dict[str, dict[str, float]]) -> LogRow:
     meta = session.meta
-    stats = meta.get("stats", {})
+    stats = meta.stats
     return LogRow(
-        id=session.id, started_at=meta.get("started_at", ""), duration_s=meta.get("duration_s"),
-        title=meta.get("name") or " ".join(meta.get("command", [])), agent=meta.get("agent", ""),
-        status=meta.get("status", "?"), exit_code=meta.get("exit_code"),
-        steps=meta.get("steps", {}).get("count", 0), files_changed=stats.get("files_changed", 0),
-        input_tokens=stats.get("input_tokens", 0), output_tokens=stats.get("output_tokens", 0),
-        cost=session_cost(meta, prices), meta=meta,
+        id=session.id, started_at=meta.started_at, duration_s=meta.duration_s,
+        title=f"(damaged: {meta.damage})" if meta.damage else meta.title, agent=meta.agent,
+        status=meta.status, exit_code=meta.exit_code, steps=meta.steps.count, files_changed=stats.files_changed,
+        input_tokens=stats.input_tokens, output_tokens=stats.output_tokens,
+        cost=session_cost(meta, prices), meta=meta, damage=meta.damage,
     )
 
 
@@ -119,34 +114,39 @@ class StepChange:
 
 @dataclass
 class SessionView:
-    session: SessionInfo
-    events: list[dict[str, Any]]
+    session: Session
+    events: list[Event]
     step_changes: dict[int, StepChange]  # keyed by the seq of the event that produced the step
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    prompt: str | None = None            # what the user asked (first user message sent to a model)
 
 
-def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = (), with_diffstat: bool = True) -> SessionView:
-    """A session's metadata and events (optionally only some types), with the step each event produced."""
-    recover_sessions(repo)
-    session = resolve_session(repo, query)
-    events = load_events(repo, session)
+def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = (), with_diffstat: bool = True,
+                 name: str | None = None) -> SessionView:
+    """A session's metadata and events (optionally only some types), with the step each event produced.
+    A damaged session is shown too (its metadata says why, it has no events), so it can be looked at."""
+    store = SessionStore.open(repo)
+    session = store.resolve(query, name=name, intact=False)
+    events = store.events(session)
     changes = step_changes(repo, events) if with_diffstat else {}
+    prompt = first_user_prompt(events)
     if types:
         events = [event for event in events if matches_type(event, types)]
-    return SessionView(session=session, events=events, step_changes=changes, prices=load_config(repo.root).prices)
+    return SessionView(session=session, events=events, step_changes=changes, prices=load_config(repo.root).prices,
+                       prompt=prompt)
 
 
-def step_changes(repo: git.Repo, events: list[dict[str, Any]]) -> dict[int, StepChange]:
+def step_changes(repo: git.Repo, events: Sequence[Event]) -> dict[int, StepChange]:
     """For each event after which a new step commit is in effect: that step and its diffstat (one
     git process for all of them)."""
-    produced: list[tuple[dict[str, Any], str, str]] = []  # (event, previous step commit, its commit)
+    produced: list[tuple[Event, str, str]] = []  # (event, previous step commit, its commit)
     previous: str | None = None
     for event in events:
-        commit = event.get("commit")
+        commit = event["commit"]
         if commit and commit != previous:
             if previous is not None:
                 produced.append((event, previous, commit))
             previous = commit
     diffstats = git.diff_tree_numstat_many(repo, [(old, new) for _, old, new in produced])
-    return {event["seq"]: StepChange(step=event.get("step", 0), commit=new, files=files)
+    return {event["seq"]: StepChange(step=event["step"] or 0, commit=new, files=files)
             for (event, _, new), files in zip(produced, diffstats)}

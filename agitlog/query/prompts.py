@@ -9,8 +9,9 @@ viewer, ``--plain`` and ``agitlog state`` can show the conversation as the model
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,28 @@ def normalize_request(data: dict[str, Any]) -> Prompt:
     model = source.get("model")
     return Prompt(model=str(model) if model else None, system="\n\n".join(system_parts) or None,
                   messages=messages, tools=_as_list(source.get("tools")))
+
+
+_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>\s*", re.DOTALL)
+
+
+def user_text(message: Message) -> str:
+    """A user message's own words: without the ``<system-reminder>`` blocks coding agents (Claude
+    Code) put into the user turn."""
+    return _REMINDER.sub("", message.text).strip()
+
+
+def first_user_prompt(events: Iterable[dict[str, Any]]) -> str | None:
+    """What the user asked: the first user message of the first ``llm.request`` that has one (not a
+    system prompt, not a system reminder)."""
+    for event in events:
+        if event.get("type") != "llm.request":
+            continue
+        for message in normalize_request(event.get("data") or {}).messages:
+            text = user_text(message) if message.role == "user" else ""
+            if text:
+                return text
+    return None
 
 
 def _as_list(value: Any) -> list[Any]:

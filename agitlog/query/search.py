@@ -19,14 +19,16 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from agitlog import git
 from agitlog.store import provenance as links
 from agitlog.constants import KIND_RECORD, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX, TRAILER_KIND
-from agitlog.errors import AgitlogError, UsageError
-from agitlog.store.events import iter_events
-from agitlog.store.records import parse_meta
+from agitlog.errors import UsageError
+from agitlog.store.models import SessionMeta, parse_events
+
+if TYPE_CHECKING:
+    from agitlog.store.sessions import SessionStore
 
 INDEX_VERSION = "1"
 INDEX_FILE = "search.sqlite"
@@ -182,9 +184,9 @@ class SearchIndex:
         blobs = git.cat_files(self.repo, specs)
         next_id = (self.db.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
         for i, sid in enumerate(session_ids):
-            started_at, agent, status = _indexed_meta(blobs[2 * i], sid)
+            meta = SessionMeta.from_toml(blobs[2 * i], sid)
             self.db.execute("INSERT INTO sessions(id, sha, started_at, agent, status) VALUES (?,?,?,?,?)",
-                            (sid, records[sid], started_at, agent, status))
+                            (sid, records[sid], meta.started_at, meta.agent, meta.status))
             self.db.executemany("INSERT INTO session_files(session, path) VALUES (?, ?)",
                                 [(sid, path) for path in sorted(touched.get(sid, ()))])
             rows = list(_event_rows(sid, blobs[2 * i + 1] or b"", next_id))
@@ -342,34 +344,10 @@ def _session_paths(repo: git.Repo, session_ids: Iterable[str]) -> dict[str, set[
     return {sid: {row[0] for row in cached.get(sid, {}).get("blobs", [])} for sid in session_ids}
 
 
-_META_FIELDS = ("started_at", "agent", "status")
-_META_LINE = re.compile(r'^(started_at|agent|status) = "([^"\\\n]*)"$', re.MULTILINE)
-
-
-def _indexed_meta(blob: bytes | None, session_id: str) -> tuple[str | None, str | None, str | None]:
-    """(started_at, agent, status) of a session.toml. These are plain top-level strings as agitlog
-    writes them, read without a full TOML parse (which took half of indexing 50,000 sessions);
-    anything else (escapes, multi-line strings, a key missing or repeated) goes through parse_meta."""
-    try:
-        head = (blob or b"").decode("utf-8").split("\n[", 1)[0]
-    except UnicodeDecodeError:
-        head = ""
-    found = _META_LINE.findall(head)
-    values = dict(found)
-    plain = "\\" not in head and '"""' not in head and "'''" not in head
-    if plain and len(found) == len(_META_FIELDS) == len(values):
-        return values["started_at"], values["agent"], values["status"]
-    meta = parse_meta(blob, session_id)
-    return meta.get("started_at"), meta.get("agent"), meta.get("status")
-
-
 def _event_rows(session_id: str, data: bytes, first_id: int) -> Iterator[tuple[Any, ...]]:
-    try:
-        events = list(iter_events(data))
-    except AgitlogError:
-        events = []
+    events = [] if data is None else list(parse_events(data, session_id))
     for offset, event in enumerate(events):
-        body = event.get("data") if isinstance(event.get("data"), dict) else {}
+        body = event["data"]
         model = body.get("model") if isinstance(body.get("model"), str) else None
         tool = body.get("tool") if isinstance(body.get("tool"), str) else None
         yield (first_id + offset, session_id, event.get("seq", offset), event.get("ts"), event.get("type"),
@@ -407,10 +385,13 @@ def search_sessions(repo: git.Repo, *, pattern: str, regex: bool = False, filter
     """Events whose text contains ``pattern`` (plain, case-insensitive; or a Python regex), newest first."""
     if not pattern:
         raise UsageError("empty search pattern", hint='search for some text, e.g. agitlog search "overdue"')
+    from agitlog.store.sessions import SessionStore
+
+    store = SessionStore.open(repo)  # crashed sessions are finished first, so the index sees them
     index = SearchIndex(repo)
     try:
         reindexed = index.sync(force=reindex)
-        live = _live_hits(repo, pattern=pattern, regex=regex, filters=filters)
+        live = _live_hits(store, pattern=pattern, regex=regex, filters=filters)
         rows, truncated = index.query(pattern, regex=regex, filters=filters, limit=limit)
         hits = live + [_hit(index, row, pattern, regex, context) for row in rows]
         if limit and len(hits) > limit:
@@ -421,21 +402,16 @@ def search_sessions(repo: git.Repo, *, pattern: str, regex: bool = False, filter
         index.close()
 
 
-def _live_hits(repo: git.Repo, *, pattern: str, regex: bool, filters: SearchFilters) -> list[SearchHit]:
+def _live_hits(store: SessionStore, *, pattern: str, regex: bool, filters: SearchFilters) -> list[SearchHit]:
     """Sessions still recording are not in the index (their events live in the journal and change
     all the time): scan their journals directly. They are few, and newer than anything indexed."""
     if filters.file or (filters.status and "running" not in filters.status):
         return []
-    from agitlog.store.journal import iter_journals
-    from agitlog.store.records import SessionInfo, load_events, session_ref
-
     hits: list[SearchHit] = []
-    for journal in iter_journals(repo.state_dir):  # a directory listing: no cost when nothing records
-        if filters.session and not journal.session_id.startswith(filters.session):
+    for session in store.live_sessions():  # a directory listing: no cost when nothing records
+        if filters.session and not session.id.startswith(filters.session):
             continue
-        session = SessionInfo(id=journal.session_id, meta={}, ref=session_ref(journal.session_id), commit=None,
-                              journal=journal)
-        for event in reversed(load_events(repo, session)):
+        for event in reversed(store.events(session)):
             hit = _live_hit(session.id, event, pattern, regex, filters)
             if hit:
                 hits.append(hit)

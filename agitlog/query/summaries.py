@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
-from agitlog.query.prompts import Prompt, normalize_request
+from agitlog.query.prompts import Prompt, normalize_request, user_text
 
 
 def event_summary(event: dict[str, Any]) -> str:
@@ -21,12 +21,14 @@ def event_summary(event: dict[str, Any]) -> str:
         return f"{data.get('status')} (exit {data.get('exit_code')})"
     if kind == "llm.request":
         prompt = normalize_request(data)
-        last = prompt.messages[-1].text if prompt.messages else ""
+        said = [m for m in prompt.messages if m.role != "system"]  # what the turn adds, not instructions
+        last = (user_text(said[-1]) or said[-1].text) if said else ""
         return f"{prompt.model or ''} {len(prompt.messages)} msg: {last}".strip()
     if kind == "llm.response":
         calls = data.get("tool_calls") or []
         text = _text(data.get("text"))
-        return (text or (f"{len(calls)} tool call(s): " + ", ".join(_call_name(c) for c in calls))).strip()
+        asked = f"{len(calls)} tool call{'' if len(calls) == 1 else 's'}: "
+        return (text or (asked + ", ".join(_call_name(c) for c in calls))).strip()
     if kind in ("tool.call", "tool.result"):
         return _tool_summary(kind, data)
     if kind == "span.start" or kind == "span.end":
@@ -117,7 +119,11 @@ def _response_sections(data: dict[str, Any]) -> list[Section]:
         sections.append(Section("response", _text(data.pop("text"))))
     if data.get("tool_calls"):
         sections.append(json_section("tool calls", data.pop("tool_calls")))
-    facts = [f"{key}: {data.pop(key)}" for key in ("model", "finish_reason", "latency_ms") if key in data]
+    facts = [f"{key}: {data.pop(key)}" for key in ("model", "finish_reason") if key in data]
+    for key, label in (("latency_ms", "latency"), ("first_chunk_ms", "first chunk")):
+        value = data.pop(key, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            facts.append(f"{label}: {value:.0f} ms")  # recorded with sub-microsecond digits nobody reads
     usage = data.pop("usage", None)
     if isinstance(usage, dict):
         facts.append("usage: " + ", ".join(f"{k} {v}" for k, v in usage.items()))

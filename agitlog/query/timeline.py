@@ -16,8 +16,8 @@ from agitlog.errors import UsageError
 from agitlog.store.events import parse_ts
 from agitlog.query.summaries import event_summary
 from agitlog.query.listing import StepChange, step_changes
-from agitlog.capture.lifecycle import recover_sessions
-from agitlog.store.records import SessionInfo, load_events, resolve_session, step_commits
+from agitlog.store.models import Event, SessionMeta
+from agitlog.store.sessions import Session, SessionStore
 
 Jump = Literal["decision", "tool", "error", "change", "llm"]
 
@@ -42,8 +42,8 @@ class Row:
 
 @dataclass
 class Replay:
-    session: SessionInfo
-    events: list[dict[str, Any]]
+    session: Session
+    events: list[Event]
     rows: list[Row]
     steps: list[str]                      # step commits, index = step number
     changes: dict[int, StepChange]        # keyed by the seq of the event that produced the step
@@ -51,19 +51,19 @@ class Replay:
     step_events: dict[int, int] = field(default_factory=dict)  # step -> index of the event that produced it
 
     @property
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> SessionMeta:
         return self.session.meta
 
 
-def load_replay(repo: git.Repo, *, session: str | None, at: int | None = None) -> Replay:
+def load_replay(repo: git.Repo, *, session: str | None, at: int | None = None, name: str | None = None) -> Replay:
     """The session ``session`` names (None: the latest) as a timeline, opened at event ``at``."""
-    recover_sessions(repo)
-    info = resolve_session(repo, session)
-    events = load_events(repo, info)  # well-typed even for a crafted session (events.iter_events)
-    return build_replay(info, events, steps=step_commits(repo, info), changes=step_changes(repo, events), at=at)
+    store = SessionStore.open(repo)
+    info = store.resolve(session, name=name)
+    events = store.events(info)  # validated even for a crafted session (agitlog.store.models)
+    return build_replay(info, events, steps=store.steps(info), changes=step_changes(repo, events), at=at)
 
 
-def build_replay(info: SessionInfo, events: list[dict[str, Any]], *, steps: list[str],
+def build_replay(info: Session, events: list[Event], *, steps: list[str],
                  changes: dict[int, StepChange], at: int | None = None) -> Replay:
     """A Replay from loaded parts (tests build one from events alone)."""
     rows = build_rows(events, changes)

@@ -3,16 +3,18 @@ worktree of its step 0, recorded as a new session linked to the original (``reru
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from agitlog import git
 from agitlog.query.compare import Comparison, compare_sessions
+from agitlog.config import load_config
 from agitlog.errors import AgitlogError, UsageError
-from agitlog.capture.replaybook import DIVERGENCE_POLICIES, Divergence, build_book
-from agitlog.capture.lifecycle import recover_sessions
-from agitlog.store.records import load_attachments, load_events, resolve_session
+from agitlog.capture.replaybook import DIVERGENCE_POLICIES, Divergence, ReplayBook, build_book, injected_answer
+from agitlog.jsondiff import describe_changes
+from agitlog.rerun.code import CodeOverlay, apply_overlay, code_overlay
+from agitlog.rerun.sandbox import ISOLATION_NONE, make_sandbox
+from agitlog.store.sessions import SessionStore
 
 
 @dataclass
@@ -28,10 +30,27 @@ class RerunResult:
     comparison: Comparison
     missing_env: list[str]
     workdir: Path | None
+    code: CodeOverlay | None = None    # --code: the files taken from the code under test
+    fork_at: int | None = None         # --fork-at: the model call from which the run went its own way
+    isolation: str = ISOLATION_NONE      # how the sandbox kept the agent away from the user's worktree
 
     @property
     def reproduced(self) -> bool:
         return self.comparison.identical
+
+    def explain(self) -> str:
+        """Why the rerun did or did not reproduce, in a few lines (for test failures and logs)."""
+        lines = [f"rerun {self.rerun} of {self.original}: "
+                 + ("reproduced" if self.reproduced else f"did not reproduce (exit {self.exit_code}, {self.status})")]
+        if self.divergence is not None:
+            lines.append(self.divergence.describe())
+        difference = self.comparison.first_difference
+        if difference is not None and self.divergence is None:
+            lines.append(f"first different event: #{difference.index} ({', '.join(difference.fields)})")
+            lines += describe_changes(difference.changes)
+        if not self.comparison.trees_equal:
+            lines.append("final files differ: " + ", ".join(path for _, _, path in self.comparison.tree_changes[:10]))
+        return "\n".join(lines)
 
 
 def rerun_session(
@@ -43,44 +62,88 @@ def rerun_session(
     replay_tools: bool = False,
     keep_worktree: bool = False,
     agent_stdout_to_stderr: bool = False,
+    code: str | None = None,
+    fork_at: int | None = None,
+    fork_answer: bytes | None = None,
 ) -> RerunResult:
     """Re-execute a session deterministically; see docs/commands/rerun.md."""
     from agitlog.capture.llm.capture import canonical_body
-    from agitlog.capture.runner import run_recorded
+    from agitlog.capture.runner import ChildLaunch, run_recorded
 
     if on_divergence not in DIVERGENCE_POLICIES:
         raise UsageError(f"--on-divergence must be one of {', '.join(DIVERGENCE_POLICIES)}")
-    recover_sessions(repo)
-    original = resolve_session(repo, query)
+    store = SessionStore.open(repo)
+    original = store.resolve(query, original=True)
     if original.live:
         raise AgitlogError(f"session {original.id} is still recording", hint="wait for it to finish")
     meta = original.meta
-    step0 = meta.get("steps", {}).get("first")
+    step0 = meta.steps.first
     if not step0:
         raise AgitlogError(f"session {original.id} has no step commits to start from")
-    events = load_events(repo, original)
-    book = build_book(events, load_bodies=lambda names: load_attachments(repo, original, names), canonical=canonical_body,
+    events = [dict(e) for e in store.events(original)]
+    ignore = load_config(repo.root).rerun_ignore
+    book = build_book(events, load_bodies=lambda names: store.attachments(original, names),
+                      canonical=lambda body: canonical_body(body, ignore),
                       policy="live" if live_from is not None and on_divergence == "fail" else on_divergence,
                       live_from_step=live_from)
-    workdir = Path(tempfile.mkdtemp(prefix="agitlog-rerun-"))
-    git.add_worktree(repo, workdir, step0)
+    book.ignore_paths = ignore
+    _set_fork(book, fork_at=fork_at, answer=fork_answer)
+    overlay = code_overlay(repo, code=code, final_step=meta.steps.last or step0) if code is not None else None
+    sandbox = make_sandbox(repo, base=meta.git.base_commit, branch=meta.git.branch, step0=step0)
+    book.request_substitutions = _date_substitutions(meta.started_at) + sandbox.request_substitutions()
+    book.answer_substitutions = sandbox.answer_substitutions()
+    rel_cwd = meta.cwd
     try:
+        if overlay is not None:
+            apply_overlay(overlay, sandbox.root)
         result = run_recorded(
-            command=meta["command"], cwd=workdir / meta.get("cwd", "."), agent=meta.get("agent"),
-            name=f"rerun of {meta.get('name') or original.id}", replay=book, replay_tools=replay_tools,
-            extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
+            command=list(meta.command), cwd=sandbox.root / rel_cwd, program_dir=repo.root / rel_cwd,
+            agent=meta.agent, name=f"rerun of {meta.name or original.id}", replay=book,
+            replay_tools=replay_tools, extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
+            launch=ChildLaunch(wrap=lambda argv: sandbox.wrap(argv, rel_cwd=rel_cwd), repo_root=sandbox.seen_root),
         )
-        rerun = resolve_session(repo, result.session_id)
-        comparison = compare_sessions(repo, original, rerun)
+        sandbox.hand_over_session(repo, result.session_id)
+        rerun = result.session or SessionStore.open(repo).resolve(result.session_id)  # None: finishing failed
+        comparison = compare_sessions(store, original, rerun, ignore_paths=overlay.paths if overlay else frozenset(),
+                                      substitutions=book.request_substitutions, request_ignore=ignore)
     finally:
         if not keep_worktree:
-            git.remove_worktree(repo, workdir)
+            sandbox.remove()
     return RerunResult(
         original=original.id, rerun=result.session_id, exit_code=result.exit_code, status=result.status,
         served_calls=book.served_count, recorded_calls=len(book.calls), upstream_calls=result.upstream_calls,
-        divergence=book.divergence, comparison=comparison, missing_env=_missing_env(meta.get("env_names", [])),
-        workdir=workdir if keep_worktree else None,
+        divergence=book.divergence, comparison=comparison, missing_env=_missing_env(list(meta.env_names)),
+        workdir=sandbox.root if keep_worktree else None, code=overlay, isolation=sandbox.isolation, fork_at=fork_at,
     )
+
+
+def _set_fork(book: ReplayBook, *, fork_at: int | None, answer: bytes | None) -> None:
+    """``--fork-at N``: recorded answers up to model call N, then (``--answer``) a different answer
+    at N, and the real model from there on."""
+    if fork_at is None:
+        if answer is not None:
+            raise UsageError("--answer needs --fork-at: which model call should get it?")
+        return
+    if not 0 <= fork_at < len(book.calls):
+        raise UsageError(f"--fork-at {fork_at}: the session made {len(book.calls)} model call(s), numbered from 0",
+                         hint="`agitlog show --type llm.request` lists them in order")
+    book.fork_at = fork_at
+    book.fork_answer = injected_answer(answer, index=fork_at) if answer is not None else None
+
+
+def _date_substitutions(started_at: str) -> tuple[tuple[str, str], ...]:
+    """Today's date, as an agent would write it into a prompt (Claude Code's system prompt does), is
+    matched as the original run's date: a rerun on a later day still reproduces."""
+    from datetime import datetime, timezone
+
+    try:
+        started = datetime.strptime(started_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return ()
+    now = datetime.now(timezone.utc)
+    pairs = {(now.astimezone().date().isoformat(), started.astimezone().date().isoformat()),
+             (now.date().isoformat(), started.date().isoformat())}
+    return tuple(sorted((seen, recorded) for seen, recorded in pairs if seen != recorded))
 
 
 def _missing_env(names: list[str]) -> list[str]:

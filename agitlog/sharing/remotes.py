@@ -16,7 +16,8 @@ from agitlog.store import provenance as links
 from agitlog.config import load_config
 from agitlog.constants import REF_PREFIX
 from agitlog.errors import AgitlogError, UsageError
-from agitlog.store.records import resolve_session, list_sessions, session_ref
+from agitlog.store.records import session_ref
+from agitlog.store.sessions import SessionStore
 
 ALL_SESSIONS_REFSPEC = f"+{REF_PREFIX}*:{REF_PREFIX}*"
 PUSH_CONFIG = "agitlogpush"
@@ -61,6 +62,24 @@ def default_remote(repo: git.Repo) -> str:
                      hint="name one (`agitlog push upstream`) or set [share] remote in .agitlog.toml")
 
 
+@dataclass(frozen=True)
+class RemoteSessions:
+    remote: str
+    count: int
+
+
+def unfetched_sessions(repo: git.Repo, *, timeout: float = 3.0) -> RemoteSessions | None:
+    """The default remote and how many sessions it has, when it has any: what a fresh clone with no
+    sessions of its own can `agitlog fetch`. None without a default remote or when it cannot be
+    listed quickly (this only feeds a hint)."""
+    try:
+        remote = default_remote(repo)
+    except UsageError:
+        return None
+    refs = git.ls_remote_quietly(repo, remote, REF_PREFIX, timeout=timeout)
+    return RemoteSessions(remote=remote, count=len(refs)) if refs else None
+
+
 def split_remote_and_sessions(repo: git.Repo, words: Sequence[str]) -> tuple[str | None, list[str]]:
     """`push origin a b`, `push a b` and `push /path/to/bare.git`: the first word is a remote when it
     names one (or looks like a URL or a path), otherwise every word is a session."""
@@ -75,8 +94,8 @@ def split_remote_and_sessions(repo: git.Repo, words: Sequence[str]) -> tuple[str
 def _session_refspecs(repo: git.Repo, sessions: Sequence[str]) -> list[str]:
     if not sessions:
         return [ALL_SESSIONS_REFSPEC]
-    known = list_sessions(repo)
-    refs = [session_ref(resolve_session(repo, query, known).id) for query in sessions]
+    store = SessionStore.open(repo)
+    refs = [session_ref(store.resolve(query, intact=False).id) for query in sessions]
     return [f"+{ref}:{ref}" for ref in dict.fromkeys(refs)]
 
 
@@ -226,11 +245,16 @@ class BundleResult:
 def create_bundle(repo: git.Repo, *, output: Path, sessions: Sequence[str] = (), full: bool = False) -> BundleResult:
     """One file holding sessions (all, or the named ones) for a ticket. Unless ``full``, history the
     team already shares (base commits reachable from a remote-tracking branch) is left out."""
-    known = [s for s in list_sessions(repo) if not s.live]
-    chosen = [resolve_session(repo, q, known) for q in sessions] if sessions else known
+    store = SessionStore.open(repo)
+    chosen = [store.resolve(q) for q in sessions] if sessions else [s for s in store.all() if not s.damaged]
+    if any(s.live for s in chosen):
+        raise UsageError(f"session {next(s.id for s in chosen if s.live)} is still recording",
+                         hint="wait for it to finish, then bundle it")
+    chosen = [s for s in chosen if not s.live]
     if not chosen:
         raise UsageError("no finished sessions to bundle", hint="record one with `agitlog run -- <command>`")
-    bases = {s.meta.get("git", {}).get("base_commit") for s in chosen} - {None}
+    bases = {s.meta.git.base_commit for s in chosen} - {None}
+    bases = {b for b, found in zip(sorted(bases), git.object_ids(repo, sorted(bases))) if found}  # crafted: may name nothing
     prerequisites = [] if full else [b for b in sorted(bases) if git.refs_containing(repo, b, ["refs/remotes/"])]
     revs = [s.ref for s in dict((s.id, s) for s in chosen).values()] + [f"^{b}" for b in prerequisites]
     git.bundle_create(repo, output.resolve(), revs)

@@ -16,9 +16,8 @@ from agitlog import git
 from agitlog.constants import REF_PREFIX, TRAILER_SESSION, TRAILER_STEP
 from agitlog.errors import SessionNotFoundError, UsageError
 from agitlog.store.events import parse_ts
-from agitlog.capture.lifecycle import recover_sessions
 from agitlog.sharing.remotes import RemoteError, match_remote_refs
-from agitlog.store.records import SessionInfo, list_sessions, resolve_session
+from agitlog.store.sessions import Session, SessionStore
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class GcResult:
     removed: list[str] = field(default_factory=list)
     kept_adopted: list[str] = field(default_factory=list)
     kept_recording: list[str] = field(default_factory=list)
-    remaining: int = 0
+    remaining: int = 0            # sessions left afterwards (with dry_run: that would be left)
     dry_run: bool = False
 
 
@@ -42,13 +41,12 @@ def rm_sessions(repo: git.Repo, *, sessions: Sequence[str], remote: str | None =
     """Delete the named sessions; with ``remote`` also there (sessions only on the remote included)."""
     if not sessions:
         raise UsageError("name the sessions to remove", hint="see `agitlog log`; e.g. agitlog rm 20261126-0344")
-    recover_sessions(repo)
-    known = list_sessions(repo)
+    store = SessionStore.open(repo)
     local: dict[str, str] = {}
     remote_only: list[str] = []
     for query in sessions:
         try:
-            info = resolve_session(repo, query, known)
+            info = store.resolve(query, intact=False)  # a damaged session can always be removed
         except SessionNotFoundError:
             if remote is None:
                 raise
@@ -58,14 +56,17 @@ def rm_sessions(repo: git.Repo, *, sessions: Sequence[str], remote: str | None =
         local[info.ref] = info.commit or ""
     remote_refs = list(local) + (match_remote_refs(git.ls_remote(repo, remote, REF_PREFIX), remote_only)
                                  if remote and remote_only else [])
-    remote_removed = _delete_remote(repo, remote, remote_refs) if remote else []
+    # Local refs first: after `agitlog remote setup` the fetch refspec maps each remote session ref onto
+    # the local one, so a push that deletes it on the remote deletes it here too, and a local delete
+    # after it failed with "cannot lock ref". A session gone here but refused there can be named again.
     git.delete_refs(repo, local)
+    remote_removed = _delete_remote(repo, remote, remote_refs) if remote else []
     git.pack_refs(repo)
     return RmResult(removed=[ref.removeprefix(REF_PREFIX) for ref in local], remote=remote,
                     remote_removed=remote_removed)
 
 
-def _refuse_live(info: SessionInfo) -> None:
+def _refuse_live(info: Session) -> None:
     if info.live:
         raise UsageError(f"session {info.id} is still recording", hint="wait for it to finish, then remove it")
 
@@ -85,8 +86,7 @@ def gc_sessions(repo: git.Repo, *, older_than: datetime | None, dry_run: bool = 
                 keep_adopted: bool = True) -> GcResult:
     """Remove finished sessions started before ``older_than`` (None: remove nothing, only pack refs),
     keeping any session a branch or tag has adopted a step commit of."""
-    recover_sessions(repo)
-    sessions = list_sessions(repo)
+    sessions = SessionStore.open(repo).all()
     old = [s for s in sessions if older_than is not None and _started(s) < older_than]
     recording = [s.id for s in old if s.live]
     candidates = [s for s in old if not s.live]
@@ -97,19 +97,20 @@ def gc_sessions(repo: git.Repo, *, older_than: datetime | None, dry_run: bool = 
         git.pack_refs(repo)
     return GcResult(cutoff=older_than, removed=sorted(ref.removeprefix(REF_PREFIX) for ref in doomed),
                     kept_adopted=sorted(adopted), kept_recording=sorted(recording),
-                    remaining=len(sessions) - (0 if dry_run else len(doomed)), dry_run=dry_run)
+                    remaining=len(sessions) - len(doomed), dry_run=dry_run)
 
 
-def _started(info: SessionInfo) -> datetime:
+def _started(info: Session) -> datetime:
     try:
-        return parse_ts(info.started_at)
+        return parse_ts(info.meta.started_at)
     except ValueError:
         return parse_ts("9999-12-31T00:00:00.000000Z")  # an unreadable start time is never "old"
 
 
-def _adopted(repo: git.Repo, candidates: Sequence[SessionInfo]) -> set[str]:
+def _adopted(repo: git.Repo, candidates: Sequence[Session]) -> set[str]:
     """Ids of sessions with a step commit reachable from a branch or a tag."""
-    bases = {s.meta.get("git", {}).get("base_commit") for s in candidates} - {None}
+    bases = {s.meta.git.base_commit for s in candidates} - {None}
+    bases = {b for b, found in zip(sorted(bases), git.object_ids(repo, sorted(bases))) if found}  # crafted: may name nothing
     tips = [s.commit for s in candidates if s.commit]
     steps = git.step_blobs(repo, tips + [f"^{b}" for b in bases], session_key=TRAILER_SESSION, step_key=TRAILER_STEP)
     reachable = git.reachable_from(repo, ["--branches", "--tags"], exclude=sorted(bases))

@@ -25,13 +25,13 @@ import time
 TYPE_CHECKING = False  # `agitlog emit` loads this module: typing and datetime would cost milliseconds
 if TYPE_CHECKING:
     from datetime import datetime
-    from typing import Any, Iterable, Iterator
+    from typing import Any, Iterable
 
 from agitlog.constants import EVENT_VERSION
 
 KNOWN_TYPES = (
     "session.start", "session.end", "session.child", "llm.request", "llm.response",
-    "tool.call", "tool.result", "decision", "state", "log", "error", "output",
+    "http.request", "http.response", "tool.call", "tool.result", "decision", "state", "log", "error", "output",
     "span.start", "span.end", "snapshot.skip",
 )
 FIELDS = ("v", "seq", "ts", "session", "type", "agent", "pid", "span", "parent_span", "step", "commit", "data")
@@ -121,35 +121,6 @@ def finish_event(draft: dict[str, Any], *, seq: int, session: str, step: int, co
 
 def encode_event(event: dict[str, Any]) -> bytes:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8", "surrogatepass") + b"\n"
-
-
-def iter_events(data: bytes) -> Iterator[dict[str, Any]]:
-    """Events from a stored events.jsonl; a stored line that is not JSON is a corrupt record."""
-    for number, line in enumerate(data.splitlines(), 1):
-        if line.strip():
-            try:
-                event = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                from agitlog.errors import CorruptRecordError
-                raise CorruptRecordError(f"events.jsonl line {number} is not JSON: {exc}") from None
-            yield _well_typed(event, number - 1)
-
-
-def _well_typed(event: Any, position: int) -> dict[str, Any]:
-    """Readers may rely on the v1 field types even for a session a teammate crafted by hand."""
-    if not isinstance(event, dict):
-        event = {"type": "error", "data": {"error": "malformed stored event", "raw": event}}
-    if not isinstance(event.get("data"), dict):
-        event["data"] = {"value": event.get("data")} if event.get("data") is not None else {}
-    for key in ("type", "agent", "ts", "session", "span"):
-        if key in event and not isinstance(event[key], str):
-            event[key] = str(event[key])
-    for key in ("seq", "step", "pid"):
-        if key in event and (not isinstance(event[key], int) or isinstance(event[key], bool)):
-            event[key] = position if key == "seq" else None
-    event.setdefault("seq", position)
-    event.setdefault("type", "unknown")
-    return event
 
 
 def matches_type(event: dict[str, Any], types: Iterable[str]) -> bool:

@@ -11,6 +11,10 @@
 
 When the recorder is gone (its lock is free) but the directory is still there, the session was cut
 short; ``recover`` turns what the journal holds into a finished session with status ``crashed``.
+
+A finished journal is first renamed to ``.removed-<id>-<pid>`` (one atomic step: it stops being a
+journal) and then deleted, so a kill half-way through the deletion never leaves half a journal that
+looks live. ``clean_stale_journals`` deletes what such kills leave behind.
 """
 from __future__ import annotations
 
@@ -108,8 +112,41 @@ def iter_journals(state_dir: Path) -> Iterator[Journal]:
     except (FileNotFoundError, NotADirectoryError):
         return
     for name in names:
-        if (root / name / "start.json").exists():
+        if not name.startswith(".") and (root / name / "start.json").exists():
             yield Journal(root / name)
+
+
+STALE_AFTER_S = 600  # a journal directory this old without start.json was never going to be a session
+
+
+def clean_stale_journals(state_dir: Path) -> list[str]:
+    """Delete what interrupted removals and failed starts left in the journal directory: renamed
+    journals (``.removed-*``) and, after STALE_AFTER_S, directories that never got a start.json and
+    whose lock nobody holds. Returns the names removed."""
+    root = journal_root(state_dir)
+    try:
+        entries = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.name.startswith(".removed-") or _abandoned_start(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
+def _abandoned_start(path: Path) -> bool:
+    try:
+        if not path.is_dir() or (path / "start.json").exists() or time.time() - path.stat().st_mtime < STALE_AFTER_S:
+            return False
+    except OSError:
+        return False
+    fd = try_lock_abandoned(Journal(path)) if (path / "lock").exists() else None
+    if fd is not None:
+        os.close(fd)
+    return fd is not None or not (path / "lock").exists()
 
 
 def try_lock_abandoned(journal: Journal) -> int | None:
@@ -140,7 +177,16 @@ def read_events_tolerant(journal: Journal) -> tuple[bytes, bytes]:
 
 
 def remove_journal(journal: Journal) -> None:
-    shutil.rmtree(journal.path)
+    """Delete a journal whose session is on its ref: rename it out of the way (atomic), then delete."""
+    from agitlog.store.faults import crash_point
+
+    trash = journal.path.with_name(f".removed-{journal.session_id}-{os.getpid()}")
+    try:
+        os.rename(journal.path, trash)
+    except FileNotFoundError:
+        return  # another process finished removing it
+    crash_point("finalize.journal-moved")
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def blob_id(data: bytes) -> str:

@@ -194,7 +194,8 @@ def _bases(repo: git.Repo, tips: dict[str, str]) -> set[str]:
         match = _BASE_RE.search(text) if text else None
         if match:
             bases.add(match.group(1))
-    return bases
+    wanted = sorted(bases)  # a crafted session may name a base this repository lacks: `^missing` fails the walk
+    return {base for base, found in zip(wanted, git.object_ids(repo, wanted)) if found}
 
 
 def _journal_start(repo: git.Repo, session_id: str) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from agitlog.capture.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
 
 if TYPE_CHECKING:
+    from agitlog.capture.llm.callers import CallerFinder
     from agitlog.capture.channel import ChannelServer
     from agitlog.capture.replaybook import ReplayBook
     from agitlog.capture.lifecycle import LiveSession
@@ -36,9 +37,14 @@ class LLMCapture:
         self.upstream_calls = 0
         self._last_response_seq: int | None = None
         self.proxy = LLMProxy(hooks=self, upstreams=LLMProxy.upstreams_from_env(os.environ))
+        self.callers: CallerFinder | None = None
+        self._attribution: dict[str, dict[str, Any]] = {}  # call id -> the caller's pid, agent, span
 
     def start(self) -> LLMCapture:
+        from agitlog.capture.llm.callers import CallerFinder
+
         self.proxy.start()
+        self.callers = CallerFinder(self.proxy.port)
         return self
 
     def close(self) -> None:
@@ -62,11 +68,20 @@ class LLMCapture:
             self.channel.settle()  # what the agent sent before this call is recorded before it
         self._snapshot_tool_changes()
         data = wire.request_event_data(request)
-        self.recorder.record({"type": "llm.request", "ts": _ts(request.started_at), "data": data})
+        kind = _event_kind(data)
+        caller = self.callers.find(request.peer) if self.callers is not None else None
+        attribution = _attribution(caller)
+        if caller is not None:
+            data["caller"] = {"argv": list(caller.argv), "stream": caller.stream}
+            self._attribution[request.call_id] = attribution
+        self.recorder.record({"type": f"{kind}.request", "ts": _ts(request.started_at), "data": data, **attribution})
         if self.replay is None:
             self.upstream_calls += 1
             return None
-        reply = self._replayed(request, data)
+        if kind == HTTP:
+            return self._replayed_http(request)
+        stream = self.recorder.redactor.redact_text(caller.stream) if caller is not None else None
+        reply = self._replayed(request, data, stream=stream)
         if reply is None and not self.replay.live and self.replay.divergence is not None:
             return _divergence_reply(self.replay.divergence.describe())
         if reply is None:
@@ -80,8 +95,11 @@ class LLMCapture:
         redacted = self.recorder.redactor.redact_text(result.body.decode("utf-8", "surrogateescape"))
         data["body_ref"] = self.recorder.attach(redacted.encode("utf-8", "surrogateescape"))
         data["content_type"] = _header(result.headers, "content-type")
-        ack = self.recorder.record({"type": "llm.response", "data": data})
-        self._last_response_seq = ack.seq
+        kind = _event_kind(data)
+        attribution = self._attribution.pop(request.call_id, {})
+        ack = self.recorder.record({"type": f"{kind}.response", "data": data, **attribution})
+        if kind == LLM:
+            self._last_response_seq = ack.seq
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -93,11 +111,24 @@ class LLMCapture:
             f"changes after llm.response #{self._last_response_seq}", event_seq=self._last_response_seq
         )
 
-    def _replayed(self, request: LLMRequest, data: dict[str, Any]) -> LLMReply | None:
+    def _replayed_http(self, request: LLMRequest) -> LLMReply | None:
+        """Non-model traffic in a rerun: the recorded answer to the same method and path, else an
+        empty success, never the network (unless the rerun went live), never a divergence."""
+        assert self.replay is not None
+        if self.replay.live:
+            self.upstream_calls += 1
+            return None
+        call = self.replay.serve_http(request.method, request.path)
+        if call is None:
+            return LLMReply(status=200, headers={}, body=b"")
+        return LLMReply(status=call.status, headers=dict(call.headers), body=self.replay.served_body(call))
+
+    def _replayed(self, request: LLMRequest, data: dict[str, Any], *, stream: str | None) -> LLMReply | None:
         assert self.replay is not None
         body = data.get("body")
-        key = canonical_body(self.recorder.redactor.redact_value(body) if body is not None else None)
-        decision = self.replay.decide(key, path=request.path, model=data.get("model"))
+        key = canonical_body(self.recorder.redactor.redact_value(body) if body is not None else None,
+                             self.replay.ignore_paths)
+        decision = self.replay.decide(key, path=request.path, model=data.get("model"), stream=stream)
         if decision.divergence is not None and decision.divergence is self.replay.divergence:
             self.recorder.record(
                 {
@@ -112,16 +143,41 @@ class LLMCapture:
             sys.stderr.write(f"agitlog rerun: {decision.divergence.describe()}\n")
         if decision.call is None:
             return None
-        return LLMReply(status=decision.call.status, headers=dict(decision.call.headers), body=decision.call.body)
+        return LLMReply(status=decision.call.status, headers=dict(decision.call.headers),
+                        body=self.replay.served_body(decision.call))
 
 
-def canonical_body(body: Any) -> str:
-    """The matching key of a (redacted, parsed) request body."""
+LLM = "llm"
+HTTP = "http"
+
+
+def _attribution(caller: Any) -> dict[str, Any]:
+    """The event fields that say which process, agent and span made a call (none when unknown)."""
+    if caller is None:
+        return {}
+    fields: dict[str, Any] = {"pid": caller.pid}
+    if caller.agent:
+        fields["agent"] = caller.agent
+    if caller.span:
+        fields["span"] = caller.span
+    return fields
+
+
+def _event_kind(data: dict[str, Any]) -> str:
+    """Model calls are ``llm.*`` events; everything else crossing the proxy (a connectivity check,
+    a model list, token counting, trace uploads) is ``http.*``, matched loosely in a rerun."""
+    from agitlog.capture.llm import wire
+
+    return HTTP if data.get("api") == wire.API_OTHER else LLM
+
+
+def canonical_body(body: Any, ignore: tuple[str, ...] = ()) -> str:
+    """The matching key of a (redacted, parsed) request body; ``ignore``: JSON paths left out."""
     from agitlog.capture.llm import wire
 
     if isinstance(body, dict) and set(body) == {"raw"}:
-        return wire.canonical_request(str(body["raw"]).encode("utf-8", "surrogateescape"))
-    return wire.canonical_request(json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        return wire.canonical_request(str(body["raw"]).encode("utf-8", "surrogateescape"), ignore)
+    return wire.canonical_request(json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass"), ignore)
 
 
 def _divergence_reply(message: str) -> LLMReply:

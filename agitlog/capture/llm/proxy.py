@@ -96,6 +96,7 @@ class LLMRequest:
     headers: dict[str, str]
     body: bytes
     started_at: float  # time.time() when the proxy had the whole request
+    peer: tuple[str, int] | None = None  # the client's address: which process called (see callers.py)
 
 
 @dataclass
@@ -235,6 +236,10 @@ class LLMProxy:
     # -- addresses ---------------------------------------------------------------------------------
 
     @property
+    def port(self) -> int:
+        return self._port
+
+    @property
     def root_url(self) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self._port}"
@@ -325,6 +330,7 @@ class LLMProxy:
             headers=_header_dict(headers),
             body=incoming.body,
             started_at=time.time(),
+            peer=_peer(client),
         )
         with self._lock:
             self._in_flight += 1
@@ -455,6 +461,14 @@ def _make_route(url: str, provider: str, path: str) -> _Route | _Refusal:
         netloc=parts.netloc.rpartition("@")[2],
         target=target,
     )
+
+
+def _peer(client: socket.socket) -> tuple[str, int] | None:
+    try:
+        address = client.getpeername()
+    except OSError:
+        return None
+    return str(address[0]), int(address[1])
 
 
 def classify_url(host: str, path: str) -> tuple[str, str]:

@@ -46,6 +46,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from agitlog.constants import VOLATILE_REQUEST_FIELDS
 from agitlog.capture.llm.proxy import LLMRequest, LLMResult
 
 API_CHAT = "chat.completions"
@@ -53,9 +54,7 @@ API_RESPONSES = "responses"
 API_MESSAGES = "messages"
 API_OTHER = "other"
 
-# Dropped (top level only) by canonical_request: identifiers that differ from run to run without
-# changing what the model is asked. "stream" and "stream_options" stay: they change the bytes served.
-VOLATILE_FIELDS = frozenset({"user", "metadata", "safety_identifier", "prompt_cache_key"})
+VOLATILE_FIELDS = VOLATILE_REQUEST_FIELDS  # dropped (top level only) by canonical_request
 
 
 def detect_api(request: LLMRequest) -> str:
@@ -111,11 +110,11 @@ def response_event_data(request: LLMRequest, result: LLMResult) -> dict:
     }
 
 
-def canonical_request(body: bytes) -> str:
+def canonical_request(body: bytes, ignore: tuple[str, ...] = ()) -> str:
     """A request body reduced for matching a rerun's call to the recorded one.
 
-    JSON: parsed, top-level `VOLATILE_FIELDS` dropped, keys sorted, compact separators, non-ASCII
-    kept. Anything else: the raw text (UTF-8, undecodable bytes replaced).
+    JSON: parsed, top-level `VOLATILE_FIELDS` and the fields ``ignore`` names (JSON paths, the
+    config's ``[rerun] ignore``) dropped, keys sorted, compact separators, non-ASCII kept. Anything else: the raw text (UTF-8, undecodable bytes replaced).
     """
     try:
         value = json.loads(body)
@@ -123,6 +122,10 @@ def canonical_request(body: bytes) -> str:
         return body.decode("utf-8", "replace")
     if isinstance(value, dict):
         value = {key: item for key, item in value.items() if key not in VOLATILE_FIELDS}
+    if ignore:
+        from agitlog.jsondiff import without_paths
+
+        value = without_paths(value, ignore)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

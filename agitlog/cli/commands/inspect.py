@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, Sequence
 
 import typer
 
-from agitlog.cli.options import AtOption, JsonOption, RepoOption, SessionArg, StepOption, open_repo, team_views, views
+from agitlog.cli.options import (
+    AtOption, JsonOption, NameOption, RepoOption, SessionArg, StepOption, open_repo, team_views, views,
+)
 from agitlog.constants import STATUSES
+
+if TYPE_CHECKING:
+    from agitlog import git
+    from agitlog.sharing.remotes import RemoteSessions
 
 
 def log_cmd(
@@ -19,24 +25,43 @@ def log_cmd(
     repo: RepoOption = None,
 ) -> int:
     """One row per recorded session, newest first."""
-    from agitlog.query.listing import parse_since, session_rows
+    from agitlog.query.listing import check_statuses, parse_since, session_rows
 
-    rows = session_rows(open_repo(repo), limit=limit, status=status or (), agent=agent,
+    opened = open_repo(repo)
+    rows = session_rows(opened, limit=limit, status=check_statuses(status or ()), agent=agent,
                         since=parse_since(since) if since else None)
-    views.render_log(rows, json_out=json_out)
+    asked = _filters_text(status=status or (), agent=agent, since=since)
+    views.render_log(rows, json_out=json_out, filters=asked,
+                     remote=_remote_sessions(opened) if not rows and not asked and not json_out else None)
     return 0
+
+
+def _filters_text(*, status: Sequence[str], agent: str | None, since: str | None) -> str:
+    """The filters as typed, to say what matched nothing."""
+    import shlex
+
+    words = [w for s in status for w in ("--status", s)] + (["--agent", agent] if agent else [])
+    return shlex.join(words + (["--since", since] if since else []))
+
+
+def _remote_sessions(repo: git.Repo) -> RemoteSessions | None:
+    """Sessions on the default remote, for a clone that has none yet (one `git ls-remote`)."""
+    from agitlog.sharing.remotes import unfetched_sessions
+
+    return unfetched_sessions(repo)
 
 
 def show_cmd(
     session: SessionArg = None,
     types: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only events of this type (llm matches llm.*).")] = None,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
     """A session's metadata, then every event in order with the step commit it produced."""
     from agitlog.query.listing import show_session
 
-    view = show_session(open_repo(repo), session, types=types or ())
+    view = show_session(open_repo(repo), session, types=types or (), name=name)
     views.render_show(view, json_out=json_out)
     return 0
 
@@ -46,18 +71,19 @@ def replay_cmd(
     at: AtOption = None,
     plain: Annotated[bool, typer.Option("--plain", help="A linear text document instead of the viewer.")] = False,
     diffs: Annotated[bool, typer.Option("--diffs", help="With --plain: include each step's diff.")] = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Walk a session: a full-screen viewer on a terminal, a readable text document in pipes."""
     import sys
 
-    from agitlog.cli import replay_views
+    from agitlog.cli import render_replay as replay_views
     from agitlog.cli.output import is_tty
     from agitlog.query.timeline import load_replay
 
     opened = open_repo(repo)
-    replay = load_replay(opened, session=session, at=at)
+    replay = load_replay(opened, session=session, at=at, name=name)
     if json_out:
         replay_views.render_replay_json(replay, start=replay.start)
     elif plain or not (is_tty() and is_tty(sys.stdin)):
@@ -156,10 +182,11 @@ def search_cmd(
     repo: RepoOption = None,
 ) -> int:
     """Find text in every session: prompts, responses, tool calls and results, decisions, state, errors."""
-    from agitlog.query.listing import parse_since
+    from agitlog.query.listing import check_statuses, parse_since
     from agitlog.query.search import SearchFilters, search_sessions
 
-    filters = SearchFilters(types=types or (), agent=agent, model=model, tool=tool, file=file, status=status or (),
+    filters = SearchFilters(types=types or (), agent=agent, model=model, tool=tool, file=file,
+                            status=check_statuses(status or ()),
                             session=session, since=parse_since(since) if since else None,
                             until=parse_since(until) if until else None)
     result = search_sessions(open_repo(repo), pattern=pattern, regex=regex, filters=filters, limit=limit or None,

@@ -40,7 +40,7 @@ def emit_cmd(
 
 def recover_cmd(json_out: JsonOption = False, repo: RepoOption = None) -> int:
     """Finish sessions whose recorder was killed, as status `crashed` (other commands do this too)."""
-    from agitlog.capture.lifecycle import recover_sessions
+    from agitlog.store.recovery import recover_sessions
 
     report = recover_sessions(open_repo(repo))
     views.render_recovered(report, json_out=json_out)

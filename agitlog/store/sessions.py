@@ -1,0 +1,373 @@
+"""The session store: the one object every read command asks for sessions, events, steps and attachments.
+
+    store = SessionStore.open(repo)           # finishes sessions whose recorder died, once
+    for session in store.list(limit=20):      # newest first; reads only the metadata it returns
+        print(session.id, session.meta.status)
+    session = store.resolve("3f9a1c")         # id, unique id prefix, random part, or name=...
+    events = store.events(session)            # typed, validated (agitlog.store.models)
+    steps = store.steps(session)              # step commits, index = step number
+
+Sessions are found from their refs (read from the ref files, no git process) and the journals of
+sessions still recording. Session ids sort by start time, so the newest N are the last N ids: their
+metadata is read in one ``git cat-file --batch`` and nothing else is touched. A full listing goes
+through the metadata cache (agitlog.store.metacache), keyed by commit id.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Iterator, Sequence
+
+from agitlog import git
+from agitlog.constants import (
+    KIND_RECORD, RECORD_ATTACHMENTS_DIR, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX, TRAILER_KIND,
+)
+from agitlog.errors import CorruptRecordError, SessionNotFoundError, UsageError
+from agitlog.store.journal import Journal, iter_journals
+from agitlog.store.models import Event, SessionMeta, parse_events
+from agitlog.store.recovery import Recovery, recover_sessions
+from agitlog.store.records import session_ref
+
+_ID_ALPHABET = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-")
+_ID_TIME = re.compile(r"^(\d{8})-(\d{6})")
+_PAGE = 64
+_ID_SLACK = timedelta(minutes=1)  # an id's time is taken a moment before started_at
+
+
+@dataclass
+class Session:
+    """A session as the store yields it: validated metadata and where the session is stored."""
+
+    id: str
+    meta: SessionMeta
+    ref: str
+    commit: str | None          # the record commit, or the latest step commit while recording
+    journal: Journal | None = None
+    _events: list[Event] | None = field(default=None, repr=False)
+
+    @property
+    def live(self) -> bool:
+        return self.journal is not None
+
+    @property
+    def damaged(self) -> bool:
+        return self.meta.damaged
+
+    @property
+    def is_rerun(self) -> bool:
+        return self.meta.rerun_of is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A session known from its ref or journal, its metadata not read yet."""
+
+    id: str
+    sha: str | None
+    journal: Journal | None
+
+
+class SessionStore:
+    """Sessions of one repository. Open it with ``SessionStore.open(repo)``."""
+
+    def __init__(self, repo: git.Repo, recovery: Recovery | None = None) -> None:
+        self.repo = repo
+        self.recovery = recovery or Recovery()
+        self._entries: list[_Entry] | None = None
+        self._loaded: dict[str, Session] = {}
+
+    @classmethod
+    def open(cls, repo: git.Repo, *, recover: bool = True) -> SessionStore:
+        """The store of ``repo``; first finishes every session whose recorder died (``recover``)."""
+        return cls(repo, recover_sessions(repo) if recover else None)
+
+    # --- listing ----------------------------------------------------------------------------------
+
+    def ids(self) -> list[str]:
+        """Every session id, newest first (no metadata read)."""
+        return [entry.id for entry in self._index()]
+
+    def iter_sessions(self, *, first_page: int = _PAGE) -> Iterator[Session]:
+        """Every session, newest first, its metadata read a page at a time as the caller goes on (the
+        first page ``first_page`` long): refs are read lazily, newest first, so the newest sessions
+        cost what they are, not what the repository holds."""
+        newest = self._newest_entries()
+        size = first_page
+        while page := list(itertools.islice(newest, size)):
+            yield from self._load(page)
+            size = _PAGE
+
+    def all(self) -> list[Session]:
+        """Every session, newest first, through the metadata cache (the fast way to read them all)."""
+        from agitlog.store.metacache import cached_metas
+
+        entries = self._index()
+        records = cached_metas(self.repo, [e.sha for e in entries if e.journal is None and e.sha],
+                               read=self._read_records)
+        return [self._session(e, records.get(e.sha or "")) for e in entries]
+
+    def list(self, *, limit: int | None = None, status: Sequence[str] = (), agent: str | None = None,
+             since: datetime | None = None, originals_only: bool = False) -> list[Session]:
+        """Sessions newest first, filtered; with ``limit`` only the newest sessions are read, until
+        ``limit`` of them pass the filters."""
+        if limit is None and not since:
+            candidates: Iterator[Session] = iter(self.all())
+        else:  # unfiltered, the first page is exactly what is shown
+            filtered = bool(status or agent or originals_only)
+            candidates = self.iter_sessions(first_page=_PAGE if filtered or not limit else limit)
+        out = []
+        for session in candidates:
+            started = _id_time(session.id)
+            if since and started is not None and started < since - _ID_SLACK:
+                break  # ids sort by start time: every later one is older still
+            if not _wanted(session, status=status, agent=agent, since=since, originals_only=originals_only):
+                continue
+            out.append(session)
+            if limit and len(out) >= limit:
+                break
+        return out
+
+    # --- resolving --------------------------------------------------------------------------------
+
+    def resolve(self, query: str | None = None, *, name: str | None = None, original: bool = False,
+                intact: bool = True) -> Session:
+        """The session ``query`` names: an id, a unique id prefix, or a unique prefix (4+ characters)
+        of the random part that ends every id; or the session named ``name`` exactly; or (neither)
+        the latest one, the latest original (not a rerun) when ``original``. With ``intact`` a
+        damaged session is an error that says how to remove it."""
+        if name is not None and query is not None:
+            raise UsageError("give a session id or --name, not both")
+        if name is not None:
+            session = self._by_name(name)
+        elif query is None:
+            session = self._latest(original=original)
+        else:
+            session = self._by_id(query)
+        if intact and session.damaged:
+            raise CorruptRecordError(f"session {session.id} is damaged: {session.meta.damage}",
+                                     hint=f"inspect it with `git show {session.ref}`, remove it with "
+                                          f"`agitlog rm {session.id}`")
+        return session
+
+    def live_sessions(self) -> list[Session]:
+        """Sessions still recording (their journals), newest first; reads no ref."""
+        entries = [_Entry(j.session_id, None, j) for j in _readable_journals(self.repo)]
+        return [self._session(e, None) for e in sorted(entries, key=lambda e: e.id, reverse=True)]
+
+    def get(self, session_id: str) -> Session | None:
+        """The session with exactly this id, or None."""
+        matches = [e for e in self._index() if e.id == session_id]
+        return self._load(matches)[0] if matches else None
+
+    def _latest(self, *, original: bool) -> Session:
+        for session in self.iter_sessions():
+            if not original or (not session.is_rerun and not session.damaged):
+                return session
+        raise SessionNotFoundError("no recorded sessions in this repository" if not self._index() else
+                                   "no original session (only reruns) in this repository",
+                                   hint="record one with `agitlog run -- <command>`")
+
+    def _by_id(self, query: str) -> Session:
+        query = query.removeprefix(REF_PREFIX)
+        entries = self._index()
+        if not entries:
+            raise SessionNotFoundError("no recorded sessions in this repository",
+                                       hint="record one with `agitlog run -- <command>`")
+        exact = [e for e in entries if e.id == query]
+        if not exact and (not query or not set(query) <= _ID_ALPHABET):
+            raise UsageError(f"not a session id: {query!r}", hint="list sessions with `agitlog log`")
+        matches = exact or [e for e in entries if e.id.startswith(query)] or _by_random_part(entries, query)
+        if not matches:
+            raise SessionNotFoundError(f"no session matches {query!r}", hint="list sessions with `agitlog log`")
+        if len(matches) > 1:
+            raise UsageError(f"{query!r} matches {len(matches)} sessions ({_some(e.id for e in matches)})",
+                             hint="give more characters of the id")
+        return self._load(matches)[0]
+
+    def _by_name(self, name: str) -> Session:
+        matches = [s for s in self.all() if s.meta.name == name]
+        if not matches:
+            raise SessionNotFoundError(f"no session is named {name!r}", hint="list sessions with `agitlog log`")
+        if len(matches) > 1:
+            raise UsageError(f"{len(matches)} sessions are named {name!r}: {_some(s.id for s in matches)}",
+                             hint="name one by its id instead")
+        return matches[0]
+
+    # --- reading one session ----------------------------------------------------------------------
+
+    def events(self, session: Session) -> list[Event]:
+        """The session's events in order, from its record or, while it records, from its journal;
+        validated (a line that is not a valid event reads as an ``error`` event saying why)."""
+        if session._events is None:
+            if session.journal is not None:
+                try:
+                    data = session.journal.events_file.read_bytes()
+                except FileNotFoundError:
+                    data = b""
+                data = data[: data.rfind(b"\n") + 1]
+            elif session.damaged:
+                data = b""
+            else:
+                data = git.cat_file(self.repo, f"{session.commit}:{RECORD_EVENTS_FILE}") or b""
+            session._events = list(parse_events(data, session.id))
+        return session._events
+
+    def steps(self, session: Session) -> list[str]:
+        """Step commits in order: index i is step i. [] when the chain cannot be walked."""
+        if session.damaged:
+            return []
+        if session.journal is not None:
+            if not session.commit:
+                return []
+            chain = git.step_chain(self.repo, session.commit, base=self._existing(session.meta.git.base_commit))
+        elif session.meta.steps.last:
+            chain = git.step_chain(self.repo, session.meta.steps.last, first=session.meta.steps.first,
+                                   base=self._existing(session.meta.git.base_commit))
+        else:
+            return []
+        return list(reversed(chain))
+
+    def attachments(self, session: Session, names: Sequence[str]) -> dict[str, bytes]:
+        """Payloads events refer to by name (their blob ids), from the record or the live journal; one
+        git process for all of them. Names that are not stored are left out."""
+        wanted = sorted({name for name in names if name and set(name) <= set("0123456789abcdef")})
+        if session.journal is not None:
+            paths = {name: session.journal.attachments_dir / name for name in wanted}
+            return {name: path.read_bytes() for name, path in paths.items() if path.is_file()}
+        blobs = git.cat_files(self.repo, [f"{session.commit}:{RECORD_ATTACHMENTS_DIR}/{name}" for name in wanted])
+        return {name: blob for name, blob in zip(wanted, blobs) if blob is not None}
+
+    def _existing(self, commit: str | None) -> str | None:
+        """``commit`` if this repository has it (a crafted base_commit may name nothing)."""
+        if commit is None:
+            return None
+        return commit if git.object_ids(self.repo, [commit])[0] else None
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _index(self) -> list[_Entry]:
+        """Every session's entry, newest first."""
+        if self._entries is None:
+            self._entries = list(self._newest_entries())
+        return self._entries
+
+    def _newest_entries(self) -> Iterator[_Entry]:
+        """Entries newest first, lazily: the refs (newest first) merged with the journals."""
+        if self._entries is not None:
+            yield from self._entries
+            return
+        journals = sorted(_readable_journals(self.repo), key=lambda j: j.session_id, reverse=True)
+        refs = ((name.removeprefix(REF_PREFIX), sha) for name, sha in git.refs_newest_first(self.repo, REF_PREFIX))
+        ref = next(refs, None)
+        for journal in journals:
+            while ref is not None and ref[0] > journal.session_id:
+                yield _Entry(ref[0], ref[1], None)
+                ref = next(refs, None)
+            sha = None
+            if ref is not None and ref[0] == journal.session_id:
+                sha, ref = ref[1], next(refs, None)
+            yield _Entry(journal.session_id, sha, journal)
+        while ref is not None:
+            yield _Entry(ref[0], ref[1], None)
+            ref = next(refs, None)
+
+    def _load(self, entries: Sequence[_Entry]) -> list[Session]:
+        todo = [e.sha for e in entries if e.journal is None and e.sha and e.id not in self._loaded]
+        records = self._read_records(todo) if todo else {}
+        for entry in entries:
+            if entry.id not in self._loaded:
+                self._loaded[entry.id] = self._session(entry, records.get(entry.sha or ""))
+        return [self._loaded[e.id] for e in entries]
+
+    def _session(self, entry: _Entry, record: tuple[str, SessionMeta | None] | None) -> Session:
+        ref = session_ref(entry.id)
+        if entry.journal is not None:
+            try:
+                meta = SessionMeta.from_dict(entry.journal.read_start(), entry.id, live=True)
+            except (CorruptRecordError, OSError) as exc:
+                meta = SessionMeta.broken(entry.id, f"its journal is unreadable: {exc}")
+            return Session(id=entry.id, meta=meta, ref=ref, commit=entry.sha, journal=entry.journal)
+        kind, meta = record or ("", None)
+        if kind != KIND_RECORD or meta is None:
+            meta = SessionMeta.broken(entry.id, "its ref does not point at a record commit, and no journal "
+                                                "of it is here to finish it")
+        elif meta.id != entry.id:
+            meta = replace(meta, id=entry.id)  # the ref name is the truth
+        return Session(id=entry.id, meta=meta, ref=ref, commit=entry.sha)
+
+    def _read_records(self, shas: Sequence[str]) -> dict[str, tuple[str, SessionMeta | None]]:
+        """sha -> (the commit's Agitlog-Kind, its validated session.toml when it is a record), for
+        many commits in one git process."""
+        blobs = git.cat_files(self.repo, [spec for sha in shas for spec in (sha, f"{sha}:{RECORD_META_FILE}")])
+        out = {}
+        for i, sha in enumerate(shas):
+            kind = _commit_kind(blobs[2 * i])
+            meta = SessionMeta.from_toml(blobs[2 * i + 1], "") if kind == KIND_RECORD else None  # id: see _session
+            out[sha] = (kind, meta)
+        return out
+
+
+def _readable_journals(repo: git.Repo) -> Iterator[Journal]:
+    """Journals of sessions recording now; an unreadable one is left to `agitlog recover` to report."""
+    for journal in iter_journals(repo.state_dir):
+        try:
+            journal.read_start()
+        except (CorruptRecordError, OSError):
+            continue
+        yield journal
+
+
+def _commit_kind(commit: bytes | None) -> str:
+    """The Agitlog-Kind trailer of a raw commit object ("" when it has none)."""
+    if not commit:
+        return ""
+    key = f"\n{TRAILER_KIND}: ".encode()
+    at = commit.rfind(key)
+    if at < 0:
+        return ""
+    return commit[at + len(key):].split(b"\n", 1)[0].strip().decode("utf-8", "replace")
+
+
+def _wanted(session: Session, *, status: Sequence[str], agent: str | None, since: datetime | None,
+            originals_only: bool) -> bool:
+    meta = session.meta
+    if status and meta.status not in status:
+        return False
+    if agent and meta.agent != agent:
+        return False
+    if originals_only and session.is_rerun:
+        return False
+    return not since or _started(meta) >= since
+
+
+def _started(meta: SessionMeta) -> datetime:
+    from agitlog.store.events import parse_ts
+
+    try:
+        return parse_ts(meta.started_at)
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _id_time(session_id: str) -> datetime | None:
+    match = _ID_TIME.match(session_id)
+    if not match:
+        return None
+    try:
+        return datetime.strptime(match.group(1) + match.group(2), "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def _by_random_part(entries: Sequence[_Entry], query: str) -> list[_Entry]:
+    """``agitlog rm 3f9a1c``: the random part that ends every id is a handle too."""
+    if len(query) < 4 or "-" in query:
+        return []
+    return [e for e in entries if e.id.rsplit("-", 1)[-1].startswith(query)]
+
+
+def _some(ids: Iterator[str] | Sequence[str], count: int = 5) -> str:
+    items = list(ids)
+    return ", ".join(items[:count]) + (", …" if len(items) > count else "")
