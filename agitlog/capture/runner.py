@@ -55,6 +55,7 @@ def run_recorded(
     replay_tools: bool = False,
     stdout_to_stderr: bool = False,
     first_status: git.Pending | None = None,
+    located: git.Pending | None = None,
     program_dir: Path | None = None,
     launch: ChildLaunch | None = None,
 ) -> RunResult:
@@ -64,7 +65,7 @@ def run_recorded(
     ``launch``: how to start the child when not directly (a rerun's sandbox)."""
     if not command:
         raise AgitlogError("no command to run", hint="usage: agitlog run -- COMMAND [ARGS...]", exit_code=2)
-    repo, base, branch = git.find_repo_and_head(cwd)
+    repo, base, branch = git.find_repo_and_head(cwd, pending=located)
     executable = _find_executable(command[0], _program_cwd(command[0], cwd, program_dir))
     recover_sessions(repo)
     live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,

@@ -72,13 +72,13 @@ def run_command(args: list[str]) -> int:
 
     options, command = parse_run_args(args)
     cwd = Path(os.getcwd())
-    first_status = _start_step0_scan(cwd) if command else None
+    located, first_status = _start_step0_scan(cwd) if command else (None, None)
     from agitlog.capture.runner import run_recorded  # imported while git scans the worktree
 
     result = run_recorded(
         command=command, cwd=cwd, name=options["name"], agent=options["agent"],  # type: ignore[arg-type]
         capture_output=bool(options["capture_output"]), auto_capture=not options["no_auto"],
-        first_status=first_status,
+        first_status=first_status, located=located,
     )
     if result.warning:
         sys.stderr.write(f"agitlog: warning: {result.warning}\n")
@@ -91,15 +91,17 @@ def run_command(args: list[str]) -> int:
     return result.exit_code
 
 
-def _start_step0_scan(cwd: Path):  # -> agitlog.git.Pending | None
-    """Step 0's `git status`, started before agitlog's own modules load (they take longer)."""
+def _start_step0_scan(cwd: Path):  # -> (agitlog.git.Pending | None, agitlog.git.Pending | None)
+    """Step 0's `git status`, and the `git rev-parse` that finds the repository and HEAD, started
+    before agitlog's own modules load (they take longer): (locate, status)."""
     from agitlog import git
     from agitlog.errors import GitError
 
     try:
-        return git.start_worktree_status(cwd)
+        status = git.start_worktree_status(cwd)
+        return git.start_find_repo_and_head(cwd), status
     except GitError:
-        return None  # no git: run_recorded says so
+        return None, None  # no git: run_recorded says so
 
 
 def parse_emit_args(args: list[str]) -> tuple[str, dict[str, object], bool]:
