@@ -39,15 +39,17 @@ def agitlog(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str
     """Run `agitlog` with ``args`` in ``cwd`` and capture what it prints, as a user would see it.
 
     Through the installed command when the process boundary matters: ``process=True``, stdin
-    given, `emit`, the first call of each command in each test file (so every command a file tests
-    also runs end to end there), or AGITLOG_TEST_PROCESS=1 (everything). Otherwise in this process
+    given, `emit`, a crash-window test's AGITLOG_TEST_CRASH_AT (agitlog kills itself), the first
+    call of each command in each test file (so every command a file tests also runs end to end
+    there), or AGITLOG_TEST_PROCESS=1 (everything). Otherwise in this process
     through the same entry point, with file descriptors 1 and 2 captured (so child processes'
     output is caught too): start-up is what made the suite slow, not the work under test."""
     command = next((a for a in args if not a.startswith("-")), "")
     test_file = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[0]
     first_here = (test_file, command) not in _THROUGH_THE_COMMAND
     _THROUGH_THE_COMMAND.add((test_file, command))
-    if process or input is not None or command in ALWAYS_A_PROCESS or first_here \
+    crash_at = "AGITLOG_TEST_CRASH_AT" in os.environ or "AGITLOG_TEST_CRASH_AT" in (env or {})  # SIGKILLs itself
+    if process or input is not None or command in ALWAYS_A_PROCESS or first_here or crash_at \
             or os.environ.get("AGITLOG_TEST_PROCESS") == "1":
         full_env = dict(os.environ, **(env or {}))
         return subprocess.run([AGITLOG, *args], cwd=cwd, env=full_env, input=input, capture_output=True,
