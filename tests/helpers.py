@@ -61,18 +61,20 @@ def _agitlog_in_process(args: list[str], *, cwd: Path, env: dict[str, str]) -> s
     from agitlog.cli import main
     from agitlog.git import process as git_process
 
-    saved_env, saved_cwd, saved_streams = dict(os.environ), os.getcwd(), (sys.stdout, sys.stderr)
+    saved_env, saved_cwd, saved_streams, saved_argv = dict(os.environ), os.getcwd(), (sys.stdout, sys.stderr), sys.argv
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         saved_fds = _redirect_fds(out, err)
         try:
             os.environ.update(env)
             git_process._base_env.cache_clear()  # it snapshots the environment on first use
             os.chdir(cwd)
+            sys.argv = [AGITLOG, *args]  # as the process would have it (bisect reads its own command line)
             code = main(args)
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
             sys.stdout, sys.stderr = saved_streams
+            sys.argv = saved_argv
             for fd, saved in zip((1, 2), saved_fds):
                 os.dup2(saved, fd)
                 os.close(saved)
