@@ -37,6 +37,7 @@ ENV_AGENT = "AGITLOG_AGENT"
 ENV_SPAN = "AGITLOG_SPAN"
 ENV_REPO = "AGITLOG_REPO"
 ENV_TRACEPARENT = "TRACEPARENT"
+ENV_DECISION = "AGITLOG_DECISION"  # the decision scope a process was started in (agitlog.decision)
 ENV_BIN = "AGITLOG_BIN"            # the `agitlog` command that records this process (capture/shim.py)
 ENV_REPLAY_TOOLS = "AGITLOG_REPLAY_TOOLS"  # set by `agitlog rerun --replay-tools`
 

@@ -26,6 +26,15 @@ class SessionNotFoundError(AgitlogError):
     code = "session_not_found"
 
 
+class NoSessionsError(SessionNotFoundError):
+    """The repository has no sessions at all; ``repo`` (an agitlog.git.Repo) lets the CLI look for
+    some on its remote, as a fresh clone has them there."""
+
+    def __init__(self, message: str, hint: str | None = None, *, repo: object = None) -> None:
+        super().__init__(message, hint)
+        self.repo = repo
+
+
 class ConfigError(AgitlogError):
     code = "bad_config"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from helpers import git, init_repo, run_python_agent
 
-# Four steps, each a prompt, a response, a decision and a tool call that rewrites app/calc.py.
+# Four steps, each a prompt, a response, and a decision scoping a tool call that rewrites app/calc.py.
 # Step 3 breaks check.py; with FLAKY=2 (or 4), checking step 2 (or 4) exits 125 (cannot test).
 STEP_AGENT = """
     import agitlog, pathlib, sys
@@ -21,10 +21,10 @@ STEP_AGENT = """
     for n, text in enumerate(VERSIONS, 1):
         agitlog.prompt(f"step {n}: improve overdue_invoices totals", model="gpt-test")
         agitlog.response(f"I will rewrite calc.py for step {n}", model="gpt-test", input_tokens=10, output_tokens=5)
-        agitlog.decision(f"rewrite calc {n}", reasoning=f"because step {n} needs it")
-        with agitlog.tool("write_file", path="app/calc.py", step=n) as call:
-            pathlib.Path("app/calc.py").write_text(text)
-            call.result = f"wrote {len(text)} bytes"
+        with agitlog.decision(f"rewrite calc {n}", reasoning=f"because step {n} needs it"):
+            with agitlog.tool("write_file", path="app/calc.py", step=n) as call:
+                pathlib.Path("app/calc.py").write_text(text)
+                call.result = f"wrote {len(text)} bytes"
     agitlog.state({"done": True, "note": "all four steps applied"})
     agitlog.error("a harmless warning about ledger_sync")
 """

@@ -40,7 +40,7 @@ def test_text_output_names_step_decision_and_diff(tmp_path: Path) -> None:
     repo = calc_repo(tmp_path / "repo")
     record_step_agent(repo)
     [sid] = session_ids(repo)
-    proc = agitlog("bisect", sid[:15], "--", *check_command(), cwd=repo)
+    proc = agitlog("bisect", sid[:15], "--patch", "--", *check_command(), cwd=repo)
     assert proc.returncode == 0, proc.stderr
     assert "first bad step: 3 of 4" in proc.stdout
     assert "rewrite calc 3" in proc.stdout and "because step 3 needs it" in proc.stdout

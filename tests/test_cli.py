@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from agitlog.constants import STATUSES
 from helpers import agitlog, agitlog_json, git, run_python_agent, session_ids, unique_prefix
 
 
@@ -210,7 +211,7 @@ def test_empty_results_say_what_matched_nothing(repo: Path) -> None:
     for command in (["log"], ["search", "x"]):
         proc = agitlog(*command, "--status", "bogus", cwd=repo)
         assert proc.returncode == 2 and "unknown status 'bogus'" in proc.stderr
-        assert "running, ok, failed, interrupted, killed, crashed" in proc.stderr
+        assert "use one of: " + ", ".join(STATUSES) in proc.stderr
 
 
 def test_fresh_clone_hints_fetch(repo: Path, tmp_path: Path) -> None:
@@ -219,6 +220,8 @@ def test_fresh_clone_hints_fetch(repo: Path, tmp_path: Path) -> None:
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     proc = agitlog("log", cwd=clone)
     assert proc.returncode == 0 and "origin has 1 session:" in proc.stderr and "`agitlog fetch origin`" in proc.stderr
+    shown = agitlog("show", cwd=clone)  # every read command's "no recorded sessions" says so too
+    assert shown.returncode == 1 and "hint: origin has 1 session: `agitlog fetch origin` brings them" in shown.stderr
     assert agitlog("fetch", "origin", cwd=clone).returncode == 0
     assert [r["id"] for r in agitlog_json("log", cwd=clone)] == [session]
     empty = tmp_path / "empty"
@@ -226,6 +229,7 @@ def test_fresh_clone_hints_fetch(repo: Path, tmp_path: Path) -> None:
     git(empty, "remote", "set-url", "origin", str(tmp_path / "gone"))  # unreachable: no hint, no error
     proc = agitlog("log", cwd=empty)
     assert proc.returncode == 0 and "no sessions recorded yet" in proc.stderr
+    assert "record one with `agitlog run" in agitlog("show", cwd=empty).stderr
 
 
 CODING_AGENT = """

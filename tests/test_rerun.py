@@ -77,6 +77,10 @@ def test_rerun_serves_recorded_answers_and_reproduces_files(repo: Path, fake: Fa
     assert changes[0]["a"] != changes[0]["b"] and "[" in changes[0]["a"]
     assert not diff["trees_equal"] and "answer.txt" in {f["path"] for f in diff["files"]}
     assert diff["patch"].startswith("diff --git") and "+Hello from the fake model" in diff["patch"]
+    text = agitlog("compare", original["id"], plain["id"], cwd=repo).stdout  # like git: a stat first
+    assert "final trees differ in" in text and "answer.txt  +" in text and "diff --git" not in text
+    patched = agitlog("compare", original["id"], plain["id"], "--patch", cwd=repo).stdout
+    assert "+Hello from the fake model" in patched
 
     # a rerun does not: zero upstream calls, same events, same files
     calls_before = len(fake.llm_requests())

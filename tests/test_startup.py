@@ -39,7 +39,7 @@ def test_emit_sends_its_event_with_the_standard_library_only(tmp_path: Path) -> 
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
     env = {"AGITLOG_ADDR": f"127.0.0.1:{port}", "AGITLOG_TOKEN": "secret-token", "AGITLOG_SPAN": "0123456789abcdef",
-           "AGITLOG_AGENT": "shell"}
+           "AGITLOG_AGENT": "shell", "AGITLOG_DECISION": "d-42"}  # started inside a decision's scope
     with server:
         loaded, _ = _loaded_after(["emit", "decision", "choice=retry", "n=3"], cwd=tmp_path, env=env)
         conn, _ = server.accept()
@@ -48,6 +48,6 @@ def test_emit_sends_its_event_with_the_standard_library_only(tmp_path: Path) -> 
             draft = json.loads(reader.readline())
     assert loaded == []
     assert token == b"secret-token\n"
-    assert draft["type"] == "decision" and draft["data"] == {"choice": "retry", "n": 3}
+    assert draft["type"] == "decision" and draft["data"] == {"choice": "retry", "n": 3, "decision_id": "d-42"}
     assert draft["span"] == "0123456789abcdef" and draft["agent"] == "shell"
     assert isinstance(draft["pid"], int) and draft["ts"].endswith("Z") and len(draft["ts"]) == 27

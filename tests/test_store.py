@@ -76,7 +76,13 @@ def test_valid_metadata_round_trips_and_is_typed() -> None:
     meta = SessionMeta.from_toml(text.encode(), "20260101-000000-abcdef")
     assert not meta.damaged and meta.pid == 42 and meta.duration_s == 1.5 and meta.command == ("agent",)
     assert meta.git.base_commit == "a" * 40 and meta.steps.first == "b" * 40 and meta.title == "fix it"
-    assert SessionMeta.from_trusted(meta.to_dict()) == meta
+    assert SessionMeta.from_row(meta.to_row()) == meta
+    counted = text + "[stats]\n" + "".join(f"{key} = {n}\n" for n, key in enumerate(
+        ("events", "llm_calls", "tool_calls", "model_tool_calls", "decisions", "errors", "input_tokens",
+         "output_tokens", "files_changed", "insertions", "deletions"), 1)) + '[stats.models.m]\ncalls = 7\n'
+    full = SessionMeta.from_toml(counted.encode(), "20260101-000000-abcdef")
+    assert full.stats.deletions == 11 and full.stats.models["m"].calls == 7
+    assert SessionMeta.from_row(full.to_row()) == full  # the cache's rows keep every field in place
 
 
 def test_events_that_are_not_valid_become_error_events_in_place() -> None:
@@ -174,9 +180,9 @@ def test_limited_listing_reads_only_the_sessions_it_shows(repo: Path) -> None:
     read: list[str] = []
 
     class CountingStore(SessionStore):
-        def _read_records(self, shas):  # type: ignore[no-untyped-def]
-            read.extend(shas)
-            return super()._read_records(shas)
+        def _read_records(self, commits):  # type: ignore[no-untyped-def]
+            read.extend(sha for _, sha in commits)
+            return super()._read_records(commits)
 
     store = CountingStore(agit.find_repo(repo))
     assert [s.id for s in store.list(limit=2)] == ids[::-1][:2]

@@ -38,6 +38,8 @@ class ChannelServer:
         self.replay = replay  # answers `"replay": true` tool calls with recorded results (rerun --replay-tools)
         self.token = os.urandom(16).hex()  # os.urandom, as secrets does, without importing it
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self._listener.setblocking(False)  # accepted by whichever thread gets there first (see settle)
+        self._accept_lock = threading.Lock()
         self._closing = threading.Event()
         self._connections: list[_Connection] = []
         self._threads: list[threading.Thread] = []
@@ -51,32 +53,48 @@ class ChannelServer:
         self._acceptor.start()
 
     def settle(self) -> None:
-        """Record everything connected processes have already sent (what is in the sockets now)."""
+        """Record everything connected processes have already sent (what is in the sockets now),
+        including a connection still waiting to be accepted: a process's first event travels on a
+        new connection, and must not be overtaken by the model call it made next."""
+        self._accept_pending()
         for connection in list(self._connections):
             connection.drain()
 
     def close(self, *, timeout: float = 2.0) -> None:
-        """Stop accepting, drain what connected processes already sent, then stop."""
+        """Stop accepting, record everything connected processes already sent, then stop. ``timeout``
+        bounds the wait for processes that are still connected (a daemon the agent left behind), never
+        the reading of what was sent: on a loaded machine, 100,000 events can take longer than that
+        to record, and none may be lost."""
         self._closing.set()
-        self._listener.setblocking(False)
-        while True:  # connections still in the backlog were made before the run ended: serve them too
-            try:
-                self._start_handler(self._listener.accept()[0])
-            except OSError:
-                break
-        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the acceptor blocked in accept()
+        self._accept_pending()  # connections still in the backlog were made before the run ended
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the acceptor waiting in select()
         self._acceptor.join(timeout)
         for thread in list(self._threads):
             thread.join(timeout)
+        for connection in list(self._connections):
+            connection.drain()  # waits for its own thread's drain, then reads the rest
         self._listener.close()
 
     def _accept_loop(self) -> None:
         while not self._closing.is_set():
             try:
-                conn, _ = self._listener.accept()
-            except OSError:
+                readable, _, _ = select.select([self._listener], [], [], _POLL)
+            except (OSError, ValueError):
                 return
-            self._start_handler(conn)
+            if readable:
+                self._accept_pending()
+
+    def _accept_pending(self) -> None:
+        """Accept every connection waiting in the backlog (non-blocking; from any thread)."""
+        with self._accept_lock:
+            while True:
+                try:
+                    conn, _ = self._listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    return  # the listener is closed
+                self._start_handler(conn)
 
     def _start_handler(self, sock: socket.socket) -> None:
         connection = _Connection(sock, self)

@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 
-from agitlog.constants import ENV_ADDR, ENV_AGENT, ENV_SPAN, ENV_TOKEN
+from agitlog.constants import ENV_ADDR, ENV_AGENT, ENV_DECISION, ENV_SPAN, ENV_TOKEN
 
 TYPE_CHECKING = False  # `agitlog emit` loads this module: importing typing would cost milliseconds
 if TYPE_CHECKING:
@@ -38,11 +38,15 @@ def to_json(value: Any) -> Any:
 
 
 def process_draft(kind: str, data: dict[str, Any], *, span: str | None = None, parent_span: str | None = None,
-                  agent: str | None = None) -> dict[str, Any]:
-    """A draft stamped with this process's time and pid; span and agent default to the ones the
-    recorder gave this process (the environment of `agitlog run`)."""
+                  agent: str | None = None, decision: str | None = None) -> dict[str, Any]:
+    """A draft stamped with this process's time and pid; span, agent and the scoping decision default
+    to the ones this process was started with (the environment of `agitlog run`, of a decision's
+    scope). What happens inside a decision's scope is its doing: the draft names it."""
     from agitlog.store.events import utc_now
 
+    decision = decision or os.environ.get(ENV_DECISION) or None
+    if decision and "decision_id" not in data:
+        data = {**data, "decision_id": decision}
     draft: dict[str, Any] = {"type": kind, "ts": utc_now(), "pid": os.getpid(), "data": data}
     span = span or os.environ.get(ENV_SPAN) or None
     agent = agent or os.environ.get(ENV_AGENT) or None

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
 from agitlog.capture.connection import CLIENT, process_draft
-from agitlog.constants import ENV_AGENT, ENV_REPLAY_TOOLS, ENV_SPAN, ENV_TRACEPARENT
+from agitlog.constants import ENV_AGENT, ENV_DECISION, ENV_REPLAY_TOOLS, ENV_SPAN, ENV_TRACEPARENT
 from agitlog.store.events import new_span_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _span: contextvars.ContextVar[tuple[str, str | None, str] | None] = contextvars.ContextVar("agitlog_span", default=None)
+_decision: contextvars.ContextVar[str | None] = contextvars.ContextVar("agitlog_decision", default=None)
 
 
 def enabled() -> bool:
@@ -40,9 +41,14 @@ def _current() -> tuple[str | None, str | None, str | None]:
     return os.environ.get(ENV_SPAN) or None, None, os.environ.get(ENV_AGENT) or None
 
 
+def _current_decision() -> str | None:
+    """The id of the decision whose scope this code runs in (``with agitlog.decision``), if any."""
+    return _decision.get() or os.environ.get(ENV_DECISION) or None
+
+
 def _draft(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     span, parent, agent = _current()
-    return process_draft(kind, data, span=span, parent_span=parent, agent=agent)
+    return process_draft(kind, data, span=span, parent_span=parent, agent=agent, decision=_current_decision())
 
 
 def emit(kind: str, data: dict[str, Any] | None = None, *, snapshot: bool = False) -> dict[str, Any] | None:
@@ -78,11 +84,42 @@ def response(content: Any = None, *, model: str | None = None, input_tokens: int
                                      "tool_calls": tool_calls, "usage": usage or None, **extra}))
 
 
-def decision(choice: str, *, reasoning: str | None = None, alternatives: list[Any] | None = None,
-             **extra: Any) -> dict[str, Any] | None:
-    """A decision and why it was taken; snapshots the worktree so it points at the commit it produced."""
-    return emit("decision", _clean({"decision": choice, "reasoning": reasoning, "alternatives": alternatives,
-                                    **extra}), snapshot=True)
+class decision:  # noqa: N801 - used as agitlog.decision(...), like a function
+    """A decision and why it was taken (see "Which decision made a change" in docs/events.md).
+
+    Called plainly, after acting, ``agitlog.decision("retry", reasoning="timeout")`` records it with
+    a snapshot: the changes made since the previous snapshot are this decision's. As a context
+    manager, before acting, ``with agitlog.decision("retry", reasoning="timeout"):`` scopes them:
+    everything changed inside the block (its tool calls, the processes it starts) is this decision's,
+    and a ``decision.end`` event snapshots the worktree when the block ends. Either way the decision
+    event is recorded at once, with a snapshot of what changed before it."""
+
+    def __init__(self, choice: str, *, reasoning: str | None = None, alternatives: list[Any] | None = None,
+                 **extra: Any) -> None:
+        self.id = new_span_id()
+        self.choice = choice
+        outer = _current_decision()
+        data = _clean({"decision": choice, "reasoning": reasoning, "alternatives": alternatives,
+                       "decision_id": self.id, "parent_decision_id": outer, **extra})
+        self.reply = emit("decision", data, snapshot=True)  # the recorder's answer: seq, step, commit
+        self._token: contextvars.Token[str | None] | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    def __enter__(self) -> decision:
+        self._token = _decision.set(self.id)
+        self._saved_env = {ENV_DECISION: os.environ.get(ENV_DECISION)}
+        if CLIENT.enabled:
+            os.environ[ENV_DECISION] = self.id  # processes started inside the scope inherit it
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> None:
+        if self._token is not None:
+            _decision.reset(self._token)
+        _restore_env(self._saved_env)
+        data: dict[str, Any] = {"decision_id": self.id, "decision": self.choice, "ok": exc is None}
+        if exc is not None:
+            data["error"] = f"{type(exc).__name__}: {exc}"
+        emit("decision.end", data, snapshot=True)
 
 
 def state(value: Any, **extra: Any) -> None:

@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AgitlogError as error:
         from agitlog.cli.output import print_error
 
-        code = print_error(error, json_mode=json_mode)
+        code = print_error(_with_fetch_hint(error), json_mode=json_mode)
     except KeyboardInterrupt:
         code = 130
     except Exception as exc:  # noqa: BLE001 - the boundary: report, log, exit 3
@@ -30,6 +30,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         code = print_crash(exc)
     return code
+
+
+def _with_fetch_hint(error: AgitlogError) -> AgitlogError:
+    """In a fresh clone, "no recorded sessions" hints at the remote's sessions (one `git ls-remote`)."""
+    from agitlog.errors import NoSessionsError
+
+    if isinstance(error, NoSessionsError) and error.repo is not None:
+        from agitlog.cli.output import plural
+        from agitlog.sharing.remotes import unfetched_sessions
+
+        found = unfetched_sessions(error.repo)  # type: ignore[arg-type]
+        if found is not None:
+            error.hint = f"{found.remote} has {plural(found.count, 'session')}: `agitlog fetch {found.remote}` brings them"
+    return error
 
 
 def _run_typer(args: list[str]) -> int:

@@ -28,6 +28,8 @@ class _OnFirstUse:
 views = _OnFirstUse("agitlog.cli.render_sessions")
 team_views = _OnFirstUse("agitlog.cli.render_team")
 
+NoPagerOption = Annotated[bool, typer.Option("--no-pager", help="Do not send the output through a pager.")]
+PatchOption = Annotated[bool, typer.Option("--patch", "-p", help="Full diffs, not only the per-file counts.")]
 RepoOption = Annotated[Optional[Path], typer.Option("--repo", help="Repository to use (default: the current one).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 SessionArg = Annotated[Optional[str], typer.Argument(help="Session id or unique prefix (default: the latest).")]

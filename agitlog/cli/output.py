@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterable
 
+from agitlog.cli import pager
 from agitlog.errors import AgitlogError
 
 # Also lone surrogates: bytes of a file name that were not UTF-8 (surrogateescape) cannot be printed.
@@ -39,7 +40,10 @@ def plural(count: int, word: str, words: str | None = None) -> str:
 
 
 def is_tty(stream: Any = None) -> bool:
+    """Whether ``stream`` (default stdout) reaches a terminal, directly or through the pager."""
     stream = stream or sys.stdout
+    if stream is sys.stdout and pager.active():
+        return True
     return hasattr(stream, "isatty") and stream.isatty()
 
 
@@ -49,6 +53,11 @@ def console(stderr: bool = False):  # -> rich.console.Console
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
+    if not stderr and pager.active():  # a pipe to the pager, shown on the terminal
+        paged = Console(file=stream, highlight=False, markup=False, emoji=False, force_terminal=True,
+                        width=pager.terminal_width(), no_color=bool(os.environ.get("NO_COLOR")))
+        paged.on_broken_pipe = pager.reader_quit  # type: ignore[method-assign] # not rich's exit 1
+        return paged
     if is_tty(stream):  # NO_COLOR takes the colour away, not the terminal's width
         return Console(file=stream, highlight=False, markup=False, emoji=False,
                        no_color=bool(os.environ.get("NO_COLOR")))

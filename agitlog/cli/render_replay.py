@@ -157,11 +157,13 @@ def hunk_header(hunk: DiffHunk) -> str:
 
 
 def trace_text(hunk: DiffHunk) -> str:
-    """"   [step 2 by event #14]": where the hunk came from."""
+    """"   [step 2 by event #14 (decision #12)]": where the hunk came from (query.attribution)."""
     if not hunk.steps:
         return ""
+    decisions = hunk.decisions or [None] * len(hunk.steps)
     return "   [" + ", ".join(f"step {s}" + (f" by event #{e}" if e is not None else "")
-                             for s, e in zip(hunk.steps, hunk.events)) + "]"
+                             + (f" (decision #{d})" if d is not None and d != e else "")
+                             for s, e, d in zip(hunk.steps, hunk.events, decisions)) + "]"
 
 
 def _print_rich_diff(result: SessionDiff) -> None:

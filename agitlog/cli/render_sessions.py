@@ -130,7 +130,8 @@ def render_show(view: SessionView, *, json_out: bool) -> None:
         print_json({"session": view.session.meta.to_dict(), "cost": session_cost(view.session.meta, view.prices),
                     "prompt": view.prompt,
                     "events": view.events,
-                    "steps": {str(seq): {"step": c.step, "commit": c.commit, "files": _files_json(c)}
+                    "steps": {str(seq): {"step": c.step, "commit": c.commit, "files": _files_json(c),
+                                         "decision": c.decision}
                               for seq, c in view.step_changes.items()}})
         return
     out = console()
@@ -141,7 +142,7 @@ def render_show(view: SessionView, *, json_out: bool) -> None:
         out.print(event_line(event))
         change = view.step_changes.get(event["seq"])
         if change:
-            out.print(step_line(change))
+            out.print(step_line(change, producer=event))
 
 
 def _prompt_lines(prompt: str | None, width: int = 100) -> list[str]:
@@ -213,13 +214,18 @@ def event_line(event: dict[str, Any]) -> str:
     return f"{event.get('seq', '?'):>5}  {safe(ts)}  {step:<4} {agent:<10} {kind:<14} {summary(event)}"
 
 
-def step_line(change: StepChange) -> str:
+def step_line(change: StepChange, *, producer: dict[str, Any] | None = None) -> str:
     added = sum(a or 0 for a, _, _ in change.files)
     deleted = sum(d or 0 for _, d, _ in change.files)
     names = ", ".join(safe(p, keep_newlines=False) for _, _, p in change.files[:4])
     more = f" +{len(change.files) - 4} more" if len(change.files) > 4 else ""
+    decision = ""
+    if change.decision is not None and change.decision != (producer or {}).get("seq"):  # not the event above
+        decision = f"  (decision #{change.decision})"
+    elif change.decision is None and (producer or {}).get("type") == "decision":  # a scope's opening snapshot
+        decision = "  (made before this decision: no decision)"
     return (f"{'':>5}  -> step {change.step} {change.commit[:12]}: {plural(len(change.files), 'file')} "
-            f"+{added} -{deleted}  {names}{more}")
+            f"+{added} -{deleted}  {names}{more}{decision}")
 
 
 def summary(event: dict[str, Any], width: int = 100) -> str:
@@ -253,7 +259,7 @@ def render_demo(result: Any) -> None:
 
 # --- rerun and compare ----------------------------------------------------------------------------
 
-def render_rerun(result: Any, *, json_out: bool) -> None:
+def render_rerun(result: Any, *, json_out: bool, patch: bool = False) -> None:
     comparison = result.comparison
     if json_out:
         print_json({
@@ -286,13 +292,13 @@ def render_rerun(result: Any, *, json_out: bool) -> None:
         for line in side_by_side_lines(comparison, width=out.width if is_tty() else 160):
             out.print(line)
     if not result.reproduced:
-        for line in _comparison_lines(comparison):
+        for line in _comparison_lines(comparison, patch=patch):
             out.print(line)
     if result.workdir:
         out.print(f"worktree kept at {result.workdir}")
 
 
-def render_compare(comparison: Any, *, json_out: bool, side_by_side: bool = False) -> None:
+def render_compare(comparison: Any, *, json_out: bool, patch: bool = False, side_by_side: bool = False) -> None:
     if json_out:
         print_json(_comparison_json(comparison))
         return
@@ -304,7 +310,7 @@ def render_compare(comparison: Any, *, json_out: bool, side_by_side: bool = Fals
     if side_by_side:
         for line in side_by_side_lines(comparison, width=out.width if is_tty() else 160):
             out.print(line)
-    for line in _comparison_lines(comparison):
+    for line in _comparison_lines(comparison, patch=patch):
         out.print(line)
 
 
@@ -326,7 +332,24 @@ def _short_event(event: dict[str, Any], width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _comparison_lines(comparison: Any) -> list[str]:
+STAT_FILES = 10  # a stat longer than this lists the first files and a total, unless the full diff is asked for
+
+
+def stat_lines(files: Sequence[tuple[int | None, int | None, str]], *, every: bool = False) -> list[str]:
+    """Per-file counts, indented, git's --stat in short: past STAT_FILES files (unless ``every``) the
+    rest as one line with their totals, so a step that wrote 500 files still fits a screen."""
+    shown = files if every or len(files) <= STAT_FILES else files[: STAT_FILES - 1]
+    lines = [f"  {safe(path, keep_newlines=False)}  {'binary' if added is None else f'+{added} -{deleted}'}"
+             for added, deleted, path in shown]
+    rest = files[len(shown):]
+    if rest:
+        added = sum(a or 0 for a, _, _ in rest)
+        deleted = sum(d or 0 for _, d, _ in rest)
+        lines.append(f"  … and {plural(len(rest), 'more file')}  +{added} -{deleted}")
+    return lines
+
+
+def _comparison_lines(comparison: Any, *, patch: bool) -> list[str]:
     lines = []
     diff = comparison.first_difference
     if diff is None:
@@ -340,11 +363,11 @@ def _comparison_lines(comparison: Any) -> list[str]:
         lines.append("final trees: the same")
     else:
         lines.append(f"final trees differ in {plural(len(comparison.tree_changes), 'file')}:")
-        for added, deleted, path in comparison.tree_changes:
-            counts = "binary" if added is None else f"+{added} -{deleted}"
-            lines.append(f"  {safe(path, keep_newlines=False)}  {counts}")
-        if comparison.patch:
+        lines.extend(stat_lines(comparison.tree_changes, every=patch))
+        if patch and comparison.patch:
             lines.append(safe(comparison.patch.rstrip("\n")))
+        elif not patch:
+            lines.append("  (the full diff: add --patch)")
     return lines
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from agitlog.cli.output import console, plural, print_json, safe
-from agitlog.cli.render_sessions import event_line
+from agitlog.cli.render_sessions import event_line, stat_lines
 
 
 def _line(text: Any) -> str:
@@ -92,7 +92,7 @@ _OUTCOME_TEXT = {
 }
 
 
-def render_bisect(result: Any, *, json_out: bool) -> None:
+def render_bisect(result: Any, *, json_out: bool, patch: bool = False) -> None:
     if json_out:
         data = asdict(result)
         print_json(data)
@@ -111,10 +111,16 @@ def render_bisect(result: Any, *, json_out: bool) -> None:
               f"session {result.session}")
     for line in explanation_lines(result.events):
         out.print(line)
-    if result.diff:
+    if result.files:
         out.print("")
-        out.print(f"diff of step {result.first_bad_step}:")
+        out.print(f"step {result.first_bad_step} changed {plural(len(result.files), 'file')}:")
+        for line in stat_lines(result.files, every=patch):
+            out.print(line)
+    if patch and result.diff:
+        out.print("")
         out.print(safe(result.diff.rstrip("\n")))
+    elif result.diff:
+        out.print(f"  (the full diff: add --patch, or `agitlog diff --step {result.first_bad_step} {result.session}`)")
     if result.worktree:
         out.print(f"temporary worktree kept at {_line(result.worktree)} (remove it with `git worktree remove`)")
 
@@ -128,6 +134,8 @@ def explanation_lines(events: Any) -> list[str]:
     for label, event in (("prompt", events.prompt), ("response", events.response), ("decision", events.decision),
                          ("tool call", events.tool_call), ("tool result", events.tool_result),
                          ("produced by", events.produced_by)):
+        if label == "decision" and event is None and events.produced_by:
+            lines.append(f"  {'decision':<12} none: the change was made outside any decision")
         if event and event.get("seq") not in shown:
             shown.add(event.get("seq"))
             mark = "  (made this step)" if label != "produced by" and event.get("seq") == produced else ""

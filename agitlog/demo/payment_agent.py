@@ -54,10 +54,10 @@ def main() -> None:
     expression = ask_model(messages).strip()
     print(f"model wrote the filter: {expression}")
     customers = query_customers(expression)
-    agitlog.decision(f"email {len(customers)} customers",
-                     reasoning=f"the filter `{expression}` returned {len(customers)} overdue customers",
-                     alternatives=["ask a human to confirm a batch over 20 emails"])
-    sent = send_reminders(customers)
+    with agitlog.decision(f"email {len(customers)} customers",
+                          reasoning=f"the filter `{expression}` returned {len(customers)} overdue customers",
+                          alternatives=["ask a human to confirm a batch over 20 emails"]):
+        sent = send_reminders(customers)  # the emails it writes belong to this decision
     agitlog.state({"task": TASK, "phase": "done", "sent": sent})
     print(f"sent {sent} reminders")
 

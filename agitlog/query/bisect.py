@@ -12,29 +12,16 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from agitlog import git
-from agitlog.constants import TRAILER_EVENT
 from agitlog.errors import AgitlogError, UsageError
+from agitlog.query.attribution import StepEvents, explain_step
 from agitlog.store.sessions import Session, SessionStore
 
 SKIP_CODE = 125
 _FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.MULTILINE)
 _CANDIDATE = re.compile(r"^([0-9a-f]{40})$", re.MULTILINE)
-
-
-@dataclass
-class StepEvents:
-    """The events around a step: what produced it and why."""
-
-    produced_by: dict[str, Any] | None = None     # the event whose snapshot created the step
-    decision: dict[str, Any] | None = None
-    tool_call: dict[str, Any] | None = None
-    tool_result: dict[str, Any] | None = None
-    response: dict[str, Any] | None = None       # the model response that asked for the tool/decision
-    prompt: dict[str, Any] | None = None         # the prompt that response answered
-    errors: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -47,6 +34,7 @@ class BisectResult:
     candidates: list[int] = field(default_factory=list)    # with skips: any of these steps
     events: StepEvents | None = None
     diff: str = ""
+    files: list[tuple[int | None, int | None, str]] = field(default_factory=list)  # the step's diffstat
     log: str = ""                 # git bisect's own output
     worktree: str | None = None   # with keep_worktree: where the temporary worktree was left
 
@@ -155,54 +143,9 @@ def _describe(store: SessionStore, info: Session, result: BisectResult, step: in
     result.first_bad_step = step
     result.first_bad_commit = steps[step]
     result.diff = git.diff_text(repo, steps[step - 1] if step else None, steps[step])
-    trailers = git.commit_trailers(repo, [steps[step]]).get(steps[step], {})
-    seq_text = (trailers.get(TRAILER_EVENT) or [""])[0]
-    events = store.events(info)
-    seq = int(seq_text) if seq_text.isdigit() else _first_event_of_step(events, step)
-    previous_seq = _producing_seq(repo, steps[step - 1]) if step else -1
-    result.events = explain_step(events, seq=seq, after_seq=previous_seq)
+    result.files = git.diff_tree_numstat(repo, steps[step - 1] if step else None, steps[step])
+    result.events = explain_step(store.events(info), step)
     return result
-
-
-def _producing_seq(repo: git.Repo, commit: str) -> int:
-    value = (git.commit_trailers(repo, [commit]).get(commit, {}).get(TRAILER_EVENT) or [""])[0]
-    return int(value) if value.isdigit() else -1
-
-
-def _first_event_of_step(events: list[dict[str, Any]], step: int) -> int | None:
-    for event in events:
-        if event.get("step") == step:
-            return event.get("seq")
-    return None
-
-
-def explain_step(events: list[dict[str, Any]], *, seq: int | None, after_seq: int = -1) -> StepEvents:
-    """The events that explain a step produced when event ``seq`` was recorded: working backwards,
-    the tool call and decision since the previous step, the model response before them and the
-    prompt that response answered."""
-    explained = StepEvents()
-    if seq is None:
-        return explained
-    by_seq = {event.get("seq"): event for event in events}
-    explained.produced_by = by_seq.get(seq)
-    window = [e for e in events if after_seq < e.get("seq", -1) <= seq]
-    explained.decision = _last(window, "decision")
-    explained.tool_call = _last(window, "tool.call")
-    explained.tool_result = _last(window, "tool.result")
-    explained.errors = [e for e in window if e.get("type") == "error"]
-    anchor = min((e["seq"] for e in (explained.tool_call, explained.decision) if e), default=seq)
-    earlier = [e for e in events if e.get("seq", -1) <= anchor]
-    explained.response = _last(earlier, "llm.response")
-    if explained.response:
-        explained.prompt = _last([e for e in earlier if e["seq"] < explained.response["seq"]], "llm.request")
-    return explained
-
-
-def _last(events: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
-    for event in reversed(events):
-        if event.get("type") == kind:
-            return event
-    return None
 
 
 def plain_git_commands(repo: git.Repo, *, session: str | None) -> list[str]:

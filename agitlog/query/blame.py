@@ -4,7 +4,9 @@ A blamed commit leads to a session in one of three ways, tried in order:
 1. it is a step commit itself (a branch adopted the session's commits): its trailers name them;
 2. its message carries ``Agent-Session: <id>`` (added by the prepare-commit-msg hook);
 3. the file content it committed is exactly what a session's step wrote (agitlog.store.provenance).
-Within the session, the step is the last one that introduced the line's text into the file.
+Within the session, the step is the one `git blame` over the session's step commits names for the
+line, and the decision is the one query.attribution gives that step (the model show, diff and
+bisect use too).
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from typing import Any
 
 from agitlog import git
 from agitlog.store import provenance as links
-from agitlog.query.bisect import explain_step
-from agitlog.constants import TRAILER_LINK, KIND_STEP, TRAILER_EVENT, TRAILER_KIND, TRAILER_SESSION, TRAILER_STEP
+from agitlog.query.attribution import Attribution, attribute_steps, explain_step
+from agitlog.constants import TRAILER_LINK, KIND_STEP, TRAILER_KIND, TRAILER_SESSION, TRAILER_STEP
 from agitlog.errors import UsageError
 from agitlog.store.sessions import Session, SessionStore
 
@@ -62,7 +64,7 @@ def blame_file(repo: git.Repo, *, path: Path, rev: str | None = None) -> BlameRe
     resolver.prefetch({info["sha"]: info.get("filename", rel) for _, _, info in raw})
     lines = [BlameLine(number=number, text=text, commit=info["sha"], author=info.get("author", ""),
                        author_time=int(info.get("author-time", 0)), summary=info.get("summary", ""),
-                       session=resolver.line(info["sha"], info.get("filename", rel), text))
+                       session=resolver.line(info["sha"], info.get("filename", rel), int(info["orig"]), text))
              for number, text, info in raw]
     return BlameResult(path=rel, rev=rev, lines=lines)
 
@@ -86,7 +88,7 @@ def _parse_porcelain(out: bytes) -> list[tuple[int, str, dict[str, str]]]:
             key, _, value = raw.decode("utf-8", "replace").partition(" ")
             if not info:
                 parts = value.split()
-                info = {"sha": key, "final": parts[1] if len(parts) > 1 else "0"}
+                info = {"sha": key, "orig": parts[0] if parts else "0", "final": parts[1] if len(parts) > 1 else "0"}
             else:
                 info[key] = value
     return rows
@@ -99,7 +101,8 @@ class _Resolver:
         self.repo = repo
         self.path = path
         self._commit: dict[str, list[tuple[str, int | None, str]]] = {}
-        self._introduced: dict[str, dict[str, tuple[int, str]]] = {}
+        self._blamed: dict[tuple[str, str], list[tuple[int, str] | None]] = {}
+        self._events: dict[str, tuple[list[dict[str, Any]], dict[int, Attribution]]] = {}
         self._steps: dict[tuple[str, int], SessionLine] = {}
         self._links: dict[str, dict] | None = None
         self._store = SessionStore.open(repo)
@@ -113,16 +116,17 @@ class _Resolver:
         blobs = git.object_ids(self.repo, [f"{sha}:{commits[sha]}" for sha in shas])
         self._blobs = dict(zip(shas, blobs))
 
-    def line(self, sha: str, filename: str, text: str) -> SessionLine | None:
+    def line(self, sha: str, filename: str, orig: int, text: str) -> SessionLine | None:
         for session_id, step, via in self._candidates(sha, filename):
-            introduced = self._introduced_lines(session_id).get(text)
-            if introduced is not None:
-                return self._describe(session_id, introduced[0], introduced[1], via)
-            if via == "step-commit" and step is not None:
-                return self._describe(session_id, step, sha, via)
             if via == "trailer" and session_id not in self.links():
                 return SessionLine(session=session_id, step=None, commit=None, agent=None, decision=None,
                                    reasoning=None, via=via, present=False)
+            if via == "step-commit" and step is not None:
+                located: tuple[int, str] | None = (step, sha)
+            else:
+                located = self._locate(session_id, sha, filename, orig, text)
+            if located is not None and located[0] > 0:  # step 0 is the user's worktree before the run
+                return self._describe(session_id, located[0], located[1], via)
         return None
 
     def _candidates(self, sha: str, filename: str) -> list[tuple[str, int | None, str]]:
@@ -133,15 +137,14 @@ class _Resolver:
     def _find(self, sha: str, filename: str) -> list[tuple[str, int | None, str]]:
         if sha != UNCOMMITTED:
             trailers = self._trailers.get(sha, {})
-            if KIND_STEP in trailers.get(TRAILER_KIND, []) and trailers.get(TRAILER_SESSION):
-                step = (trailers.get(TRAILER_STEP) or ["0"])[0]
-                return [(trailers[TRAILER_SESSION][0], int(step) if step.isdigit() else None, "step-commit")]
+            if _step_number(trailers) is not None and trailers.get(TRAILER_SESSION):
+                return [(trailers[TRAILER_SESSION][0], _step_number(trailers), "step-commit")]
             linked = [(sid, None, "trailer") for sid in trailers.get(TRAILER_LINK, [])]
             if linked:
                 return linked
             blob = self._blobs.get(sha)
         else:
-            blob = git.hash_worktree_file(self.repo, self.path)
+            blob = self._blob(sha)
         index = links.blob_index(self.links())
         return [(link.session, link.step, "content") for link in index.get((filename, blob or ""), [])]
 
@@ -150,26 +153,48 @@ class _Resolver:
             self._links = links.load_links(self.repo)
         return self._links
 
-    def _introduced_lines(self, session_id: str) -> dict[str, tuple[int, str]]:
-        """line text -> (step, step commit) that last introduced it into this file."""
-        if session_id not in self._introduced:
-            self._introduced[session_id] = self._scan_steps(session_id)
-        return self._introduced[session_id]
+    def _locate(self, session_id: str, sha: str, filename: str, orig: int, text: str) -> tuple[int, str] | None:
+        """(step, step commit) that wrote line ``orig`` of ``filename`` as committed in ``sha``: git
+        blame over the session's step commits, from the step whose file is exactly that content; when
+        no step's is (the user edited it before committing), the last step that wrote a line so."""
+        versions = self._versions(session_id, filename)
+        blob = self._blob(sha)
+        exact = [commit for _, commit, version in versions if version == blob]
+        if exact:
+            lines = self._step_blame(exact[-1], filename)
+            return lines[orig - 1] if 0 < orig <= len(lines) else None
+        if not versions:
+            return None
+        by_text: dict[str, tuple[int, str]] = {}
+        last = versions[-1][1]
+        content = (git.cat_files(self.repo, [f"{last}:{filename}"])[0] or b"").decode("utf-8", "replace")
+        for line_text, located in zip(content.split("\n"), self._step_blame(last, filename)):
+            if located is not None:
+                by_text[line_text] = located
+        return by_text.get(text)
 
-    def _scan_steps(self, session_id: str) -> dict[str, tuple[int, str]]:
-        entry = self.links().get(session_id)
-        if not entry:
-            return {}
-        versions = sorted((step, commit, blob) for path, blob, step, commit in entry["blobs"] if path == self.path)
-        contents = git.cat_files(self.repo, [blob for _, _, blob in versions])
-        introduced: dict[str, tuple[int, str]] = {}
-        previous: set[str] = set()
-        for (step, commit, _), data in zip(versions, contents):
-            current = set((data or b"").decode("utf-8", "replace").split("\n"))
-            for text in current - previous:
-                introduced[text] = (step, commit)
-            previous = current
-        return introduced
+    def _versions(self, session_id: str, filename: str) -> list[tuple[int, str, str]]:
+        """(step, step commit, blob) of every step of the session that wrote ``filename``, in order."""
+        entry = self.links().get(session_id) or {"blobs": []}
+        return sorted((step, commit, blob) for path, blob, step, commit in entry["blobs"] if path == filename)
+
+    def _blob(self, sha: str) -> str | None:
+        if sha == UNCOMMITTED and sha not in self._blobs:
+            self._blobs[sha] = git.hash_worktree_file(self.repo, self.path)
+        return self._blobs.get(sha)
+
+    def _step_blame(self, commit: str, filename: str) -> list[tuple[int, str] | None]:
+        """git blame of ``filename`` at step commit ``commit``: per line, the step that wrote it
+        (None for lines older than the session's step 0)."""
+        key = (commit, filename)
+        if key not in self._blamed:
+            rows = _parse_porcelain(git.blame_porcelain(self.repo, filename, commit))
+            shas = sorted({info["sha"] for _, _, info in rows})
+            trailers = git.commit_trailers(self.repo, shas)
+            steps = {sha: _step_number(trailers.get(sha, {})) for sha in shas}
+            self._blamed[key] = [(steps[info["sha"]], info["sha"]) if steps[info["sha"]] is not None else None
+                                 for _, _, info in rows]
+        return self._blamed[key]
 
     def _describe(self, session_id: str, step: int, commit: str, via: str) -> SessionLine:
         key = (session_id, step)
@@ -182,10 +207,11 @@ class _Resolver:
         if info is None:
             return SessionLine(session=session_id, step=step, commit=commit, agent=None, decision=None,
                                reasoning=None, via=via, present=False)
-        events = self._store.events(info)
-        seq_text = (git.commit_trailers(self.repo, [commit]).get(commit, {}).get(TRAILER_EVENT) or [""])[0]
-        seq = int(seq_text) if seq_text.isdigit() else None
-        explained = explain_step(events, seq=seq, after_seq=_previous_step_seq(events, step))
+        if session_id not in self._events:
+            events = list(self._store.events(info))
+            self._events[session_id] = (events, attribute_steps(events))
+        events, attributions = self._events[session_id]
+        explained = explain_step(events, step, attributions)
         decision: dict[str, Any] = (explained.decision or {}).get("data") or {}
         actor = explained.tool_call or explained.decision or explained.produced_by or {}
         return SessionLine(session=session_id, step=step, commit=commit, agent=actor.get("agent") or
@@ -197,9 +223,9 @@ class _Resolver:
         return None if session is None or session.damaged else session
 
 
-def _previous_step_seq(events: list[dict[str, Any]], step: int) -> int:
-    """The event that produced the previous step (the first one recorded with it in effect)."""
-    for event in events:
-        if event.get("step") == step - 1:
-            return event.get("seq", -1)
-    return -1
+def _step_number(trailers: dict[str, list[str]]) -> int | None:
+    """The step a commit is, from its trailers (None: not a step commit)."""
+    if KIND_STEP not in trailers.get(TRAILER_KIND, []):
+        return None
+    value = (trailers.get(TRAILER_STEP) or [""])[0]
+    return int(value) if value.isdigit() else None

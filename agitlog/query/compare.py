@@ -15,7 +15,7 @@ _VOLATILE_EVENT_FIELDS = ("v", "seq", "ts", "session", "pid", "span", "parent_sp
 _VOLATILE_DATA_FIELDS = frozenset({
     "duration_ms", "latency_ms", "first_chunk_ms", "call_id", "ended_at", "duration_s", "started_at",
     "body_ref", "served_from_recording", "base_commit", "branch", "trace_id", "parent_session", "host", "user",
-    "agitlog_version", "name", "traceback", "replayed",
+    "agitlog_version", "name", "traceback", "replayed", "decision_id", "parent_decision_id",
 })
 
 
@@ -65,12 +65,12 @@ class Comparison:
         return self.first_difference is None and self.trees_equal
 
 
-def compare_named(repo: git.Repo, a: str, b: str) -> Comparison:
-    """Compare the sessions two ids (or prefixes) name."""
+def compare_named(repo: git.Repo, a: str, b: str, *, with_patch: bool = True) -> Comparison:
+    """Compare the sessions two ids (or prefixes) name (``with_patch``: the final trees' full patch too)."""
     from agitlog.config import load_config
 
     store = SessionStore.open(repo)
-    return compare_sessions(store, store.resolve(a), store.resolve(b),
+    return compare_sessions(store, store.resolve(a), store.resolve(b), with_patch=with_patch,
                             request_ignore=load_config(repo.root).rerun_ignore)
 
 

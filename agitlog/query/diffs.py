@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from agitlog import git
 from agitlog.errors import UsageError
+from agitlog.query.attribution import attribute_steps
 from agitlog.query.listing import step_changes
 from agitlog.query.timeline import Replay
 from agitlog.store.sessions import SessionStore
@@ -43,6 +44,7 @@ class DiffHunk:
     lines: list[DiffLine]
     steps: list[int] = field(default_factory=list)    # the steps that produced this hunk
     events: list[int | None] = field(default_factory=list)  # the event that produced each step (by seq)
+    decisions: list[int | None] = field(default_factory=list)  # the decision each step belongs to (by seq)
 
     @property
     def header(self) -> str:
@@ -72,6 +74,7 @@ class SessionDiff:
     to_commit: str
     files: list[FileDiff]
     step_events: dict[int, int]  # step -> seq of the event that produced it
+    step_decisions: dict[int, int] = field(default_factory=dict)  # step -> seq of its decision (attribution)
 
     @property
     def added(self) -> int:
@@ -104,8 +107,18 @@ def session_diff(repo: git.Repo, *, session: str | None, step: int | None = None
     from_step, to_step = _endpoints(steps, step, step_range)
     events = store.events(info)
     producers = {change.step: seq for seq, change in step_changes(repo, events).items()}
-    return diff_between(repo, session_id=info.id, steps=steps, step_events=producers, from_step=from_step,
-                        to_step=to_step, max_lines=max_lines)
+    result = diff_between(repo, session_id=info.id, steps=steps, step_events=producers, from_step=from_step,
+                          to_step=to_step, max_lines=max_lines)
+    return _with_decisions(result, {step: found.decision_seq for step, found in attribute_steps(events).items()
+                                     if found.decision_seq is not None})
+
+
+def _with_decisions(result: SessionDiff, step_decisions: dict[int, int]) -> SessionDiff:
+    """Name the decision each step of the diff belongs to (query.attribution), per hunk too."""
+    result.step_decisions = step_decisions
+    for hunk in _all_hunks(result.files):
+        hunk.decisions = [step_decisions.get(s) for s in hunk.steps]
+    return result
 
 
 def diff_between(repo: git.Repo, *, session_id: str, steps: list[str], step_events: dict[int, int],
@@ -132,7 +145,9 @@ def step_diff(repo: git.Repo, *, session_id: str, steps: list[str], step_events:
 def replay_diffs(repo: git.Repo, *, replay: Replay) -> dict[int, SessionDiff]:
     """The diff of every step a replayed session produced, by step (for ``replay --plain --diffs``)."""
     producers = {change.step: seq for seq, change in replay.changes.items()}
-    return {step: step_diff(repo, session_id=replay.session.id, steps=replay.steps, step_events=producers, step=step)
+    decisions = {change.step: change.decision for change in replay.changes.values() if change.decision is not None}
+    return {step: _with_decisions(step_diff(repo, session_id=replay.session.id, steps=replay.steps,
+                                            step_events=producers, step=step), decisions)
             for step in producers if 0 <= step < len(replay.steps)}
 
 
@@ -263,6 +278,7 @@ def diff_json(result: SessionDiff) -> dict[str, Any]:
     return {
         "session": result.session_id, "from_step": result.from_step, "to_step": result.to_step,
         "from_commit": result.from_commit, "to_commit": result.to_commit,
+        "decisions": {str(step): seq for step, seq in sorted(result.step_decisions.items())},
         "added": result.added, "removed": result.removed,
         "files": [{
             "path": f.path, "old_path": f.old_path, "status": f.status, "binary": f.binary,
@@ -270,6 +286,7 @@ def diff_json(result: SessionDiff) -> dict[str, Any]:
             "hunks": [{
                 "header": h.header, "section": h.section, "old_start": h.old_start, "old_lines": h.old_lines,
                 "new_start": h.new_start, "new_lines": h.new_lines, "steps": h.steps, "events": h.events,
+                "decisions": h.decisions,
                 "added": [l.text for l in h.lines if l.origin == "+"],
                 "removed": [l.text for l in h.lines if l.origin == "-"],
                 "lines": [[l.origin, l.text] for l in h.lines],

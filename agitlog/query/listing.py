@@ -10,10 +10,11 @@ from agitlog import git
 from agitlog.config import load_config
 from agitlog.constants import STATUSES
 from agitlog.errors import UsageError
+from agitlog.query.attribution import Attribution, attribute_steps
+from agitlog.query.prompts import first_user_prompt
 from agitlog.store.events import matches_type
 from agitlog.store.models import Event, ModelUsage, SessionMeta
 from agitlog.store.sessions import Session, SessionStore
-from agitlog.query.prompts import first_user_prompt
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -110,6 +111,7 @@ class StepChange:
     step: int
     commit: str
     files: list[tuple[int | None, int | None, str]]
+    decision: int | None = None  # seq of the decision the change belongs to (query.attribution)
 
 
 @dataclass
@@ -148,5 +150,12 @@ def step_changes(repo: git.Repo, events: Sequence[Event]) -> dict[int, StepChang
                 produced.append((event, previous, commit))
             previous = commit
     diffstats = git.diff_tree_numstat_many(repo, [(old, new) for _, old, new in produced])
-    return {event["seq"]: StepChange(step=event["step"] or 0, commit=new, files=files)
+    decisions = attribute_steps(list(events))
+    return {event["seq"]: StepChange(step=event["step"] or 0, commit=new, files=files,
+                                     decision=_decision_seq(decisions, event["step"]))
             for (event, _, new), files in zip(produced, diffstats)}
+
+
+def _decision_seq(decisions: dict[int, Attribution], step: int | None) -> int | None:
+    found = decisions.get(step) if isinstance(step, int) else None
+    return found.decision_seq if found else None

@@ -83,6 +83,8 @@ class Section:
 def event_sections(event: dict[str, Any]) -> list[Section]:
     """What the detail pane shows for an event: everything recorded, the important parts first."""
     data = dict(event.get("data") or {})
+    for key in ("decision_id", "parent_decision_id"):  # links between events (query.attribution), not content
+        data.pop(key, None)
     kind = event.get("type")
     builder = _SECTION_BUILDERS.get(str(kind))
     sections = builder(data) if builder else []

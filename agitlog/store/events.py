@@ -31,7 +31,8 @@ from agitlog.constants import EVENT_VERSION
 
 KNOWN_TYPES = (
     "session.start", "session.end", "session.child", "llm.request", "llm.response",
-    "http.request", "http.response", "tool.call", "tool.result", "decision", "state", "log", "error", "output",
+    "http.request", "http.response", "tool.call", "tool.result", "decision", "decision.end", "state", "log",
+    "error", "output",
     "span.start", "span.end", "snapshot.skip",
 )
 FIELDS = ("v", "seq", "ts", "session", "type", "agent", "pid", "span", "parent_span", "step", "commit", "data")

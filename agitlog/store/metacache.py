@@ -1,7 +1,7 @@
 """A cache of session metadata so a full `agitlog log` stays fast with thousands of sessions.
 
 ``<git-common-dir>/agitlog/cache/sessions.marshal`` maps record commit ids to their validated
-metadata (``SessionMeta.to_dict()``) and the commit's Agitlog-Kind. A commit never changes, so an
+metadata (``SessionMeta.to_row()``) and the commit's Agitlog-Kind. A commit never changes, so an
 entry never goes stale; entries for commits no ref names any more are dropped on the next write. The
 refs stay the only truth and the file can be deleted at any time. marshal is the fastest loader in
 the standard library; the file is tagged with the cache version and the Python version that wrote it.
@@ -17,43 +17,42 @@ from typing import Any, Callable, Sequence
 from agitlog import git
 from agitlog.store.models import SessionMeta
 
-CACHE_VERSION = 5
+CACHE_VERSION = 7                # 6: stats.model_tool_calls; 7: SessionMeta.to_row() tuples
 _TAG = (CACHE_VERSION, sys.version_info[:2])
 
-Reader = Callable[[Sequence[str]], "dict[str, tuple[str, SessionMeta | None]]"]
+Reader = Callable[[Sequence[tuple[str, str]]], "dict[str, tuple[str, SessionMeta | None]]"]
 
 
 def cache_file(repo: git.Repo) -> Path:
     return repo.state_dir / "cache" / "sessions.marshal"
 
 
-def cached_metas(repo: git.Repo, shas: Sequence[str], *, read: Reader) -> dict[str, tuple[str, SessionMeta | None]]:
-    """sha -> (Agitlog-Kind, metadata of a record commit) for every commit in ``shas``; what the cache
-    lacks is read with ``read`` (one git process) and added."""
+def cached_metas(repo: git.Repo, commits: Sequence[tuple[str, str]], *, read: Reader
+                 ) -> dict[str, tuple[str, SessionMeta | None]]:
+    """sha -> (Agitlog-Kind, metadata of a record commit) for every (session id, sha) in ``commits``;
+    what the cache lacks is read with ``read`` (one git process) and added."""
     cached = _read(cache_file(repo))
-    missing = [sha for sha in shas if sha not in cached]
+    missing = [(session_id, sha) for session_id, sha in commits if sha not in cached]
     fresh = read(missing) if missing else {}
-    out: dict[str, tuple[str, SessionMeta | None]] = {}
-    for sha in shas:
-        if sha in fresh:
-            out[sha] = fresh[sha]
-        else:
-            kind, data = cached[sha]
-            out[sha] = (kind, SessionMeta.from_trusted(data) if data is not None else None)
-    if missing or len(cached) != len(shas):
-        rows = {sha: cached[sha] for sha in shas if sha in cached}
-        rows.update({sha: (kind, _compact(meta.to_dict()) if meta else None) for sha, (kind, meta) in fresh.items()})
+    from_row = SessionMeta.from_row
+    out = {sha: (kind, from_row(row) if row is not None else None) for sha, (kind, row) in cached.items()}
+    out.update(fresh)
+    if missing or len(cached) != len(commits):
+        rows = {sha: cached[sha] for _, sha in commits if sha in cached}
+        rows.update({sha: (kind, _compact(meta.to_row()) if meta else None) for sha, (kind, meta) in fresh.items()})
         _write(cache_file(repo), rows)
     return out
 
 
 def _compact(value: Any) -> Any:
-    """The same metadata with every key and every string in a list interned: sessions repeat the
-    same keys and environment names, and marshal writes a shared string once, then references."""
+    """The same row with every string in it interned: sessions repeat the same agents, hosts and
+    environment names, and marshal writes a shared string once, then references."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, tuple):
+        return tuple(_compact(item) for item in value)
     if isinstance(value, dict):
         return {sys.intern(key): _compact(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [sys.intern(item) if isinstance(item, str) else _compact(item) for item in value]
     return value
 
 

@@ -9,7 +9,9 @@ removed while every other session keeps working. ``parse_events`` does the same 
 a non-finite number, wrong envelope types) becomes an ``error`` event in its place.
 
 Code past this module trusts what it is given: attribute access, no ``dict.get(..., default)``
-chains. The rules are documented in docs/format.md ("Validation").
+chains. The rules are documented in docs/format.md ("Validation"). The dataclasses are read-only by
+convention, not ``frozen``: a frozen dataclass costs ten times as much to build, and a full `log`
+builds one per session.
 """
 from __future__ import annotations
 
@@ -42,33 +44,33 @@ class Invalid(ValueError):
 
 # --- session metadata -----------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GitInfo:
     base_commit: str | None = None   # None: the session started on an unborn branch
     branch: str | None = None        # None: HEAD was detached
     worktree: str = "main"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepRange:
     count: int = 0
     first: str | None = None         # step 0's commit
     last: str | None = None          # the last step's commit
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ModelUsage:
     input_tokens: int = 0
     output_tokens: int = 0
     calls: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SessionStats:
     events: int = 0
     llm_calls: int = 0
     tool_calls: int = 0
-    model_tool_calls: int = 0
+    model_tool_calls: int = 0     # tool calls the models asked for (llm.response tool_calls)
     decisions: int = 0
     errors: int = 0
     input_tokens: int = 0
@@ -79,11 +81,11 @@ class SessionStats:
     models: Mapping[str, ModelUsage] = field(default_factory=dict)
 
 
-_STAT_KEYS = ("events", "llm_calls", "tool_calls", "model_tool_calls", "decisions", "errors", "input_tokens", "output_tokens",
-              "files_changed", "insertions", "deletions")
+_STAT_KEYS = ("events", "llm_calls", "tool_calls", "model_tool_calls", "decisions", "errors", "input_tokens",
+              "output_tokens", "files_changed", "insertions", "deletions")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SessionMeta:
     """A session's session.toml, checked. ``damage`` is set (and most fields are defaults) when the
     record failed validation; such a session is listed and removable, never read further."""
@@ -111,9 +113,9 @@ class SessionMeta:
     rerun_of: str | None = None
     reason: str | None = None
     env_names: tuple[str, ...] = ()
-    git: GitInfo = GitInfo()
-    steps: StepRange = StepRange()
-    stats: SessionStats = SessionStats()
+    git: GitInfo = field(default_factory=GitInfo)
+    steps: StepRange = field(default_factory=StepRange)
+    stats: SessionStats = field(default_factory=SessionStats)
     damage: str | None = None
 
     @property
@@ -170,20 +172,27 @@ class SessionMeta:
         out["stats"] = stats
         return out
 
+    def to_row(self) -> tuple[Any, ...]:
+        """Every field as nested tuples, in declaration order: what the metadata cache stores (compact,
+        and the fastest shape to load and to rebuild from)."""
+        stats = self.stats
+        return (*(getattr(self, name) for name in _ROW_FIELDS),
+                (self.git.base_commit, self.git.branch, self.git.worktree),
+                (self.steps.count, self.steps.first, self.steps.last),
+                tuple(getattr(stats, key) for key in _STAT_KEYS),
+                {m: (u.input_tokens, u.output_tokens, u.calls) for m, u in stats.models.items()}, self.damage)
+
     @classmethod
-    def from_trusted(cls, data: Mapping[str, Any]) -> SessionMeta:
-        """Rebuild from ``to_dict()`` output this module produced itself (the metadata cache); no checks."""
-        if "damage" in data:
-            return cls.broken(data["id"], data["damage"])
-        fields = {name: data.get(name) for name in _TOP_FIELDS if name in data}
-        for name in ("command", "env_names"):
-            fields[name] = tuple(data.get(name, ()))
-        stats = dict(data["stats"])
-        models = {m: ModelUsage(**u) for m, u in stats.pop("models").items()}
-        return cls(**fields, git=GitInfo(**data["git"]), steps=StepRange(**data["steps"]),  # type: ignore[arg-type]
-                   stats=SessionStats(**stats, models=models))
+    def from_row(cls, row: tuple[Any, ...]) -> SessionMeta:
+        """Rebuild from ``to_row()`` output this module produced itself (the metadata cache); no checks."""
+        *top, git_row, steps_row, stats_row, models, damage = row
+        usage = {model: ModelUsage(*counts) for model, counts in models.items()}
+        return cls(*top, GitInfo(*git_row), StepRange(*steps_row), SessionStats(*stats_row, usage), damage)
 
 
+_ROW_FIELDS = ("id", "status", "started_at", "format", "name", "agent", "command", "cwd", "ended_at", "duration_s",
+               "exit_code", "signal", "host", "user", "pid", "agitlog_version", "trace_id", "root_span",
+               "parent_span", "parent_session", "rerun_of", "reason", "env_names")
 _TOP_FIELDS = ("format", "id", "name", "agent", "command", "cwd", "started_at", "ended_at", "duration_s", "status",
                "exit_code", "signal", "host", "user", "pid", "agitlog_version", "trace_id", "root_span",
                "parent_span", "parent_session", "rerun_of", "reason", "env_names")

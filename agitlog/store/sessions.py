@@ -18,13 +18,13 @@ import itertools
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Iterator, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 from agitlog import git
 from agitlog.constants import (
     KIND_RECORD, RECORD_ATTACHMENTS_DIR, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX, TRAILER_KIND,
 )
-from agitlog.errors import CorruptRecordError, SessionNotFoundError, UsageError
+from agitlog.errors import CorruptRecordError, NoSessionsError, SessionNotFoundError, UsageError
 from agitlog.store.journal import Journal, iter_journals
 from agitlog.store.models import Event, SessionMeta, parse_events
 from agitlog.store.recovery import Recovery, recover_sessions
@@ -60,8 +60,7 @@ class Session:
         return self.meta.rerun_of is not None
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):
     """A session known from its ref or journal, its metadata not read yet."""
 
     id: str
@@ -104,7 +103,7 @@ class SessionStore:
         from agitlog.store.metacache import cached_metas
 
         entries = self._index()
-        records = cached_metas(self.repo, [e.sha for e in entries if e.journal is None and e.sha],
+        records = cached_metas(self.repo, [(e.id, e.sha) for e in entries if e.journal is None and e.sha],
                                read=self._read_records)
         return [self._session(e, records.get(e.sha or "")) for e in entries]
 
@@ -112,15 +111,14 @@ class SessionStore:
              since: datetime | None = None, originals_only: bool = False) -> list[Session]:
         """Sessions newest first, filtered; with ``limit`` only the newest sessions are read, until
         ``limit`` of them pass the filters."""
-        if limit is None and not since:
+        if limit is None:  # every session may be wanted: the cached full listing is the cheap way
             candidates: Iterator[Session] = iter(self.all())
         else:  # unfiltered, the first page is exactly what is shown
             filtered = bool(status or agent or originals_only)
             candidates = self.iter_sessions(first_page=_PAGE if filtered or not limit else limit)
         out = []
         for session in candidates:
-            started = _id_time(session.id)
-            if since and started is not None and started < since - _ID_SLACK:
+            if since and (started := _id_time(session.id)) is not None and started < since - _ID_SLACK:
                 break  # ids sort by start time: every later one is older still
             if not _wanted(session, status=status, agent=agent, since=since, originals_only=originals_only):
                 continue
@@ -165,16 +163,18 @@ class SessionStore:
         for session in self.iter_sessions():
             if not original or (not session.is_rerun and not session.damaged):
                 return session
-        raise SessionNotFoundError("no recorded sessions in this repository" if not self._index() else
-                                   "no original session (only reruns) in this repository",
+        if not self._index():
+            raise NoSessionsError("no recorded sessions in this repository",
+                                  hint="record one with `agitlog run -- <command>`", repo=self.repo)
+        raise SessionNotFoundError("no original session (only reruns) in this repository",
                                    hint="record one with `agitlog run -- <command>`")
 
     def _by_id(self, query: str) -> Session:
         query = query.removeprefix(REF_PREFIX)
         entries = self._index()
         if not entries:
-            raise SessionNotFoundError("no recorded sessions in this repository",
-                                       hint="record one with `agitlog run -- <command>`")
+            raise NoSessionsError("no recorded sessions in this repository",
+                                  hint="record one with `agitlog run -- <command>`", repo=self.repo)
         exact = [e for e in entries if e.id == query]
         if not exact and (not query or not set(query) <= _ID_ALPHABET):
             raise UsageError(f"not a session id: {query!r}", hint="list sessions with `agitlog log`")
@@ -248,9 +248,14 @@ class SessionStore:
     # --- internals --------------------------------------------------------------------------------
 
     def _index(self) -> list[_Entry]:
-        """Every session's entry, newest first."""
+        """Every session's entry, newest first (read in bulk: this is the path that wants them all)."""
         if self._entries is None:
-            self._entries = list(self._newest_entries())
+            entries = {name[len(REF_PREFIX):]: _Entry(name[len(REF_PREFIX):], sha, None)
+                       for name, sha in git.ref_shas(self.repo, REF_PREFIX.rstrip("/")).items()}
+            for journal in _readable_journals(self.repo):
+                entry = entries.get(journal.session_id)
+                entries[journal.session_id] = _Entry(journal.session_id, entry.sha if entry else None, journal)
+            self._entries = [entries[key] for key in sorted(entries, reverse=True)]
         return self._entries
 
     def _newest_entries(self) -> Iterator[_Entry]:
@@ -274,7 +279,7 @@ class SessionStore:
             ref = next(refs, None)
 
     def _load(self, entries: Sequence[_Entry]) -> list[Session]:
-        todo = [e.sha for e in entries if e.journal is None and e.sha and e.id not in self._loaded]
+        todo = [(e.id, e.sha) for e in entries if e.journal is None and e.sha and e.id not in self._loaded]
         records = self._read_records(todo) if todo else {}
         for entry in entries:
             if entry.id not in self._loaded:
@@ -294,18 +299,17 @@ class SessionStore:
             meta = SessionMeta.broken(entry.id, "its ref does not point at a record commit, and no journal "
                                                 "of it is here to finish it")
         elif meta.id != entry.id:
-            meta = replace(meta, id=entry.id)  # the ref name is the truth
+            meta = replace(meta, id=entry.id)  # one commit under two refs: the ref name is the truth
         return Session(id=entry.id, meta=meta, ref=ref, commit=entry.sha)
 
-    def _read_records(self, shas: Sequence[str]) -> dict[str, tuple[str, SessionMeta | None]]:
+    def _read_records(self, commits: Sequence[tuple[str, str]]) -> dict[str, tuple[str, SessionMeta | None]]:
         """sha -> (the commit's Agitlog-Kind, its validated session.toml when it is a record), for
-        many commits in one git process."""
-        blobs = git.cat_files(self.repo, [spec for sha in shas for spec in (sha, f"{sha}:{RECORD_META_FILE}")])
+        many (session id, sha) in one git process."""
+        blobs = git.cat_files(self.repo, [spec for _, sha in commits for spec in (sha, f"{sha}:{RECORD_META_FILE}")])
         out = {}
-        for i, sha in enumerate(shas):
+        for i, (session_id, sha) in enumerate(commits):
             kind = _commit_kind(blobs[2 * i])
-            meta = SessionMeta.from_toml(blobs[2 * i + 1], "") if kind == KIND_RECORD else None  # id: see _session
-            out[sha] = (kind, meta)
+            out[sha] = (kind, SessionMeta.from_toml(blobs[2 * i + 1], session_id) if kind == KIND_RECORD else None)
         return out
 
 

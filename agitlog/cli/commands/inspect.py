@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Optional, Sequence
 import typer
 
 from agitlog.cli.options import (
-    AtOption, JsonOption, NameOption, RepoOption, SessionArg, StepOption, open_repo, team_views, views,
+    AtOption, JsonOption, NameOption, NoPagerOption, RepoOption, SessionArg, StepOption, open_repo, team_views, views,
 )
+from agitlog.cli.pager import paged
 from agitlog.constants import STATUSES
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ def log_cmd(
     since: Annotated[Optional[str], typer.Option("--since", help='Only sessions started since, e.g. "7d", "2026-11-01".')] = None,
     agent: Annotated[Optional[str], typer.Option("--agent", help="Only sessions of this agent.")] = None,
     json_out: JsonOption = False,
+    no_pager: NoPagerOption = False,
     repo: RepoOption = None,
 ) -> int:
     """One row per recorded session, newest first."""
@@ -31,8 +33,9 @@ def log_cmd(
     rows = session_rows(opened, limit=limit, status=check_statuses(status or ()), agent=agent,
                         since=parse_since(since) if since else None)
     asked = _filters_text(status=status or (), agent=agent, since=since)
-    views.render_log(rows, json_out=json_out, filters=asked,
-                     remote=_remote_sessions(opened) if not rows and not asked and not json_out else None)
+    remote = _remote_sessions(opened) if not rows and not asked and not json_out else None
+    with paged(enabled=not no_pager):
+        views.render_log(rows, json_out=json_out, filters=asked, remote=remote)
     return 0
 
 
@@ -56,13 +59,15 @@ def show_cmd(
     types: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only events of this type (llm matches llm.*).")] = None,
     name: NameOption = None,
     json_out: JsonOption = False,
+    no_pager: NoPagerOption = False,
     repo: RepoOption = None,
 ) -> int:
     """A session's metadata, then every event in order with the step commit it produced."""
     from agitlog.query.listing import show_session
 
     view = show_session(open_repo(repo), session, types=types or (), name=name)
-    views.render_show(view, json_out=json_out)
+    with paged(enabled=not no_pager):
+        views.render_show(view, json_out=json_out)
     return 0
 
 
@@ -73,6 +78,7 @@ def replay_cmd(
     diffs: Annotated[bool, typer.Option("--diffs", help="With --plain: include each step's diff.")] = False,
     name: NameOption = None,
     json_out: JsonOption = False,
+    no_pager: NoPagerOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Walk a session: a full-screen viewer on a terminal, a readable text document in pipes."""
@@ -90,7 +96,8 @@ def replay_cmd(
         from agitlog.query.diffs import replay_diffs
 
         step_diffs = replay_diffs(opened, replay=replay) if diffs else None
-        replay_views.write_lines(replay_views.replay_document(replay, start=replay.start, diffs=step_diffs))
+        with paged(enabled=not no_pager):
+            replay_views.write_lines(replay_views.replay_document(replay, start=replay.start, diffs=step_diffs))
     else:
         from agitlog.cli.replay_tui import run_viewer
 
@@ -105,6 +112,7 @@ def diff_cmd(
     stat: Annotated[bool, typer.Option("--stat", help="Per-file counts only.")] = False,
     name_only: Annotated[bool, typer.Option("--name-only", help="Changed paths only.")] = False,
     json_out: JsonOption = False,
+    no_pager: NoPagerOption = False,
     repo: RepoOption = None,
 ) -> int:
     """The diff a step produced (--step), a range of steps produced (--range), or the whole session."""
@@ -112,7 +120,8 @@ def diff_cmd(
     from agitlog.query.diffs import session_diff
 
     result = session_diff(open_repo(repo), session=session, step=step, step_range=step_range)
-    render_diff(result, stat=stat, name_only=name_only, json_out=json_out)
+    with paged(enabled=not no_pager):
+        render_diff(result, stat=stat, name_only=name_only, json_out=json_out)
     return 0
 
 

@@ -6,7 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from agitlog.cli.options import JsonOption, RepoOption, SessionArg, open_repo, read_input_file, team_views, views
+from agitlog.cli.options import (JsonOption, NoPagerOption, PatchOption, RepoOption, SessionArg, open_repo,
+                                 read_input_file, team_views, views)
+from agitlog.cli.pager import paged
 
 
 def rerun_cmd(
@@ -15,10 +17,12 @@ def rerun_cmd(
     live_from: Annotated[Optional[int], typer.Option("--live-from", min=0, help="Replay up to step N, then call the real model.")] = None,
     replay_tools: Annotated[bool, typer.Option("--replay-tools", help="Tools wrapped by agitlog.tool return their recorded results.")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary worktree and print where it is.")] = False,
+    patch: PatchOption = False,
     code: Annotated[Optional[str], typer.Option("--code", metavar="REV|.", help="Run your edited code (the worktree `.`, or a revision) against the recorded answers.")] = None,
     fork_at: Annotated[Optional[int], typer.Option("--fork-at", min=0, metavar="CALL", help="Recorded answers before model call CALL (from 0), the real model from there on.")] = None,
     answer: Annotated[Optional[Path], typer.Option("--answer", metavar="FILE", help="With --fork-at: serve this response body at CALL instead (JSON, or server-sent events).")] = None,
     json_out: JsonOption = False,
+    no_pager: NoPagerOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Re-execute a session with the recorded model answers, in a sealed sandbox like its step 0."""
@@ -27,7 +31,8 @@ def rerun_cmd(
     result = rerun_session(open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
                            replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out, code=code,
                            fork_at=fork_at, fork_answer=read_input_file(answer) if answer else None)
-    views.render_rerun(result, json_out=json_out)
+    with paged(enabled=not no_pager):
+        views.render_rerun(result, json_out=json_out, patch=patch)
     if fork_at is not None:  # a fork is meant to differ: it succeeded when the run did
         return 0 if result.status == "ok" else 1
     return 0 if result.reproduced else 1
@@ -36,22 +41,27 @@ def rerun_cmd(
 def compare_cmd(
     session_a: Annotated[str, typer.Argument(metavar="A", help="Session id or prefix.")],
     session_b: Annotated[str, typer.Argument(metavar="B", help="Session id or prefix.")],
+    patch: PatchOption = False,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", "-y", help="Both runs' events from where they part, in two columns.")] = False,
     json_out: JsonOption = False,
+    no_pager: NoPagerOption = False,
     repo: RepoOption = None,
 ) -> int:
-    """Where two sessions diverge: the first differing event, what differs, and the diff of their final trees."""
+    """Where two sessions diverge: the first differing event, what differs, and how their final trees differ."""
     from agitlog.query.compare import compare_named
 
-    comparison = compare_named(open_repo(repo), session_a, session_b)
-    views.render_compare(comparison, json_out=json_out, side_by_side=side_by_side)
+    comparison = compare_named(open_repo(repo), session_a, session_b, with_patch=patch or json_out)
+    with paged(enabled=not no_pager):
+        views.render_compare(comparison, json_out=json_out, patch=patch, side_by_side=side_by_side)
     return 0 if comparison.identical else 1
 
 
 def bisect_cmd(
     ctx: typer.Context,
     keep: Annotated[bool, typer.Option("--keep-worktree", help="Leave the temporary worktree for inspection.")] = False,
+    patch: PatchOption = False,
     json_out: JsonOption = False,
+    no_pager: NoPagerOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Which step of a session (default: the latest) broke CMD: agitlog bisect [SESSION] -- CMD [ARGS...]"""
@@ -59,7 +69,8 @@ def bisect_cmd(
 
     session, command = _split_bisect_args(ctx.args)
     result = bisect_session(open_repo(repo), session=session, command=command, keep_worktree=keep)
-    team_views.render_bisect(result, json_out=json_out)
+    with paged(enabled=not no_pager):
+        team_views.render_bisect(result, json_out=json_out, patch=patch)
     return 0 if result.outcome in ("found", "ambiguous") else 1
 
 

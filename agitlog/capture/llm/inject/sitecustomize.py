@@ -1,9 +1,22 @@
-"""agitlog in-process capture: re-route LLM calls that do not honour OPENAI_BASE_URL/ANTHROPIC_BASE_URL.
+"""agitlog in-process capture: uncaught exceptions become ``error`` events, and LLM calls that do not
+honour OPENAI_BASE_URL/ANTHROPIC_BASE_URL are re-routed to the recording proxy.
 
 `agitlog run` puts this file's directory first on the child's PYTHONPATH, so Python imports it at
-start-up (and so does every Python process the child spawns: they inherit the environment). It does
-nothing unless ``AGITLOG_PROXY`` (the proxy's root URL, e.g. ``http://127.0.0.1:40123``) is set;
+start-up (and so does every Python process the child spawns: they inherit the environment).
 ``agitlog run --no-auto`` simply does not inject it.
+
+Uncaught exceptions (when ``AGITLOG_ADDR`` and ``AGITLOG_TOKEN`` are set): ``sys.excepthook`` and
+``threading.excepthook`` are chained. The original hook runs first, so the traceback is printed and
+the exit code is what it would have been; then one ``error`` event (``exception``, ``error``,
+``traceback``, ``uncaught: true``, ``thread`` for a thread) goes to the recorder over the wire
+protocol, through the SDK's connection when the program uses the SDK (so it stays in order after
+the events sent before it), else over a connection of its own, and waits for the recorder's
+acknowledgement so the event is durable before the process exits. Start-up pays only for importing
+``threading`` (under a millisecond) when the program would not have; the rest is paid when an
+exception is uncaught. KeyboardInterrupt is not an error (the session ends ``interrupted``).
+
+LLM re-routing does nothing unless ``AGITLOG_PROXY`` (the proxy's root URL, e.g.
+``http://127.0.0.1:40123``) is set.
 
 What it patches, lazily: an import hook waits for ``httpx`` (used by openai 1.x / anthropic 0.x) or
 ``httpx2`` (openai 3.x / anthropic 2.x) to be imported and then wraps ``Client._send_single_request``
@@ -42,6 +55,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 _PROXY_ENV = "AGITLOG_PROXY"
+_ADDR_ENV = "AGITLOG_ADDR"
+_TOKEN_ENV = "AGITLOG_TOKEN"
 _HEADER = "x-agitlog-upstream"
 _MODULES = ("httpx", "httpx2")
 _HOSTS = ("api.openai.com", "api.anthropic.com")
@@ -188,6 +203,70 @@ def _install(root: str) -> None:
             _patch_safely(sys.modules[name], proxy)
 
 
+def _report_uncaught(exc_type: Any, exc: Any, tb: Any, thread: str | None = None) -> None:
+    """Record an uncaught exception as an ``error`` event; never raises, never blocks for long."""
+    if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+        return
+    try:
+        import traceback
+
+        name = exc_type.__qualname__
+        module = getattr(exc_type, "__module__", "builtins")
+        data = {"error": str(exc), "exception": name if module == "builtins" else f"{module}.{name}",
+                "traceback": "".join(traceback.format_exception(exc_type, exc, tb)), "uncaught": True}
+        if thread is not None:
+            data["thread"] = thread
+        _send_event({"type": "error", "pid": os.getpid(), "data": data})
+    except Exception:  # noqa: BLE001 - recording must never change how the program fails
+        pass
+
+
+def _send_event(draft: dict[str, Any]) -> None:
+    sdk = sys.modules.get("agitlog.capture.sdk")
+    if sdk is not None and sdk.enabled():  # the program's own connection: keeps the order of events
+        sdk.CLIENT.send({**sdk._draft(draft["type"], draft["data"]), "ack": True}, wait=True)
+        return
+    import json
+    import socket
+
+    for key, env in (("span", "AGITLOG_SPAN"), ("agent", "AGITLOG_AGENT")):
+        if os.environ.get(env):
+            draft[key] = os.environ[env]
+    if os.environ.get("AGITLOG_DECISION"):
+        draft["data"]["decision_id"] = os.environ["AGITLOG_DECISION"]
+    host, _, port = os.environ[_ADDR_ENV].rpartition(":")
+    line = json.dumps({**draft, "ack": True}, default=repr).encode("utf-8", "surrogatepass")
+    with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5) as sock:
+        sock.sendall(os.environ[_TOKEN_ENV].encode() + b"\n" + line + b"\n")
+        reply = b""
+        while not reply.endswith(b"\n"):  # the recorder's acknowledgement: the event is durable
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+
+
+def _install_excepthooks() -> None:
+    import threading
+
+    previous = sys.excepthook
+
+    def excepthook(exc_type: Any, exc: Any, tb: Any) -> None:
+        previous(exc_type, exc, tb)  # the traceback as without agitlog, printed first
+        _report_uncaught(exc_type, exc, tb)
+
+    previous_thread = threading.excepthook
+
+    def thread_excepthook(args: Any) -> None:
+        previous_thread(args)
+        if args.exc_type is not SystemExit:  # a thread's SystemExit is silent, as without agitlog
+            _report_uncaught(args.exc_type, args.exc_value, args.exc_traceback,
+                             thread=args.thread.name if args.thread is not None else "")
+
+    sys.excepthook = excepthook
+    threading.excepthook = thread_excepthook
+
+
 def _chain_shadowed() -> None:
     """Run the sitecustomize our directory hides, as Python would have without agitlog."""
     import importlib.machinery  # cheap: re-exports the frozen import machinery
@@ -207,3 +286,5 @@ if __name__ == "sitecustomize":  # imported by site at start-up, not by a test o
     if os.environ.get(_PROXY_ENV):
         _install(os.environ[_PROXY_ENV])
     _chain_shadowed()
+    if os.environ.get(_ADDR_ENV) and os.environ.get(_TOKEN_ENV):
+        _install_excepthooks()  # after the shadowed sitecustomize: a hook it sets is chained too
