@@ -49,10 +49,10 @@ def _with_fetch_hint(error: AgitlogError) -> AgitlogError:
 def _run_typer(args: list[str]) -> int:
     import typer.main
 
-    from agitlog.cli.app import app
+    from agitlog.cli.app import app_for
 
     abort, click_exception, exit_ = _click_exceptions()
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(app_for(args))
     try:
         result = command.main(args=args, prog_name="agitlog", standalone_mode=False)
     except abort:
