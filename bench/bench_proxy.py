@@ -128,15 +128,21 @@ def server_process(role: str, upstream: str = "", hooks: str = "noop") -> Iterat
 
 
 def connection(url: str) -> http.client.HTTPConnection:
-    host, port = url.removeprefix("http://").split(":")
+    host, port = url.removeprefix("http://").split("/", 1)[0].split(":")
     return http.client.HTTPConnection(host, int(port))
+
+
+def url_path(url: str) -> str:
+    """The path part of a root URL (the proxy's secret segment; empty for the fake model)."""
+    rest = url.removeprefix("http://")
+    return "/" + rest.split("/", 1)[1] if "/" in rest else ""
 
 
 def run(calls: int, hooks: str) -> dict[str, dict[str, float]]:
     with server_process("fake") as fake_url, server_process("proxy", f"{fake_url}/v1", hooks) as proxy_url:
         targets = (
             ("direct", connection(fake_url), "/v1/chat/completions"),
-            ("proxy", connection(proxy_url), "/openai/chat/completions"),
+            ("proxy", connection(proxy_url), url_path(proxy_url) + "/openai/chat/completions"),
         )
         samples: dict[str, list[Sample]] = {"direct": [], "proxy": [], "direct_stream": [], "proxy_stream": []}
         for index in range(calls + calls // 10):

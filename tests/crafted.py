@@ -41,3 +41,25 @@ def craft_session(repo: Path, tree: str, session_id: str = "20260101-000000-abcd
                  f"agitlog session {session_id}\n\nAgitlog-Session: {session_id}\nAgitlog-Kind: record").strip()
     git(repo, "update-ref", f"refs/agent-sessions/{session_id}", record)
     return session_id
+
+
+def craft_raw_session(repo: Path, *, session_id: str, meta_toml: bytes, events: bytes, step_trees: list[str],
+                      step_message: str = "", record_message: str = "", attachments: str | None = None,
+                      base: str | None = None) -> str:
+    """A session from raw parts, nothing checked: ``meta_toml`` and ``events`` as bytes, one step commit
+    per tree (each on the last), messages with whatever trailers the caller writes. Returns the record
+    commit; the ref is refs/agent-sessions/<session_id>."""
+    parent = base or git(repo, "rev-parse", "HEAD").strip()
+    for number, tree in enumerate(step_trees):
+        message = step_message or f"agitlog step {number}: crafted\n\nAgitlog-Kind: step\nAgitlog-Step: {number}"
+        parent = git(repo, "commit-tree", tree, "-p", parent, "-m", message).strip()
+    entries = [("100644", "blob", make_blob(repo, events), "events.jsonl"),
+               ("100644", "blob", make_blob(repo, meta_toml), "session.toml")]
+    if attachments:
+        entries.append(("040000", "tree", attachments, "attachments"))
+    record_tree = make_tree(repo, entries)
+    message = record_message or (f"agitlog session crafted\n\nAgitlog-Session: {session_id}\n"
+                                 "Agitlog-Kind: record\nAgitlog-Format: 1")
+    record = git(repo, "commit-tree", record_tree, "-p", parent, "-m", message).strip()
+    git(repo, "update-ref", f"refs/agent-sessions/{session_id}", record)
+    return record

@@ -11,7 +11,8 @@ from helpers import AGITLOG, agitlog, path_without_agitlog
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 NEEDS_YOUR_PROJECT = ("agitlog run -- python agent.py", "compare ID_A", "bisect -- pytest", "blame app/",
-                      "push", "fetch origin", "remote setup", "git log --oneline refs/agent-sessions/<id>")
+                      "push", "fetch origin", "remote setup", "git log --oneline refs/agent-sessions/<id>",
+                      "run -- claude", "run -- codex", "run -- gemini", "run -- aider")
 
 
 def _readme_commands() -> list[str]:

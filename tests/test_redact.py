@@ -5,14 +5,16 @@ credential-shaped literal lives in the repository (and push protection has nothi
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import base64
 import copy
 import hashlib
 import json
 import random
 import re
+import signal
 import string
-import time
 import uuid
 from types import MappingProxyType
 
@@ -46,6 +48,10 @@ def _pem(label: str, extra_headers: str = "") -> str:
     return f"-----BEGIN {label}-----\n{extra_headers}{lines}\n-----END {label}-----"
 
 
+def _hex(n: int) -> str:
+    return "".join(_RNG.choice("0123456789abcdef") for _ in range(n))
+
+
 def _sha() -> str:
     return hashlib.sha1(_RNG.randbytes(16)).hexdigest()
 
@@ -72,6 +78,47 @@ TOKEN_CASES: list[tuple[str, str, str]] = [
     ("pem-openssh", _pem("OPENSSH PRIVATE KEY"), "private_key"),
     ("pem-pkcs8", _pem("PRIVATE KEY"), "private_key"),
     ("pem-encrypted", _pem("ENCRYPTED PRIVATE KEY"), "private_key"),
+    ("pem-dsa", _pem("DSA PRIVATE KEY"), "private_key"),
+    ("pem-pgp", _pem("PGP PRIVATE KEY BLOCK"), "private_key"),
+    ("openai-project-letters-only", "sk-" + "proj-" + "".join(_RNG.choice(string.ascii_letters) for _ in range(64)),
+     "openai"),
+    ("stripe-secret", "sk_" + "live_" + _rand(99), "stripe"),
+    ("stripe-restricted", "rk_" + "live_" + _rand(99), "stripe"),
+    ("stripe-test", "sk_" + "test_" + _rand(24), "stripe"),
+    ("stripe-webhook", "wh" + "sec_" + _rand(32), "stripe"),
+    ("huggingface", "hf" + "_" + _rand(34), "huggingface"),
+    ("npm", "npm" + "_" + _rand(36), "npm"),
+    ("gitlab-pat", "gl" + "pat-" + _rand(20, URLSAFE), "gitlab"),
+    ("gitlab-deploy", "gl" + "dt-" + _rand(24, URLSAFE), "gitlab"),
+    ("pypi", "py" + "pi-" + "AgEIcHlwaS5vcmc" + _rand(70, URLSAFE), "pypi"),
+    ("sendgrid", "SG" + "." + _rand(22, URLSAFE) + "." + _rand(43, URLSAFE), "sendgrid"),
+    ("twilio-api-key", "SK" + _hex(32), "twilio"),
+    ("twilio-account", "AC" + _hex(32), "twilio"),
+    ("discord-bot", "M" + _rand(25, URLSAFE) + "." + _rand(6, URLSAFE) + "." + _rand(38, URLSAFE), "discord"),
+    ("telegram-bot", "".join(_RNG.choice(string.digits) for _ in range(10)) + ":AA" + _rand(33, URLSAFE),
+     "telegram"),
+    ("digitalocean", "do" + "p_v1_" + _hex(64),
+     "digitalocean"),
+    ("databricks", "da" + "pi" + _hex(32), "databricks"),
+    ("shopify-access", "shp" + "at_" + _hex(32), "shopify"),
+    ("shopify-secret", "shp" + "ss_" + _hex(32), "shopify"),
+    ("aws-secret-bare", "".join(_RNG.choice(string.ascii_letters) for _ in range(30)) + "/"
+     + "".join(_RNG.choice(string.digits) for _ in range(2)) + "+" + _rand(6), "aws"),
+    ("google-oauth-secret", "GOCSPX" + "-" + _rand(28, URLSAFE), "google"),
+    ("vault", "hv" + "s." + _rand(90, URLSAFE), "vault"),
+    ("grafana", "gl" + "sa_" + _rand(32) + "_" + _hex(8), "grafana"),
+    ("groq", "gs" + "k_" + _rand(52), "groq"),
+    ("xai", "xa" + "i-" + _rand(80), "xai"),
+    ("replicate", "r8" + "_" + _rand(37), "replicate"),
+    ("linear", "lin" + "_api_" + _rand(40), "linear"),
+    ("postman", "PM" + "AK-" + _hex(24) + "-" + _hex(34),
+     "postman"),
+    ("mailchimp", _hex(32) + "-us" + "12", "mailchimp"),
+    ("square", "sq0" + "atp-" + _rand(22, URLSAFE), "square"),
+    ("atlassian", "ATA" + "TT3" + _rand(180, URLSAFE), "atlassian"),
+    ("sentry", "sntr" + "ys_" + _rand(60), "sentry"),
+    ("age", "AGE-SECRET" + "-KEY-1" + "".join(_RNG.choice(string.ascii_uppercase + string.digits) for _ in range(58)),
+     "age"),
     ("pem-legacy-encrypted",
      _pem("RSA PRIVATE KEY", "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,"
           + _rand(32, "0123456789ABCDEF") + "\n\n"), "private_key"),
@@ -115,6 +162,14 @@ _value_case("x-api-key-header-text", "X-Api-Key: {}", _rand(30), "assignment")
 _value_case("db-password-upper", "DB_PASSWORD='{}'", "CorrectHorse9Battery", "assignment")
 _value_case("mixed-case-letters", "password = {}", "xKqPwLmZtRvB", "assignment")
 _value_case("sentence-end", "Your new password: {}. Keep it safe.", "hunter2x", "assignment")
+_value_case("azure-hex-after-key", "Azure key {} for the speech service",
+            _hex(32), "high_entropy")
+_value_case("token-space-value", "use token {} to log in", _hex(40), "high_entropy")
+_value_case("password-is-value", "the admin password is {} today", "Xk9" + _rand(17), "high_entropy")
+_value_case("azure-sas", "https://acct.blob.core.windows.net/c/f?sv=2022-11-02&sp=r&sig={}",
+            _rand(43, ALNUM + "%") + "%3D", "azure")
+_value_case("discord-webhook", "https://discord.com/api/webhooks/{}",
+            "".join(_RNG.choice(string.digits) for _ in range(18)) + "/" + _rand(68, URLSAFE), "discord")
 _value_case("long-lowercase-passphrase", "passphrase=\"{}\"", "correcthorsebatterystaple", "assignment")
 
 PLAIN_TEXTS: list[str] = [
@@ -146,6 +201,11 @@ PLAIN_TEXTS: list[str] = [
     "The bearer of bad news and the bearer authentication scheme.",
     "Authorization: Bearer $TOKEN",
     "The author: Jane Doe, keyboard: qwerty, monkey: george12345",
+    "monkey business1234567890 and turnkey solution2024abcdefgh",
+    "src/agitlog/capture/llm/proxy/Relay2.py and /usr/lib/python3.11/site-packages/Foo/Bar",
+    "ThisIsAVeryLongCamelCaseIdentifierName12 is a 40-character name",
+    "the key insight is that sessions are refs; the token budget is 4096",
+    "sk_learn_pipeline and hf_hub_download(repo_id) and npm_config_cache are names",
 ]
 
 
@@ -562,20 +622,23 @@ def test_markers_are_stable() -> None:
     assert re.fullmatch(r"\[REDACTED:[a-z_]+\]", marker("url_password"))
 
 
-# --- cost -------------------------------------------------------------------------------------
+# --- cost (measured in bench/bench_redact.py; only a hang is a failure here) ------------------------
 
-def test_a_typical_event_is_cheap() -> None:
-    """~4 us on a laptop; the bound is 10x that so only a lost fast path (not a busy CI) fails it."""
-    event = {"type": "tool_call", "ts": 1712345678.25, "seq": 42, "session": "s-20240405-abc",
-             "tool": "read_file", "args": {"path": "src/app/main.py", "limit": 200}, "status": "ok",
-             "model": "gpt-4o-mini", "commit": _sha(), "note": "reading the entry point before editing"}
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(500):
-            DEFAULT_REDACTOR.redact_value(event)
-        best = min(best, (time.perf_counter() - start) / 500)
-    assert best < 40e-6
+@pytest.fixture
+def hang_guard() -> Iterator[None]:
+    """Fails a test that runs for a minute: catastrophic backtracking, not slowness, which
+    bench/bench_redact.py measures."""
+    def _hung(signum: int, frame: object) -> None:
+        raise AssertionError("redaction did not finish in 60 s: catastrophic backtracking?")
+
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(60)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
 
 @pytest.mark.parametrize("text", [
     "-" * 100_000,
@@ -586,8 +649,13 @@ def test_a_typical_event_is_cheap() -> None:
     "://u:" + "a@" * 10_000,
     "--token " * 5_000,
     "a" * 100_000 + "token=x",
+    "A" * 100_000,
+    "sk_" + "live_" * 20_000,
+    "hf_" * 30_000,
+    "1234567890:AA" * 5_000,
+    "key " * 20_000 + "x" * 16,
+    ("a" * 19 + " ") * 5_000,
 ])
-def test_pathological_inputs_take_linear_time(text: str) -> None:
-    start = time.perf_counter()
-    DEFAULT_REDACTOR.redact_text(text)
-    assert time.perf_counter() - start < 2.0
+def test_pathological_inputs_do_not_backtrack(text: str, hang_guard: None) -> None:
+    out = DEFAULT_REDACTOR.redact_text(text)
+    assert isinstance(out, str) and len(out) <= len(text) + 64

@@ -81,7 +81,7 @@ def test_remote_setup_makes_plain_git_fetch_and_push_carry_sessions(tmp_path: Pa
     assert agitlog("remote", "setup", "origin", cwd=repo).returncode == 0
     assert agitlog("remote", "setup", "origin", cwd=repo).returncode == 0  # idempotent
     fetch_specs = git(repo, "config", "--get-all", "remote.origin.fetch").split()
-    assert fetch_specs.count("+refs/agent-sessions/*:refs/agent-sessions/*") == 1
+    assert fetch_specs.count("refs/agent-sessions/*:refs/agent-sessions/*") == 1
     assert git(repo, "config", "--get-all", "remote.origin.push", check=False) == ""  # branch pushing unchanged
 
     (repo / "more.txt").write_text("more\n")
@@ -102,7 +102,7 @@ def test_remote_setup_makes_plain_git_fetch_and_push_carry_sessions(tmp_path: Pa
 
     removed = agitlog_json("remote", "setup", "origin", "--remove", cwd=repo)
     assert removed["removed"] and removed["changed"]
-    assert "+refs/agent-sessions/*" not in git(repo, "config", "--get-all", "remote.origin.fetch")
+    assert "refs/agent-sessions/*" not in git(repo, "config", "--get-all", "remote.origin.fetch")
     assert git(repo, "config", "--get", "remote.origin.agitlogpush", check=False) == ""
 
 
@@ -170,5 +170,5 @@ def test_remote_setup_with_a_global_hooks_path_still_sets_up_fetching(tmp_path: 
     proc = agitlog("remote", "setup", "origin", cwd=repo)
     assert proc.returncode == 0
     assert "pre-push hook was not installed" in proc.stderr
-    assert "+refs/agent-sessions/*" in git(repo, "config", "--get-all", "remote.origin.fetch")
+    assert "refs/agent-sessions/*" in git(repo, "config", "--get-all", "remote.origin.fetch")
     assert not (tmp_path / "shared-hooks").exists()

@@ -3,8 +3,8 @@ language that can open a TCP socket.
 
 A process connects to ``$AGITLOG_ADDR`` (loopback), sends ``$AGITLOG_TOKEN`` on the first line, then
 one JSON event per line. An event with ``"snapshot": true`` or ``"ack": true`` gets one reply line,
-``{"ok": true, "seq": N, "step": S, "commit": "..."}``, once it is recorded (after the snapshot), so
-the sender can wait for it. A line that is not an event is recorded as an ``error`` event.
+``{"ok": true, "seq": N, "step": S, "commit": "..."}``, once it and every event before it on the
+connection is durable (the journal fsynced, after the snapshot), so the sender can wait for it. A line that is not an event is recorded as an ``error`` event.
 
 Each connection is read by its own thread, but any thread may drain it (``settle``): the LLM proxy
 does, before it records a model call, so events a process sent before calling the model are never
@@ -132,7 +132,7 @@ class ChannelServer:
             return None
         self.recorder.record_many(pending)
         pending.clear()
-        ack = self.recorder.record(draft, snapshot=wants_snapshot)
+        ack = self.recorder.record(draft, snapshot=wants_snapshot, durable=True)  # a reply promises durability
         reply: dict[str, Any] = {"ok": True, "seq": ack.seq, "step": ack.step, "commit": ack.commit}
         if wants_replay and self.replay is not None:
             reply["replay"] = self.replay.next_tool_result(str((draft.get("data") or {}).get("tool")))

@@ -60,8 +60,16 @@ def process_draft(kind: str, data: dict[str, Any], *, span: str | None = None, p
 
 
 def encode_draft(draft: dict[str, Any]) -> bytes:
-    return json.dumps(draft, ensure_ascii=False, separators=(",", ":"), default=to_json).encode(
-        "utf-8", "surrogatepass") + b"\n"
+    """One wire line. Data that cannot be written as JSON (nested deeper than Python can encode, a
+    cycle) is recorded as an ``error`` event saying so: the SDK never fails the agent."""
+    try:
+        text = json.dumps(draft, ensure_ascii=False, separators=(",", ":"), default=to_json)
+    except (RecursionError, ValueError, TypeError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        text = json.dumps({**{k: v for k, v in draft.items() if k in ("snapshot", "ack", "ts")}, "type": "error",
+                           "data": {"error": "event could not be encoded", "reason": reason,
+                                    "event_type": str(draft.get("type"))[:200]}})
+    return text.encode("utf-8", "surrogatepass") + b"\n"
 
 
 class Client:

@@ -18,6 +18,7 @@ from agitlog.constants import (
 from agitlog.store.events import new_span_id, new_trace_id, utc_now
 from agitlog.store.faults import crash_point
 from agitlog.store.journal import Journal, create_journal
+from agitlog.store.origin import mark_recorded
 from agitlog.store.models import SessionMeta
 from agitlog.store.recovery import finalize
 from agitlog.store.records import new_session_id, session_ref
@@ -66,14 +67,28 @@ def start_session(
     meta = _start_meta(journal.session_id, repo=repo, base=base, branch=branch, command=command, cwd=cwd,
                        name=name, agent=agent, env=env)
     meta.update(extra_meta or {})
+    meta = redact_meta(meta, redactor)
+    mark_recorded(repo.state_dir, journal.session_id, meta["command"])  # as stored: rerun trusts what this clone ran
     journal.write_start(meta)
     recorder = Recorder(repo=repo, config=config, journal=journal, meta=meta, redactor=redactor,
                         snapshotter=snapshotter)
-    recorder.snapshot_now(f"worktree before {' '.join(command)}")
+    recorder.snapshot_now(f"worktree before {' '.join(meta['command'])}")
     recorder.record({"type": "session.start", "span": meta["root_span"], "parent_span": meta.get("parent_span"),
                      "data": _start_event_data(meta)})
     return LiveSession(repo=repo, config=config, journal=journal, recorder=recorder, meta=meta,
                        lock_fd=lock_fd, started=time.monotonic())
+
+
+_META_SAFE = frozenset({"format", "id", "started_at", "host", "user", "pid", "agitlog_version", "trace_id",
+                        "root_span", "parent_span", "parent_session", "status"})
+
+
+def redact_meta(meta: dict[str, Any], redactor: Any) -> dict[str, Any]:
+    """Session metadata with secrets replaced, before it reaches start.json, session.toml, commit
+    subjects and caches: agents are often started with `--api-key ...` (issue 11). Fields agitlog
+    itself generates are kept as they are; everything the user or the command chose (argv, name,
+    cwd, environment variable names, extra fields) is redacted."""
+    return {key: value if key in _META_SAFE else redactor.redact_value(value) for key, value in meta.items()}
 
 
 class _BackgroundRedactor:
@@ -106,6 +121,9 @@ class _BackgroundRedactor:
 
     def redact_text(self, text: str) -> str:
         return self._ready().redact_text(text)
+
+    def redact_spans(self, text: str) -> tuple[str, list[tuple[int, int, str]]]:
+        return self._ready().redact_spans(text)
 
 
 def _create_unique_journal(repo: git.Repo, session_id: str) -> tuple[Journal, int]:

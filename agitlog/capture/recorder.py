@@ -15,6 +15,7 @@ from agitlog.store.recovery import Stats
 from agitlog.capture.snapshot import Snapshotter
 from agitlog.capture.watch import WorktreeWatcher
 from agitlog.store.records import one_line, session_ref, step_message
+from agitlog.constants import TRAILER_LINK
 
 
 @dataclass(frozen=True)
@@ -60,28 +61,42 @@ class Recorder:
         self._log = EventLog(journal.events_file)
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self._reflog_offset = git.head_reflog_size(repo)  # commits made from here on are the session's
+        self._response_for_call: dict[str, int] = {}  # tool call id -> seq of the llm.response that asked
 
     # --- recording ------------------------------------------------------------------------------
 
-    def record(self, draft: dict[str, Any], *, snapshot: bool = False) -> Ack:
+    def record(self, draft: dict[str, Any], *, snapshot: bool = False, durable: bool = False) -> Ack:
         """Record one event; with ``snapshot`` the worktree is snapshotted first and the event carries
-        the step commit that snapshot produced (if the tree changed)."""
+        the step commit that snapshot produced (if the tree changed). With ``durable`` (or
+        ``snapshot``) the journal is fsynced before returning, with every event written before it."""
         with self._lock:
-            clean = self.redactor.redact_value(draft)
+            clean = self._redact(draft)
             if snapshot:
                 self._snapshot(summarize(clean))
             data = self._finish(clean)
-            self._log.append(data, durable=snapshot)
+            self._log.append(data, durable=snapshot or durable)
             return Ack(seq=self.seq - 1, step=self.step, commit=self.commit)
 
     def record_many(self, drafts: Iterable[dict[str, Any]]) -> None:
         """Record events that need no snapshot, with one write."""
         with self._lock:
-            data = b"".join(self._finish(self.redactor.redact_value(d)) for d in drafts)
+            data = b"".join(self._finish(self._redact(d)) for d in drafts)
             if data:
                 self._log.append(data)
 
+    def _redact(self, draft: dict[str, Any]) -> dict[str, Any]:
+        """The draft with secrets redacted; data nested deeper than Python can walk is recorded as an
+        error event instead (a crafted line must not stop the connection that sent it)."""
+        try:
+            return self.redactor.redact_value(draft)
+        except RecursionError:
+            return {"type": "error", "agent": draft.get("agent") if isinstance(draft.get("agent"), str) else None,
+                    "data": {"error": "malformed event", "reason": "nested too deeply",
+                             "event_type": str(draft.get("type"))[:200]}}
+
     def _finish(self, draft: dict[str, Any]) -> bytes:
+        self._link_tool_call(draft)
         event = finish_event(draft, seq=self.seq, session=self.session_id, step=self.step, commit=self.commit,
                              default_span=self.root_span, default_pid=self._pid)
         if not draft.get("agent"):
@@ -89,6 +104,21 @@ class Recorder:
         self.seq += 1
         self.stats.add(event)
         return encode_event(event)
+
+    def _link_tool_call(self, draft: dict[str, Any]) -> None:
+        """An agent's tool events (hooks) name the model's tool call id; link them to the llm.response
+        that asked for the call, so a step commit leads back to the model turn behind it."""
+        data = draft.get("data")
+        if not isinstance(data, dict):
+            return
+        if draft.get("type") == "llm.response":
+            for call in data.get("tool_calls") or []:
+                if isinstance(call, dict) and isinstance(call.get("id"), str):
+                    self._response_for_call[call["id"]] = self.seq
+        elif draft.get("type") in ("tool.call", "tool.result") and "llm_response_seq" not in data:
+            seq = self._response_for_call.get(str(data.get("call_id")))
+            if seq is not None:
+                data["llm_response_seq"] = seq
 
     def attach(self, data: bytes) -> str:
         """Keep a large payload with the session (stored as a blob under attachments/); returns its
@@ -111,9 +141,10 @@ class Recorder:
 
     def _snapshot(self, summary: str, *, force: bool = False, event_seq: int | None = None) -> None:
         shot = self.snapshotter.take(force=force)
+        self._record_commits()
         for skip in shot.new_skips:
-            self._log.append(self._finish({"type": "snapshot.skip", "data": {
-                "path": skip.path, "reason": skip.reason, "size": skip.size}}))
+            self._log.append(self._finish(self.redactor.redact_value({"type": "snapshot.skip", "data": {
+                "path": skip.path, "reason": skip.reason, "size": skip.size}})))  # a path is text too
         if not shot.changed and self.commit is not None:
             return
         parents = [self.commit] if self.commit else ([self.base_commit] if self.base_commit else [])
@@ -125,6 +156,21 @@ class Recorder:
         self.step += 1
         self.commit = commit
         self.first_commit = self.first_commit or commit
+
+    def _record_commits(self) -> None:
+        """Commits made in the repository since the last snapshot (an agent commits on its own) become
+        ``git.commit`` events; ``linked`` says whether the commit carries this session's trailer
+        (only when the user installed agitlog's hooks: a run never changes them)."""
+        if git.head_reflog_size(self.repo) == self._reflog_offset:
+            return
+        entries, self._reflog_offset = git.read_head_reflog(self.repo, offset=self._reflog_offset)
+        commits = [entry for entry in entries if entry.is_commit]
+        trailers = git.commit_trailers(self.repo, [entry.new for entry in commits]) if commits else {}
+        for entry in commits:
+            linked = self.session_id in trailers.get(entry.new, {}).get(TRAILER_LINK, [])
+            self._log.append(self._finish({"type": "git.commit", "data": {
+                "commit": entry.new, "parent": None if entry.old == git.ZERO_OID else entry.old,
+                "message": entry.message.partition(": ")[2] or entry.message, "linked": linked}}))
 
     def close(self) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ from agitlog.errors import AgitlogError
 from agitlog.capture.recorder import Recorder
 from agitlog.capture.lifecycle import LiveSession, finish_session, prepare_finish, start_session
 from agitlog.store.recovery import recover_sessions
+from agitlog.capture.adapters import choose_adapter
 
 if TYPE_CHECKING:
     from agitlog.capture.replaybook import ReplayBook
@@ -56,10 +57,12 @@ def run_recorded(
     stdout_to_stderr: bool = False,
     first_status: git.Pending | None = None,
     located: git.Pending | None = None,
+    adapter: str | None = None,
     program_dir: Path | None = None,
     launch: ChildLaunch | None = None,
 ) -> RunResult:
     """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``.
+    ``adapter`` names an agent adapter (agitlog.capture.adapters); by default the command's name picks one.
     ``program_dir``: where a relative program path is found when ``cwd`` does not hold it (a rerun
     runs in a temporary worktree, but ``../venv/bin/python`` meant the original run's directory).
     ``launch``: how to start the child when not directly (a rerun's sandbox)."""
@@ -67,6 +70,9 @@ def run_recorded(
         raise AgitlogError("no command to run", hint="usage: agitlog run -- COMMAND [ARGS...]", exit_code=2)
     repo, base, branch = git.find_repo_and_head(cwd, pending=located)
     executable = _find_executable(command[0], _program_cwd(command[0], cwd, program_dir))
+    chosen = choose_adapter(command, adapter)
+    if chosen is not None:
+        extra_meta = {**(extra_meta or {}), "adapter": {"name": chosen.name}}
     recover_sessions(repo)
     live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,
                          head=(base, branch), first_status=first_status)
@@ -80,6 +86,10 @@ def run_recorded(
         if replay_tools:
             env[ENV_REPLAY_TOOLS] = "1"
         argv = list(command)
+        if chosen is not None:  # after the proxy started: an adapter may point the agent at it
+            prepared = chosen.prepare(command, hook_command=hook_command(chosen.name), env=env)
+            env.update(prepared.env)
+            argv = prepared.command
         if launch is not None:
             argv, executable = launch.wrap(argv), None
             env[ENV_REPO] = str(launch.repo_root)
@@ -93,6 +103,11 @@ def run_recorded(
             service.close()
     warning = None
     stored = None
+    if chosen is not None:
+        try:
+            chosen.after_run(live)
+        except (AgitlogError, OSError, ValueError) as exc:  # the session is still worth finishing
+            warning = f"the {chosen.name} adapter could not finish its part: {exc}"
     try:
         stored = finish_session(live, status=outcome.status, exit_code=outcome.exit_code, signal=outcome.signal)
     except (AgitlogError, OSError) as exc:  # e.g. a full disk: keep the agent's exit code, keep the journal
@@ -110,6 +125,20 @@ class ChildLaunch:
 
     wrap: Callable[[list[str]], list[str]]
     repo_root: Path
+
+
+_HOOK_STUB = ('import sys, types; p = types.ModuleType("agitlog"); p.__path__ = [sys.argv[1]]; '
+              'sys.modules["agitlog"] = p; from agitlog.capture.adapters.hook import main; main(sys.argv[2:])')
+
+
+def hook_command(agent: str) -> str:
+    """The shell command an agent's hooks run: this interpreter and this agitlog, whatever PATH says.
+    It runs once per hook (twice per tool call), so like the git hooks it starts ``python -S`` with a
+    bare package stub: no site-packages, no SDK, only the standard library and the modules it needs."""
+    import shlex
+
+    package = Path(__file__).resolve().parents[1]
+    return " ".join(shlex.quote(part) for part in (sys.executable, "-S", "-c", _HOOK_STUB, str(package), agent))
 
 
 def _tell_parent_session(live: LiveSession) -> None:
@@ -247,10 +276,29 @@ def _pump(stream: str, source: IO[bytes] | None, sink: IO[str], recorder: Record
     out = sink.buffer
     fd = source.fileno()
     decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")  # a chunk may end mid-character
+    pending = ""
     while chunk := os.read(fd, 1 << 16):
         out.write(chunk)
         out.flush()
-        text = decoder.decode(chunk)
+        text, pending = split_output(pending + decoder.decode(chunk))
         if text:
             recorder.record_many([{"type": "output", "data": {"stream": stream, "text": text}}])
+    if pending:
+        recorder.record_many([{"type": "output", "data": {"stream": stream, "text": pending}}])
     source.close()
+
+
+_MAX_PENDING_OUTPUT = 1 << 20
+
+
+def split_output(text: str) -> tuple[str, str]:
+    """(what to record now, what to hold back): output is recorded in whole lines, and a private key
+    block in one piece, because each event is redacted on its own and a pipe read can cut a secret
+    in two (issue 11). What is held back is bounded."""
+    if len(text) > _MAX_PENDING_OUTPUT:
+        return text, ""
+    cut = text.rfind("\n") + 1
+    begin = text.rfind("-----BEGIN", 0, cut)
+    if begin >= 0 and "-----END" not in text[begin:cut] and "PRIVATE KEY" in text[begin:begin + 80]:
+        cut = text.rfind("\n", 0, begin) + 1  # keep the block whole: wait for its END line
+    return text[:cut], text[cut:]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from agitlog.constants import ENV_BIN
+from agitlog.private import make_private_dir
 
 COMMAND = "agitlog"
 
@@ -82,7 +83,7 @@ def child_env(env: Mapping[str, str], shim: Path | None) -> dict[str, str]:
 def _replace(path: Path, make: Callable[[Path], object]) -> None:
     """Create the entry under a temporary name, then rename it over ``path``: concurrent runs never
     see a half-written command."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)  # under .git/agitlog/: 0700 like everything there
     tmp = path.with_name(f".{COMMAND}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     make(tmp)
@@ -91,7 +92,7 @@ def _replace(path: Path, make: Callable[[Path], object]) -> None:
 
 def _write_script(path: Path, text: str) -> None:
     path.write_text(text)
-    path.chmod(0o755)
+    path.chmod(0o700)
 
 
 def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from agitlog import git
 from agitlog.config import Config
+from agitlog.private import make_private, make_private_dir
 from agitlog.capture.watch import WorktreeWatcher
 
 
@@ -54,10 +55,11 @@ class Snapshotter:
 
     def seed(self) -> None:
         """Start the private index as a copy of the user's index (or empty on a fresh repo)."""
-        self.index_file.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.index_file.parent)
         if self.repo.index_file.is_file():
             tmp = self.index_file.with_suffix(".seed")
             shutil.copyfile(self.repo.index_file, tmp)
+            make_private(tmp)
             os.replace(tmp, self.index_file)
 
     def prefetch(self, pending: git.Pending | None = None) -> None:
@@ -83,6 +85,7 @@ class Snapshotter:
             return Snapshot(tree=self.tree, changed=False, new_skips=skips)
         git.update_index(self.repo, index_file=self.index_file, paths=paths)
         tree = git.write_tree(self.repo, index_file=self.index_file)
+        make_private(self.index_file)  # git rewrites it with the umask's mode
         changed = tree != self.tree
         self.tree = tree
         return Snapshot(tree=tree, changed=changed, new_skips=skips)

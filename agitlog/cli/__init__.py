@@ -7,13 +7,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence  # not typing: every command pays for its import
 
-from agitlog.errors import AgitlogError
+from agitlog.errors import AgitlogError, UsageError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     try:
+        _check_decodable(args)
         from agitlog.cli import hotpath
 
         code = hotpath.dispatch(args)
@@ -30,6 +31,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         code = print_crash(exc)
     return code
+
+
+def _check_decodable(args: list[str]) -> None:
+    """Every word must be UTF-8: session metadata (TOML, JSON) cannot hold anything else, and a word
+    found unreadable half-way through a run would leave a journal behind. So refuse it first."""
+    for position, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise UsageError(f"argument {position} is not valid UTF-8: {shown}",
+                             hint="agitlog records its arguments as text; rename the file or pass a "
+                                  "UTF-8 spelling") from None
 
 
 def _with_fetch_hint(error: AgitlogError) -> AgitlogError:
@@ -61,11 +75,22 @@ def _run_typer(args: list[str]) -> int:
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `agitlog` (or `agitlog remote`): help, like --help
             sys.stdout.write(exc.ctx.get_help() + "\n")
             return 0
-        exc.show()
+        _show_escaped(exc)
         return exc.exit_code
     except exit_ as exc:
         return exc.exit_code
     return result if isinstance(result, int) else 0
+
+
+def _show_escaped(exc: BaseException) -> None:
+    """click's usage error, with the user's words in it shown escaped like everything else."""
+    import io
+
+    from agitlog.cli.output import safe
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)  # type: ignore[attr-defined]
+    sys.stderr.write(safe(buffer.getvalue()))
 
 
 def _click_exceptions() -> tuple[type[BaseException], type[BaseException], type[BaseException]]:

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[Callable[..., Any], dict[str, Any] | None]] = {
     # commands that record
     "run": (record.run_cmd, _EXTRA_ARGS), "emit": (record.emit_cmd, _EXTRA_ARGS),
     "recover": (record.recover_cmd, None), "demo": (record.demo_cmd, None), "version": (record.version_cmd, None),
+    "hook": (record.hook_cmd, _EXTRA_ARGS),
     # commands that read sessions
     "log": (inspect.log_cmd, None), "show": (inspect.show_cmd, None), "replay": (inspect.replay_cmd, None),
     "diff": (inspect.diff_cmd, None), "checkout": (inspect.checkout_cmd, None), "state": (inspect.state_cmd, None),
@@ -32,11 +33,12 @@ COMMANDS: dict[str, tuple[Callable[..., Any], dict[str, Any] | None]] = {
     # commands that move or manage sessions
     "push": (team.push_cmd, None), "fetch": (team.fetch_cmd, None),
     "remote setup": (team.remote_setup_cmd, None), "remote remove": (team.remote_remove_cmd, None),
-    "bundle": (team.bundle_cmd, None), "import": (team.import_cmd, None),
+    "bundle": (team.bundle_cmd, None), "import": (team.import_cmd, None), "scan": (team.scan_cmd, None),
     "hooks install": (team.hooks_install_cmd, None), "hooks uninstall": (team.hooks_uninstall_cmd, None),
     "hooks status": (team.hooks_status_cmd, None),
     "rm": (team.rm_cmd, None), "gc": (team.gc_cmd, None),
 }
+HIDDEN = frozenset({"hook"})  # agents' hooks call it; not for people
 GROUPS = {
     "remote": "Make plain `git fetch` / `git push` carry sessions.",
     "hooks": "Git hooks that link your commits to recorded sessions.",
@@ -74,7 +76,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         if group and group not in groups:
             groups[group] = typer.Typer(no_args_is_help=True, help=GROUPS[group])
             root.add_typer(groups[group], name=group)
-        (groups[group] if group else root).command(sub, context_settings=settings)(function)
+        (groups[group] if group else root).command(sub, context_settings=settings, hidden=name in HIDDEN)(function)
     return root
 
 

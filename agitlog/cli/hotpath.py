@@ -12,13 +12,17 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 RUN_FLAGS = {"--capture-output": "capture_output", "--no-auto": "no_auto", "--quiet": "quiet", "-q": "quiet"}
-RUN_OPTIONS = {"--name": "name", "--agent": "agent", "-n": "name"}
+RUN_OPTIONS = {"--name": "name", "--agent": "agent", "-n": "name", "--adapter": "adapter"}
 
 
 def dispatch(args: list[str]) -> int | None:
-    """Handle `run`, `emit` and `version` here; None means "let the full CLI do it"."""
+    """Handle `run`, `emit`, `hook` and `version` here; None means "let the full CLI do it"."""
     if args in (["version"], ["--version"]):
         return version_command()
+    if len(args) >= 2 and args[0] == "hook" and not {"--help", "-h"} & set(args[1:2]):
+        from agitlog.capture.adapters.hook import run_hook
+
+        return run_hook(args[1:])
     if len(args) < 2 or args[0] not in ("run", "emit"):
         return None
     own_words = args[1: args.index("--")] if "--" in args else args[1:]
@@ -42,7 +46,7 @@ def _leading_options(args: list[str]) -> list[str]:
 def parse_run_args(args: list[str]) -> tuple[dict[str, object], list[str]]:
     """Options up to `--` (or the first word that is not an option), then the command."""
     options: dict[str, object] = {"name": None, "agent": None, "capture_output": False, "no_auto": False,
-                                 "quiet": False}
+                                 "quiet": False, "adapter": None}
     i = 0
     while i < len(args):
         arg = args[i]
@@ -71,6 +75,7 @@ def run_command(args: list[str]) -> int:
     from pathlib import Path
 
     options, command = parse_run_args(args)
+    _check_recordable(options, command)
     cwd = Path(os.getcwd())
     located, first_status = _start_step0_scan(cwd) if command else (None, None)
     from agitlog.capture.runner import run_recorded  # imported while git scans the worktree
@@ -78,10 +83,12 @@ def run_command(args: list[str]) -> int:
     result = run_recorded(
         command=command, cwd=cwd, name=options["name"], agent=options["agent"],  # type: ignore[arg-type]
         capture_output=bool(options["capture_output"]), auto_capture=not options["no_auto"],
-        first_status=first_status, located=located,
+        first_status=first_status, located=located, adapter=options["adapter"],  # type: ignore[arg-type]
     )
     if result.warning:
-        sys.stderr.write(f"agitlog: warning: {result.warning}\n")
+        from agitlog.cli.output import safe  # only when something went wrong: keeps `run` light
+
+        sys.stderr.write(f"agitlog: warning: {safe(result.warning)}\n")
     elif not options["quiet"]:
         from agitlog.capture.shim import shell_command
 
@@ -89,6 +96,24 @@ def run_command(args: list[str]) -> int:
         sys.stderr.write(f"agitlog: recorded session {result.session_id} ({result.status}, exit {result.exit_code},"
                          f" {steps}) - `{shell_command('show', result.session_id)}`\n")
     return result.exit_code
+
+
+def _check_recordable(options: dict[str, object], command: list[str]) -> None:
+    """What session.toml can hold (the store's limits): a run that would read back damaged is
+    refused before anything starts. The limits are loaded only when something is long."""
+    name, agent = str(options["name"] or ""), str(options["agent"] or "")
+    if len(command) <= 256 and max(len(name), len(agent), *(len(word) for word in command), 0) <= 256:
+        return
+    from agitlog.store.models import MAX_ITEMS, MAX_SHORT, MAX_TEXT
+
+    for what, value, limit in (("--name", name, MAX_TEXT), ("--agent", agent, MAX_SHORT)):
+        if len(value) > limit:
+            raise UsageError(f"{what} is longer than {limit:,} characters")
+    if len(command) > MAX_ITEMS:
+        raise UsageError(f"the command has more than {MAX_ITEMS:,} arguments, more than a session records",
+                         hint="pass them in a file, or run a script that holds them")
+    if any(len(word) > MAX_TEXT for word in command):
+        raise UsageError(f"a command argument is longer than {MAX_TEXT:,} characters, more than a session records")
 
 
 def _start_step0_scan(cwd: Path):  # -> (agitlog.git.Pending | None, agitlog.git.Pending | None)
@@ -123,6 +148,8 @@ def parse_emit_args(args: list[str]) -> tuple[str, dict[str, object], bool]:
                 value = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise UsageError(f"--data is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise UsageError("--data is nested too deeply") from None
             if not isinstance(value, dict):
                 raise UsageError("--data must be a JSON object")
             data.update(value)

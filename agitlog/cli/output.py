@@ -8,7 +8,7 @@ import json
 import os
 import re
 import sys
-import tempfile
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Iterable
@@ -49,8 +49,14 @@ def is_tty(stream: Any = None) -> bool:
 
 def console(stderr: bool = False):  # -> rich.console.Console
     """A rich console that is plain (no colour, no wrapping) when not writing to a terminal, and has no
-    colour under NO_COLOR."""
+    colour under NO_COLOR. Whatever it prints goes through ``safe`` first (strings and rich Text
+    alike): renderers escape fields as they format them, and this is the net under the fields one of
+    them forgets."""
     from rich.console import Console
+
+    class SafeConsole(Console):
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            super().print(*(_safe_renderable(o) for o in objects), **kwargs)
 
     stream = sys.stderr if stderr else sys.stdout
     if not stderr and pager.active():  # a pipe to the pager, shown on the terminal
@@ -59,10 +65,26 @@ def console(stderr: bool = False):  # -> rich.console.Console
         paged.on_broken_pipe = pager.reader_quit  # type: ignore[method-assign] # not rich's exit 1
         return paged
     if is_tty(stream):  # NO_COLOR takes the colour away, not the terminal's width
-        return Console(file=stream, highlight=False, markup=False, emoji=False,
-                       no_color=bool(os.environ.get("NO_COLOR")))
-    return Console(file=stream, highlight=False, markup=False, emoji=False, no_color=True,
-                   width=100_000, soft_wrap=True, color_system=None)
+        return SafeConsole(file=stream, highlight=False, markup=False, emoji=False,
+                           no_color=bool(os.environ.get("NO_COLOR")))
+    return SafeConsole(file=stream, highlight=False, markup=False, emoji=False, no_color=True,
+                       width=100_000, soft_wrap=True, color_system=None)
+
+
+def _safe_renderable(value: Any) -> Any:
+    if isinstance(value, str):
+        return safe(value)
+    plain = getattr(value, "plain", None)  # rich.text.Text: keep its styles when it is already clean
+    if isinstance(plain, str) and _CONTROL.search(plain):
+        from rich.text import Text
+
+        return Text(safe(plain))
+    return value
+
+
+def echo(text: str = "", *, stderr: bool = False) -> None:
+    """One line of plain text, escaped (the print() of the renderers)."""
+    (sys.stderr if stderr else sys.stdout).write(safe(text) + "\n")
 
 
 def write_lines(lines: Iterable[str]) -> None:
@@ -134,12 +156,35 @@ def print_error(error: AgitlogError, *, json_mode: bool) -> int:
 
 
 def print_crash(exc: BaseException) -> int:
-    path = Path(tempfile.gettempdir()) / f"agitlog-crash-{os.getpid()}.log"
     try:
-        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        path = _write_crash_log("".join(traceback.format_exception(exc)))
         where = f"details in {path}"
     except OSError:
         where = "no crash log could be written"
     sys.stderr.write(f"agitlog: internal error: {type(exc).__name__}: {safe(exc)}\n"
-                     f"{where}; please report it. Nothing already recorded was lost.\n")
+                     f"{safe(where)}; please report it. Nothing already recorded was lost.\n")
     return 3
+
+
+def crash_dir() -> Path:
+    """``$XDG_STATE_HOME/agitlog/crash`` (default ``~/.local/state/agitlog/crash``): private to the user.
+    Not /tmp: there another user can plant a symlink where the log will be written."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "agitlog" / "crash"
+
+
+def _write_crash_log(text: str) -> Path:
+    """Write a traceback into a new file of the private crash directory; never follows a symlink and
+    never writes into a file that already exists (O_EXCL), or into a directory others can write."""
+    directory = crash_dir()
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(directory)
+    if not os.path.isdir(directory) or os.path.islink(directory) or info.st_uid != os.getuid():
+        raise OSError(f"{directory} is not a directory of this user")
+    if info.st_mode & 0o077:
+        os.chmod(directory, 0o700)
+    path = directory / f"agitlog-crash-{int(time.time())}-{os.getpid()}.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
+        handle.write(text)
+    return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any, Sequence
 
-from agitlog.cli.output import console, is_tty, plural, print_json, safe
+from agitlog.cli.output import console, echo, is_tty, plural, print_json, safe
 from agitlog.jsondiff import FieldChange, describe_changes
 from agitlog.query.summaries import event_summary
 from agitlog.query.listing import LogRow, SessionView, StepChange
@@ -98,7 +98,7 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, statu
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in [headers, *rows]]
-    print("\n".join(lines))
+    echo("\n".join(lines))
 
 
 def _table_fit(widths: Sequence[int], fold: int | None, brk: int | None, width: int) -> tuple[int, bool]:
@@ -206,12 +206,17 @@ def _tool_calls(stats: SessionStats) -> str:
     return f"{asked} ({asked} asked by a model, {recorded} recorded)" if asked > recorded else str(recorded)
 
 
+def _field(value: Any) -> str:
+    """One recorded value on one line: escaped, newlines included."""
+    return safe(value, keep_newlines=False)
+
+
 def event_line(event: dict[str, Any]) -> str:
-    ts = str(event.get("ts", ""))[11:23]
-    agent = safe(event.get("agent", ""), keep_newlines=False)
-    step = f"@{event.get('step')}" if event.get("step") is not None else ""
-    kind = safe(event.get("type", "?"), keep_newlines=False)
-    return f"{event.get('seq', '?'):>5}  {safe(ts)}  {step:<4} {agent:<10} {kind:<14} {summary(event)}"
+    ts = _field(str(event.get("ts", ""))[11:23])
+    agent = _field(event.get("agent", ""))
+    step = _field(f"@{event.get('step')}") if event.get("step") is not None else ""
+    kind = _field(event.get("type", "?"))
+    return f"{_field(event.get('seq', '?')):>5}  {ts}  {step:<4} {agent:<10} {kind:<14} {summary(event)}"
 
 
 def step_line(change: StepChange, *, producer: dict[str, Any] | None = None) -> str:
@@ -224,7 +229,7 @@ def step_line(change: StepChange, *, producer: dict[str, Any] | None = None) -> 
         decision = f"  (decision #{change.decision})"
     elif change.decision is None and (producer or {}).get("type") == "decision":  # a scope's opening snapshot
         decision = "  (made before this decision: no decision)"
-    return (f"{'':>5}  -> step {change.step} {change.commit[:12]}: {plural(len(change.files), 'file')} "
+    return (f"{'':>5}  -> step {_field(change.step)} {_field(change.commit[:12])}: {plural(len(change.files), 'file')} "
             f"+{added} -{deleted}  {names}{more}{decision}")
 
 
@@ -244,11 +249,11 @@ def render_recovered(report: Any, *, json_out: bool) -> None:
         print_json({"recovered": report.recovered, "problems": report.problems})
         return
     for session_id in report.recovered:
-        print(f"recovered {session_id} (status crashed)")
+        echo(f"recovered {session_id} (status crashed)")
     for problem in report.problems:
         console(stderr=True).print(f"agitlog: {safe(problem)}")
     if not report.recovered and not report.problems:
-        print("nothing to recover")
+        echo("nothing to recover")
 
 
 def render_demo(result: Any) -> None:
@@ -275,7 +280,7 @@ def render_rerun(result: Any, *, json_out: bool, patch: bool = False) -> None:
         return
     out = console()
     verdict = "reproduced exactly (same events, same final tree)" if result.reproduced else "did NOT reproduce"
-    out.print(f"rerun {result.rerun} of {result.original}: {verdict}")
+    out.print(f"rerun {_field(result.rerun)} of {_field(result.original)}: {verdict}")
     out.print(f"model calls: {result.served_calls} of {result.recorded_calls} served from the recording, "
               f"{result.upstream_calls} sent upstream; exit {result.exit_code} ({result.status})")
     if result.code is not None:
@@ -303,7 +308,7 @@ def render_compare(comparison: Any, *, json_out: bool, patch: bool = False, side
         print_json(_comparison_json(comparison))
         return
     out = console()
-    out.print(f"A {comparison.a.id}   B {comparison.b.id}")
+    out.print(f"A {_field(comparison.a.id)}   B {_field(comparison.b.id)}")
     if comparison.identical:
         out.print("identical: same events (ignoring times and ids) and the same final tree")
         return
@@ -396,3 +401,22 @@ def _divergence_json(divergence: Any) -> dict[str, Any] | None:
 def _changes_json(changes: Sequence[FieldChange]) -> list[dict[str, str]]:
     """Each differing field's JSON path and the changed part of each side, with context."""
     return [dict(zip(("path", "a", "b"), (change.path, *change.excerpts()))) for change in changes]
+
+
+def render_agent_import(agent: str, results: list[Any], *, json_out: bool) -> None:
+    """What `agitlog import AGENT` did, one line per transcript."""
+    if json_out:
+        print_json({"agent": agent, "sessions": [
+            {"session_id": r.session_id, "agent_session_id": r.agent_session_id, "status": r.status,
+             "events": r.events, "steps": r.steps, "partial": r.partial} for r in results]})
+        return
+    out = console()
+    if not results:
+        out.print(f"no {agent} transcripts of this repository found")
+        return
+    for r in results:
+        if r.status == "empty":
+            continue
+        tail = f" ({r.events} events, {r.steps} steps{', partial: still being written' if r.partial else ''})" \
+            if r.status in ("imported", "updated") else ""
+        out.print(f"{r.status:9} {safe(r.session_id)} from {agent} session {safe(r.agent_session_id)}{tail}")

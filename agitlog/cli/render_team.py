@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from agitlog.cli.output import console, plural, print_json, safe
+from agitlog.cli.output import console, echo, plural, print_json, safe
 from agitlog.cli.render_sessions import event_line, stat_lines
 
 
@@ -38,9 +38,26 @@ def render_push(result: Any, *, json_out: bool) -> None:
         console(stderr=True).print(f"rejected {_line(session)}: {_line(reason)}")
 
 
+def render_scan(result: Any, *, json_out: bool) -> None:
+    if json_out:
+        print_json({**asdict(result), "clean": result.clean})
+        return
+    out = console()
+    if result.clean:
+        out.print(f"no secrets in what {len(result.sessions)} session(s) would publish "
+                  f"({result.scanned_blobs} new file(s) read)")
+        return
+    for finding in result.findings:
+        where = "record" if finding.step is None else f"step {finding.step}"
+        out.print(f"{_line(finding.session)} {where}: {_line(finding.path)} ({_line(finding.kind)})")
+    console(stderr=True).print(f"{len(result.findings)} secret(s) found; `agitlog push` refuses them unless "
+                               "--allow-secrets")
+
+
 def render_fetch(result: Any, *, json_out: bool) -> None:
     if json_out:
-        print_json(asdict(result))
+        print_json({**asdict(result), "conflicts": [{"session": s, "kept_as": k} for s, k in result.conflicts],
+                    "skipped": [{"ref": r, "reason": why} for r, why in result.skipped]})
         return
     out = console()
     source = _line(result.source)
@@ -50,6 +67,12 @@ def render_fetch(result: Any, *, json_out: bool) -> None:
         out.print(f"updated {plural(len(result.updated), 'session')}: {_ids(result.updated)}")
     if not result.new and not result.updated:
         out.print(f"no new sessions from {source} ({result.unchanged} already here)")
+    err = console(stderr=True)
+    for session, kept in result.conflicts:
+        err.print(f"conflict: {source} has a different session {_line(session)}; yours is unchanged, "
+                  f"theirs is kept as {_line(kept)}")
+    for ref, reason in result.skipped:
+        err.print(f"skipped {_line(ref)}: {_line(reason)}")
 
 
 def render_remote_setup(result: Any, *, json_out: bool) -> None:
@@ -99,7 +122,7 @@ def render_bisect(result: Any, *, json_out: bool, patch: bool = False) -> None:
         return
     out = console()
     if result.outcome in _OUTCOME_TEXT:
-        out.print(f"session {result.session} ({plural(result.steps, 'step')}): {_OUTCOME_TEXT[result.outcome]}")
+        out.print(f"session {_line(result.session)} ({plural(result.steps, 'step')}): {_OUTCOME_TEXT[result.outcome]}")
         if result.log:
             out.print(_line(result.log))
         return
@@ -107,8 +130,8 @@ def render_bisect(result: Any, *, json_out: bool, patch: bool = False) -> None:
         steps = ", ".join(str(step) for step in result.candidates)
         out.print(f"skipped steps hide the exact step: the first bad step is one of {steps}; "
                   f"showing step {result.first_bad_step}")
-    out.print(f"first bad step: {result.first_bad_step} of {result.steps - 1}  commit {result.first_bad_commit}  "
-              f"session {result.session}")
+    out.print(f"first bad step: {result.first_bad_step} of {result.steps - 1}  commit {_line(result.first_bad_commit)}  "
+              f"session {_line(result.session)}")
     for line in explanation_lines(result.events):
         out.print(line)
     if result.files:
@@ -174,7 +197,7 @@ def render_hooks_status(status: dict[str, str], *, json_out: bool) -> None:
         print_json(status)
         return
     for name, state in status.items():
-        print(f"{name:<20} {state}")
+        echo(f"{name:<20} {state}")
 
 
 # --- blame ----------------------------------------------------------------------------------------
@@ -186,7 +209,7 @@ def render_blame(result: Any, *, json_out: bool) -> None:
     out = console()
     width = len(str(len(result.lines)))
     for line in result.lines:
-        out.print(f"{line.commit[:8]} {_origin(line):<58} {line.number:>{width}}) {_line(line.text)}")
+        out.print(f"{_line(line.commit[:8])} {_origin(line):<58} {line.number:>{width}}) {_line(line.text)}")
 
 
 def _origin(line: Any) -> str:
@@ -210,12 +233,13 @@ def render_search(result: Any, *, json_out: bool) -> None:
         return
     out = console()
     for hit in result.hits:
+        session = _line(hit.session)
         for ctx in (c for c in hit.context if c["seq"] < hit.seq):
-            out.print(f"{hit.session}-{ctx['seq']}  {ctx['type']:<13} {_line(ctx['text'])}")
-        out.print(f"{hit.session}:{hit.seq}  {hit.ts[:19].replace('T', ' ')}  {_line(hit.type):<13} "
+            out.print(f"{session}-{_line(ctx['seq'])}  {_line(ctx['type']):<13} {_line(ctx['text'])}")
+        out.print(f"{session}:{_line(hit.seq)}  {_line(str(hit.ts)[:19].replace('T', ' '))}  {_line(hit.type):<13} "
                   f"{_line(hit.agent):<8} {_line(hit.snippet)}")
         for ctx in (c for c in hit.context if c["seq"] > hit.seq):
-            out.print(f"{hit.session}-{ctx['seq']}  {ctx['type']:<13} {_line(ctx['text'])}")
+            out.print(f"{session}-{_line(ctx['seq'])}  {_line(ctx['type']):<13} {_line(ctx['text'])}")
         if hit.context:
             out.print("--")
     if result.truncated:

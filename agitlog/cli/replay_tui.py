@@ -215,7 +215,7 @@ class ReplayApp(App[None]):
         if row.produced_step is None:
             return Text("")
         diff = self.diff_for(row.produced_step)
-        text = Text(f"diff: {diff_title(diff)}\n", style="bold")
+        text = Text(f"diff: {safe(diff_title(diff), keep_newlines=False)}\n", style="bold")
         for file_diff in diff.files:
             text.append_text(file_diff_text(file_diff))
         return text
@@ -289,7 +289,7 @@ class ReplayApp(App[None]):
         except ValueError:
             self.notify(f"not a number: {safe(value, keep_newlines=False)}", severity="error", markup=False)
         except AgitlogError as error:
-            self.notify(error.message, severity="error", markup=False)
+            self.notify(safe(error.message), severity="error", markup=False)
 
     def on_key(self, event: Any) -> None:
         if event.key == "escape" and self.asking is not None:
@@ -329,7 +329,7 @@ class ReplayApp(App[None]):
         shell = os.environ.get("SHELL") or "/bin/sh"
         try:
             with self.suspend():
-                print(f"step {step} of {self.replay.session.id} in {path} - exit the shell to go back to the replay")
+                print(safe(f"step {step} of {self.replay.session.id} in {path} - exit the shell to go back to the replay"))
                 subprocess.run([shell], cwd=path)
         except Exception:  # noqa: BLE001 - no terminal to hand over (headless, web): say where it is
             self.notify(f"step {step} worktree: {path}", markup=False, timeout=10)

@@ -72,3 +72,18 @@ def hash_worktree_file(repo: Repo, path: str) -> str | None:
     """The blob id the file would get if added (filters applied, nothing written)."""
     out = git(repo.root, "hash-object", "--", path, check=False).decode().strip()
     return out or None
+
+
+def read_tree_into_index(repo: Repo, *, index_file: Path, tree: str) -> None:
+    """Make a private index hold exactly ``tree`` (the start of a reconstructed worktree)."""
+    git(repo.root, "read-tree", tree, env=_index_env(index_file))
+
+
+def add_blobs_to_index(repo: Repo, *, index_file: Path, entries: Iterable[tuple[str, str | None]]) -> None:
+    """Set (path, blob id) entries in a private index as regular files; a None blob removes the path."""
+    lines = b"".join(
+        (f"100644 {blob}\t" if blob else "0 0000000000000000000000000000000000000000\t").encode()
+        + os.fsencode(path) + b"\0" for path, blob in entries)
+    if lines:
+        git(repo.root, "update-index", "--add", "--remove", "-z", "--index-info", input=lines,
+            env=_index_env(index_file))

@@ -35,6 +35,17 @@ def hash_files(repo: Repo, paths: Sequence[Path]) -> list[str]:
     return out.decode().split()
 
 
+def hash_blob(repo: Repo, data: bytes) -> str:
+    """Write ``data`` as a blob (no filters: the bytes as given); its id."""
+    return git(repo.root, "hash-object", "-w", "--no-filters", "--stdin", input=data).decode().strip()
+
+
+def rev_before(repo: Repo, rev: str, *, epoch: int) -> str | None:
+    """The newest commit reachable from ``rev`` committed at or before ``epoch``, if any."""
+    out = git(repo.root, "rev-list", "-1", f"--before={epoch}", rev, "--", check=False)
+    return out.decode().strip() or None
+
+
 def mktree(repo: Repo, entries: Iterable[tuple[str, str, str, str]]) -> str:
     """A tree from (mode, type, sha, name) entries; names may not contain '/'."""
     if loose.supported(repo.common_dir):
@@ -191,3 +202,16 @@ def object_ids(repo: Repo, specs: Sequence[str]) -> list[str | None]:
         parts = line.split()
         ids.append(parts[0] if len(parts) == 2 and parts[1] != "missing" else None)
     return ids
+
+
+def new_object_ids(repo: Repo, tips: Sequence[str], *, exclude: Sequence[str] = ()) -> set[str]:
+    """Every object reachable from ``tips`` but neither from a remote-tracking ref (what the user
+    already published) nor from ``exclude``: what a push of ``tips`` could publish for the first time.
+    One ``git rev-list --objects`` for all of them."""
+    if not tips:
+        return set()
+    request = "".join(f"{tip}\n" for tip in tips) + "".join(f"^{sha}\n" for sha in exclude)
+    # --stdin is read where it stands, before --not: the tips stay positive
+    out = git(repo.root, "rev-list", "--objects", "--no-object-names", "--stdin", "--not", "--remotes",
+              input=request.encode())
+    return set(out.decode().split())

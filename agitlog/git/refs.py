@@ -182,6 +182,19 @@ def delete_refs(repo: Repo, refs: Mapping[str, str]) -> None:
         git(repo.root, "update-ref", "--stdin", input=request.encode())
 
 
+def update_refs(repo: Repo, updates: Sequence[tuple[str, str, str | None]]) -> None:
+    """Move many refs in one transaction: (ref, new, old), where old None means "must not exist yet".
+    Nothing moves if any ref is no longer where the caller saw it."""
+    if updates:
+        request = "".join(f"update {ref} {new} {old or ZERO_OID}\n" for ref, new, old in updates)
+        git(repo.root, "update-ref", "--stdin", input=request.encode())
+
+
+def is_ancestor(repo: Repo, ancestor: str, commit: str) -> bool:
+    """True when ``commit`` contains ``ancestor`` (moving a ref from one to the other is a fast-forward)."""
+    return git(repo.root, "merge-base", ancestor, commit, check=False).strip().decode() == ancestor
+
+
 def pack_refs(repo: Repo) -> None:
     git(repo.root, "pack-refs", "--all", "--prune")
 

@@ -1,11 +1,13 @@
 """Remotes and bundles: push, fetch, ls-remote, bundle."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from collections.abc import Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.errors import GitError
+from agitlog.private import make_private_dir, open_private
 from agitlog.git.process import _describe_failure, _env, git
 from agitlog.git.repo import Repo
 
@@ -36,6 +38,45 @@ def _parse_push(out: bytes) -> list[tuple[str, str, str]]:
 def fetch(repo: Repo, source: str, refspecs: Sequence[str]) -> None:
     """Fetch exactly ``refspecs`` from a remote, URL or bundle file; never tags, never FETCH_HEAD."""
     git(repo.root, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", source, *refspecs)
+
+
+# git's own object checks (fsck) on everything a fetch brings in: a teammate's session is untrusted.
+_CHECKED = ("-c", "fetch.fsckObjects=true", "-c", "transfer.fsckObjects=true")
+
+
+def fetch_checked(repo: Repo, source: str, refspecs: Sequence[str]) -> str | None:
+    """Fetch ``refspecs`` with every received object fsck-checked; None on success, else git's complaint.
+    A failed fetch updates no ref (git checks the pack before it moves any)."""
+    proc = subprocess.run(["git", *_CHECKED, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+                           "--stdin", source], input="".join(f"{spec}\n" for spec in refspecs).encode(),
+                          cwd=repo.root, env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.returncode == 0:
+        return None
+    return proc.stderr.decode("utf-8", "replace").strip() or f"git fetch exited {proc.returncode}"
+
+
+def objects_problem(repo: Repo, tip: str, *, exclude: str) -> str | None:
+    """git's strict object checks (index-pack --strict, fsck's rules) on what ``tip`` reaches and no
+    ref outside the glob ``exclude`` does; None when clean, else git's complaint. For bundles: git
+    before 2.46 does not apply fetch.fsckObjects when it fetches from a bundle file."""
+    import tempfile
+
+    listing = subprocess.run(["git", "rev-list", "--objects", tip, "--not", f"--exclude={exclude}", "--all"],
+                             cwd=repo.root, env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if listing.returncode != 0:
+        return listing.stderr.decode("utf-8", "replace").strip() or "git rev-list failed"
+    with tempfile.TemporaryDirectory(prefix="agitlog-check-") as tmp:
+        pack = Path(tmp) / "new.pack"
+        with open(pack, "wb") as out:
+            packed = subprocess.run(["git", "pack-objects", "--stdout", "-q"], input=listing.stdout, cwd=repo.root,
+                                    env=_env(None), stdout=out, stderr=subprocess.PIPE)
+        if packed.returncode != 0:
+            return packed.stderr.decode("utf-8", "replace").strip() or "git pack-objects failed"
+        checked = subprocess.run(["git", "index-pack", "--strict", "-o", str(pack.with_suffix(".idx")), str(pack)],
+                                 cwd=repo.root, env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if checked.returncode != 0:
+        return checked.stderr.decode("utf-8", "replace").strip() or "git index-pack --strict failed"
+    return None
 
 
 def ls_remote(repo: Repo, source: str, prefix: str) -> dict[str, str]:
@@ -92,8 +133,8 @@ def bundle_verify(repo: Repo, path: Path) -> str | None:
 
 def push_in_background(repo: Repo, remote: str, refspecs: Sequence[str], *, log_file: Path) -> int:
     """Start ``git push`` detached from the caller (a pre-push hook) and return its pid at once."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as log:
+    make_private_dir(log_file.parent)
+    with os.fdopen(open_private(log_file, os.O_CREAT | os.O_WRONLY | os.O_APPEND), "ab") as log:
         proc = subprocess.Popen(["git", "push", "--porcelain", "--no-verify", remote, *refspecs], cwd=repo.root,
                                 env=_env(None), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True)

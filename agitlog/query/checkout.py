@@ -16,6 +16,7 @@ from typing import Literal
 
 from agitlog import git
 from agitlog.errors import AgitlogError, UsageError
+from agitlog.private import make_private_dir, write_private
 from agitlog.store.sessions import SessionStore
 
 Mode = Literal["worktree", "export", "here"]
@@ -113,9 +114,9 @@ def step_workdir(repo: git.Repo, *, session_id: str, step: int, commit: str) -> 
     if not path.exists():
         entries = git.ls_tree(repo, commit)
         check_paths(entries)
-        path.mkdir(parents=True)
+        make_private_dir(path)  # under .git/agitlog/: 0700, like everything there
         export_tree(repo, entries, path)
-        done.write_text(commit + "\n")
+        write_private(done, (commit + "\n").encode())
     return path
 
 

@@ -25,7 +25,10 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     now = now or datetime.now(timezone.utc)
     match = _RELATIVE.match(text.strip())
     if match:
-        return now - timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        try:
+            return now - timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        except (OverflowError, ValueError):  # further back than datetime can count (year 1)
+            raise UsageError(f"time out of range: {text!r}", hint='use a smaller span, e.g. "3650d"') from None
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -87,6 +90,7 @@ def session_rows(
 ) -> list[LogRow]:
     """One row per session, newest first, filtered; with ``limit`` only the sessions shown are read."""
     store = SessionStore.open(repo)
+    limit = None if limit is not None and limit >= 1 << 62 else limit  # more than any repository holds: all
     sessions = store.list(limit=limit, status=status, agent=agent, since=since)
     prices = load_config(repo.root).prices if sessions else {}
     return [_row(session, prices) for session in sessions]

@@ -14,6 +14,7 @@ all the time): their journals are scanned directly, and they are indexed once th
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from agitlog import git
 from agitlog.store import provenance as links
 from agitlog.constants import KIND_RECORD, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX, TRAILER_KIND
 from agitlog.errors import UsageError
+from agitlog.private import make_private_dir, open_private
 from agitlog.store.models import SessionMeta, parse_events
 
 if TYPE_CHECKING:
@@ -82,7 +84,8 @@ class SearchIndex:
     def __init__(self, repo: git.Repo) -> None:
         self.repo = repo
         path = index_path(repo)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
+        os.close(open_private(path, os.O_CREAT | os.O_WRONLY))  # 0600 before sqlite writes (its WAL copies the mode)
         self.db = sqlite3.connect(str(path), timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -393,11 +396,16 @@ def _first_line(text: str, width: int = 120) -> str:
 
 # --- the search -----------------------------------------------------------------------------------
 
+_MAX_COUNT = 1 << 31
+
+
 def search_sessions(repo: git.Repo, *, pattern: str, regex: bool = False, filters: SearchFilters = SearchFilters(),
                     limit: int | None = 100, context: int = 0, reindex: bool = False) -> SearchResult:
     """Events whose text contains ``pattern`` (plain, case-insensitive; or a Python regex), newest first."""
     if not pattern:
         raise UsageError("empty search pattern", hint='search for some text, e.g. agitlog search "overdue"')
+    if (limit or 0) > _MAX_COUNT or context > _MAX_COUNT:  # SQLite integers end at 2**63
+        raise UsageError(f"--limit and --context go up to {_MAX_COUNT:,}")
     from agitlog.store.sessions import SessionStore
 
     store = SessionStore.open(repo)  # crashed sessions are finished first, so the index sees them

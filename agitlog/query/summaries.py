@@ -35,12 +35,23 @@ def event_summary(event: dict[str, Any]) -> str:
         return str(data.get("name", "")) + ("" if data.get("ok", True) else f" failed: {data.get('error', '')}")
     if kind == "state":
         return compact(data.get("state", data))
+    if kind in _AGENT_SUMMARIES:  # coding agents (docs/agents.md)
+        return _AGENT_SUMMARIES[kind](data)
     if kind == "decision" and data.get("reasoning"):
         return f"{data.get('decision')} — because {data.get('reasoning')}"
     for key in ("decision", "message", "error", "text", "path", "reason"):
         if isinstance(data.get(key), str) and data[key]:
             return data[key]
     return compact(data)
+
+
+_AGENT_SUMMARIES = {
+    "user.prompt": lambda d: _text(d.get("prompt")),
+    "agent.session": lambda d: f"{d.get('agent', '')} session {d.get('agent_session_id', '')}".strip(),
+    "agent.stop": lambda d: _text(d.get("last_assistant_message")) or "turn over",
+    "git.commit": lambda d: f"{str(d.get('commit', ''))[:12]} {d.get('message', '')}"
+                            + ("" if d.get("linked") else " (no Agent-Session trailer)"),
+}
 
 
 def _tool_summary(kind: str, data: dict[str, Any]) -> str:

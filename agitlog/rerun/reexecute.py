@@ -9,11 +9,13 @@ from pathlib import Path
 from agitlog import git
 from agitlog.query.compare import Comparison, compare_sessions
 from agitlog.config import load_config
-from agitlog.errors import AgitlogError, UsageError
+from agitlog.errors import AgitlogError, CorruptRecordError, UsageError
 from agitlog.capture.replaybook import DIVERGENCE_POLICIES, Divergence, ReplayBook, build_book, injected_answer
 from agitlog.jsondiff import describe_changes
 from agitlog.rerun.code import CodeOverlay, apply_overlay, code_overlay
 from agitlog.rerun.sandbox import ISOLATION_NONE, make_sandbox
+from agitlog.store.models import SessionMeta
+from agitlog.store.origin import mark_recorded, recorded_here
 from agitlog.store.sessions import SessionStore
 
 
@@ -65,8 +67,10 @@ def rerun_session(
     code: str | None = None,
     fork_at: int | None = None,
     fork_answer: bytes | None = None,
+    trust: bool = False,
 ) -> RerunResult:
-    """Re-execute a session deterministically; see docs/commands/rerun.md."""
+    """Re-execute a session deterministically; see docs/commands/rerun.md. A session this clone did
+    not record runs only with ``trust`` (UntrustedSessionError names the exact command otherwise)."""
     from agitlog.capture.llm.capture import canonical_body
     from agitlog.capture.runner import ChildLaunch, run_recorded
 
@@ -80,6 +84,9 @@ def rerun_session(
     step0 = meta.steps.first
     if not step0:
         raise AgitlogError(f"session {original.id} has no step commits to start from")
+    command, rel_cwd = planned_command(original.id, meta)
+    if not trust and not recorded_here(repo.state_dir, original.id, command):
+        raise UntrustedSessionError(original.id, command, rel_cwd)
     events = [dict(e) for e in store.events(original)]
     ignore = load_config(repo.root).rerun_ignore
     book = build_book(events, load_bodies=lambda names: store.attachments(original, names),
@@ -92,17 +99,17 @@ def rerun_session(
     sandbox = make_sandbox(repo, base=meta.git.base_commit, branch=meta.git.branch, step0=step0)
     book.request_substitutions = _date_substitutions(meta.started_at) + sandbox.request_substitutions()
     book.answer_substitutions = sandbox.answer_substitutions()
-    rel_cwd = meta.cwd
     try:
         if overlay is not None:
             apply_overlay(overlay, sandbox.root)
         result = run_recorded(
-            command=list(meta.command), cwd=sandbox.root / rel_cwd, program_dir=repo.root / rel_cwd,
+            command=command, cwd=sandbox.root / rel_cwd, program_dir=repo.root / rel_cwd,
             agent=meta.agent, name=f"rerun of {meta.name or original.id}", replay=book,
             replay_tools=replay_tools, extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
             launch=ChildLaunch(wrap=lambda argv: sandbox.wrap(argv, rel_cwd=rel_cwd), repo_root=sandbox.seen_root),
         )
         sandbox.hand_over_session(repo, result.session_id)
+        mark_recorded(repo.state_dir, result.session_id, command)  # recorded by this clone, in its sandbox
         rerun = result.session or SessionStore.open(repo).resolve(result.session_id)  # None: finishing failed
         comparison = compare_sessions(store, original, rerun, ignore_paths=overlay.paths if overlay else frozenset(),
                                       substitutions=book.request_substitutions, request_ignore=ignore)
@@ -115,6 +122,34 @@ def rerun_session(
         divergence=book.divergence, comparison=comparison, missing_env=_missing_env(list(meta.env_names)),
         workdir=sandbox.root if keep_worktree else None, code=overlay, isolation=sandbox.isolation, fork_at=fork_at,
     )
+
+
+class UntrustedSessionError(AgitlogError):
+    """A session recorded somewhere else: running it means running whatever command it names."""
+
+    code = "untrusted_session"
+
+    def __init__(self, session_id: str, command: list[str], cwd: str) -> None:
+        import shlex
+
+        self.command_line = shlex.join(command)
+        self.cwd = cwd
+        super().__init__(
+            f"session {session_id} was not recorded in this clone; rerun would execute:\n"
+            f"    {self.command_line}\n  in directory {cwd} of a private copy of its step 0, with your environment",
+            hint="read the command; if you trust it, run again with --trust")
+
+
+def planned_command(session_id: str, meta: SessionMeta) -> tuple[list[str], str]:
+    """The command a rerun would run and the directory (relative to the step-0 worktree) it runs in,
+    refused when the metadata could make it run outside that worktree."""
+    command, cwd = list(meta.command), meta.cwd
+    if not command or not all(command):
+        raise CorruptRecordError(f"session {session_id} records no runnable command", hint="it cannot be rerun")
+    if cwd.startswith("/") or ".." in cwd.split("/") or "\0" in cwd:
+        raise CorruptRecordError(f"session {session_id} records a working directory outside its worktree: {cwd!r}",
+                                 hint="it cannot be rerun")
+    return command, cwd
 
 
 def _set_fork(book: ReplayBook, *, fork_at: int | None, answer: bytes | None) -> None:

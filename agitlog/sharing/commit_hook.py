@@ -68,9 +68,26 @@ def pre_push(args: list[str]) -> int:
         return 0
     if not git.ref_shas(repo, REF_PREFIX.rstrip("/")):
         return 0
-    git.push_in_background(repo, remote, [f"+{REF_PREFIX}*:{REF_PREFIX}*"],
+    if not _sessions_pass_scan(repo, remote):
+        return 0  # the user's own push goes on; only the sessions stay home
+    # Not forced: a session the remote already holds in another version is rejected, never replaced.
+    git.push_in_background(repo, remote, [f"{REF_PREFIX}*:{REF_PREFIX}*"],
                            log_file=repo.state_dir / "push.log")
     return 0
+
+
+def _sessions_pass_scan(repo: git.Repo, remote: str) -> bool:
+    """The secret scan `agitlog push` runs, before sessions are pushed along; says why on stderr."""
+    from agitlog.sharing.scan import SecretsFoundError, check_publish  # noqa: PLC0415 - only when pushing along
+    from agitlog.store.sessions import SessionStore  # noqa: PLC0415
+
+    try:
+        check_publish(repo, SessionStore.open(repo).all(), action=f"pushing sessions along to {remote}",
+                      allow_secrets=False)
+    except SecretsFoundError as exc:
+        sys.stderr.write(f"agitlog: {exc.message}\nagitlog: {exc.hint} (`agitlog push {remote} --allow-secrets`)\n")
+        return False
+    return True
 
 
 HOOKS = {"prepare-commit-msg": prepare_commit_msg, "pre-push": pre_push}

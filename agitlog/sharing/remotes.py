@@ -7,6 +7,8 @@ so a branch or tag is never pushed or fetched by agitlog. Nothing is sent unless
 """
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -16,10 +18,14 @@ from agitlog.store import provenance as links
 from agitlog.config import load_config
 from agitlog.constants import REF_PREFIX
 from agitlog.errors import AgitlogError, UsageError
+from agitlog.store.origin import recorded_ids
 from agitlog.store.records import session_ref
 from agitlog.store.sessions import SessionStore
 
-ALL_SESSIONS_REFSPEC = f"+{REF_PREFIX}*:{REF_PREFIX}*"
+# Not forced ("+"): plain `git fetch` / `git push` may add sessions and fast-forward them, never replace one.
+ALL_SESSIONS_REFSPEC = f"{REF_PREFIX}*:{REF_PREFIX}*"
+FORCED_REFSPEC = f"+{REF_PREFIX}*:{REF_PREFIX}*"   # what older versions configured; setup replaces it
+CONFLICT_PREFIX = "refs/agent-sessions-conflicts/"
 PUSH_CONFIG = "agitlogpush"
 PACK_AFTER = 500              # fetching this many sessions packs refs afterwards   # remote.<name>.agitlogpush = true: the pre-push hook pushes sessions along
 
@@ -41,8 +47,10 @@ class PushResult:
 class FetchResult:
     source: str
     new: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)      # fast-forwards of sessions recorded elsewhere
     unchanged: int = 0
+    conflicts: list[tuple[str, str]] = field(default_factory=list)  # (session id, ref keeping the remote's copy)
+    skipped: list[tuple[str, str]] = field(default_factory=list)    # (remote ref, why it was not fetched)
 
 
 def default_remote(repo: git.Repo) -> str:
@@ -96,15 +104,18 @@ def _session_refspecs(repo: git.Repo, sessions: Sequence[str]) -> list[str]:
         return [ALL_SESSIONS_REFSPEC]
     store = SessionStore.open(repo)
     refs = [session_ref(store.resolve(query, intact=False).id) for query in sessions]
-    return [f"+{ref}:{ref}" for ref in dict.fromkeys(refs)]
+    return [f"{ref}:{ref}" for ref in dict.fromkeys(refs)]  # never forced: a remote's copy is not ours to replace
 
 
-def push_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequence[str] = ()) -> PushResult:
-    """Push all sessions (or the named ones) and nothing else; a rejected ref is reported, not raised."""
+def push_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequence[str] = (),
+                  allow_secrets: bool = False) -> PushResult:
+    """Push all sessions (or the named ones) and nothing else; a rejected ref is reported, not raised.
+    What would be published first passes the secret scan (SecretsFoundError) unless ``allow_secrets``."""
     remote = remote or default_remote(repo)
     refspecs = _session_refspecs(repo, sessions)
     if refspecs == [ALL_SESSIONS_REFSPEC] and not git.ref_shas(repo, REF_PREFIX.rstrip("/")):
         return PushResult(remote=remote)
+    _check_secrets(repo, refspecs, action=f"pushing to {remote}", allow_secrets=allow_secrets)
     rows = git.push(repo, remote, refspecs)
     result = PushResult(remote=remote)
     for flag, refs, summary in rows:
@@ -120,18 +131,43 @@ def push_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequen
     return result
 
 
-def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequence[str] = ()) -> FetchResult:
-    """Fetch all of a remote's sessions (or the named ids/prefixes); branches and tags are left alone."""
+def _check_secrets(repo: git.Repo, refspecs: Sequence[str], *, action: str, allow_secrets: bool) -> None:
+    from agitlog.sharing.scan import check_publish, sessions_for_refs  # noqa: PLC0415
+
+    refs = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
+    if refspecs != [ALL_SESSIONS_REFSPEC]:
+        wanted = {spec.lstrip("+").partition(":")[0] for spec in refspecs}
+        refs = {name: sha for name, sha in refs.items() if name in wanted}
+    sessions = sessions_for_refs(SessionStore.open(repo).all(), refs)
+    check_publish(repo, sessions, action=action, allow_secrets=allow_secrets)
+
+
+def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequence[str] = (),
+                   label: str | None = None, check_each: bool = False) -> FetchResult:
+    """Fetch all of a remote's sessions (or the named ids/prefixes); branches and tags are left alone.
+
+    Nothing local is ever overwritten: a session arrives only where this repository has no session of
+    that id, or as a fast-forward of one it did not record itself. A different copy of an existing
+    session is kept under ``refs/agent-sessions-conflicts/<label>/<id>`` instead. Every object is
+    fsck-checked; a session that fails (or has a name agitlog would not write) is skipped and
+    reported, and the others arrive."""
     source = remote or default_remote(repo)
-    before = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
-    if sessions:
-        available = git.ls_remote(repo, source, REF_PREFIX)
-        refspecs = [f"+{ref}:{ref}" for ref in match_remote_refs(available, sessions)]
-    else:
-        refspecs = [ALL_SESSIONS_REFSPEC]
-    git.fetch(repo, source, refspecs)
-    after = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
-    result = _fetch_result(source, before, after)
+    available = git.ls_remote(repo, source, REF_PREFIX)
+    requested = match_remote_refs(available, sessions) if sessions else sorted(available)
+    local = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
+    skipped = [(ref, "not a session id agitlog accepts") for ref in requested if not _acceptable(ref)]
+    wanted = [ref for ref in requested if _acceptable(ref) and local.get(ref) != available[ref]]
+    staging = f"{_STAGING}{os.getpid()}/"
+    try:
+        fetched, rejected = _fetch_checked(repo, source, wanted, staging)
+        arrived = git.ref_shas(repo, staging.rstrip("/"))
+        if check_each:  # a bundle: git did not check the objects itself
+            rejected += _check_each(repo, arrived, staging)
+        result = _adopt(repo, source=source, label=label or _label(repo, source), staging=staging,
+                        arrived=arrived, local=local, skipped=skipped + rejected,
+                        unchanged=len(requested) - len(wanted) - len(skipped))
+    finally:
+        git.delete_refs(repo, git.ref_shas(repo, staging.rstrip("/")))
     if len(result.new) + len(result.updated) >= PACK_AFTER:
         git.pack_refs(repo)  # fetch writes one loose file per ref; thousands of them slow every ref read
     if result.new or result.updated:
@@ -140,6 +176,86 @@ def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Seque
 
         update_index(repo)  # ... and index them now, not during the first `agitlog search`
     return result
+
+
+_STAGING = "refs/agitlog-incoming/"   # a fetch lands here first, then moves only what is safe
+# What every command accepts as a session id (SessionStore.resolve), so a fetched session can
+# always be shown and removed; no "/" (subdirectories collide with other sessions' refs).
+_SESSION_ID = re.compile(r"[0-9a-z][0-9a-z-]{0,127}")
+
+
+def _acceptable(ref: str) -> bool:
+    return bool(_SESSION_ID.fullmatch(ref.removeprefix(REF_PREFIX)))
+
+
+def _fetch_checked(repo: git.Repo, source: str, refs: list[str], staging: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Fetch ``refs`` into ``staging`` with fsck on; when git refuses, halve the set until the bad
+    sessions are found, so one bad session costs about log2(n) extra fetches and blocks nothing else."""
+    if not refs:
+        return [], []
+    problem = git.fetch_checked(repo, source, [f"+{ref}:{staging}{ref.removeprefix(REF_PREFIX)}" for ref in refs])
+    if problem is None:
+        return list(refs), []
+    if len(refs) == 1:
+        return [], [(refs[0], _reason(problem))]
+    half = len(refs) // 2
+    first_ok, first_bad = _fetch_checked(repo, source, refs[:half], staging)
+    second_ok, second_bad = _fetch_checked(repo, source, refs[half:], staging)
+    return first_ok + second_ok, first_bad + second_bad
+
+
+def _check_each(repo: git.Repo, arrived: dict[str, str], staging: str) -> list[tuple[str, str]]:
+    """Drop (from ``arrived``) every staged session whose new objects fail git's strict checks."""
+    rejected = []
+    for staged, sha in sorted(arrived.items()):
+        problem = git.objects_problem(repo, sha, exclude=f"{staging}*")
+        if problem is not None:
+            del arrived[staged]
+            rejected.append((REF_PREFIX + staged.removeprefix(staging), _reason(problem)))
+    return rejected
+
+
+def _reason(problem: str) -> str:
+    lines = [line for line in problem.splitlines() if line.strip()]
+    detail = next((line for line in lines if "fsck" in line or "error:" in line), lines[0] if lines else problem)
+    return f"git refused it: {detail.strip()[:300]}"
+
+
+def _adopt(repo: git.Repo, *, source: str, label: str, staging: str, arrived: dict[str, str],
+           local: dict[str, str], skipped: list[tuple[str, str]], unchanged: int) -> FetchResult:
+    """Move staged sessions into place, each with the ref's old value checked, in one transaction."""
+    recorded = recorded_ids(repo.state_dir)
+    updates: list[tuple[str, str, str | None]] = []
+    new, updated, conflicts = [], [], []
+    existing = git.ref_shas(repo, CONFLICT_PREFIX.rstrip("/"))
+    for staged, sha in sorted(arrived.items()):
+        session_id = staged.removeprefix(staging)
+        ref, old = session_ref(session_id), local.get(session_ref(session_id))
+        if old is None:
+            updates.append((ref, sha, None))
+            new.append(session_id)
+        elif old == sha:
+            unchanged += 1
+        elif session_id not in recorded and git.is_ancestor(repo, old, sha):
+            updates.append((ref, sha, old))
+            updated.append(session_id)
+        else:
+            keep = f"{CONFLICT_PREFIX}{label}/{session_id}"
+            if existing.get(keep) != sha:
+                updates.append((keep, sha, existing.get(keep)))
+            conflicts.append((session_id, keep))
+    git.update_refs(repo, updates)
+    return FetchResult(source=source, new=new, updated=updated, unchanged=unchanged, conflicts=conflicts,
+                       skipped=skipped)
+
+
+def _label(repo: git.Repo, source: str) -> str:
+    """The conflict refs' folder for ``source``: a remote's name, else a digest of the URL or path."""
+    if source in git.list_remotes(repo) and _SESSION_ID.fullmatch(source):
+        return source
+    import hashlib
+
+    return "url-" + hashlib.sha256(source.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 def match_remote_refs(available: dict[str, str], queries: Sequence[str]) -> list[str]:
@@ -155,12 +271,6 @@ def match_remote_refs(available: dict[str, str], queries: Sequence[str]) -> list
             raise UsageError(f"{what} on the remote match {query!r}", hint="give a longer, exact session id")
         refs.append(matches[0])
     return refs
-
-
-def _fetch_result(source: str, before: dict[str, str], after: dict[str, str]) -> FetchResult:
-    new = sorted(ref.removeprefix(REF_PREFIX) for ref in after if ref not in before)
-    updated = sorted(ref.removeprefix(REF_PREFIX) for ref, sha in after.items() if ref in before and before[ref] != sha)
-    return FetchResult(source=source, new=new, updated=updated, unchanged=len(after) - len(new) - len(updated))
 
 
 # --- remote setup ---------------------------------------------------------------------------------
@@ -186,7 +296,10 @@ def setup_remote(repo: git.Repo, *, remote: str | None = None, push: bool = True
     fetch_key, push_key = f"remote.{remote}.fetch", f"remote.{remote}.{PUSH_CONFIG}"
     if remove:
         return _remove_setup(repo, remote, fetch_key, push_key)
-    changed = []
+    changed, notes = [], []
+    if FORCED_REFSPEC in git.config_get_all(repo, fetch_key):  # a forced refspec lets `git fetch` replace sessions
+        git.config_unset_value(repo, fetch_key, FORCED_REFSPEC)
+        notes.append(f"removed {fetch_key} = {FORCED_REFSPEC}: it let `git fetch` replace local sessions")
     if ALL_SESSIONS_REFSPEC not in git.config_get_all(repo, fetch_key):
         git.config_add(repo, fetch_key, ALL_SESSIONS_REFSPEC)
         changed.append(f"{fetch_key} = {ALL_SESSIONS_REFSPEC}")
@@ -196,7 +309,7 @@ def setup_remote(repo: git.Repo, *, remote: str | None = None, push: bool = True
             git.config_set(repo, push_key, "true")
             changed.append(f"{push_key} = true")
         hook_installed, hook_warning = _install_pre_push(repo)
-    warnings = _prune_warnings(repo, remote) + ([hook_warning] if push and hook_warning else [])
+    warnings = notes + _prune_warnings(repo, remote) + ([hook_warning] if push and hook_warning else [])
     return RemoteSetup(remote=remote, removed=False, changed=changed, hook_installed=hook_installed,
                        warnings=warnings)
 
@@ -212,9 +325,10 @@ def _install_pre_push(repo: git.Repo) -> tuple[bool, str | None]:
 
 def _remove_setup(repo: git.Repo, remote: str, fetch_key: str, push_key: str) -> RemoteSetup:
     changed = []
-    if ALL_SESSIONS_REFSPEC in git.config_get_all(repo, fetch_key):
-        git.config_unset_value(repo, fetch_key, ALL_SESSIONS_REFSPEC)
-        changed.append(f"{fetch_key} = {ALL_SESSIONS_REFSPEC}")
+    for refspec in (ALL_SESSIONS_REFSPEC, FORCED_REFSPEC):
+        if refspec in git.config_get_all(repo, fetch_key):
+            git.config_unset_value(repo, fetch_key, refspec)
+            changed.append(f"{fetch_key} = {refspec}")
     if git.config_get_all(repo, push_key):
         git.config_unset_value(repo, push_key, git.config_get_all(repo, push_key)[0])
         changed.append(f"{push_key}")
@@ -242,9 +356,13 @@ class BundleResult:
     prerequisites: list[str]    # commits the receiving repository must already have
 
 
-def create_bundle(repo: git.Repo, *, output: Path, sessions: Sequence[str] = (), full: bool = False) -> BundleResult:
+def create_bundle(repo: git.Repo, *, output: Path, sessions: Sequence[str] = (), full: bool = False,
+                  allow_secrets: bool = False) -> BundleResult:
     """One file holding sessions (all, or the named ones) for a ticket. Unless ``full``, history the
-    team already shares (base commits reachable from a remote-tracking branch) is left out."""
+    team already shares (base commits reachable from a remote-tracking branch) is left out. The
+    sessions pass the secret scan first (SecretsFoundError) unless ``allow_secrets``."""
+    from agitlog.sharing.scan import check_publish  # noqa: PLC0415
+
     store = SessionStore.open(repo)
     chosen = [store.resolve(q) for q in sessions] if sessions else [s for s in store.all() if not s.damaged]
     if any(s.live for s in chosen):
@@ -256,6 +374,7 @@ def create_bundle(repo: git.Repo, *, output: Path, sessions: Sequence[str] = (),
     bases = {s.meta.git.base_commit for s in chosen} - {None}
     bases = {b for b, found in zip(sorted(bases), git.object_ids(repo, sorted(bases))) if found}  # crafted: may name nothing
     prerequisites = [] if full else [b for b in sorted(bases) if git.refs_containing(repo, b, ["refs/remotes/"])]
+    check_publish(repo, chosen, action="bundling", allow_secrets=allow_secrets)
     revs = [s.ref for s in dict((s.id, s) for s in chosen).values()] + [f"^{b}" for b in prerequisites]
     git.bundle_create(repo, output.resolve(), revs)
     return BundleResult(path=output, sessions=[s.id for s in chosen], prerequisites=prerequisites)
@@ -275,4 +394,5 @@ def import_bundle(repo: git.Repo, *, path: Path) -> FetchResult:
         raise RemoteError(f"this repository lacks history the bundle builds on"
                           f"{': ' + ', '.join(m[:12] for m in missing) if missing else ''}",
                           hint="fetch the project first (`git fetch`), or ask for a bundle made with --full")
-    return fetch_sessions(repo, remote=str(path.resolve()))
+    return fetch_sessions(repo, remote=str(path.resolve()), label="bundle-" + _label(repo, str(path.resolve()))[4:],
+                          check_each=True)

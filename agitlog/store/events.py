@@ -72,6 +72,8 @@ def draft_from_line(line: bytes) -> dict[str, Any]:
         draft = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedEvent(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedEvent("nested too deeply") from None
     if not isinstance(draft, dict):
         raise MalformedEvent("an event must be a JSON object")
     check_draft(draft)

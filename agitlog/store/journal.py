@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from agitlog.constants import JOURNAL_DIRNAME
+from agitlog.private import make_private_dir, open_private, secure_dir, write_private
 from agitlog.errors import AgitlogError, CorruptRecordError
 
 
@@ -54,12 +55,10 @@ class Journal:
     def write_attachment(self, data: bytes) -> str:
         """Keep a large payload (already redacted) as a file named by its git blob id."""
         name = blob_id(data)
-        self.attachments_dir.mkdir(exist_ok=True)
+        make_private_dir(self.attachments_dir)
         path = self.attachments_dir / name
         if not path.exists():
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            write_private(path, data)
         return name
 
     def attachment_files(self) -> list[Path]:
@@ -92,14 +91,17 @@ def create_journal(state_dir: Path, session_id: str) -> tuple[Journal, int]:
     """A new journal directory and the fd of its held lock (keep it open for the session's life)."""
     path = journal_root(state_dir) / session_id
     try:
-        path.mkdir(parents=True, exist_ok=False)
+        secure_dir(state_dir)
+        make_private_dir(path.parent)
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)
     except FileExistsError:
         raise
     except OSError as exc:
         raise AgitlogError(f"cannot write to {state_dir}: {exc.strerror}",
                            hint="agitlog records into the repository's .git directory: check its permissions "
                                 "and free disk space") from None
-    fd = os.open(path / "lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fd = open_private(path / "lock", os.O_CREAT | os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.write(fd, str(os.getpid()).encode())
     return Journal(path), fd
@@ -208,20 +210,14 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: dict[str, Any], *, durable: bool) -> None:
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, ensure_ascii=False)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_private(path, json.dumps(data, ensure_ascii=False).encode("utf-8"), durable=durable)
 
 
 class EventLog:
     """Append-only writer of encoded events; fsyncs at most once a second unless asked to."""
 
     def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        self._fd = open_private(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND)
         self._last_sync = time.monotonic()
 
     def append(self, data: bytes, *, durable: bool = False) -> None:

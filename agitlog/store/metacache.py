@@ -9,15 +9,15 @@ the standard library; the file is tagged with the cache version and the Python v
 from __future__ import annotations
 
 import marshal
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from agitlog import git
+from agitlog.private import make_private_dir, write_private
 from agitlog.store.models import SessionMeta
 
-CACHE_VERSION = 7                # 6: stats.model_tool_calls; 7: SessionMeta.to_row() tuples
+CACHE_VERSION = 8                # 6: stats.model_tool_calls; 7: SessionMeta.to_row() tuples; 8: [adapter], [import]
 _TAG = (CACHE_VERSION, sys.version_info[:2])
 
 Reader = Callable[[Sequence[tuple[str, str]]], "dict[str, tuple[str, SessionMeta | None]]"]
@@ -68,9 +68,7 @@ def _read(path: Path) -> dict[str, tuple[str, dict[str, Any] | None]]:
 
 def _write(path: Path, rows: dict[str, Any]) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(marshal.dumps({"tag": _TAG, "rows": rows}))
-        os.replace(tmp, path)
+        make_private_dir(path.parent)
+        write_private(path, marshal.dumps({"tag": _TAG, "rows": rows}))
     except (OSError, ValueError):
         pass  # read-only git dir, unmarshallable value: only slower next time

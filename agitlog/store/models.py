@@ -85,6 +85,25 @@ _STAT_KEYS = ("events", "llm_calls", "tool_calls", "model_tool_calls", "decision
               "output_tokens", "files_changed", "insertions", "deletions")
 
 
+@dataclass(frozen=True, slots=True)
+class ImportInfo:
+    """``[import]``: the session was made by `agitlog import AGENT` from the agent's own transcript."""
+
+    agent: str
+    agent_version: str | None = None
+    agent_session_id: str | None = None
+    sources: tuple[str, ...] = ()
+    lines: int = 0           # complete lines read: a grown transcript is imported again
+    partial: bool = False    # its last line was still being written
+    reconstructed: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"agent": self.agent, "agent_version": self.agent_version, "agent_session_id": self.agent_session_id,
+               "sources": list(self.sources), "lines": self.lines, "partial": self.partial,
+               "reconstructed": self.reconstructed}
+        return {k: v for k, v in out.items() if v is not None}
+
+
 @dataclass(slots=True)
 class SessionMeta:
     """A session's session.toml, checked. ``damage`` is set (and most fields are defaults) when the
@@ -117,6 +136,8 @@ class SessionMeta:
     steps: StepRange = field(default_factory=StepRange)
     stats: SessionStats = field(default_factory=SessionStats)
     damage: str | None = None
+    adapter: str | None = None               # [adapter] name: the coding-agent adapter of `agitlog run`
+    imported: ImportInfo | None = None       # [import]
 
     @property
     def damaged(self) -> bool:
@@ -170,6 +191,10 @@ class SessionMeta:
         stats["models"] = {model: {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "calls": u.calls}
                            for model, u in self.stats.models.items()}
         out["stats"] = stats
+        if self.adapter is not None:
+            out["adapter"] = {"name": self.adapter}
+        if self.imported is not None:
+            out["import"] = self.imported.to_dict()
         return out
 
     def to_row(self) -> tuple[Any, ...]:
@@ -180,14 +205,24 @@ class SessionMeta:
                 (self.git.base_commit, self.git.branch, self.git.worktree),
                 (self.steps.count, self.steps.first, self.steps.last),
                 tuple(getattr(stats, key) for key in _STAT_KEYS),
-                {m: (u.input_tokens, u.output_tokens, u.calls) for m, u in stats.models.items()}, self.damage)
+                {m: (u.input_tokens, u.output_tokens, u.calls) for m, u in stats.models.items()}, self.damage,
+                self.adapter, astuple_import(self.imported))
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> SessionMeta:
         """Rebuild from ``to_row()`` output this module produced itself (the metadata cache); no checks."""
-        *top, git_row, steps_row, stats_row, models, damage = row
+        *top, git_row, steps_row, stats_row, models, damage, adapter, imported = row
         usage = {model: ModelUsage(*counts) for model, counts in models.items()}
-        return cls(*top, GitInfo(*git_row), StepRange(*steps_row), SessionStats(*stats_row, usage), damage)
+        return cls(*top, GitInfo(*git_row), StepRange(*steps_row), SessionStats(*stats_row, usage), damage,
+                   adapter, ImportInfo(*imported) if imported is not None else None)
+
+
+def astuple_import(info: ImportInfo | None) -> tuple[Any, ...] | None:
+    """An ImportInfo as the metadata cache stores it."""
+    if info is None:
+        return None
+    return (info.agent, info.agent_version, info.agent_session_id, info.sources, info.lines, info.partial,
+            info.reconstructed)
 
 
 _ROW_FIELDS = ("id", "status", "started_at", "format", "name", "agent", "command", "cwd", "ended_at", "duration_s",
@@ -222,7 +257,23 @@ def _meta(data: Mapping[str, Any], session_id: str, *, live: bool) -> SessionMet
         rerun_of=_match(data, "rerun_of", SESSION_ID), reason=_str(data, "reason", MAX_TEXT),
         env_names=_str_list(data, "env_names"), git=_git(_table(data, "git")), steps=_steps(_table(data, "steps")),
         stats=_stats(_table(data, "stats")),
+        adapter=_str(_table(data, "adapter"), "name", MAX_SHORT, where="adapter."),
+        imported=_import(_table(data, "import")) if "import" in data else None,
     )
+
+
+def _import(data: Mapping[str, Any]) -> ImportInfo:
+    flags = {}
+    for key, default in (("partial", False), ("reconstructed", True)):
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise Invalid(f"import.{key} is not a boolean")
+        flags[key] = value
+    return ImportInfo(agent=_str(data, "agent", MAX_SHORT, required=True, where="import.") or "",
+                      agent_version=_str(data, "agent_version", MAX_SHORT, where="import."),
+                      agent_session_id=_str(data, "agent_session_id", MAX_SHORT, where="import."),
+                      sources=_str_list(data, "sources"), lines=_int(data, "lines", 0, MAX_INT, where="import.") or 0,
+                      **flags)
 
 
 def _git(data: Mapping[str, Any]) -> GitInfo:

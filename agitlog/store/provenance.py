@@ -21,6 +21,7 @@ from pathlib import Path
 
 from agitlog import git
 from agitlog.constants import JOURNAL_DIRNAME, REF_PREFIX, TRAILER_SESSION, TRAILER_STEP
+from agitlog.private import make_private_dir, write_private
 
 CACHE_VERSION = 2
 _TAG = (CACHE_VERSION, sys.version_info[:2])
@@ -115,7 +116,7 @@ def _write_blob_list(repo: git.Repo, sessions: dict[str, dict], *, read_at: int 
         stamp = read_at - 1_000_000_000
         for path, text in zip(lists, texts):
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
+            write_private(tmp, text.encode("utf-8", "surrogateescape"))
             os.utime(tmp, ns=(stamp, stamp))
             os.replace(tmp, path)
     except OSError:
@@ -160,10 +161,8 @@ def _read_cache(path: Path) -> dict:
 
 def _write_cache(path: Path, data: dict) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(marshal.dumps(data))
-        os.replace(tmp, path)
+        make_private_dir(path.parent)
+        write_private(path, marshal.dumps(data))
     except OSError:
         pass  # a cache we cannot write is only slower next time
 

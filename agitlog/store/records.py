@@ -23,6 +23,7 @@ from agitlog.constants import (
     FORMAT_VERSION, KIND_RECORD, KIND_STEP, RECORD_ATTACHMENTS_DIR, RECORD_EVENTS_FILE, RECORD_META_FILE,
     REF_PREFIX, TRAILER_EVENT, TRAILER_FORMAT, TRAILER_KIND, TRAILER_SESSION, TRAILER_STEP,
 )
+from agitlog.private import write_private
 from agitlog.store.faults import crash_point
 from agitlog.store.journal import Journal
 
@@ -81,7 +82,7 @@ def write_record(
     """Write the record commit for a finished session and move its ref onto it; returns the commit.
     All blobs (metadata, events, attachments) are written by one git process."""
     meta_file = journal.path / RECORD_META_FILE
-    meta_file.write_text(dump_meta(meta), encoding="utf-8")
+    write_private(meta_file, dump_meta(meta).encode("utf-8"))
     journal.events_file.touch()
     attachments = journal.attachment_files()
     meta_blob, events_blob, *attachment_blobs = git.hash_files(repo, [meta_file, journal.events_file, *attachments])

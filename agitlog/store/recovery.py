@@ -21,6 +21,7 @@ from typing import Any
 from agitlog import git
 from agitlog.constants import KIND_RECORD, STATUS_CRASHED, TRAILER_KIND
 from agitlog.errors import AgitlogError
+from agitlog.private import write_private
 from agitlog.store.events import encode_event, finish_event, malformed_draft, utc_now
 from agitlog.store.faults import crash_point
 from agitlog.store.journal import (
@@ -180,7 +181,5 @@ def _close_events(journal: Journal, complete: bytes, partial: bytes, events: lis
         stats.add(event)
         tail += encode_event(event)
     if extra or partial:
-        tmp = journal.events_file.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(complete + tail)
-        os.replace(tmp, journal.events_file)
+        write_private(journal.events_file, complete + tail)
     return stats

@@ -38,6 +38,9 @@ class FakeModel:
     answers: list[str] = field(default_factory=list)  # assistant text of each answer
     stream_gap: float = 0.0  # pause after the first SSE event
     gzip_json: bool = False
+    # A coding agent's task (see `coding_script`): tool calls answered in order, one per model turn,
+    # to any request that offers tools by those names; None keeps the weather-tool behaviour.
+    script: list[dict[str, Any]] | dict[str, list[dict[str, Any]]] | None = None
     _fail: list[int] = field(default_factory=list)
     _die: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,7 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": {"message": "not found", "type": "not_found"}})
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self._read_body()
         self.fake.received.append(Received("POST", self.path, dict(self.headers.items()), body, self.client_address[1]))
         status = self.fake._take(self.fake._fail)
         if status is not None:
@@ -111,11 +114,15 @@ class _Handler(BaseHTTPRequestHandler):
         request = json.loads(body)
         path = self.path.split("?")[0]
         if path.endswith("/chat/completions"):
-            events, payload, text = _chat(request)
+            events, payload, text = _chat(request, self.fake.script)
         elif path.endswith("/responses"):
-            events, payload, text = _responses(request)
+            events, payload, text = _responses(request, self.fake.script)
         elif path.endswith("/v1/messages"):
-            events, payload, text = _messages(request)
+            events, payload, text = _messages(request, self.fake.script)
+        elif ":generateContent" in path or ":streamGenerateContent" in path:
+            events, payload, text = _gemini(request, self.fake.script, path.rsplit("/", 1)[-1].split(":")[0])
+            if ":streamGenerateContent" in path:
+                request = {"stream": True}
         else:
             self._send_json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
             return
@@ -124,6 +131,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_stream(events)
         else:
             self._send_json(200, payload)
+
+    def _read_body(self) -> bytes:
+        """The request body, by Content-Length or chunked (Node's fetch streams large bodies)."""
+        if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+        self.rfile.readline()
+        return b"".join(chunks)
 
     def _send_json(self, status: int, payload: dict, extra: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
         body = json.dumps(payload).encode()
@@ -194,11 +212,27 @@ def _wants_tool_openai(request: dict) -> str | None:
 # -- Chat Completions --------------------------------------------------------------------------------
 
 
-def _chat(request: dict) -> tuple[list[bytes], dict, str]:
+def aider_script() -> dict[str, list[dict[str, Any]]]:
+    """Answers in aider's "whole" edit format: the first prompt writes notes.txt, the second edits it."""
+    return {"texts": [{"when": "add notes", "text": "notes.txt\n```\nhello\n```\n"},
+                      {"when": "greet the world", "text": "notes.txt\n```\nhello world\n```\n"}]}
+
+
+def _scripted_text(request: dict, script: Any) -> str | None:
+    """A scripted plain-text answer for the last user message (agents that edit by text, like aider)."""
+    if not isinstance(script, dict) or "texts" not in script:
+        return None
+    users = [m for m in request.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    last = users[-1].get("content") if users else ""
+    last = last if isinstance(last, str) else json.dumps(last)
+    return next((t["text"] for t in script["texts"] if t["when"] in last), None)
+
+
+def _chat(request: dict, script: Any = None) -> tuple[list[bytes], dict, str]:
     model = request.get("model", "fake-model")
     ident, created = "chatcmpl-" + secrets.token_hex(6), int(time.time())
     tool = _wants_tool_openai(request)
-    text = None if tool else _answer_text()
+    text = None if tool else (_scripted_text(request, script) or _answer_text())
     call_id = "call_" + secrets.token_hex(6)
     arguments = json.dumps(TOOL_ARGS)
     usage = {
@@ -256,9 +290,19 @@ def _chat(request: dict) -> tuple[list[bytes], dict, str]:
 # -- Responses ---------------------------------------------------------------------------------------
 
 
-def _responses(request: dict) -> tuple[list[bytes], dict, str]:
+def codex_script() -> list[dict[str, Any]]:
+    """The coding task as Codex's exec_command calls (what it offers a model it does not know)."""
+    commands = ["printf 'hello\\n' > notes.txt", "wc -l notes.txt > lines.txt",
+                "sed -i 's/hello/hello world/' notes.txt", "git add notes.txt && git commit -q -m 'Add notes'"]
+    return [{"name": "exec_command", "input": {"cmd": command}} for command in commands]
+
+
+def _responses(request: dict, script: Any = None) -> tuple[list[bytes], dict, str]:
     model = request.get("model", "fake-model")
-    tool = _wants_tool_openai(request)
+    items = request.get("input") if isinstance(request.get("input"), list) else []
+    done = sum(1 for i in items if isinstance(i, dict) and i.get("type") == "function_call_output")
+    step = _scripted_tool(request, script, done) if isinstance(script, list) else None
+    tool = step["name"] if step else (None if script else _wants_tool_openai(request))
     text = None if tool else _answer_text()
     usage = {
         "input_tokens": USAGE["input"],
@@ -269,7 +313,7 @@ def _responses(request: dict) -> tuple[list[bytes], dict, str]:
     }
     item_id = ("fc_" if tool else "msg_") + secrets.token_hex(6)
     if tool:
-        arguments = json.dumps(TOOL_ARGS)
+        arguments = json.dumps(step["input"] if step else TOOL_ARGS)
         call_id = "call_" + secrets.token_hex(6)
         item: dict[str, Any] = {
             "type": "function_call",
@@ -356,10 +400,66 @@ def _wants_tool_anthropic(request: dict) -> str | None:
     return tools[0].get("name")
 
 
-def _messages(request: dict) -> tuple[list[bytes], dict, str]:
+def coding_script(workdir: str, *, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Write a file, run a shell command, edit the file, commit: Claude Code's tool names and inputs.
+
+    ``names`` renames tools for other agents (their inputs are adapted by their own scripts)."""
+    path = f"{workdir}/notes.txt"
+    steps = [
+        {"name": "Write", "input": {"file_path": path, "content": "hello\n"}},
+        {"name": "Bash", "input": {"command": "wc -l notes.txt > lines.txt", "description": "count lines"}},
+        {"name": "Edit", "input": {"file_path": path, "old_string": "hello", "new_string": "hello world"}},
+        {"name": "Bash", "input": {"command": "git add notes.txt && git commit -q -m 'Add notes'",
+                                   "description": "commit"}},
+    ]
+    for step in steps:
+        step["name"] = (names or {}).get(step["name"], step["name"])
+    return steps
+
+
+def subagent_script(workdir: str) -> dict[str, list[dict[str, Any]]]:
+    """The main agent starts a subagent (Claude Code's Agent tool), which writes sub.txt."""
+    return {
+        "SUBTASK": [{"name": "Write", "input": {"file_path": f"{workdir}/sub.txt", "content": "from the subagent\n"}}],
+        "": [{"name": "Agent", "input": {"description": "write sub.txt", "subagent_type": "general-purpose",
+                                          "prompt": "SUBTASK: write sub.txt"}}],
+    }
+
+
+def _first_user_text(request: dict) -> str:
+    for message in request.get("messages") or request.get("input") or []:
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else json.dumps(content)
+    return ""
+
+
+def _scripted_tool(request: dict, script: list[dict[str, Any]] | dict[str, list[dict[str, Any]]] | None,
+                   results: int) -> dict[str, Any] | None:
+    """The script's next tool call when the request offers the tools the script uses. A dict of
+    scripts picks the first whose key occurs in the conversation's first user message ("" matches all)."""
+    if isinstance(script, dict):
+        first = _first_user_text(request)
+        script = next((steps for key, steps in script.items() if key in first), None)
+    if not script:
+        return None
+    offered = {t.get("name") or (t.get("function") or {}).get("name") for t in request.get("tools") or []}
+    if not {step["name"] for step in script} <= offered:
+        return None
+    return script[results] if results < len(script) else None
+
+
+def _tool_results_anthropic(request: dict) -> int:
+    return sum(1 for m in request.get("messages") or [] if isinstance(m.get("content"), list)
+               for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_result")
+
+
+def _messages(request: dict, script: Any = None) -> tuple[list[bytes], dict, str]:
     model = request.get("model", "fake-model")
-    tool = _wants_tool_anthropic(request)
-    text = "Let me check the weather." if tool else _answer_text()
+    step = _scripted_tool(request, script, _tool_results_anthropic(request))
+    tool = step["name"] if step else (None if script else _wants_tool_anthropic(request))
+    tool_input = step["input"] if step else TOOL_ARGS
+    text = (f"Next: {tool}." if step else "Let me check the weather.") if tool else _answer_text()
     usage = {
         "input_tokens": USAGE["input"],
         "output_tokens": USAGE["output"],
@@ -369,7 +469,7 @@ def _messages(request: dict) -> tuple[list[bytes], dict, str]:
     tool_id = "toolu_" + secrets.token_hex(6)
     content: list[dict[str, Any]] = [{"type": "text", "text": text}]
     if tool:
-        content.append({"type": "tool_use", "id": tool_id, "name": tool, "input": TOOL_ARGS})
+        content.append({"type": "tool_use", "id": tool_id, "name": tool, "input": tool_input})
     stop = "tool_use" if tool else "end_turn"
     ident = "msg_" + secrets.token_hex(6)
     payload = {
@@ -399,7 +499,7 @@ def _messages(request: dict) -> tuple[list[bytes], dict, str]:
     if tool:
         block = {"type": "tool_use", "id": tool_id, "name": tool, "input": {}}
         events.append(_sse({"type": "content_block_start", "index": 1, "content_block": block}, "content_block_start"))
-        for piece in _pieces(json.dumps(TOOL_ARGS), 5):
+        for piece in _pieces(json.dumps(tool_input), 5):
             delta = {
                 "type": "content_block_delta",
                 "index": 1,
@@ -415,3 +515,33 @@ def _messages(request: dict) -> tuple[list[bytes], dict, str]:
     events.append(_sse(final, "message_delta"))
     events.append(_sse({"type": "message_stop"}, "message_stop"))
     return events, payload, text
+
+
+# -- Gemini generateContent --------------------------------------------------------------------------
+
+
+def gemini_script(workdir: str) -> list[dict[str, Any]]:
+    """The coding task in Gemini CLI's tool names and arguments."""
+    steps = coding_script(workdir, names={"Write": "write_file", "Bash": "run_shell_command", "Edit": "replace"})
+    for step in steps:
+        step["input"].pop("description", None)
+        if step["name"] == "replace":
+            step["input"]["instruction"] = "greet the world"
+    return steps
+
+
+def _gemini(request: dict, script: Any, model: str) -> tuple[list[bytes], dict, str]:
+    contents = request.get("contents") or []
+    results = sum(1 for c in contents for p in c.get("parts") or [] if isinstance(p, dict) and "functionResponse" in p)
+    offered = {"tools": [{"name": d.get("name")} for t in request.get("tools") or []
+                         for d in t.get("functionDeclarations") or t.get("function_declarations") or []]}
+    step = _scripted_tool(offered, script, results) if script else None
+    text = f"Next: {step['name']}." if step else _answer_text()
+    parts: list[dict[str, Any]] = [{"text": text}]
+    if step:
+        parts.append({"functionCall": {"name": step["name"], "args": step["input"]}})
+    usage = {"promptTokenCount": USAGE["input"], "candidatesTokenCount": USAGE["output"],
+             "totalTokenCount": USAGE["input"] + USAGE["output"]}
+    payload = {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+               "usageMetadata": usage, "modelVersion": model, "responseId": secrets.token_hex(6)}
+    return [_sse(payload)], payload, text

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,16 +20,26 @@ STREAM_BODY = json.dumps({"model": "gpt-test", "messages": [], "stream": True}).
 
 
 def address(proxy: LLMProxy) -> tuple[str, int]:
-    host, port = proxy.root_url.removeprefix("http://").split(":")
-    return host, int(port)
+    return proxy.address
 
 
-def connect(proxy: LLMProxy) -> http.client.HTTPConnection:
-    return http.client.HTTPConnection(*address(proxy), timeout=10)
+def secret_path(proxy: LLMProxy, path: str) -> bytes:
+    """A request target the proxy accepts: its secret segment, then ``path``."""
+    return (urlsplit(proxy.root_url).path + path).encode()
+
+
+class _Connection(http.client.HTTPConnection):
+    prefix = ""
+
+
+def connect(proxy: LLMProxy, *, authenticated: bool = True) -> http.client.HTTPConnection:
+    conn = _Connection(*address(proxy), timeout=10)
+    conn.prefix = urlsplit(proxy.root_url).path if authenticated else ""
+    return conn
 
 
 def post(conn: http.client.HTTPConnection, path: str, body: bytes, **headers: str) -> http.client.HTTPResponse:
-    conn.putrequest("POST", path, skip_accept_encoding=True)
+    conn.putrequest("POST", getattr(conn, "prefix", "") + path, skip_accept_encoding=True)
     for key, value in {"Content-Type": "application/json", **headers}.items():
         conn.putheader(key, value)
     conn.putheader("Content-Length", str(len(body)))
@@ -47,7 +58,7 @@ def raw_exchange(proxy: LLMProxy, data: bytes) -> bytes:
 
 def test_provider_routes_map_onto_upstream_bases_keeping_the_query(proxy, recorder, fake):
     conn = connect(proxy)
-    conn.request("GET", "/openai/models?limit=2&after=x", headers={"Authorization": "Bearer k"})
+    conn.request("GET", conn.prefix + "/openai/models?limit=2&after=x", headers={"Authorization": "Bearer k"})
     response = conn.getresponse()
     assert response.status == 200 and json.loads(response.read())["object"] == "list"
     proxy.close()
@@ -62,7 +73,7 @@ def test_provider_routes_map_onto_upstream_bases_keeping_the_query(proxy, record
 def test_headers_and_body_go_upstream_unchanged_and_nothing_is_added(proxy, recorder, fake):
     body = CHAT_BODY + b"  "  # byte-exact, not re-serialised
     request = (
-        b"POST /openai/chat/completions HTTP/1.1\r\nHost: whatever\r\nAuthorization: Bearer sk-secret\r\n"
+        b"POST " + secret_path(proxy, "/openai/chat/completions") + b" HTTP/1.1\r\nHost: whatever\r\nAuthorization: Bearer sk-secret\r\n"
         b"X-Custom-Thing: a b  c\r\nConnection: keep-alive, X-Hop\r\nX-Hop: dropped\r\nKeep-Alive: timeout=5\r\n"
         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
     )
@@ -91,7 +102,7 @@ def test_a_chunked_request_body_is_forwarded_whole(proxy, fake):
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (CHAT_BODY[:10], CHAT_BODY[10:])) + b"0\r\n\r\n"
     answer = raw_exchange(
         proxy,
-        b"POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"POST " + secret_path(proxy, "/openai/chat/completions") + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
         b"Connection: close\r\n\r\n" + chunked,
     )
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -298,7 +309,8 @@ def test_a_client_leaving_mid_stream_is_recorded_as_such(proxy, recorder, fake):
 def test_http10_client_gets_a_close_delimited_stream(proxy, fake):
     answer = raw_exchange(
         proxy,
-        b"POST /openai/chat/completions HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s" % (len(STREAM_BODY), STREAM_BODY),
+        b"POST " + secret_path(proxy, "/openai/chat/completions")
+        + b" HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s" % (len(STREAM_BODY), STREAM_BODY),
     )
     head, _, body = answer.partition(b"\r\n\r\n")
     assert b"Transfer-Encoding" not in head and b"Connection: close" in head
@@ -358,3 +370,69 @@ def test_importing_the_proxy_loads_nothing_heavy():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# --- authentication (issue 11): only the recorded child knows the secret path segment -------------
+
+def test_a_request_without_the_secret_is_refused_not_recorded_not_forwarded(proxy, recorder, fake):
+    anonymous = connect(proxy, authenticated=False)
+    for path in ("/openai/chat/completions", "/anthropic/v1/messages", "/"):
+        response = post(anonymous, path, CHAT_BODY)
+        assert response.status == 403
+        assert json.loads(response.read())["error"]["code"] == "agitlog_forbidden"
+    wrong = post(connect(proxy, authenticated=False), "/" + "0" * 32 + "/openai/chat/completions", CHAT_BODY)
+    assert wrong.status == 403
+    wrong.read()
+    proxy.close()
+    assert recorder.calls == [] and recorder.seen == []
+    assert fake.received == []
+
+
+def test_the_explicit_upstream_route_needs_the_secret_too(proxy, recorder, fake):
+    upstream = f"{fake.url}/v1/chat/completions"
+    refused = post(connect(proxy, authenticated=False), "/v1/chat/completions", CHAT_BODY,
+                   **{"x-agitlog-upstream": upstream})
+    assert refused.status == 403
+    refused.read()
+    accepted = post(connect(proxy), "/v1/chat/completions", CHAT_BODY, **{"x-agitlog-upstream": upstream})
+    assert accepted.status == 200
+    accepted.read()
+    proxy.close()
+    assert len(fake.received) == 1 and len(recorder.calls) == 1
+
+
+def test_each_proxy_has_its_own_secret(fake, recorder):
+    with LLMProxy(hooks=recorder, upstreams={"openai": f"{fake.url}/v1"}) as one, \
+            LLMProxy(hooks=recorder, upstreams={"openai": f"{fake.url}/v1"}) as other:
+        assert urlsplit(one.root_url).path != urlsplit(other.root_url).path
+        assert len(urlsplit(one.root_url).path) >= 33  # "/" and 128 random bits in hex
+        conn = connect(one)
+        conn.prefix = urlsplit(other.root_url).path
+        response = post(conn, "/openai/chat/completions", CHAT_BODY)
+        assert response.status == 403
+        response.read()
+
+
+def test_another_user_cannot_use_the_proxy(proxy, recorder, fake):
+    """A process under another uid (nobody) reaches the port but not the secret, which lives only in
+    the recorded child's environment: it gets a 403 and nothing is recorded or forwarded."""
+    import os
+    import shutil
+
+    setpriv = shutil.which("setpriv", path="/usr/bin:/bin")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to run a process as another user")
+    host, port = address(proxy)
+    code = (
+        "import http.client, sys\n"
+        f"c = http.client.HTTPConnection({host!r}, {port}, timeout=10)\n"
+        "c.request('POST', '/openai/chat/completions', b'{}', {'x-agitlog-upstream': sys.argv[1]})\n"
+        "print(c.getresponse().status)\n"
+    )
+    out = subprocess.run([setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable,
+                          "-c", code, f"{fake.url}/v1/chat/completions"],
+                         capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "403"
+    proxy.close()
+    assert recorder.calls == [] and recorder.seen == [] and fake.received == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+from urllib.parse import urlsplit
 
 import fakemodel
 import pytest
@@ -249,10 +250,10 @@ def test_odd_bodies_never_raise():
 
 def test_content_encoded_bodies_are_decoded(proxy, recorder, fake):
     fake.gzip_json = True
-    conn = http.client.HTTPConnection(*proxy.root_url.removeprefix("http://").split(":"))
+    conn = http.client.HTTPConnection(*proxy.address)
     body = json.dumps({"model": "gpt-test", "messages": []}).encode()
     conn.request(
-        "POST", "/openai/chat/completions", body, {"Accept-Encoding": "gzip", "Content-Type": "application/json"}
+        "POST", urlsplit(proxy.base_url("openai")).path + "/chat/completions", body, {"Accept-Encoding": "gzip", "Content-Type": "application/json"}
     )
     response = conn.getresponse()
     assert response.getheader("content-encoding") == "gzip"

@@ -13,7 +13,9 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from agitlog.capture.llm.encoding import decode_content
 from agitlog.capture.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
+from agitlog.capture.llm.streams import redact_event_stream
 
 if TYPE_CHECKING:
     from agitlog.capture.llm.callers import CallerFinder
@@ -92,8 +94,7 @@ class LLMCapture:
         from agitlog.capture.llm import wire
 
         data = wire.response_event_data(request, result)
-        redacted = self.recorder.redactor.redact_text(result.body.decode("utf-8", "surrogateescape"))
-        data["body_ref"] = self.recorder.attach(redacted.encode("utf-8", "surrogateescape"))
+        data.update(self._attach_body(result))
         data["content_type"] = _header(result.headers, "content-type")
         kind = _event_kind(data)
         attribution = self._attribution.pop(request.call_id, {})
@@ -102,6 +103,21 @@ class LLMCapture:
             self._last_response_seq = ack.seq
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    def _attach_body(self, result: LLMResult) -> dict[str, Any]:
+        """Keep the response body, decoded and redacted, as an attachment. It is stored without its
+        content coding (a rerun serves it as identity, which every client accepts) and, for a
+        stream, redacted over the whole assembled stream so a secret split across chunks is found;
+        a rerun sends it back one server-sent event per chunk."""
+        coding = _header(result.headers, "content-encoding")
+        decoded = decode_content(result.body, coding)
+        if decoded is None:  # a coding we cannot read: its bytes could hide anything
+            return {"body_ref": None, "body_omitted": f"response body in content coding {coding}"}
+        text = decoded.decode("utf-8", "surrogateescape")
+        redactor = self.recorder.redactor
+        redacted = redact_event_stream(text, redactor) if _is_event_stream(result) else redactor.redact_text(text)
+        ref = self.recorder.attach(redacted.encode("utf-8", "surrogateescape"))
+        return {"body_ref": ref, "content_encoding": coding} if coding else {"body_ref": ref}
 
     def _snapshot_tool_changes(self) -> None:
         """Changes since the previous model call were made by the tools that call asked for."""
@@ -193,6 +209,10 @@ def _divergence_reply(message: str) -> LLMReply:
         }
     ).encode()
     return LLMReply(status=400, headers={"content-type": "application/json"}, body=body)
+
+
+def _is_event_stream(result: LLMResult) -> bool:
+    return result.stream or (_header(result.headers, "content-type") or "").lower().startswith("text/event-stream")
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:

@@ -36,16 +36,17 @@ Response event data fields:
 - ``error``: the transport error from the proxy, else for HTTP >= 400 ``"HTTP <status>: <message>"``,
   else an error event inside a stream; None when the call succeeded.
 
-Bodies with ``Content-Encoding`` gzip or deflate are decoded first; other codings are not read.
+Bodies are decoded (``Content-Encoding``, see `agitlog.capture.llm.encoding`) before they are read; a
+request body in a coding that cannot be read is recorded as ``{"omitted": "<why>"}``.
 """
 
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from agitlog.capture.llm.encoding import decode_content
 from agitlog.constants import VOLATILE_REQUEST_FIELDS
 from agitlog.capture.llm.proxy import LLMRequest, LLMResult
 
@@ -73,7 +74,9 @@ def detect_api(request: LLMRequest) -> str:
 
 def request_event_data(request: LLMRequest) -> dict:
     """The event data of what the child asked."""
-    body = _parse_body(request.body)
+    coding = _get(request.headers, "content-encoding")
+    decoded = decode_content(request.body, coding)
+    body = _parse_body(decoded) if decoded is not None else {"omitted": f"request body in content coding {coding}"}
     fields = body if isinstance(body, dict) else {}
     return {
         "call_id": request.call_id,
@@ -166,7 +169,7 @@ class _Reading:
 
 def _read_response(api: str, result: LLMResult) -> _Reading:
     reading = _Reading()
-    body = _decode(result.body, _get(result.headers, "content-encoding"))
+    body = decode_content(result.body, _get(result.headers, "content-encoding"))
     if body is None:
         return reading
     text = body.decode("utf-8", "replace")
@@ -188,23 +191,6 @@ def _read_response(api: str, result: LLMResult) -> _Reading:
 
 def _ignore(reading: _Reading, value: Any) -> None:
     pass
-
-
-def _decode(body: bytes, coding: str | None) -> bytes | None:
-    coding = (coding or "identity").strip().lower()
-    try:
-        if coding in ("identity", ""):
-            return body
-        if coding in ("gzip", "x-gzip"):
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-        if coding == "deflate":
-            try:
-                return zlib.decompress(body)
-            except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send
-    except zlib.error:
-        return None
-    return None  # br, zstd, ...: not in the standard library
 
 
 def _parse_body(body: bytes) -> Any:

@@ -17,12 +17,15 @@ def run_cmd(
     capture_output: Annotated[bool, typer.Option("--capture-output", help="Also record stdout/stderr.")] = False,
     no_auto: Annotated[bool, typer.Option("--no-auto", help="Do not capture LLM calls automatically.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line when the run ends.")] = False,
+    adapter: Annotated[Optional[str], typer.Option(
+        "--adapter", help="Agent adapter: claude, or none (default: chosen by the command's name).")] = None,
 ) -> int:
     """Run a command and record it as a session: agitlog run [OPTIONS] -- COMMAND [ARGS...]"""
     from agitlog.cli.hotpath import run_command
 
     flags = ["--capture-output"] * capture_output + ["--no-auto"] * no_auto + ["--quiet"] * quiet
-    named = (["--name", name] if name else []) + (["--agent", agent] if agent else [])
+    named = (["--name", name] if name else []) + (["--agent", agent] if agent else []) + (
+        ["--adapter", adapter] if adapter else [])
     return run_command([*flags, *named, "--", *ctx.args])
 
 
@@ -55,6 +58,27 @@ def demo_cmd(
 
     result = run_demo(directory=directory)
     views.render_demo(result)
+    return 0
+
+
+def hook_cmd(
+    ctx: typer.Context,
+    agent: Annotated[str, typer.Argument(help="claude, codex or gemini.")],
+) -> int:
+    """What a coding agent's hooks run under `agitlog run` (set up by its adapter; see docs/agents.md):
+    reads the hook's JSON, records it, prints nothing, always exits 0."""
+    from agitlog.capture.adapters.hook import run_hook
+
+    return run_hook([agent, *ctx.args])
+
+
+def import_agent(agent: str, *, since: str | None, json_out: bool, repo: Path | None) -> int:
+    """`agitlog import AGENT`: the agent's transcripts of this repository become sessions."""
+    from agitlog.capture.importers import import_agent as run_import
+    from agitlog.query.listing import parse_since
+
+    results = run_import(open_repo(repo), agent=agent, since=parse_since(since) if since else None)
+    views.render_agent_import(agent, results, json_out=json_out)
     return 0
 
 

@@ -21,21 +21,44 @@ def rerun_cmd(
     code: Annotated[Optional[str], typer.Option("--code", metavar="REV|.", help="Run your edited code (the worktree `.`, or a revision) against the recorded answers.")] = None,
     fork_at: Annotated[Optional[int], typer.Option("--fork-at", min=0, metavar="CALL", help="Recorded answers before model call CALL (from 0), the real model from there on.")] = None,
     answer: Annotated[Optional[Path], typer.Option("--answer", metavar="FILE", help="With --fork-at: serve this response body at CALL instead (JSON, or server-sent events).")] = None,
+    trust: Annotated[bool, typer.Option("--trust", help="Run a session recorded elsewhere (fetched, imported): its command runs as you.")] = False,
     json_out: JsonOption = False,
     no_pager: NoPagerOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Re-execute a session with the recorded model answers, in a sealed sandbox like its step 0."""
-    from agitlog.rerun.reexecute import rerun_session
+    from functools import partial
 
-    result = rerun_session(open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
-                           replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out, code=code,
-                           fork_at=fork_at, fork_answer=read_input_file(answer) if answer else None)
+    from agitlog.rerun.reexecute import UntrustedSessionError, rerun_session
+
+    rerun = partial(rerun_session, open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
+                    replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out, code=code,
+                    fork_at=fork_at, fork_answer=read_input_file(answer) if answer else None)
+    try:
+        result = rerun(trust=trust)
+    except UntrustedSessionError as untrusted:
+        if json_out or not _confirm_foreign(untrusted):
+            raise
+        result = rerun(trust=True)
     with paged(enabled=not no_pager):
         views.render_rerun(result, json_out=json_out, patch=patch)
     if fork_at is not None:  # a fork is meant to differ: it succeeded when the run did
         return 0 if result.status == "ok" else 1
     return 0 if result.reproduced else 1
+
+
+def _confirm_foreign(untrusted: Exception) -> bool:
+    """On a terminal, show the command a foreign session would run and ask; elsewhere, never run it."""
+    import sys
+
+    from agitlog.cli.output import is_tty, safe
+
+    if not (is_tty(sys.stdin) and is_tty(sys.stderr)):
+        return False
+    sys.stderr.write(f"agitlog: {safe(untrusted)}\n")
+    sys.stderr.write("Run this command? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def compare_cmd(

@@ -9,13 +9,19 @@ import typer
 from agitlog.cli.options import JsonOption, RemoteArg, RepoOption, TargetsArg, open_repo, team_views
 
 
-def push_cmd(targets: TargetsArg = None, json_out: JsonOption = False, repo: RepoOption = None) -> int:
-    """Send sessions (refs/agent-sessions/*) to a remote; branches and tags are never pushed."""
+AllowSecretsOption = Annotated[bool, typer.Option(
+    "--allow-secrets", help="Publish even if the secret scan finds credentials in the sessions.")]
+
+
+def push_cmd(targets: TargetsArg = None, allow_secrets: AllowSecretsOption = False, json_out: JsonOption = False,
+             repo: RepoOption = None) -> int:
+    """Send sessions (refs/agent-sessions/*) to a remote; branches and tags are never pushed. What
+    would be published is scanned for secrets first (see `agitlog scan`)."""
     from agitlog.sharing.remotes import push_sessions, split_remote_and_sessions
 
     where = open_repo(repo)
     remote, sessions = split_remote_and_sessions(where, targets or [])
-    result = push_sessions(where, remote=remote, sessions=sessions)
+    result = push_sessions(where, remote=remote, sessions=sessions, allow_secrets=allow_secrets)
     team_views.render_push(result, json_out=json_out)
     return 1 if result.rejected else 0
 
@@ -26,8 +32,9 @@ def fetch_cmd(targets: TargetsArg = None, json_out: JsonOption = False, repo: Re
 
     where = open_repo(repo)
     remote, sessions = split_remote_and_sessions(where, targets or [])
-    team_views.render_fetch(fetch_sessions(where, remote=remote, sessions=sessions), json_out=json_out)
-    return 0
+    result = fetch_sessions(where, remote=remote, sessions=sessions)
+    team_views.render_fetch(result, json_out=json_out)
+    return 1 if result.conflicts or result.skipped else 0
 
 
 def remote_setup_cmd(
@@ -57,27 +64,59 @@ def bundle_cmd(
     sessions: Annotated[Optional[list[str]], typer.Argument(help="Session ids or prefixes (default: all).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The bundle file to write.")] = Path("sessions.bundle"),
     full: Annotated[bool, typer.Option("--full", help="Include all history, even what the remote already has.")] = False,
+    allow_secrets: AllowSecretsOption = False,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Write sessions to one file (a git bundle) to attach to a ticket; `agitlog import` reads it."""
     from agitlog.sharing.remotes import create_bundle
 
-    result = create_bundle(open_repo(repo), output=output, sessions=sessions or [], full=full)
+    result = create_bundle(open_repo(repo), output=output, sessions=sessions or [], full=full,
+                           allow_secrets=allow_secrets)
     team_views.render_bundle(result, json_out=json_out)
     return 0
 
 
-def import_cmd(
-    bundle: Annotated[Path, typer.Argument(help="A bundle written by `agitlog bundle`.")],
+def scan_cmd(
+    session: Annotated[Optional[str], typer.Argument(help="A session id or prefix (default: all sessions).")] = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
-    """Add the sessions of a bundle to this repository (only its refs/agent-sessions/*)."""
+    """Check sessions for secrets the way `push` does, before it refuses: session, step, path, kind."""
+    from agitlog.sharing.scan import scan_sessions
+    from agitlog.store.sessions import SessionStore
+
+    where = open_repo(repo)
+    store = SessionStore.open(where)
+    chosen = [store.resolve(session)] if session else store.all()
+    result = scan_sessions(where, chosen)
+    team_views.render_scan(result, json_out=json_out)
+    return 0 if result.clean else 1
+
+
+def import_cmd(
+    source: Annotated[str, typer.Argument(
+        metavar="AGENT|BUNDLE",
+        help="claude, codex or gemini: that agent's transcripts of this repository; else a bundle written by "
+             "`agitlog bundle` "
+             "(write ./claude for a bundle file of that name).")],
+    since: Annotated[Optional[str], typer.Option(
+        "--since", help="With an agent: only transcripts written since then (30d, 12h, 2026-11-01).")] = None,
+    json_out: JsonOption = False,
+    repo: RepoOption = None,
+) -> int:
+    """Add sessions: an agent's own transcripts (agitlog import claude) or a bundle's sessions."""
+    from agitlog.capture.importers import KNOWN
+
+    if source in KNOWN:
+        from agitlog.cli.commands.record import import_agent
+
+        return import_agent(source, since=since, json_out=json_out, repo=repo)
     from agitlog.sharing.remotes import import_bundle
 
-    team_views.render_fetch(import_bundle(open_repo(repo), path=bundle), json_out=json_out)
-    return 0
+    result = import_bundle(open_repo(repo), path=Path(source))
+    team_views.render_fetch(result, json_out=json_out)
+    return 1 if result.conflicts or result.skipped else 0
 
 
 def hooks_install_cmd(json_out: JsonOption = False, repo: RepoOption = None) -> int:

@@ -15,8 +15,8 @@ acknowledgement so the event is durable before the process exits. Start-up pays 
 ``threading`` (under a millisecond) when the program would not have; the rest is paid when an
 exception is uncaught. KeyboardInterrupt is not an error (the session ends ``interrupted``).
 
-LLM re-routing does nothing unless ``AGITLOG_PROXY`` (the proxy's root URL, e.g.
-``http://127.0.0.1:40123``) is set.
+LLM re-routing does nothing unless ``AGITLOG_PROXY`` (the proxy's root URL with its secret path
+segment, e.g. ``http://127.0.0.1:40123/3f9a...``) is set.
 
 What it patches, lazily: an import hook waits for ``httpx`` (used by openai 1.x / anthropic 0.x) or
 ``httpx2`` (openai 3.x / anthropic 2.x) to be imported and then wraps ``Client._send_single_request``

@@ -1,0 +1,148 @@
+"""Codex CLI under `agitlog run`, with no user configuration: ``-c`` overrides for this run only.
+
+- Model traffic: a stock Codex ignores ``OPENAI_BASE_URL``, so the run passes a model provider of
+  its own whose ``base_url`` is the recording proxy's (``wire_api = "responses"``, as the stock
+  OpenAI provider uses, key from ``OPENAI_API_KEY``). Only when the user authenticates with
+  ``OPENAI_API_KEY`` and chose no provider themselves: a ChatGPT sign-in talks to another backend
+  with its own tokens, and is left alone (the rollout is still attached).
+- Turns: Codex's ``notify`` program (it runs it with one JSON argument after each turn) is
+  ``agitlog hook codex``, unless the user configured their own ``notify`` (Codex runs only one):
+  ``agent-turn-complete`` records the turn's prompts (``user.prompt``) and ``agent.stop`` after a
+  snapshot, so each turn that changed files is its own step.
+- After the run the rollout files Codex wrote for this repository during the run
+  (``$CODEX_HOME/sessions/**/rollout-*.jsonl``) are attached (``agent.transcript``).
+
+Tool calls are seen only inside the model traffic (the llm.response's tool calls): Codex has no
+per-tool hook that a run can turn on from the command line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from agitlog.capture.adapters import HookDraft, Prepared
+
+if TYPE_CHECKING:
+    from agitlog.capture.lifecycle import LiveSession
+
+NAME = "codex"
+PROVIDER_ID = "agitlog"
+
+
+def codex_home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("CODEX_HOME") or Path(env.get("HOME") or Path.home()) / ".codex")
+
+
+class CodexAdapter:
+    name = NAME
+
+    def __init__(self) -> None:
+        self.started = time.time()
+
+    def prepare(self, command: Sequence[str], *, hook_command: str, env: Mapping[str, str]) -> Prepared:
+        self.started = time.time()
+        overrides: list[str] = []
+        user_config = _user_config(env)
+        base_url = env.get("OPENAI_BASE_URL")
+        if base_url and env.get("OPENAI_API_KEY") and not _chooses_provider(command, user_config):
+            provider = {"name": "OpenAI (recorded by agitlog)", "base_url": base_url, "wire_api": "responses",
+                        "env_key": "OPENAI_API_KEY"}
+            overrides += ["-c", f"model_provider={PROVIDER_ID}", "-c",
+                          f"model_providers.{PROVIDER_ID}={_toml_inline(provider)}"]
+        if "notify" not in user_config:
+            overrides += ["-c", f"notify={json.dumps(shlex.split(hook_command))}"]
+        return Prepared(command=[command[0], *overrides, *command[1:]])
+
+    def after_run(self, live: LiveSession) -> None:
+        """Attach the rollouts; turns whose notify came too late (Codex does not wait for its notify
+        program, so the last turn of `codex exec` often ends with the run) are taken from them."""
+        for path in rollouts_since(codex_home(os.environ), since=self.started - 1, repo_root=live.repo.root):
+            _attach(live, path)
+            _record_missed_turns(live, path)
+
+
+ADAPTER = CodexAdapter()
+
+
+def _user_config(env: Mapping[str, str]) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads((codex_home(env) / "config.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _chooses_provider(command: Sequence[str], config: Mapping[str, Any]) -> bool:
+    return "model_provider" in config or any("model_provider" in arg for arg in command[1:])
+
+
+def _toml_inline(table: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f"{key} = {json.dumps(value)}" for key, value in table.items()) + "}"
+
+
+def hook_drafts(payload: Mapping[str, Any], env: Mapping[str, str]) -> list[HookDraft]:
+    """Codex's notify payload (``type``: ``agent-turn-complete``, ``input-messages``,
+    ``last-assistant-message``, ``turn-id``, ``thread-id``)."""
+    if payload.get("type") != "agent-turn-complete":
+        return [HookDraft({"type": "codex.notify", "data": dict(payload)})]
+    prompts = payload.get("input-messages")
+    drafts = [HookDraft({"type": "user.prompt", "data": {"prompt": text, "turn_id": payload.get("turn-id"),
+                                                          "agent_session_id": payload.get("thread-id")}})
+              for text in (prompts if isinstance(prompts, list) else []) if isinstance(text, str)]
+    drafts.append(HookDraft({"type": "agent.stop", "data": {
+        "last_assistant_message": payload.get("last-assistant-message"), "turn_id": payload.get("turn-id"),
+        "agent_session_id": payload.get("thread-id")}}, snapshot=True))
+    return drafts
+
+
+def rollouts_since(home: Path, *, since: float, repo_root: Path) -> list[Path]:
+    """Rollout files written since ``since`` whose session ran in this repository."""
+    found = []
+    for path in sorted((home / "sessions").glob("**/rollout-*.jsonl")):
+        try:
+            if path.stat().st_mtime >= since and _inside(rollout_cwd(path), repo_root.resolve()):
+                found.append(path)
+        except OSError:
+            continue
+    return found
+
+
+def rollout_cwd(path: Path) -> Path | None:
+    """The working directory in a rollout's first line (``session_meta``)."""
+    try:
+        with open(path, "rb") as handle:
+            first = json.loads(handle.readline() or b"{}")
+    except (OSError, ValueError):
+        return None
+    payload = first.get("payload") if isinstance(first, dict) else None
+    cwd = payload.get("cwd") if isinstance(payload, dict) else None
+    return Path(cwd) if isinstance(cwd, str) else None
+
+
+def _inside(path: Path | None, root: Path) -> bool:
+    return path is not None and (path == root or root in path.parents)
+
+
+def _attach(live: LiveSession, path: Path) -> None:
+    from agitlog.capture.adapters import attach_file
+
+    attach_file(live, path, agent=NAME)
+
+
+def _record_missed_turns(live: LiveSession, path: Path) -> None:
+    from agitlog.capture.importers.codex import read_rollout
+    from agitlog.store.models import parse_events
+    from agitlog.store.journal import read_events_tolerant
+
+    complete, _ = read_events_tolerant(live.journal)
+    seen = {e["data"].get("turn_id") for e in parse_events(complete, live.id) if e["type"] == "agent.stop"}
+    transcript = read_rollout(path, repo_root=live.repo.root.resolve())
+    for item in transcript.items if transcript else []:
+        data = item.draft["data"]
+        if item.draft["type"] in ("user.prompt", "agent.stop") and data.get("turn_id") not in seen:
+            live.recorder.record({**item.draft, "ts": item.ts, "data": {**data, "from_rollout": True}})

@@ -1,0 +1,62 @@
+"""Redaction throughput (issue 11: >= 20,000 events/s).
+
+    python bench/bench_redact.py [--events 20000]
+
+Every event an agent records is redacted before anything is written. Measures, in this process,
+the events/s the default redactor handles on a typical mix (tool calls with paths and arguments,
+model prompts and answers, state), the time per event, and the worst of a set of pathological
+inputs (repetitive text that a careless pattern would backtrack on), as µs per input character.
+Redaction has no git counterpart, so the figure is absolute; compare it with the target on an idle
+machine."""
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from agitlog.redact import DEFAULT_REDACTOR  # noqa: E402
+
+TYPICAL = [
+    {"type": "tool.call", "data": {"tool": "read_file", "args": {"path": "src/app/main.py", "limit": 200}}},
+    {"type": "llm.request", "data": {"model": "gpt-4o-mini", "messages": [
+        {"role": "system", "content": "You are a careful billing assistant. Use the tools."},
+        {"role": "user", "content": "Which customers are more than 30 days overdue? List them with amounts."}]}},
+    {"type": "llm.response", "data": {"text": "Found 12 overdue customers; emailing the ones over 30 days.",
+                                      "usage": {"input_tokens": 812, "output_tokens": 40}}},
+    {"type": "state", "data": {"state": {"queue": ["c-1042", "c-2211", "c-3307"], "attempt": 2}}},
+    {"type": "decision", "data": {"decision": "email 12 customers", "reasoning": "query returned 12 rows"}},
+]
+PATHOLOGICAL = ["-" * 100_000, "key:" * 5_000, "api_key=" * 10_000, "a" * 100_000 + "token=x",
+                "hf_" * 30_000, ("a" * 19 + " ") * 5_000]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    args = parser.parse_args()
+    events = [TYPICAL[i % len(TYPICAL)] for i in range(args.events)]
+    DEFAULT_REDACTOR.redact_value(events[0])  # compile the patterns outside the timing
+    best = float("inf")
+    gc.disable()
+    for _ in range(3):
+        start = time.perf_counter()
+        for event in events:
+            DEFAULT_REDACTOR.redact_value(event)
+        best = min(best, time.perf_counter() - start)
+    gc.enable()
+    rate = args.events / best
+    print(f"redaction, typical events: {rate:,.0f} events/s ({best / args.events * 1e6:.1f} µs/event)"
+          f"  target >= 20,000 events/s: {'met' if rate >= 20_000 else 'MISSED'}")
+    worst = 0.0
+    for text in PATHOLOGICAL:
+        start = time.perf_counter()
+        DEFAULT_REDACTOR.redact_text(text)
+        worst = max(worst, (time.perf_counter() - start) / len(text))
+    print(f"redaction, pathological inputs: worst {worst * 1e6:.3f} µs per character (linear: stays well under 1)")
+
+
+if __name__ == "__main__":
+    main()
