@@ -41,7 +41,9 @@ def _two_sessions(tmp_path: Path) -> tuple[Path, str, str]:
     for item in template.iterdir():
         shutil.copytree(item, tmp_path / item.name, symlinks=True) if item.is_dir() else shutil.copy2(item, tmp_path)
     repo = tmp_path / "repo"
-    second, first = [row["id"] for row in agitlog_json("log", cwd=repo)]  # newest first
+    rows = agitlog_json("log", cwd=repo)  # by exit code, not position: both may start within one second
+    [first] = [row["id"] for row in rows if row["exit_code"] == 0]
+    [second] = [row["id"] for row in rows if row["exit_code"] == 3]
     return repo, first, second
 
 
