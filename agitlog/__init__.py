@@ -5,9 +5,11 @@ the package (the `agitlog` command does) costs nothing; every call is a no-op ou
 session."""
 from __future__ import annotations
 
-from typing import Any
-
 from agitlog.constants import VERSION as __version__
+
+TYPE_CHECKING = False  # every `agitlog` command imports this package: typing would cost milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["__version__", "decision", "emit", "enabled", "error", "log", "prompt", "response", "session",
            "span", "state", "tool"]

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -26,13 +28,78 @@ def init_repo(path: Path) -> Path:
     return path
 
 
+# Commands whose process boundary is what they are about: `emit` is an agent's call into a recorder
+# (the wire client reads its address when the process starts).
+ALWAYS_A_PROCESS = frozenset({"emit"})
+_THROUGH_THE_COMMAND: set[tuple[str, str]] = set()
+
+
 def agitlog(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the installed `agitlog` command exactly as a user would."""
-    full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([AGITLOG, *args], cwd=cwd, env=full_env, input=input, capture_output=True, text=True,
-                          errors="backslashreplace",
-                          timeout=timeout)
+            timeout: float = 120, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run `agitlog` with ``args`` in ``cwd`` and capture what it prints, as a user would see it.
+
+    Through the installed command when the process boundary matters: ``process=True``, stdin
+    given, `emit`, a crash-window test's AGITLOG_TEST_CRASH_AT (agitlog kills itself), the first
+    call of each command in each test file (so every command a file tests also runs end to end
+    there), or AGITLOG_TEST_PROCESS=1 (everything). Otherwise in this process
+    through the same entry point, with file descriptors 1 and 2 captured (so child processes'
+    output is caught too): start-up is what made the suite slow, not the work under test."""
+    command = next((a for a in args if not a.startswith("-")), "")
+    test_file = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[0]
+    first_here = (test_file, command) not in _THROUGH_THE_COMMAND
+    _THROUGH_THE_COMMAND.add((test_file, command))
+    crash_at = "AGITLOG_TEST_CRASH_AT" in os.environ or "AGITLOG_TEST_CRASH_AT" in (env or {})  # SIGKILLs itself
+    if process or input is not None or command in ALWAYS_A_PROCESS or first_here or crash_at \
+            or os.environ.get("AGITLOG_TEST_PROCESS") == "1":
+        full_env = dict(os.environ, **(env or {}))
+        return subprocess.run([AGITLOG, *args], cwd=cwd, env=full_env, input=input, capture_output=True,
+                              text=True, errors="backslashreplace", timeout=timeout)
+    return _agitlog_in_process(list(args), cwd=cwd, env=env or {})
+
+
+def _agitlog_in_process(args: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    from agitlog.cli import main
+    from agitlog.git import process as git_process
+
+    saved_env, saved_cwd, saved_streams, saved_argv = dict(os.environ), os.getcwd(), (sys.stdout, sys.stderr), sys.argv
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        saved_fds = _redirect_fds(out, err)
+        try:
+            os.environ.update(env)
+            git_process._base_env.cache_clear()  # it snapshots the environment on first use
+            os.chdir(cwd)
+            sys.argv = [AGITLOG, *args]  # as the process would have it (bisect reads its own command line)
+            code = main(args)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            sys.stdout, sys.stderr = saved_streams
+            sys.argv = saved_argv
+            for fd, saved in zip((1, 2), saved_fds):
+                os.dup2(saved, fd)
+                os.close(saved)
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+            git_process._base_env.cache_clear()
+        texts = []
+        for handle in (out, err):
+            handle.seek(0)
+            texts.append(handle.read().decode("utf-8", "backslashreplace"))
+    return subprocess.CompletedProcess([AGITLOG, *args], code, texts[0], texts[1])
+
+
+def _redirect_fds(out: Any, err: Any) -> tuple[int, int]:
+    """Point fds 1 and 2 (and sys.stdout/stderr, as a fresh process has them) at ``out``/``err``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    os.dup2(out.fileno(), 1)
+    os.dup2(err.fileno(), 2)
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", write_through=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                                  write_through=True)
+    return saved
 
 
 def path_without_agitlog() -> str:

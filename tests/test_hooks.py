@@ -201,3 +201,39 @@ def test_shell_shortcut_skips_python_and_stays_correct(tmp_path: Path) -> None:
     [second] = set(session_ids(repo)) - {first}
     git(repo, "add", "app/extra.py")
     assert f"Agent-Session: {second}" in _commit(repo, "second agent work")
+
+
+def test_shell_path_writes_the_trailer_and_hands_unusual_commits_to_python(tmp_path: Path) -> None:
+    repo = calc_repo(tmp_path / "repo")
+    run_agitlog("hooks", "install", cwd=repo)
+    agent = ("import agitlog, pathlib\n"
+             "for name in ('app/one.py', 'app/two.py', 'app/caf\\u00e9.py'):\n"
+             "    pathlib.Path(name).write_text(name + '\\n')\n"
+             "    agitlog.decision('wrote ' + name)\n"
+             "    pathlib.Path(name).unlink()\n"
+             "    agitlog.decision('removed ' + name)\n")
+    for _ in range(4):  # four sessions wrote the same content: the newest three are linked
+        assert run_python_agent(repo, agent).returncode == 0
+    for name in ("app/one.py", "app/two.py", "app/caf\u00e9.py"):
+        (repo / name).write_text(name + "\n")
+    newest = sorted(session_ids(repo), reverse=True)
+    _age_ref_storage(repo)
+    (repo / "notes.txt").write_text("human\n")
+    git(repo, "add", "notes.txt")
+    assert "Agent-Session" not in _commit(repo, "builds the lists")  # Python, once: the lists were missing
+    hook = repo / ".git" / "hooks" / "prepare-commit-msg"
+    hook.write_text(hook.read_text().replace("agitlog.sharing.commit_hook", "agitlog.missing_module"))
+    git(repo, "add", "app/one.py", "app/two.py")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "agent work"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0 and "missing_module" not in proc.stderr  # the shell alone wrote the trailer
+    message = git(repo, "log", "-1", "--format=%B")
+    assert [line for line in message.splitlines() if line.startswith("Agent-Session")] == \
+        [f"Agent-Session: {sid}" for sid in newest[:3]]
+    git(repo, "add", "app/caf\u00e9.py")  # git quotes this path: the shell hands the commit to Python
+    proc = subprocess.run(["git", "commit", "-q", "-m", "quoted"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0 and "missing_module" in proc.stderr
+    (repo / "app" / "two.py").write_text("changed by a person\n")  # staged blob unknown: no trailer, no Python
+    git(repo, "add", "app/two.py")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "mine"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0 and "missing_module" not in proc.stderr
+    assert "Agent-Session" not in git(repo, "log", "-1", "--format=%B")

@@ -106,7 +106,8 @@ def test_from_subdirectory_and_linked_worktree(repo: Path, tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr
     rows = agitlog_json("log", cwd=repo)  # sessions are shared by all worktrees
     assert len(rows) == 2
-    linked_meta = rows[0]["meta"]
+    # two runs may start within one second: ids then order by their random part, so pick by id
+    [linked_meta] = [row["meta"] for row in rows if row["id"] != meta["id"]]
     assert linked_meta["git"]["branch"] == "feature" and linked_meta["git"]["worktree"] == "linked"
     files = tree_files(repo, linked_meta["steps"]["last"])
     assert {"feature.txt", "from-linked.txt"} <= set(files)

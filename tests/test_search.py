@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 from helpers import agitlog, agitlog_json, git, run_python_agent, unique_prefix
@@ -27,10 +29,21 @@ def _search(repo: Path, *args: str) -> list[dict]:
 
 
 def _two_sessions(tmp_path: Path) -> tuple[Path, str, str]:
-    repo = calc_repo(tmp_path / "repo")
-    record_step_agent(repo)
-    assert run_python_agent(repo, OTHER_AGENT).returncode == 3
-    second, first = [row["id"] for row in agitlog_json("log", cwd=repo)]  # newest first
+    """A repository with two recorded sessions, copied into ``tmp_path`` from one recorded once per
+    test run (recording is most of these tests' time; each test may change its copy)."""
+    template = tmp_path.parent / "search-two-sessions"
+    if not template.exists():
+        building = tmp_path.parent / f"search-two-sessions.{os.getpid()}"
+        repo = calc_repo(building / "repo")
+        record_step_agent(repo)
+        assert run_python_agent(repo, OTHER_AGENT).returncode == 3
+        building.rename(template)
+    for item in template.iterdir():
+        shutil.copytree(item, tmp_path / item.name, symlinks=True) if item.is_dir() else shutil.copy2(item, tmp_path)
+    repo = tmp_path / "repo"
+    rows = agitlog_json("log", cwd=repo)  # by exit code, not position: both may start within one second
+    [first] = [row["id"] for row in rows if row["exit_code"] == 0]
+    [second] = [row["id"] for row in rows if row["exit_code"] == 3]
     return repo, first, second
 
 
@@ -136,3 +149,17 @@ def test_sessions_still_recording_are_searched_from_their_journal(tmp_path: Path
         flag.unlink(missing_ok=True)
         assert proc.wait(timeout=60) == 0
     assert [h["type"] for h in _search(repo, "quarterly_close")] == ["decision"]  # indexed once finished
+
+
+def test_fetch_indexes_the_sessions_it_brings(tmp_path: Path) -> None:
+    repo, first, second = _two_sessions(tmp_path)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    fetched = agitlog_json("fetch", "origin", cwd=clone)
+    assert sorted(fetched["new"]) == sorted([first, second])
+    assert (clone / ".git" / "agitlog" / "search.sqlite").exists()
+    result = agitlog_json("search", "overdue", cwd=clone)
+    assert result["reindexed"] == 0  # fetch did the work
+    assert {h["session"] for h in result["hits"]} == {first, second}
+    assert result["indexed_sessions"] == 2
+

@@ -10,11 +10,11 @@ import os
 import socket
 import threading
 
-TYPE_CHECKING = False  # not typing: every agent hook process imports this module, typing costs ms
+from agitlog.constants import ENV_ADDR, ENV_AGENT, ENV_DECISION, ENV_SPAN, ENV_TOKEN
+
+TYPE_CHECKING = False  # `agitlog emit` loads this module: importing typing would cost milliseconds
 if TYPE_CHECKING:
     from typing import Any
-
-from agitlog.constants import ENV_ADDR, ENV_TOKEN
 
 
 def to_json(value: Any) -> Any:
@@ -35,6 +35,28 @@ def to_json(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return repr(value)
+
+
+def process_draft(kind: str, data: dict[str, Any], *, span: str | None = None, parent_span: str | None = None,
+                  agent: str | None = None, decision: str | None = None) -> dict[str, Any]:
+    """A draft stamped with this process's time and pid; span, agent and the scoping decision default
+    to the ones this process was started with (the environment of `agitlog run`, of a decision's
+    scope). What happens inside a decision's scope is its doing: the draft names it."""
+    from agitlog.store.events import utc_now
+
+    decision = decision or os.environ.get(ENV_DECISION) or None
+    if decision and "decision_id" not in data:
+        data = {**data, "decision_id": decision}
+    draft: dict[str, Any] = {"type": kind, "ts": utc_now(), "pid": os.getpid(), "data": data}
+    span = span or os.environ.get(ENV_SPAN) or None
+    agent = agent or os.environ.get(ENV_AGENT) or None
+    if span:
+        draft["span"] = span
+    if parent_span:
+        draft["parent_span"] = parent_span
+    if agent:
+        draft["agent"] = agent
+    return draft
 
 
 def encode_draft(draft: dict[str, Any]) -> bytes:

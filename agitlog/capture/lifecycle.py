@@ -2,7 +2,6 @@
 commit through agitlog.store.recovery.finalize, which recovery of crashed sessions shares)."""
 from __future__ import annotations
 
-import getpass
 import os
 import socket
 import threading
@@ -160,9 +159,15 @@ def _start_meta(session_id: str, *, repo: git.Repo, base: str | None, branch: st
 
 
 def _user() -> str | None:
+    """getpass.getuser() without importing getpass (it loads termios and more, on run's start-up)."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
         return None
 
 
@@ -182,6 +187,12 @@ def _start_event_data(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- finishing ------------------------------------------------------------------------------------
+
+def prepare_finish() -> None:
+    """Load what finishing needs (the TOML writer) now: `agitlog run` calls this while git scans the
+    worktree for the last snapshot, so the import runs on the other core instead of after it."""
+    import tomli_w  # noqa: F401
+
 
 def finish_session(live: LiveSession, *, status: str, exit_code: int | None, signal: int | None = None,
                    summary: str = "") -> Session:

@@ -21,7 +21,7 @@ from agitlog.constants import (
 )
 from agitlog.errors import AgitlogError
 from agitlog.capture.recorder import Recorder
-from agitlog.capture.lifecycle import LiveSession, finish_session, start_session
+from agitlog.capture.lifecycle import LiveSession, finish_session, prepare_finish, start_session
 from agitlog.store.recovery import recover_sessions
 from agitlog.capture.adapters import choose_adapter
 
@@ -56,6 +56,7 @@ def run_recorded(
     replay_tools: bool = False,
     stdout_to_stderr: bool = False,
     first_status: git.Pending | None = None,
+    located: git.Pending | None = None,
     adapter: str | None = None,
     program_dir: Path | None = None,
     launch: ChildLaunch | None = None,
@@ -67,7 +68,7 @@ def run_recorded(
     ``launch``: how to start the child when not directly (a rerun's sandbox)."""
     if not command:
         raise AgitlogError("no command to run", hint="usage: agitlog run -- COMMAND [ARGS...]", exit_code=2)
-    repo, base, branch = git.find_repo_and_head(cwd)
+    repo, base, branch = git.find_repo_and_head(cwd, pending=located)
     executable = _find_executable(command[0], _program_cwd(command[0], cwd, program_dir))
     chosen = choose_adapter(command, adapter)
     if chosen is not None:
@@ -96,6 +97,7 @@ def run_recorded(
         outcome = _run_child(argv, executable=executable, cwd=cwd, env=env,
                              recorder=live.recorder if capture_output else None, stdout_to_stderr=stdout_to_stderr)
         live.recorder.prefetch_snapshot()  # the after-snapshot's scan runs while the channel and proxy close
+        prepare_finish()
     finally:
         channel.close()
         for service in services:

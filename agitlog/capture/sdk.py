@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
-from agitlog.capture.connection import CLIENT
+from agitlog.capture.connection import CLIENT, process_draft
 from agitlog.constants import ENV_AGENT, ENV_DECISION, ENV_REPLAY_TOOLS, ENV_SPAN, ENV_TRACEPARENT
-from agitlog.store.events import new_span_id, utc_now
+from agitlog.store.events import new_span_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,17 +48,7 @@ def _current_decision() -> str | None:
 
 def _draft(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     span, parent, agent = _current()
-    scope = _current_decision()
-    if scope and "decision_id" not in data:  # what happens inside a decision's scope is its doing
-        data = {**data, "decision_id": scope}
-    draft: dict[str, Any] = {"type": kind, "ts": utc_now(), "pid": os.getpid(), "data": data}
-    if span:
-        draft["span"] = span
-    if parent:
-        draft["parent_span"] = parent
-    if agent:
-        draft["agent"] = agent
-    return draft
+    return process_draft(kind, data, span=span, parent_span=parent, agent=agent, decision=_current_decision())
 
 
 def emit(kind: str, data: dict[str, Any] | None = None, *, snapshot: bool = False) -> dict[str, Any] | None:

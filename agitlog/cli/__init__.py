@@ -5,7 +5,7 @@ code, Ctrl-C becomes 130, anything unexpected becomes exit 3 and a crash log.
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence  # not typing: every command pays for its import
 
 from agitlog.errors import AgitlogError, UsageError
 
@@ -63,10 +63,10 @@ def _with_fetch_hint(error: AgitlogError) -> AgitlogError:
 def _run_typer(args: list[str]) -> int:
     import typer.main
 
-    from agitlog.cli.app import app
+    from agitlog.cli.app import app_for
 
     abort, click_exception, exit_ = _click_exceptions()
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(app_for(args))
     try:
         result = command.main(args=args, prog_name="agitlog", standalone_mode=False)
     except abort:

@@ -1,19 +1,24 @@
-"""Typer-free parsing for the hot-path commands (`run`, `emit`); anything else, and any --help,
-goes to the typer app."""
+"""Typer-free parsing for the hot-path commands (`run`, `emit`, `version`/`--version`); anything else,
+and any --help, goes to the typer app (importing typer and click alone costs ~50 ms)."""
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from agitlog.errors import UsageError
+
+TYPE_CHECKING = False  # `emit` and `version` start here: pathlib and typing would cost milliseconds
+if TYPE_CHECKING:
+    from pathlib import Path
 
 RUN_FLAGS = {"--capture-output": "capture_output", "--no-auto": "no_auto", "--quiet": "quiet", "-q": "quiet"}
 RUN_OPTIONS = {"--name": "name", "--agent": "agent", "-n": "name", "--adapter": "adapter"}
 
 
 def dispatch(args: list[str]) -> int | None:
-    """Handle `run`, `emit` and `hook` here; None means "let the full CLI do it"."""
+    """Handle `run`, `emit`, `hook` and `version` here; None means "let the full CLI do it"."""
+    if args in (["version"], ["--version"]):
+        return version_command()
     if len(args) >= 2 and args[0] == "hook" and not {"--help", "-h"} & set(args[1:2]):
         from agitlog.capture.adapters.hook import run_hook
 
@@ -67,16 +72,18 @@ def parse_run_args(args: list[str]) -> tuple[dict[str, object], list[str]]:
 
 
 def run_command(args: list[str]) -> int:
+    from pathlib import Path
+
     options, command = parse_run_args(args)
     _check_recordable(options, command)
     cwd = Path(os.getcwd())
-    first_status = _start_step0_scan(cwd) if command else None
+    located, first_status = _start_step0_scan(cwd) if command else (None, None)
     from agitlog.capture.runner import run_recorded  # imported while git scans the worktree
 
     result = run_recorded(
         command=command, cwd=cwd, name=options["name"], agent=options["agent"],  # type: ignore[arg-type]
         capture_output=bool(options["capture_output"]), auto_capture=not options["no_auto"],
-        first_status=first_status, adapter=options["adapter"],  # type: ignore[arg-type]
+        first_status=first_status, located=located, adapter=options["adapter"],  # type: ignore[arg-type]
     )
     if result.warning:
         from agitlog.cli.output import safe  # only when something went wrong: keeps `run` light
@@ -109,15 +116,17 @@ def _check_recordable(options: dict[str, object], command: list[str]) -> None:
         raise UsageError(f"a command argument is longer than {MAX_TEXT:,} characters, more than a session records")
 
 
-def _start_step0_scan(cwd: Path):  # -> agitlog.git.Pending | None
-    """Step 0's `git status`, started before agitlog's own modules load (they take longer)."""
+def _start_step0_scan(cwd: Path):  # -> (agitlog.git.Pending | None, agitlog.git.Pending | None)
+    """Step 0's `git status`, and the `git rev-parse` that finds the repository and HEAD, started
+    before agitlog's own modules load (they take longer): (locate, status)."""
     from agitlog import git
     from agitlog.errors import GitError
 
     try:
-        return git.start_worktree_status(cwd)
+        status = git.start_worktree_status(cwd)
+        return git.start_find_repo_and_head(cwd), status
     except GitError:
-        return None  # no git: run_recorded says so
+        return None, None  # no git: run_recorded says so
 
 
 def parse_emit_args(args: list[str]) -> tuple[str, dict[str, object], bool]:
@@ -170,22 +179,32 @@ def _scalar(text: str) -> object:
     return value if isinstance(value, (int, float, bool)) or value is None else text
 
 
+def version_command() -> int:
+    from agitlog.constants import VERSION
+
+    sys.stdout.write(f"agitlog {VERSION}\n")
+    return 0
+
+
 def emit_command(args: list[str]) -> int:
+    """Send one event over the wire protocol. Shell agents call this in loops, so it loads only the
+    wire client (agitlog.capture.connection), not the SDK."""
     from agitlog.store.events import MalformedEvent, check_draft
-    from agitlog.capture.sdk import emit
+    from agitlog.capture.connection import CLIENT, process_draft
 
     kind, data, snapshot = parse_emit_args(args)
     try:
         check_draft({"type": kind, "data": data})
     except MalformedEvent as exc:
         raise UsageError(str(exc), hint="types look like decision, tool.call, my_app.step") from None
-    import agitlog.capture.sdk as sdk
-
-    if not sdk.enabled():
+    if not CLIENT.enabled:
         if sys.stderr.isatty():
             sys.stderr.write("agitlog: not inside `agitlog run`; event not recorded\n")
         return 0
-    reply = emit(kind, data, snapshot=snapshot)
+    draft = process_draft(kind, data)
+    if snapshot:
+        draft["snapshot"] = True
+    reply = CLIENT.send(draft, wait=snapshot)
     if snapshot and reply:
         sys.stdout.write(f"{reply.get('commit') or ''}\n")
     return 0

@@ -229,7 +229,7 @@ def _origin(line: Any) -> str:
 def render_search(result: Any, *, json_out: bool) -> None:
     if json_out:
         print_json({"hits": [asdict(hit) for hit in result.hits], "truncated": result.truncated,
-                    "indexed_sessions": result.indexed_sessions})
+                    "indexed_sessions": result.indexed_sessions, "reindexed": result.reindexed})
         return
     out = console()
     for hit in result.hits:

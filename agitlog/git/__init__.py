@@ -10,7 +10,7 @@ from agitlog.git.process import (  # noqa: F401
     EMPTY_TREE, Pending, ZERO_OID, git, no_git_env, start,
 )
 from agitlog.git.repo import (  # noqa: F401
-    Repo, find_repo, find_repo_and_head, head_state, hooks_dir, resolve_commit, resolve_tree,
+    Repo, find_repo, find_repo_and_head, head_state, hooks_dir, resolve_commit, start_find_repo_and_head, resolve_tree,
 )
 from agitlog.git.index import (  # noqa: F401
     add_blobs_to_index, cached_blobs, read_tree_into_index, hash_worktree_file, ignored_directories, start_status_z, start_worktree_status, status_z, update_index, write_tree,

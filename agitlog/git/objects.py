@@ -7,11 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Iterable, Iterator, Sequence  # not typing: hooks import this module, typing costs ms
 
+from agitlog.git import loose
 from agitlog.git.process import _env, git
 from agitlog.git.repo import Repo, resolve_commit
 
 
 def commit_tree(repo: Repo, *, tree: str, parents: Sequence[str], message: str, date: str | None = None) -> str:
+    """A commit by agitlog's identity; written from Python where that is exactly what git writes
+    (agitlog.git.loose), else by `git commit-tree`."""
+    if date is None and loose.supported(repo.common_dir):
+        data = loose.commit_bytes(tree=tree, parents=parents, message=message)
+        return loose.write_object(repo.common_dir, "commit", data)
     args = ["commit-tree", tree]
     for parent in parents:
         args += ["-p", parent]
@@ -23,6 +29,8 @@ def hash_files(repo: Repo, paths: Sequence[Path]) -> list[str]:
     """Write files as blobs in one git process; their ids in the same order."""
     if not paths:
         return []
+    if loose.supported(repo.common_dir):
+        return [loose.write_object(repo.common_dir, "blob", (repo.root / path).read_bytes()) for path in paths]
     out = git(repo.root, "hash-object", "-w", "--no-filters", "--", *map(str, paths))
     return out.decode().split()
 
@@ -40,6 +48,8 @@ def rev_before(repo: Repo, rev: str, *, epoch: int) -> str | None:
 
 def mktree(repo: Repo, entries: Iterable[tuple[str, str, str, str]]) -> str:
     """A tree from (mode, type, sha, name) entries; names may not contain '/'."""
+    if loose.supported(repo.common_dir):
+        return loose.write_object(repo.common_dir, "tree", loose.tree_bytes(entries))
     lines = b"".join(
         f"{mode} {kind} {sha}\t".encode() + os.fsencode(name) + b"\0" for mode, kind, sha, name in entries
     )

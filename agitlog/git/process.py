@@ -80,9 +80,9 @@ class Pending:
         self._args = args
         self._proc = proc
 
-    def result(self) -> bytes:
+    def result(self, *, check: bool = True) -> bytes:
         out, err = self._proc.communicate()
-        if self._proc.returncode != 0:
+        if check and self._proc.returncode != 0:
             raise GitError(_describe_failure(self._args, err))
         return out
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence  # not typing: hooks import this module, ty
 
 from agitlog.constants import STATE_DIRNAME
 from agitlog.errors import GitError, NotARepositoryError
-from agitlog.git.process import git
+from agitlog.git.process import Pending, git, start as start_git
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,21 @@ def find_repo(start: Path) -> Repo:
     return _repo_from(start, _locate(start, _LOCATE))
 
 
-def find_repo_and_head(start: Path) -> tuple[Repo, str | None, str | None]:
-    """The repository, the commit HEAD points at and the branch name, in one git call when HEAD is born."""
+_LOCATE_HEAD = (*_LOCATE, "HEAD", "--symbolic-full-name", "HEAD")
+
+
+def start_find_repo_and_head(start: Path) -> Pending:
+    """``find_repo_and_head``'s git call, started in the background (`agitlog run` starts it with
+    step 0's scan, before its own modules load)."""
+    return start_git(start, *_LOCATE_HEAD)
+
+
+def find_repo_and_head(start: Path, *, pending: Pending | None = None) -> tuple[Repo, str | None, str | None]:
+    """The repository, the commit HEAD points at and the branch name, in one git call when HEAD is born
+    (``pending``: that call, already started)."""
     if not start.is_dir():
         raise NotARepositoryError(f"no such directory: {start}")
-    proc = git(start, *_LOCATE, "HEAD", "--symbolic-full-name", "HEAD", check=False)
+    proc = pending.result(check=False) if pending else git(start, *_LOCATE_HEAD, check=False)
     lines = proc.decode("utf-8", "surrogateescape").splitlines()
     if len(lines) != 7:  # unborn branch (HEAD names no commit yet), or not a repository at all
         repo = find_repo(start)

@@ -172,6 +172,9 @@ def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Seque
         git.pack_refs(repo)  # fetch writes one loose file per ref; thousands of them slow every ref read
     if result.new or result.updated:
         links.load_links(repo)  # read the new sessions now, not during the next `git commit`
+        from agitlog.query.search import update_index  # sqlite3: only a fetch that brought sessions pays
+
+        update_index(repo)  # ... and index them now, not during the first `agitlog search`
     return result
 
 

@@ -20,8 +20,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime, timezone
-from typing import Any, Iterable
+import time
+
+TYPE_CHECKING = False  # `agitlog emit` loads this module: typing and datetime would cost milliseconds
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Any, Iterable
 
 from agitlog.constants import EVENT_VERSION
 
@@ -39,10 +43,14 @@ DEFAULT_AGENT = "main"
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now in UTC, with microseconds: 2026-11-30T04:29:45.123456Z."""
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos // 1000:06d}Z"
 
 
 def parse_ts(text: str) -> datetime:
+    from datetime import datetime, timezone
+
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
