@@ -106,3 +106,15 @@ def attach_file(live: LiveSession, path: Any, *, agent: str, agent_id: str | Non
     ref = live.recorder.attach(text.encode("utf-8", "surrogateescape"))
     live.recorder.record({"type": "agent.transcript", "data": {
         "agent": agent, "path": os.fspath(path), "agent_id": agent_id, "lines": raw.count(b"\n"), "body_ref": ref}})
+
+
+def command_hooks(hook_command: str, *, events: Sequence[str], tool_events: Sequence[str]) -> dict[str, Any]:
+    """``{"hooks": ...}`` settings that run ``hook_command`` on each of ``events`` (tool events with a
+    match-everything matcher): the shape Claude Code and Gemini CLI both read."""
+    hooks: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        entry: dict[str, Any] = {"hooks": [{"type": "command", "command": hook_command}]}
+        if event in tool_events:
+            entry["matcher"] = "*"
+        hooks[event] = [entry]
+    return {"hooks": hooks}

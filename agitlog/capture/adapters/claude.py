@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from agitlog.capture.adapters import HookDraft, Prepared
+from agitlog.capture.adapters import HookDraft, Prepared, command_hooks
 from agitlog.constants import ENV_SPAN
 
 TYPE_CHECKING = False  # not typing: the hook process imports this module on every hook
@@ -62,13 +62,7 @@ ADAPTER = ClaudeAdapter()
 
 def hook_settings(hook_command: str) -> dict[str, Any]:
     """Settings that run ``hook_command`` on every hook event agitlog records."""
-    hooks: dict[str, list[dict[str, Any]]] = {}
-    for event in HOOK_EVENTS:
-        entry: dict[str, Any] = {"hooks": [{"type": "command", "command": hook_command}]}
-        if event in _TOOL_EVENTS:
-            entry["matcher"] = "*"
-        hooks[event] = [entry]
-    return {"hooks": hooks}
+    return command_hooks(hook_command, events=HOOK_EVENTS, tool_events=_TOOL_EVENTS)
 
 
 def merge_hooks(user: dict[str, Any] | None, ours: dict[str, Any]) -> dict[str, Any]:

@@ -33,10 +33,6 @@ NAME = "codex"
 PROVIDER_ID = "agitlog"
 
 
-def codex_home(env: Mapping[str, str]) -> Path:
-    return Path(env.get("CODEX_HOME") or Path(env.get("HOME") or Path.home()) / ".codex")
-
-
 class CodexAdapter:
     name = NAME
 
@@ -60,6 +56,8 @@ class CodexAdapter:
     def after_run(self, live: LiveSession) -> None:
         """Attach the rollouts; turns whose notify came too late (Codex does not wait for its notify
         program, so the last turn of `codex exec` often ends with the run) are taken from them."""
+        from agitlog.capture.importers.codex import codex_home  # not on the hook's path
+
         for path in rollouts_since(codex_home(os.environ), since=self.started - 1, repo_root=live.agent_root):
             _attach(live, path)
             _record_missed_turns(live, path)
@@ -70,6 +68,8 @@ ADAPTER = CodexAdapter()
 
 def _user_config(env: Mapping[str, str]) -> dict[str, Any]:
     import tomllib
+
+    from agitlog.capture.importers.codex import codex_home
 
     try:
         return tomllib.loads((codex_home(env) / "config.toml").read_text(encoding="utf-8"))

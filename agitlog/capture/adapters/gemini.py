@@ -29,7 +29,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from agitlog.capture.adapters import HookDraft, Prepared
+from agitlog.capture.adapters import HookDraft, Prepared, command_hooks
 
 if TYPE_CHECKING:
     from agitlog.capture.lifecycle import LiveSession
@@ -107,13 +107,8 @@ def _read(path: str | None) -> dict[str, Any]:
 
 
 def hook_settings(hook_command: str) -> dict[str, Any]:
-    hooks: dict[str, list[dict[str, Any]]] = {}
-    for event in HOOK_EVENTS:
-        entry: dict[str, Any] = {"hooks": [{"type": "command", "command": hook_command}]}
-        if event in _TOOL_EVENTS:
-            entry["matcher"] = "*"
-        hooks[event] = [entry]
-    return {"hooks": hooks}
+    """Settings that run ``hook_command`` on every hook event agitlog records."""
+    return command_hooks(hook_command, events=HOOK_EVENTS, tool_events=_TOOL_EVENTS)
 
 
 def _merge(user: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from agitlog import git
 from agitlog.capture.importers import Item, Transcript
@@ -34,10 +34,14 @@ _KNOWN_LINES = {"session_meta", "event_msg", "response_item", "world_state", "tu
                 "compacted"}
 
 
+def codex_home(env: Mapping[str, str]) -> Path:
+    """Where Codex keeps its configuration and rollouts: $CODEX_HOME, else ~/.codex."""
+    return Path(env.get("CODEX_HOME") or Path(env.get("HOME") or Path.home()) / ".codex")
+
+
 def read_transcripts(repo: git.Repo, *, since: datetime | None, home: Path) -> Iterator[Transcript]:
     import os
 
-    from agitlog.capture.adapters.codex import codex_home
 
     root = repo.root.resolve()
     sessions = codex_home({**os.environ, "HOME": str(home)}) / "sessions"
