@@ -58,8 +58,10 @@ def test_rerun_matching_leaves_out_volatile_and_configured_fields() -> None:
     from agitlog.capture.llm.wire import canonical_request
 
     def request(run: int) -> bytes:
-        return json.dumps({"model": "m", "client_metadata": {"session": run},
-                           "input": [{"id": f"item-{run}", "content": "same"}]}).encode()
+        return json.dumps({"model": "m", "client_metadata": {"session": run}, "input": [{"id": f"msg-{run}"}],
+                           "messages": [{"id": f"item-{run}", "content": "same"}]}).encode()
 
-    assert canonical_request(request(1)) != canonical_request(request(2))  # ids differ...
-    assert canonical_request(request(1), ("$.input[*].id",)) == canonical_request(request(2), ("$.input[*].id",))
+    # client_metadata and Codex's $.input[*].id are left out always; the messages' ids only by config
+    assert canonical_request(request(1)) != canonical_request(request(2))
+    assert canonical_request(request(1), ("$.messages[*].id",)) == canonical_request(request(2), ("$.messages[*].id",))
+    assert '"client_metadata"' not in canonical_request(request(1)) and "msg-1" not in canonical_request(request(1))

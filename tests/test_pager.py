@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agitlog.cli.pager import pager_command
-from helpers import AGITLOG, agitlog, session_ids
+from helpers import AGITLOG, agitlog, agitlog_json, session_ids
 from team_agents import calc_repo, check_command, record_step_agent
 
 
@@ -84,7 +84,8 @@ def test_user_less_settings_and_pager_are_kept(recorded: Path, tmp_path: Path) -
     script, out = _fake_pager(tmp_path)
     code, _ = _on_pty(["log"], recorded, {"PAGER": str(script), "LESS": "-S"})
     assert code == 0
-    assert out.read_text().startswith("LESS=-S\n") and "python" in out.read_text()
+    session = agitlog_json("log", cwd=recorded)[0]["id"]  # ids are never wrapped; the command may fold
+    assert out.read_text().startswith("LESS=-S\n") and session in out.read_text()
 
 
 def test_pipes_and_no_pager_are_never_paged(recorded: Path, tmp_path: Path) -> None:
