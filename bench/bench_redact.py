@@ -50,12 +50,15 @@ def main() -> None:
     rate = args.events / best
     print(f"redaction, typical events: {rate:,.0f} events/s ({best / args.events * 1e6:.1f} µs/event)"
           f"  target >= 20,000 events/s: {'met' if rate >= 20_000 else 'MISSED'}")
-    worst = 0.0
+    worst, which = 0.0, ""
     for text in PATHOLOGICAL:
         start = time.perf_counter()
         DEFAULT_REDACTOR.redact_text(text)
-        worst = max(worst, (time.perf_counter() - start) / len(text))
-    print(f"redaction, pathological inputs: worst {worst * 1e6:.3f} µs per character (linear: stays well under 1)")
+        per_char = (time.perf_counter() - start) / len(text)
+        if per_char > worst:
+            worst, which = per_char, f"{text[:12]!r}... ({len(text):,} chars)"
+    print(f"redaction, pathological inputs: worst {worst * 1e6:.3f} µs per character, on {which}"
+          " (typical text: about 0.05)")
 
 
 if __name__ == "__main__":
