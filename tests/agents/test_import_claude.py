@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,10 @@ from helpers import agitlog, agitlog_json, git
 def _run_claude_without_agitlog(repo: Path, model: FakeModel, home: Path) -> Path:
     claude = agent_cli("claude")
     env = {**os.environ, **claude_env(model, home, repo)}
+    # HEAD's reflog counts whole seconds: start in a later second than the repository's first
+    # commit, as a person would, so "the commit HEAD was on then" is not a coin toss with the
+    # commit the (instant) fake model makes the agent write in that same second.
+    time.sleep(1.05)
     subprocess.run([str(claude), "-p", "make notes", "--dangerously-skip-permissions"], cwd=repo, env=env,
                    check=True, capture_output=True, timeout=120)
     [transcript] = (home / ".claude" / "projects" / project_name(repo.resolve())).glob("*.jsonl")

@@ -152,7 +152,9 @@ def _head_at(repo: git.Repo, ts: str) -> str | None:
     checkouts), else the newest commit on HEAD that is not younger than that moment."""
     epoch = _epoch(ts)
     entries, _ = git.read_head_reflog(repo)
-    before = [entry for entry in entries if entry.epoch <= epoch]
+    # The reflog counts whole seconds: a HEAD move in the transcript's first second is more likely
+    # the agent's own first commit than something that came before it, so it does not count.
+    before = [entry for entry in entries if entry.epoch < epoch]
     if before:
         return before[-1].new
     if git.resolve_commit(repo, "HEAD") is None:
