@@ -15,6 +15,7 @@ tools. Each agent module reads its files into ``Transcript``s (the one place tha
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -257,3 +258,22 @@ def _meta(repo: git.Repo, transcript: Transcript, *, session_id: str, base: str 
         "stats": {**stats.as_dict(), "files_changed": len(numstat), "insertions": sum(a or 0 for a, _, _ in numstat),
                   "deletions": sum(d or 0 for _, d, _ in numstat)},
     }
+
+
+def decode_record(line: bytes) -> dict[str, Any]:
+    """One JSON-lines record of a transcript; a line that is not a JSON object is kept as-is
+    (``{"type": None, "raw": ...}``), recorded rather than lost."""
+    try:
+        value = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {"type": None, "raw": line.decode("utf-8", "backslashreplace")}
+    return value if isinstance(value, dict) else {"type": None, "raw": value}
+
+
+def utc_timestamp(value: Any) -> str:
+    """An agent's ISO timestamp in the event schema's form (UTC, microseconds); the epoch when unreadable."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        moment = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

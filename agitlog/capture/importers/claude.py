@@ -19,14 +19,13 @@ change files cannot be reconstructed (their output does not say what they change
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 from agitlog import git
-from agitlog.capture.importers import FileChange, Item, Transcript
+from agitlog.capture.importers import FileChange, Item, Transcript, decode_record
 from agitlog.errors import AgitlogError
 
 AGENT = "claude"
@@ -68,7 +67,7 @@ def read_transcripts(repo: git.Repo, *, since: datetime | None, home: Path) -> I
 def read_transcript(path: Path, *, repo_root: Path) -> Transcript | None:
     """One session and its subagents; None when it ran in another directory than this repository."""
     lines, partial = _complete_lines(path)
-    records = [_decode(line) for line in lines]
+    records = [decode_record(line) for line in lines]
     cwd = next((r["cwd"] for r in records if isinstance(r.get("cwd"), str)), None)
     if cwd is not None and not _inside(Path(cwd), repo_root):
         return None  # a sibling directory whose name encodes to the same prefix
@@ -79,7 +78,7 @@ def read_transcript(path: Path, *, repo_root: Path) -> Transcript | None:
     paths, count = [path], len(lines)
     for sub in _subagent_files(path, session_id):
         sub_lines, sub_partial = _complete_lines(sub)
-        sub_records = [_decode(line) for line in sub_lines]
+        sub_records = [decode_record(line) for line in sub_lines]
         agent_id = next((r["agentId"] for r in sub_records if isinstance(r.get("agentId"), str)), sub.stem)
         items += reader.items(sub_records, agent=agent_id)
         paths.append(sub)
@@ -95,14 +94,6 @@ def _complete_lines(path: Path) -> tuple[list[bytes], bool]:
     data = path.read_bytes()
     cut = data.rfind(b"\n") + 1
     return [line for line in data[:cut].splitlines() if line.strip()], bool(data[cut:].strip())
-
-
-def _decode(line: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return {"type": None, "raw": line.decode("utf-8", "backslashreplace")}
-    return value if isinstance(value, dict) else {"type": None, "raw": value}
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -134,7 +125,7 @@ def _subagent_files(path: Path, session_id: str) -> list[Path]:
 def _first_session_id(path: Path) -> str | None:
     try:
         with open(path, "rb") as handle:
-            first = _decode(handle.readline())
+            first = decode_record(handle.readline())
     except OSError:
         return None
     value = first.get("sessionId")

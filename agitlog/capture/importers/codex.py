@@ -19,13 +19,12 @@ changed, so imported Codex sessions have no reconstructed steps (step 0 only).
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from agitlog import git
-from agitlog.capture.importers import Item, Transcript
+from agitlog.capture.importers import Item, Transcript, decode_record, utc_timestamp
 from agitlog.errors import AgitlogError
 
 AGENT = "codex"
@@ -58,7 +57,7 @@ def read_rollout(path: Path, *, repo_root: Path) -> Transcript | None:
     data = path.read_bytes()
     cut = data.rfind(b"\n") + 1
     lines = [line for line in data[:cut].splitlines() if line.strip()]
-    records = [_decode(line) for line in lines]
+    records = [decode_record(line) for line in lines]
     meta = next((r["payload"] for r in records if r.get("type") == "session_meta"
                  and isinstance(r.get("payload"), dict)), {})
     cwd = meta.get("cwd")
@@ -82,26 +81,10 @@ def _fail(path: Path, records: list[dict[str, Any]]) -> None:
                        hint="please report it with the Codex CLI version")
 
 
-def _decode(line: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return {"type": None, "raw": line.decode("utf-8", "backslashreplace")}
-    return value if isinstance(value, dict) else {"type": None, "raw": value}
-
-
-def _ts(value: Any) -> str:
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
-    except ValueError:
-        moment = datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _item(record: dict[str, Any]) -> Item | None:
     kind = record.get("type")
     payload = record.get("payload") if isinstance(record.get("payload"), dict) else {}
-    ts = _ts(record.get("timestamp"))
+    ts = utc_timestamp(record.get("timestamp"))
     if kind == "session_meta":
         return Item(ts, {"type": "agent.session", "data": {
             "agent": AGENT, "agent_session_id": payload.get("id"), "cwd": payload.get("cwd"),

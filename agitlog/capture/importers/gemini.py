@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from agitlog import git
-from agitlog.capture.importers import FileChange, Item, Transcript
+from agitlog.capture.importers import FileChange, Item, Transcript, utc_timestamp
 from agitlog.errors import AgitlogError
 
 AGENT = "gemini"
@@ -84,14 +84,6 @@ def _decode(line: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _ts(value: Any) -> str:
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
-    except ValueError:
-        moment = datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class _Reader:
     def __init__(self, repo_root: Path) -> None:
         self.repo_root = repo_root
@@ -99,7 +91,7 @@ class _Reader:
         self.calls: dict[str, dict[str, Any]] = {}
 
     def items(self, message: dict[str, Any]) -> list[Item]:
-        ts = _ts(message.get("timestamp"))
+        ts = utc_timestamp(message.get("timestamp"))
         content = message.get("content")
         if message.get("type") == "gemini":
             return self._response(message, ts)
