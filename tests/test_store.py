@@ -253,3 +253,15 @@ def test_refs_read_from_files_match_git_packed_loose_and_mixed(repo: Path) -> No
     assert list(agit.refs_newest_first(where, "refs/agent-sessions/")) == expected
     assert agit.ref_shas(where, "refs/agent-sessions") == dict(expected)
     assert _store(repo).ids() == [name.removeprefix("refs/agent-sessions/") for name, _ in expected]
+
+
+def test_sessions_started_in_the_same_second_are_listed_by_their_exact_start(repo: Path) -> None:
+    """An id names the second; its random part says nothing of order. `log`, "the latest" and the
+    limited listing all follow the exact start time."""
+    earlier = craft(repo, "20260101-000000-ffffff", started_at='"2026-01-01T00:00:00.100000Z"')
+    later = craft(repo, "20260101-000000-000000", started_at='"2026-01-01T00:00:00.900000Z"')
+    older = craft(repo, "20251231-235959-999999", started_at='"2025-12-31T23:59:59.000000Z"')
+    store = _store(repo)
+    assert [s.id for s in store.all()] == [later, earlier, older]
+    assert [s.id for s in store.list(limit=2)] == [later, earlier]
+    assert store.resolve().id == later

@@ -18,7 +18,7 @@ import itertools
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Iterator, NamedTuple, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from agitlog import git
 from agitlog.constants import (
@@ -92,6 +92,9 @@ class SessionStore:
         """Every session, newest first, its metadata read a page at a time as the caller goes on (the
         first page ``first_page`` long): refs are read lazily, newest first, so the newest sessions
         cost what they are, not what the repository holds."""
+        yield from _by_start_time(self._pages(first_page))
+
+    def _pages(self, first_page: int) -> Iterator[Session]:
         newest = self._newest_entries()
         size = first_page
         while page := list(itertools.islice(newest, size)):
@@ -105,7 +108,7 @@ class SessionStore:
         entries = self._index()
         records = cached_metas(self.repo, [(e.id, e.sha) for e in entries if e.journal is None and e.sha],
                                read=self._read_records)
-        return [self._session(e, records.get(e.sha or "")) for e in entries]
+        return list(_by_start_time(self._session(e, records.get(e.sha or "")) for e in entries))
 
     def list(self, *, limit: int | None = None, status: Sequence[str] = (), agent: str | None = None,
              since: datetime | None = None, originals_only: bool = False) -> list[Session]:
@@ -375,3 +378,10 @@ def _by_random_part(entries: Sequence[_Entry], query: str) -> list[_Entry]:
 def _some(ids: Iterator[str] | Sequence[str], count: int = 5) -> str:
     items = list(ids)
     return ", ".join(items[:count]) + (", …" if len(items) > count else "")
+
+
+def _by_start_time(sessions: Iterable[Session]) -> Iterator[Session]:
+    """Sessions in id order (newest first), each run of ids from the same second put in order of
+    their exact start time: an id says the second, its random part says nothing of the order."""
+    for _, same_second in itertools.groupby(sessions, key=lambda s: s.id[:15]):
+        yield from sorted(same_second, key=lambda s: (s.meta.started_at, s.id), reverse=True)
