@@ -65,6 +65,18 @@ def describe_changes(changes: list[FieldChange], *, labels: tuple[str, str] = ("
     return lines
 
 
+def without_volatile_text(text: str) -> str:
+    """``text`` with the run-specific parts constants.VOLATILE_REQUEST_TEXT names (a coding agent's
+    tool-output header) replaced by placeholders: how a rerun matches requests and compare compares them."""
+    import re
+
+    from agitlog.constants import VOLATILE_REQUEST_TEXT
+
+    for pattern, placeholder in VOLATILE_REQUEST_TEXT:
+        text = re.sub(pattern, placeholder, text)
+    return text
+
+
 def without_paths(value: Any, paths: tuple[str, ...]) -> Any:
     """A copy of ``value`` without the fields ``paths`` name: ``$.key``, ``$.a.b``, ``$.list[2]``,
     ``$.list[*].id`` (every element), ``$["odd key"]``."""

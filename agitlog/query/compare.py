@@ -3,13 +3,12 @@ runs: times, ids, pids, durations) and the difference of their final trees."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from agitlog import git
-from agitlog.constants import VOLATILE_REQUEST_FIELDS, VOLATILE_REQUEST_PATHS, VOLATILE_REQUEST_TEXT
-from agitlog.jsondiff import FieldChange, json_changes, without_paths
+from agitlog.constants import VOLATILE_REQUEST_FIELDS, VOLATILE_REQUEST_PATHS
+from agitlog.jsondiff import FieldChange, json_changes, without_paths, without_volatile_text
 from agitlog.store.sessions import Session, SessionStore
 
 _VOLATILE_EVENT_FIELDS = ("v", "seq", "ts", "session", "pid", "span", "parent_span", "step", "commit")
@@ -49,12 +48,6 @@ def _without_timings(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _without_volatile_text(text: str) -> str:
-    for pattern, placeholder in VOLATILE_REQUEST_TEXT:
-        text = re.sub(pattern, placeholder, text)
-    return text
-
-
 def normalize_event(event: dict[str, Any], request_ignore: tuple[str, ...] = ()) -> dict[str, Any]:
     """The parts of an event that a faithful re-execution reproduces. A model request's body is
     compared as a rerun matches it (without VOLATILE_REQUEST_FIELDS and the ``request_ignore`` JSON
@@ -73,7 +66,7 @@ def normalize_event(event: dict[str, Any], request_ignore: tuple[str, ...] = ())
     if event.get("type") == "llm.request" and isinstance(core["data"].get("body"), dict):
         body = {k: v for k, v in core["data"]["body"].items() if k not in VOLATILE_REQUEST_FIELDS}
         body = without_paths(body, VOLATILE_REQUEST_PATHS + tuple(request_ignore))
-        core["data"]["body"] = json.loads(_without_volatile_text(json.dumps(body, ensure_ascii=False)))
+        core["data"]["body"] = json.loads(without_volatile_text(json.dumps(body, ensure_ascii=False)))
     return core
 
 

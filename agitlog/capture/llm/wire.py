@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agitlog.capture.llm.encoding import decode_content
-from agitlog.constants import VOLATILE_REQUEST_FIELDS, VOLATILE_REQUEST_PATHS, VOLATILE_REQUEST_TEXT
+from agitlog.constants import VOLATILE_REQUEST_FIELDS, VOLATILE_REQUEST_PATHS
 from agitlog.capture.llm.proxy import LLMRequest, LLMResult
 
 API_CHAT = "chat.completions"
@@ -113,15 +113,6 @@ def response_event_data(request: LLMRequest, result: LLMResult) -> dict:
     }
 
 
-def without_volatile_text(text: str) -> str:
-    """``text`` with the run-specific parts VOLATILE_REQUEST_TEXT names replaced by placeholders."""
-    import re
-
-    for pattern, placeholder in VOLATILE_REQUEST_TEXT:
-        text = re.sub(pattern, placeholder, text)
-    return text
-
-
 def canonical_request(body: bytes, ignore: tuple[str, ...] = ()) -> str:
     """A request body reduced for matching a rerun's call to the recorded one.
 
@@ -138,6 +129,8 @@ def canonical_request(body: bytes, ignore: tuple[str, ...] = ()) -> str:
         from agitlog.jsondiff import without_paths
 
         value = without_paths(value, VOLATILE_REQUEST_PATHS + tuple(ignore))
+    from agitlog.jsondiff import without_volatile_text
+
     return without_volatile_text(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
