@@ -159,12 +159,13 @@ _NEAR_RE = re.compile(
     r"(?:[ \t]+(?:is|was|of|for|to|->|=|:))?[ \t]+[\"'`]?(?P<value>[a-z0-9+/_.=-]{16,512})"
 )
 
-# PEM private keys get their own pass, run first: a key block is the biggest secret, and a token
+# PEM private keys get their own pass, run first (the body is an unrolled loop, not possessive
+# quantifiers, which early CPython 3.11 releases mishandle): a key block is the biggest secret, and a token
 # format's body (which may contain "-") must not swallow its "-----BEGIN" line.
 _PEM_RE = re.compile(
     r"""
     -----BEGIN[A-Z0-9 ]{0,40}PRIVATE\ KEY(?:\ BLOCK)?-----
-    (?: (?:[^-]++|-(?!----))*+-----END[A-Z0-9 ]{0,40}PRIVATE\ KEY(?:\ BLOCK)?-----
+    (?: [^-]*(?:-(?!----)[^-]*)*-----END[A-Z0-9 ]{0,40}PRIVATE\ KEY(?:\ BLOCK)?-----
       | (?:[ \t]*(?:\r?\n|\\r?\\n)[ \t]*(?:[A-Za-z0-9+/=]{16,}|[A-Z][A-Za-z-]*:[^\r\n\\]*))*  # truncated
     )
     """,
