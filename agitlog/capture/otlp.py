@@ -31,21 +31,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from agitlog.capture.endpoints import (  # noqa: F401 - the variable names are part of this module's API
+    ENV_ENDPOINT, ENV_HEADERS, ENV_PROTOCOL, ENV_TRACES_ENDPOINT, ENV_TRACES_HEADERS, ENV_TRACES_PROTOCOL,
+    otlp_base_url, otlp_child_env, user_traces_endpoint,
+)
+
 if TYPE_CHECKING:
     from agitlog.capture.recorder import Recorder
 
-ENV_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-ENV_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-ENV_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
-ENV_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-ENV_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
-ENV_TRACES_HEADERS = "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
 MAX_BODY = 64 * 1024 * 1024
 LLM_OPERATIONS = ("chat", "text_completion", "generate_content", "generation", "response", "llm", "embeddings")
 SLACK_S = 0.05      # a proxy call belongs to an LLM span if it started within the span, give or take this
@@ -357,14 +357,22 @@ class OtlpReceiver:
     """An OTLP/HTTP receiver on loopback for one session: ``/<token>/v1/traces`` records spans;
     ``/<token>/v1/metrics`` and ``/<token>/v1/logs`` are accepted and dropped."""
 
-    def __init__(self, spans: SpanRecorder, *, env: Mapping[str, str], host: str = "127.0.0.1") -> None:
+    def __init__(self, spans: SpanRecorder, *, env: Mapping[str, str], host: str = "127.0.0.1",
+                 token: str | None = None, listener: socket.socket | None = None) -> None:
+        """``listener``: a socket already listening on ``host``, taken over (agitlog.capture.services
+        binds it, and chooses ``token``, before the receiver is built)."""
         self.spans = spans
-        self.token = os.urandom(16).hex()
+        self.token = token or os.urandom(16).hex()
+        self.env = env
         self.forward_to = user_traces_endpoint(env)
         self.forward_headers = _parse_headers(env.get(ENV_TRACES_HEADERS) or env.get(ENV_HEADERS) or "")
-        self.user_endpoint_set = bool(env.get(ENV_ENDPOINT))
         self.received = 0
-        self._server = ThreadingHTTPServer((host, 0), _Handler)
+        self._server = ThreadingHTTPServer((host, 0), _Handler, bind_and_activate=listener is None)
+        if listener is not None:
+            self._server.socket.close()
+            listener.setblocking(True)
+            self._server.socket = listener
+            self._server.server_address = listener.getsockname()
         self._server.daemon_threads = True
         self._server.receiver = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
@@ -373,7 +381,7 @@ class OtlpReceiver:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/{self.token}"
+        return otlp_base_url(host, port, self.token)
 
     def start(self) -> OtlpReceiver:
         self._thread.start()
@@ -386,10 +394,7 @@ class OtlpReceiver:
     def child_env(self) -> dict[str, str]:
         """Point the child's OpenTelemetry exporters here; the user's own endpoint still gets traces
         (we forward them), and their metrics and logs keep going where they went."""
-        env = {ENV_TRACES_ENDPOINT: self.base_url + "/v1/traces", ENV_TRACES_PROTOCOL: "http/protobuf"}
-        if not self.user_endpoint_set:
-            env[ENV_ENDPOINT] = self.base_url
-        return env
+        return otlp_child_env(self.base_url, self.env)
 
     def handle(self, path: str, body: bytes, content_type: str) -> tuple[int, str]:
         """One upload: (HTTP status, message)."""
@@ -420,16 +425,6 @@ class OtlpReceiver:
         except (urllib.error.URLError, OSError) as exc:
             self.spans.recorder.record({"type": "log", "data": {
                 "level": "warning", "message": f"could not forward OTLP traces to {self.forward_to}: {exc}"}})
-
-
-def user_traces_endpoint(env: Mapping[str, str]) -> str | None:
-    """Where the user's own OTLP traces went before agitlog: the traces endpoint as is, or the
-    general endpoint plus /v1/traces (the OTLP exporter specification's rule)."""
-    if env.get(ENV_TRACES_ENDPOINT):
-        return env[ENV_TRACES_ENDPOINT]
-    if env.get(ENV_ENDPOINT):
-        return env[ENV_ENDPOINT].rstrip("/") + "/v1/traces"
-    return None
 
 
 def _parse_headers(text: str) -> dict[str, str]:

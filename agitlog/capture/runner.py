@@ -175,16 +175,12 @@ def _find_executable(program: str, cwd: Path) -> str:
 def _start_capture_services(live: LiveSession, *, enabled: bool, replay: ReplayBook | None, inject: bool,
                             channel: ChannelServer) -> list[Any]:
     """Services that capture without code changes (the LLM proxy, the OTLP receiver for agent
-    frameworks' spans); none when disabled."""
+    frameworks' spans), built on first use (agitlog.capture.services); none when disabled."""
     if not enabled:
         return []
-    from agitlog.capture.llm.capture import start_llm_capture  # noqa: PLC0415
-    from agitlog.capture.otlp import OtlpReceiver, SpanRecorder  # noqa: PLC0415
+    from agitlog.capture.services import CaptureServices  # noqa: PLC0415
 
-    spans = SpanRecorder(live.recorder)
-    llm = start_llm_capture(live, replay=replay, inject=inject, channel=channel, spans=spans)
-    spans.model_calls = lambda: list(llm.model_calls)
-    return [llm, OtlpReceiver(spans, env=os.environ).start()]
+    return [CaptureServices(live, replay=replay, inject=inject, channel=channel)]
 
 
 def _child_env(live: LiveSession, channel: ChannelServer, services: list[Any]) -> dict[str, str]:

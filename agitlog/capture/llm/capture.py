@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -24,14 +25,13 @@ if TYPE_CHECKING:
     from agitlog.capture.replaybook import ReplayBook
     from agitlog.capture.lifecycle import LiveSession
 
-PYTHONPATH = "PYTHONPATH"
-
 
 class LLMCapture:
     """The proxy's hooks, recording into one live session (and serving a replay book in a rerun)."""
 
     def __init__(self, live: LiveSession, *, replay: ReplayBook | None = None, inject: bool = True,
-                 channel: ChannelServer | None = None, spans: SpanRecorder | None = None) -> None:
+                 channel: ChannelServer | None = None, spans: SpanRecorder | None = None,
+                 listener: socket.socket | None = None, secret: str | None = None) -> None:
         self.live = live
         self.spans = spans              # where the OpenAI Agents SDK's trace uploads go
         self.model_calls: list[tuple[int, float]] = []   # (seq of llm.request, when it started)
@@ -41,7 +41,8 @@ class LLMCapture:
         self.inject = inject
         self.upstream_calls = 0
         self._last_response_seq: int | None = None
-        self.proxy = LLMProxy(hooks=self, upstreams=LLMProxy.upstreams_from_env(os.environ))
+        self.proxy = LLMProxy(hooks=self, upstreams=LLMProxy.upstreams_from_env(os.environ), listener=listener,
+                              secret=secret)
         self.callers: CallerFinder | None = None
         self._attribution: dict[str, dict[str, Any]] = {}  # call id -> the caller's pid, agent, span
 
@@ -58,10 +59,9 @@ class LLMCapture:
     def child_env(self) -> dict[str, str]:
         env = self.proxy.child_env()
         if self.inject:
-            from agitlog.capture.llm.inject import inject_dir
+            from agitlog.capture.llm.inject import inject_env
 
-            existing = os.environ.get(PYTHONPATH)
-            env[PYTHONPATH] = str(inject_dir()) + (os.pathsep + existing if existing else "")
+            env.update(inject_env())
         return env
 
     # --- hooks ------------------------------------------------------------------------------------

@@ -21,15 +21,11 @@ from agitlog.capture.llm.proxy.framing import (
 from agitlog.capture.llm.proxy.routing import Refusal, Route, classify_url, make_route
 from agitlog.capture.llm.proxy.relay import Clock, forward_call, serve_reply
 from agitlog.capture.llm.proxy.pool import Pool, warm_up
+from agitlog.capture.endpoints import (  # noqa: F401 - re-exported: the proxy's public names
+    BASE_URL_ENV, DEFAULT_UPSTREAMS, PROXY_ENV, proxy_child_env, proxy_root_url, upstreams_from_env,
+)
 
 
-DEFAULT_UPSTREAMS: dict[str, str] = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-}
-BASE_URL_ENV: dict[str, str] = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
-PROXY_ENV = "AGITLOG_PROXY"
-_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 _ORDER_WAIT = 60.0  # a hung after_call delays later calls at most this long
 
 
@@ -45,7 +41,10 @@ class LLMProxy:
         port: int = 0,
         upstream_timeout: float = 600.0,
         secret: str | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
+        """``listener``: a socket already listening (on ``host``), which the proxy takes over; its
+        port is the proxy's (agitlog.capture.services binds it before the proxy is built)."""
         self._hooks = _SafeHooks(hooks)
         self._secret = secret or os.urandom(16).hex()
         self._prefix = f"/{self._secret}/".encode()
@@ -54,7 +53,9 @@ class LLMProxy:
         self._host = host
         self._port = port
         self._pool = Pool(timeout=upstream_timeout)
-        self._listener: socket.socket | None = None
+        self._listener: socket.socket | None = listener
+        if listener is not None:
+            self._port = listener.getsockname()[1]
         self._threads: set[threading.Thread] = set()
         self._clients: set[socket.socket] = set()
         self._lock = threading.Condition()
@@ -71,9 +72,11 @@ class LLMProxy:
 
     def start(self) -> None:
         """Listen, then serve from background threads; returns once connections are accepted."""
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        self._listener = socket.create_server((self._host, self._port), family=family, backlog=128)
-        self._port = self._listener.getsockname()[1]
+        if self._listener is None:
+            family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+            self._listener = socket.create_server((self._host, self._port), family=family, backlog=128)
+            self._port = self._listener.getsockname()[1]
+        self._listener.setblocking(True)  # a handed-over listener may have been polled non-blocking
         needs_tls = any(url.startswith("https:") for url in self._upstreams.values())
         threading.Thread(target=warm_up, args=(needs_tls, self._closed), name="agitlog-proxy-warmup",
                          daemon=True).start()
@@ -138,8 +141,7 @@ class LLMProxy:
     @property
     def root_url(self) -> str:
         """The proxy's root, secret path segment included: every URL a client uses starts with it."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}/{self._secret}"
+        return proxy_root_url(self._host, self._port, self._secret)
 
     def base_url(self, provider: str) -> str:
         """The base URL a client of `provider` ("openai" or "anthropic") should use."""
@@ -148,21 +150,13 @@ class LLMProxy:
         return f"{self.root_url}/{provider}"
 
     def child_env(self) -> dict[str, str]:
-        """Variables to set in the recorded child.
-
-        When the parent has HTTP(S)_PROXY/ALL_PROXY set, 127.0.0.1 is added to NO_PROXY too: the SDKs
-        honour those variables and would otherwise send proxy-bound traffic to the corporate proxy.
-        """
-        env = {BASE_URL_ENV[name]: self.base_url(name) for name in BASE_URL_ENV if name in self._upstreams}
-        env[PROXY_ENV] = self.root_url
-        if any(os.environ.get(var) for var in _PROXY_VARS):
-            env.update(_no_proxy_env(self._host))
-        return env
+        """Variables to set in the recorded child (agitlog.capture.endpoints.proxy_child_env)."""
+        return proxy_child_env(self.root_url, self._upstreams, self._host)
 
     @staticmethod
     def upstreams_from_env(env: Mapping[str, str]) -> dict[str, str]:
         """Upstream base per provider: the variable the user had set, else the provider's default."""
-        return {name: (env.get(var) or DEFAULT_UPSTREAMS[name]).rstrip("/") for name, var in BASE_URL_ENV.items()}
+        return upstreams_from_env(env)
 
     # -- serving -----------------------------------------------------------------------------------
 
@@ -370,13 +364,3 @@ class _SafeHooks:
         self._reported.add(name)
         # The brief's one sanctioned stderr line: the recorder must not stay silent about lost calls.
         sys.stderr.write(f"agitlog: LLM proxy hook {name} failed ({type(exc).__name__}: {exc}); calls go on\n")
-
-
-def _no_proxy_env(host: str) -> dict[str, str]:
-    current = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
-    names = [name for name in current.split(",") if name.strip()]
-    for local in (host, "127.0.0.1", "localhost"):
-        if local not in names:
-            names.append(local)
-    value = ",".join(names)
-    return {"NO_PROXY": value, "no_proxy": value}

@@ -1,0 +1,125 @@
+"""The LLM proxy and the OTLP receiver of one `agitlog run`, built when first needed.
+
+Both listen on loopback ports that the child learns from its environment, so the ports must be
+bound before the child starts. Their servers, though, load http, email, ssl and the proxy's own
+modules: tens of milliseconds of CPU that a run whose child never calls a model (a shell script, a
+test command, `true`) would pay on its start-up for nothing. So at first only the two sockets
+exist (the kernel queues connections on them), and one thread waits for whichever comes first:
+
+- a connection to either socket: both servers are built on the bound sockets and take it over;
+- ``ACTIVATE_AFTER`` seconds with the child still running: built then, so an agent's first model
+  call does not wait for the imports (agents take far longer than that to reach their first call);
+- the end of the run: nothing is built; the sockets are closed.
+
+Both are built together because they share one ``SpanRecorder`` (the OpenAI Agents SDK's trace
+uploads arrive at the proxy, other frameworks' spans at the OTLP receiver, into one span tree).
+"""
+from __future__ import annotations
+
+import os
+import select
+import socket
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from agitlog.capture.endpoints import (
+    otlp_base_url, otlp_child_env, proxy_child_env, proxy_root_url, upstreams_from_env,
+)
+
+if TYPE_CHECKING:
+    from agitlog.capture.channel import ChannelServer
+    from agitlog.capture.lifecycle import LiveSession
+    from agitlog.capture.replaybook import ReplayBook
+
+HOST = "127.0.0.1"
+ACTIVATE_AFTER = 0.2  # seconds
+
+
+class CaptureServices:
+    """The proxy and the OTLP receiver for one live session: ``child_env`` at once, servers on
+    demand (see the module docstring). ``close`` after the child has exited."""
+
+    def __init__(self, live: LiveSession, *, replay: ReplayBook | None, inject: bool, channel: ChannelServer,
+                 activate_after: float = ACTIVATE_AFTER) -> None:
+        self._live = live
+        self._replay = replay
+        self._inject = inject
+        self._channel = channel
+        self._proxy_socket = socket.create_server((HOST, 0), backlog=128)
+        self._otlp_socket = socket.create_server((HOST, 0), backlog=128)
+        self._secret = os.urandom(16).hex()  # the proxy's path secret (agitlog.capture.llm.proxy)
+        self._token = os.urandom(16).hex()   # the OTLP receiver's
+        self._lock = threading.Lock()
+        self._closing = False
+        self._servers: list[Any] = []       # the LLMCapture and the OtlpReceiver, once built
+        self._llm: Any = None
+        self._wake_read, self._wake_write = os.pipe()
+        self._gate = threading.Thread(target=self._wait, args=(activate_after,), name="agitlog-capture-gate",
+                                      daemon=True)
+        self._gate.start()
+
+    @property
+    def upstream_calls(self) -> int:
+        """Calls the proxy forwarded to a real upstream (0 when it was never built)."""
+        return self._llm.upstream_calls if self._llm is not None else 0
+
+    @property
+    def active(self) -> bool:
+        """Whether the servers were built (a connection came, or the child ran long enough)."""
+        return bool(self._servers)
+
+    def child_env(self) -> dict[str, str]:
+        """The same variables the built servers' own ``child_env`` give (agitlog.capture.endpoints)."""
+        env = proxy_child_env(proxy_root_url(HOST, self._proxy_socket.getsockname()[1], self._secret),
+                              upstreams_from_env(os.environ), HOST)
+        if self._inject:
+            from agitlog.capture.llm.inject import inject_env  # light: pathlib only
+
+            env.update(inject_env())
+        env.update(otlp_child_env(otlp_base_url(HOST, self._otlp_socket.getsockname()[1], self._token), os.environ))
+        return env
+
+    def close(self) -> None:
+        """Stop the servers (letting calls in flight finish, as they do), or close the unused sockets."""
+        with self._lock:  # waits for a build in progress
+            self._closing = True
+        os.write(self._wake_write, b"x")
+        self._gate.join()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+        for server in self._servers:
+            server.close()
+        self._proxy_socket.close()  # a no-op for a socket a server took over and closed
+        self._otlp_socket.close()
+
+    def _wait(self, timeout: float) -> None:
+        try:
+            ready, _, _ = select.select([self._proxy_socket, self._otlp_socket, self._wake_read], [], [], timeout)
+        except (OSError, ValueError):
+            return
+        if self._wake_read in ready:
+            return
+        with self._lock:
+            if not self._closing:
+                self._build()
+
+    def _build(self) -> None:
+        """Both servers, on the bound sockets; a failure is recorded and the run goes on without them
+        (the child's calls to the proxy's port then fail, which its own error handling reports)."""
+        try:
+            from agitlog.capture.llm.capture import LLMCapture  # noqa: PLC0415
+            from agitlog.capture.otlp import OtlpReceiver, SpanRecorder  # noqa: PLC0415
+
+            spans = SpanRecorder(self._live.recorder)
+            llm = LLMCapture(self._live, replay=self._replay, inject=self._inject, channel=self._channel,
+                             spans=spans, listener=self._proxy_socket, secret=self._secret).start()
+            self._servers.append(llm)
+            self._llm = llm
+            spans.model_calls = lambda: list(llm.model_calls)
+            otlp = OtlpReceiver(spans, env=os.environ, host=HOST, token=self._token, listener=self._otlp_socket)
+            self._servers.append(otlp.start())
+        except Exception as exc:  # noqa: BLE001 - the recording goes on; the session says what failed
+            sys.stderr.write(f"agitlog: warning: LLM and OTLP capture could not start: {exc}\n")
+            self._live.recorder.record({"type": "error", "data": {
+                "error": "LLM and OTLP capture could not start", "reason": f"{type(exc).__name__}: {exc}"}})
