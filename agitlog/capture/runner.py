@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from agitlog.constants import (
 )
 from agitlog.errors import AgitlogError
 from agitlog.capture.recorder import Recorder
-from agitlog.capture.lifecycle import LiveSession, finish_session, prepare_finish, start_session
+from agitlog.capture.lifecycle import FinishedSession, LiveSession, finish_session, prepare_finish, start_session
 from agitlog.store.recovery import recover_sessions
 from agitlog.capture.adapters import choose_adapter
 
@@ -40,7 +39,12 @@ class RunResult:
     steps: int
     warning: str | None = None
     upstream_calls: int = 0
-    session: Session | None = None   # the stored session; None when finishing it failed (see warning)
+    finished: FinishedSession | None = None   # None when finishing failed (see warning)
+
+    @property
+    def session(self) -> Session | None:
+        """The stored session, typed; None when finishing it failed (see warning)."""
+        return self.finished.session() if self.finished is not None else None
 
 
 def run_recorded(
@@ -116,7 +120,7 @@ def run_recorded(
                    "command (or `agitlog recover`) will finish it")
     return RunResult(session_id=live.id, exit_code=outcome.exit_code, status=outcome.status,
                      steps=live.recorder.step + 1, warning=warning,
-                     upstream_calls=sum(getattr(s, "upstream_calls", 0) for s in services), session=stored)
+                     upstream_calls=sum(getattr(s, "upstream_calls", 0) for s in services), finished=stored)
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,9 @@ def _find_executable(program: str, cwd: Path) -> str:
         if not os.access(path, os.X_OK) or path.is_dir():
             raise AgitlogError(f"permission denied: {program}", hint=f"chmod +x {program}", exit_code=126)
         return str(path)
-    found = shutil.which(program)
+    from agitlog.capture.shim import which
+
+    found = which(program)
     if found is None:
         raise AgitlogError(f"command not found: {program}", hint="check the spelling and your PATH", exit_code=127)
     return found

@@ -11,10 +11,8 @@ is none, a two-line shell script running ``<this python> -m agitlog``. It lives 
 repository's state directory, one directory per interpreter, and is written once."""
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 from typing import Callable, Mapping
@@ -37,10 +35,20 @@ def command_words() -> list[str]:
     script = console_script()
     if script is None:
         return [sys.executable, "-m", COMMAND]
-    found = shutil.which(COMMAND)
+    found = which(COMMAND)
     if found and _same_file(found, script):
         return [COMMAND]
     return [str(script)]
+
+
+def which(program: str) -> str | None:
+    """``shutil.which(program)`` on POSIX, without importing shutil (it loads bz2 and lzma, on
+    `agitlog run`'s path): the first executable file of that name on PATH."""
+    for directory in (os.environ.get("PATH") or os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", program)
+        if os.access(candidate, os.F_OK | os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 def shell_command(*args: str) -> str:
@@ -51,7 +59,7 @@ def shell_command(*args: str) -> str:
 def ensure_shim(state_dir: Path) -> Path | None:
     """The private `agitlog` command for this interpreter under ``state_dir`` (made when missing);
     None when it cannot be written (a read-only repository): the child then keeps its PATH as is."""
-    key = hashlib.sha1(os.fsencode(sys.executable)).hexdigest()[:12]
+    key = _sha1()(os.fsencode(sys.executable)).hexdigest()[:12]
     shim = state_dir / "bin" / key / COMMAND
     script = console_script()
     try:
@@ -100,3 +108,12 @@ def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def _sha1():  # -> the sha1 constructor
+    """CPython's built-in SHA-1 rather than hashlib's, which loads OpenSSL on `agitlog run`'s start-up."""
+    try:
+        from _sha1 import sha1
+    except ImportError:
+        from hashlib import sha1
+    return sha1

@@ -7,7 +7,6 @@ snapshot adds only what ``git status`` reports changed before ``write-tree``.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -58,7 +57,7 @@ class Snapshotter:
         make_private_dir(self.index_file.parent)
         if self.repo.index_file.is_file():
             tmp = self.index_file.with_suffix(".seed")
-            shutil.copyfile(self.repo.index_file, tmp)
+            _copy_file(self.repo.index_file, tmp)
             make_private(tmp)
             os.replace(tmp, self.index_file)
 
@@ -115,6 +114,14 @@ class Snapshotter:
         if size > self.config.max_file_size:
             return Skip(path, "size", size)
         return None
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    """``shutil.copyfile`` without importing shutil (it loads bz2 and lzma on `agitlog run`'s path);
+    an index is a few megabytes at most, read at once."""
+    data = source.read_bytes()
+    with open(target, "wb") as out:
+        out.write(data)
 
 
 def _basename(path: str) -> str:

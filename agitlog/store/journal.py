@@ -21,7 +21,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +133,7 @@ def clean_stale_journals(state_dir: Path) -> list[str]:
     for entry in entries:
         path = Path(entry.path)
         if entry.name.startswith(".removed-") or _abandoned_start(path):
-            shutil.rmtree(path, ignore_errors=True)
+            _delete_tree(path)
             removed.append(entry.name)
     return removed
 
@@ -188,7 +187,28 @@ def remove_journal(journal: Journal) -> None:
     except FileNotFoundError:
         return  # another process finished removing it
     crash_point("finalize.journal-moved")
-    shutil.rmtree(trash, ignore_errors=True)
+    _delete_tree(trash)
+
+
+def _delete_tree(path: Path | str) -> None:
+    """``shutil.rmtree(path, ignore_errors=True)`` without importing shutil, which loads bz2 and lzma
+    on `agitlog run`'s path. Symlinks are removed, never followed."""
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        entries = []
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                _delete_tree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def blob_id(data: bytes) -> str:

@@ -18,10 +18,21 @@ RECORDED_FILE = "recorded"
 
 
 def command_digest(command: Sequence[str]) -> str:
-    import hashlib  # only recording and rerun pay for it
-
     text = json.dumps(list(command), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return _sha256()(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _sha256():  # -> the sha256 constructor
+    """CPython's built-in SHA-256 (a fraction of a millisecond to import) rather than hashlib, which
+    loads OpenSSL (several milliseconds on `agitlog run`'s start-up path); hashlib where it is missing."""
+    try:
+        from _sha256 import sha256  # Python 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # Python 3.12 and later
+        except ImportError:
+            from hashlib import sha256
+    return sha256
 
 
 def mark_recorded(state_dir: Path, session_id: str, command: Sequence[str]) -> None:
