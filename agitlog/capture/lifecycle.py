@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from agitlog import git
 from agitlog.config import Config, load_config
@@ -19,12 +19,13 @@ from agitlog.store.events import new_span_id, new_trace_id, utc_now
 from agitlog.store.faults import crash_point
 from agitlog.store.journal import Journal, create_journal
 from agitlog.store.origin import mark_recorded
-from agitlog.store.models import SessionMeta
 from agitlog.store.recovery import finalize
 from agitlog.store.records import new_session_id, session_ref
-from agitlog.store.sessions import Session
 from agitlog.capture.recorder import Recorder
 from agitlog.capture.snapshot import Snapshotter
+
+if TYPE_CHECKING:
+    from agitlog.store.sessions import Session
 
 
 @dataclass
@@ -68,8 +69,11 @@ def start_session(
     journal, lock_fd = _create_unique_journal(repo, new_session_id())
     snapshotter = Snapshotter(repo, index_file=journal.index_file, config=config)
     snapshotter.seed()
-    snapshotter.prefetch(first_status)  # git scans the worktree while the rest is set up
+    snapshotter.prefetch(first_status)
     base, branch = head or git.head_state(repo)
+    # Step 0's tree first: git hashes the worktree into it while the redactor compiles on the other
+    # thread (the metadata below waits for it). Its commit follows once the recorder exists.
+    step0 = snapshotter.take()
     meta = _start_meta(journal.session_id, repo=repo, base=base, branch=branch, command=command, cwd=cwd,
                        name=name, agent=agent, env=env)
     meta.update(extra_meta or {})
@@ -78,7 +82,7 @@ def start_session(
     journal.write_start(meta)
     recorder = Recorder(repo=repo, config=config, journal=journal, meta=meta, redactor=redactor,
                         snapshotter=snapshotter)
-    recorder.snapshot_now(f"worktree before {' '.join(meta['command'])}")
+    recorder.snapshot_now(f"worktree before {' '.join(meta['command'])}", taken=step0)
     recorder.record({"type": "session.start", "span": meta["root_span"], "parent_span": meta.get("parent_span"),
                      "data": _start_event_data(meta)})
     return LiveSession(repo=repo, config=config, journal=journal, recorder=recorder, meta=meta,
@@ -194,8 +198,25 @@ def prepare_finish() -> None:
     import tomli_w  # noqa: F401
 
 
+@dataclass(frozen=True)
+class FinishedSession:
+    """A session just stored: enough to build its typed ``Session`` without listing sessions."""
+
+    id: str
+    meta: dict[str, Any]
+    commit: str
+
+    def session(self) -> Session:
+        """The stored session, typed (loads the store's models: only callers that need it pay)."""
+        from agitlog.store.models import SessionMeta
+        from agitlog.store.sessions import Session
+
+        return Session(id=self.id, meta=SessionMeta.from_dict(_without_none(self.meta), self.id),
+                       ref=session_ref(self.id), commit=self.commit)
+
+
 def finish_session(live: LiveSession, *, status: str, exit_code: int | None, signal: int | None = None,
-                   summary: str = "") -> Session:
+                   summary: str = "") -> FinishedSession:
     """Snapshot the worktree after the run, record session.end and write the record commit; returns
     the stored session (so nothing has to list sessions to find it)."""
     recorder = live.recorder
@@ -212,8 +233,7 @@ def finish_session(live: LiveSession, *, status: str, exit_code: int | None, sig
     commit = finalize(live.repo, live.journal, meta=meta, stats=recorder.stats,
                       first=recorder.first_commit, last=recorder.commit, steps=recorder.step + 1)
     os.close(live.lock_fd)
-    return Session(id=live.id, meta=SessionMeta.from_dict(_without_none(meta), live.id), ref=session_ref(live.id),
-                   commit=commit)
+    return FinishedSession(id=live.id, meta=meta, commit=commit)
 
 
 def _without_none(value: Any) -> Any:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agitlog import git
 from agitlog.constants import KIND_RECORD, STATUS_CRASHED, TRAILER_KIND
@@ -27,8 +27,10 @@ from agitlog.store.faults import crash_point
 from agitlog.store.journal import (
     Journal, clean_stale_journals, iter_journals, read_events_tolerant, remove_journal, try_lock_abandoned,
 )
-from agitlog.store.models import Event, parse_events
 from agitlog.store.records import session_ref, write_record
+
+if TYPE_CHECKING:  # the models load only when a crashed session is recovered
+    from agitlog.store.models import Event
 
 
 @dataclass
@@ -137,6 +139,8 @@ def _recover(repo: git.Repo, journal: Journal) -> None:
         remove_journal(journal)  # finalised, killed before the journal was removed: nothing left to do
         return
     complete, partial = read_events_tolerant(journal)
+    from agitlog.store.models import parse_events
+
     events = list(parse_events(complete, session_id))
     end = journal.read_end() or _recorded_end(events, partial) or {
         "status": STATUS_CRASHED, "exit_code": None, "ended_at": utc_now(),
