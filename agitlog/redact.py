@@ -195,7 +195,15 @@ _NAMED_SRC = (
     r"|" + _SCHEME.format("scheme_u") + r"(?P<uv>[^\s\"'\\&,;<>()\[\]{}|`]{1,4096}))"
 )
 _NAMED_RE = re.compile(_NAMED_SRC)
-_NAMED_RE_ICASE = re.compile(_NAMED_SRC, re.IGNORECASE)  # when lower() changes the text's length
+
+
+@functools.cache
+def _named_re_icase() -> re.Pattern[str]:
+    """For the rare text whose lower() changes its length; compiled on first use, not at import
+    (the import sits on `agitlog run`'s start-up, and this is its second-largest pattern)."""
+    return re.compile(_NAMED_SRC, re.IGNORECASE)
+
+
 _IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _ALWAYS_SECRET_NAMES = frozenset({"authorization", "proxy_authorization", "cookie", "set_cookie"})
 
@@ -556,7 +564,7 @@ def _redact_named(text: str) -> str:
     if len(low) == len(text):
         return _scan(_NAMED_RE, low, text, lambda m: _named_hit(m, text))
     # a few non-ASCII characters change length when lowercased; match case-insensitively instead
-    return _scan(_NAMED_RE_ICASE, text, text, lambda m: _named_hit(m, text))
+    return _scan(_named_re_icase(), text, text, lambda m: _named_hit(m, text))
 
 
 def _redact_formats(text: str) -> str:

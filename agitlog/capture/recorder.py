@@ -12,7 +12,7 @@ from agitlog.config import Config
 from agitlog.store.events import encode_event, finish_event
 from agitlog.store.journal import EventLog, Journal
 from agitlog.store.recovery import Stats
-from agitlog.capture.snapshot import Snapshotter
+from agitlog.capture.snapshot import Snapshot, Snapshotter
 from agitlog.capture.watch import WorktreeWatcher
 from agitlog.store.records import one_line, session_ref, step_message
 from agitlog.constants import TRAILER_LINK
@@ -132,15 +132,18 @@ class Recorder:
         with self._lock:
             self.snapshotter.prefetch()
 
-    def snapshot_now(self, summary: str, *, force: bool = False, event_seq: int | None = None) -> Ack:
+    def snapshot_now(self, summary: str, *, force: bool = False, event_seq: int | None = None,
+                     taken: Snapshot | None = None) -> Ack:
         """A snapshot that no event asked for (session start and end, model calls); ``event_seq`` names
-        the event the step belongs to (default: the next one)."""
+        the event the step belongs to (default: the next one). ``taken``: the snapshotter's tree,
+        already written (session start takes it before the recorder exists), to commit as the step."""
         with self._lock:
-            self._snapshot(summary, force=force, event_seq=event_seq)
+            self._snapshot(summary, force=force, event_seq=event_seq, taken=taken)
             return Ack(seq=self.seq, step=self.step, commit=self.commit)
 
-    def _snapshot(self, summary: str, *, force: bool = False, event_seq: int | None = None) -> None:
-        shot = self.snapshotter.take(force=force)
+    def _snapshot(self, summary: str, *, force: bool = False, event_seq: int | None = None,
+                  taken: Snapshot | None = None) -> None:
+        shot = taken or self.snapshotter.take(force=force)
         self._record_commits()
         for skip in shot.new_skips:
             self._log.append(self._finish(self.redactor.redact_value({"type": "snapshot.skip", "data": {
