@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -139,6 +140,15 @@ TARGETS = {"agitlog run -- true": ("ratio", 2.5), "agitlog emit": ("ms", 60), "c
            "first agitlog search": ("ms", 2000)}
 
 
+def print_rows(rows: list[tuple[str, float, str, float]]) -> None:
+    """Ratios against git, except for what a hook adds, which is a difference (added ms)."""
+    ratios = [row for row in rows if " added" not in row[0]]
+    report_rows(ratios)
+    for what, seconds, base_name, base_seconds in rows:
+        if " added" in what:
+            print(f"{what:<48} {seconds * 1000:+9.1f} ms   added to {base_name} ({base_seconds * 1000:.1f} ms)")
+
+
 def verdicts(rows: list[tuple[str, float, str, float]]) -> None:
     for what, seconds, _, base in rows:
         for prefix, (kind, limit) in TARGETS.items():
@@ -157,6 +167,7 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="comma-separated: run,emit,startup,hooks,search")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    load = os.getloadavg()
     rows: list[tuple[str, float, str, float]] = []
     parts = (("run", lambda: bench_run(args.files, args.runs)), ("emit", lambda: bench_emit(args.runs)),
              ("startup", lambda: bench_startup(args.runs)), ("hooks", lambda: bench_hooks(args.hook_sessions)),
@@ -164,8 +175,10 @@ def main() -> None:
     for name, part in parts:
         if name not in skip:
             rows += part()
-    report_rows(rows)
+    print_rows(rows)
     verdicts(rows)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in load)}, after: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 cores: compare runs made at similar load)")
 
 
 if __name__ == "__main__":

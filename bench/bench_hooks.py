@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import sys
 import time
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
+    load = os.getloadavg()
     f = measure(args.sessions)
     print(f"{args.sessions} sessions; first commit after they arrived (builds the cache): {f['cold'] * 1000:.0f} ms")
     report_rows([
@@ -86,6 +88,8 @@ def main() -> None:
     added_human, added_agent = f["hooked_human"] - f["plain_human"], f["hooked_agent"] - f["plain_agent"]
     print(f"added by the hook: {added_human * 1000:.1f} ms (human change), {added_agent * 1000:.1f} ms "
           f"(agent change) -> target <= 20 ms (trailer path): {'MEETS' if added_agent <= 0.02 else 'MISSES'}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in load)}, after: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
