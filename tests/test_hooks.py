@@ -237,3 +237,41 @@ def test_shell_path_writes_the_trailer_and_hands_unusual_commits_to_python(tmp_p
     proc = subprocess.run(["git", "commit", "-q", "-m", "mine"], cwd=repo, capture_output=True, text=True)
     assert proc.returncode == 0 and "missing_module" not in proc.stderr
     assert "Agent-Session" not in git(repo, "log", "-1", "--format=%B")
+
+
+def test_shell_path_hands_sessions_older_than_a_day_to_python(tmp_path: Path) -> None:
+    """The shell path finds yesterday's cutoff itself (awk, no `date`): a session two days old is
+    beyond it, so Python decides (and links it: the configured limit is 30 days); one from an
+    hour ago is linked by the shell alone."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_sessions", REPO_ROOT / "bench" / "gen_sessions.py")
+    gen = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(gen)
+    repo = calc_repo(tmp_path / "repo")
+    [old] = gen.generate(repo, sessions=1, events=3, days=2.0, until_days_ago=2.0)
+    [recent] = gen.generate(repo, sessions=1, events=3, days=0.05, until_days_ago=0.04, seed=2)
+    run_agitlog("hooks", "install", cwd=repo)
+    _age_ref_storage(repo)
+    (repo / "notes.txt").write_text("human\n")
+    git(repo, "add", "notes.txt")
+    assert "Agent-Session" not in _commit(repo, "builds the lists")
+    hook = repo / ".git" / "hooks" / "prepare-commit-msg"
+    working = hook.read_text()
+    hook.write_text(working.replace("agitlog.sharing.commit_hook", "agitlog.missing_module"))
+    (repo / "gen").mkdir()
+    recent_file = repo / "gen" / "session_000000.py"
+    recent_file.write_text(git(repo, "show", f"refs/agent-sessions/{recent}^:gen/session_000000.py"))
+    git(repo, "add", "gen")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "recent"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0 and "missing_module" not in proc.stderr  # the shell decided
+    assert f"Agent-Session: {recent}" in git(repo, "log", "-1", "--format=%B")
+    recent_file.write_text(git(repo, "show", f"refs/agent-sessions/{old}^:gen/session_000000.py"))
+    git(repo, "add", "gen")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "old"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0 and "missing_module" in proc.stderr  # beyond the cutoff: handed to Python
+    hook.write_text(working)
+    git(repo, "reset", "-q", "--soft", "HEAD~1")
+    git(repo, "commit", "-q", "-m", "old")  # the working hook: Python links it (30-day limit)
+    assert f"Agent-Session: {old}" in git(repo, "log", "-1", "--format=%B")
