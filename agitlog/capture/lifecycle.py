@@ -85,6 +85,7 @@ def start_session(
     recorder.snapshot_now(f"worktree before {' '.join(meta['command'])}", taken=step0)
     recorder.record({"type": "session.start", "span": meta["root_span"], "parent_span": meta.get("parent_span"),
                      "data": _start_event_data(meta)})
+    journal.wait_durable()  # start.json's fsync ran while step 0 was committed
     return LiveSession(repo=repo, config=config, journal=journal, recorder=recorder, meta=meta,
                        lock_fd=lock_fd, started=time.monotonic())
 

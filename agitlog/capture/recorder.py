@@ -58,7 +58,7 @@ class Recorder:
         self.step = -1
         self.commit: str | None = None
         self.first_commit: str | None = None
-        self._log = EventLog(journal.events_file)
+        self._log = EventLog(journal.events_file, before_sync=journal.wait_durable)
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._reflog_offset = git.head_reflog_size(repo)  # commits made from here on are the session's

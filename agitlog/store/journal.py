@@ -21,10 +21,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from agitlog.constants import JOURNAL_DIRNAME
 from agitlog.private import make_private_dir, open_private, secure_dir, write_private
@@ -34,6 +35,7 @@ from agitlog.errors import AgitlogError, CorruptRecordError
 @dataclass
 class Journal:
     path: Path
+    _start_sync: _StartSync | None = field(default=None, repr=False, compare=False)
 
     @property
     def session_id(self) -> str:
@@ -76,7 +78,31 @@ class Journal:
         return f"journal {self.path} is unreadable ({exc}); move it aside to silence this"
 
     def write_start(self, meta: dict[str, Any]) -> None:
-        _write_json(self.path / "start.json", meta, durable=True)  # without it a power cut loses the session
+        """start.json, durable (without it a power cut loses the session) and atomic. The fsync and
+        the rename that follows it run on a thread, so the caller can go on meanwhile; call
+        ``wait_durable`` before relying on it (the event log does, before its first fsync)."""
+        path = self.path / "start.json"
+        tmp = path.with_name(f"start.json.tmp{os.getpid()}")
+        fd = open_private(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY)
+        try:
+            view = memoryview(json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+            while view:
+                view = view[os.write(fd, view):]
+        except BaseException:
+            os.close(fd)
+            raise
+        self._start_sync = _StartSync(fd, tmp, path)
+        self._start_sync.start()
+
+    def wait_durable(self) -> None:
+        """Return once start.json is on disk, under its name."""
+        if self._start_sync is not None:
+            sync, self._start_sync = self._start_sync, None
+            sync.join()
+            if sync.error is not None:
+                raise AgitlogError(f"cannot write {sync.path}: {sync.error}",
+                                   hint="agitlog records into the repository's .git directory: check its "
+                                        "permissions and free disk space")
 
     def write_end(self, end: dict[str, Any]) -> None:
         _write_json(self.path / "end.json", end, durable=False)  # the record commit follows at once
@@ -229,6 +255,25 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+class _StartSync(threading.Thread):
+    """fsync a written temporary file, then rename it into place; ``error`` says what failed."""
+
+    def __init__(self, fd: int, tmp: Path, path: Path) -> None:
+        super().__init__(name="agitlog-start-sync", daemon=True)
+        self.fd, self.tmp, self.path = fd, tmp, path
+        self.error: OSError | None = None
+
+    def run(self) -> None:
+        try:
+            try:
+                os.fsync(self.fd)
+            finally:
+                os.close(self.fd)
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.error = exc
+
+
 def _write_json(path: Path, data: dict[str, Any], *, durable: bool) -> None:
     write_private(path, json.dumps(data, ensure_ascii=False).encode("utf-8"), durable=durable)
 
@@ -236,9 +281,12 @@ def _write_json(path: Path, data: dict[str, Any], *, durable: bool) -> None:
 class EventLog:
     """Append-only writer of encoded events; fsyncs at most once a second unless asked to."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, before_sync: Callable[[], None] | None = None) -> None:
+        """``before_sync`` runs before the first fsync (Journal.wait_durable: an event is never
+        durable before the session's start.json is)."""
         self._fd = open_private(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND)
         self._last_sync = time.monotonic()
+        self._before_sync = before_sync
 
     def append(self, data: bytes, *, durable: bool = False) -> None:
         view = memoryview(data)
@@ -247,6 +295,9 @@ class EventLog:
             view = view[written:]
         now = time.monotonic()
         if durable or now - self._last_sync > 1.0:
+            if self._before_sync is not None:
+                self._before_sync()
+                self._before_sync = None
             os.fsync(self._fd)
             self._last_sync = now
 
