@@ -150,3 +150,16 @@ def test_threads_left_by_a_run_are_only_daemons(repo: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_secret_file_patterns_match_as_fnmatch_does() -> None:
+    """The snapshot's regex-free shortcut for simple patterns agrees with fnmatchcase everywhere."""
+    from fnmatch import fnmatchcase
+
+    from agitlog.capture.snapshot import _name_matches
+    from agitlog.constants import DEFAULT_SECRET_FILES
+
+    patterns = [*DEFAULT_SECRET_FILES, "*", "**", "*x*", "a*b", "[ab]c", "?x", "***.pem", "", "*.tar.gz"]
+    names = [".env", ".env.local", "a.pem", "pem", ".pem", "id_rsa", "id_rsa.pub", "x", "", "ab", "axb", "bc",
+             "zx", "env", "a.key", "key", "A.PEM", "b.tar.gz", "id_ed25519_sk"]
+    assert [(n, p) for p in patterns for n in names if _name_matches(n, p) != fnmatchcase(n, p)] == []

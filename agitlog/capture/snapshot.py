@@ -105,7 +105,7 @@ class Snapshotter:
         path = change.path
         if any(matches_pattern(pattern, path) for pattern in self.config.exclude):
             return Skip(path, "excluded")
-        if change.untracked and any(fnmatchcase(_basename(path), p) for p in self.config.secret_files):
+        if change.untracked and any(_name_matches(_basename(path), p) for p in self.config.secret_files):
             return Skip(path, "secret")
         try:
             size = os.lstat(self.repo.root / path).st_size
@@ -122,6 +122,23 @@ def _copy_file(source: Path, target: Path) -> None:
     data = source.read_bytes()
     with open(target, "wb") as out:
         out.write(data)
+
+
+def _name_matches(name: str, pattern: str) -> bool:
+    """``fnmatchcase(name, pattern)``, answered without compiling a regex for the shapes the default
+    secret-file patterns have (".env", "*.pem", "id_rsa*", ".env.*"): each compile costs a fraction
+    of a millisecond on `agitlog run`'s start-up, for every pattern."""
+    body = pattern.strip("*")
+    if not any(c in body for c in "*?[") and pattern.count("*") == len(pattern) - len(body):
+        if pattern == body:
+            return name == pattern
+        if pattern == "*" + body:
+            return name.endswith(body)
+        if pattern == body + "*":
+            return name.startswith(body)
+        if pattern == "*" + body + "*":
+            return body in name
+    return fnmatchcase(name, pattern)
 
 
 def _basename(path: str) -> str:
