@@ -59,6 +59,7 @@ def test_import_aider_history(repo: Path, isolated_env: Path) -> None:
     assert [s["status"] for s in first] == ["imported", "imported"]
     one, two = (agitlog_json("show", s["session_id"], cwd=repo) for s in first)
     assert one["session"]["agent"] == "aider" and one["session"]["import"]["agent_version"] == "0.86.2"
+    assert one["prompt"] == "add notes"  # what the user typed, not the example exchange aider's requests start with
 
     # the prompt at the time the input history gives it; the model call at the LLM history's times
     inputs = (repo / ".aider.input.history").read_text().split("\n")
