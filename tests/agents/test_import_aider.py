@@ -130,3 +130,25 @@ def test_a_history_aider_did_not_write_is_refused_naming_the_version(repo: Path,
     assert proc.returncode == 1
     assert "aider 9.1.0" in proc.stderr and "tested: 0.86.2" in proc.stderr
     assert agitlog_json("log", cwd=repo) == []
+
+
+def test_a_history_date_that_is_no_date_is_refused(repo: Path, isolated_env: Path) -> None:
+    (repo / ".aider.chat.history.md").write_text("\n# aider chat started at 2026-13-45 10:00:00\n\n> Aider v0.86.2  \n")
+    proc = agitlog("import", "aider", cwd=repo)
+    assert proc.returncode == 1 and "aider 0.86.2" in proc.stderr
+
+
+def test_a_shared_history_file_gives_only_the_chats_that_name_this_repositorys_commits(
+        repo: Path, isolated_env: Path, tmp_path: Path) -> None:
+    ours = git(repo, "rev-parse", "HEAD").strip()
+    shared = tmp_path / "all-chats.md"
+    shared.write_text("\n# aider chat started at 2026-11-01 09:00:00\n\n#### elsewhere  \n\nok\n\n"
+                      "\n# aider chat started at 2026-11-02 09:00:00\n\n#### here  \n\ndone\n\n"
+                      f"> Commit {ours[:7]} initial  \n")
+    proc = agitlog("import", "aider", "--json", cwd=repo, env={"AIDER_CHAT_HISTORY_FILE": str(shared)})
+    assert proc.returncode == 0, proc.stderr
+    [session] = json.loads(proc.stdout)["sessions"]
+    shown = agitlog_json("show", session["session_id"], cwd=repo)
+    assert shown["prompt"] == "here"
+    [commit] = [e for e in shown["events"] if e["type"] == "git.commit"]
+    assert commit["data"]["commit"] == ours and commit["data"]["by_aider"] is False

@@ -166,7 +166,7 @@ def read_transcripts(repo: git.Repo, *, since: datetime | None, home: Path) -> I
         window = [entry for entry in inputs + llm if section.start <= entry.at and (end is None or entry.at < end)]
         label = section.label if labels[section.label] == 1 else f"{section.label} #{labels[section.label]}"
         transcript = _transcript(repo, section, label=label, files=files, window=window, end=end)
-        if shared and not any(item.draft["type"] == "git.commit" for item in transcript.items):
+        if shared and not any(item.draft["data"].get("found_in") == "chat-history" for item in transcript.items):
             continue  # nothing ties a section of a shared file to this repository
         yield transcript
 
@@ -197,7 +197,11 @@ def read_chat_history(path: Path) -> list[_Section]:
     for line in text.splitlines():
         header = _START.fullmatch(line)
         if header:
-            sections.append(_Section(_local(header.group(1), "%Y-%m-%d %H:%M:%S"), header.group(1), []))
+            try:
+                start = _local(header.group(1), "%Y-%m-%d %H:%M:%S")
+            except ValueError:
+                _fail(path, text)
+            sections.append(_Section(start, header.group(1), []))
         elif sections:
             sections[-1].lines.append(line)
         elif line.strip():
@@ -241,17 +245,24 @@ def _read_llm_history(path: Path) -> list[_Logged]:
     body: list[str] = []
     for line in data[: data.rfind(b"\n") + 1].decode("utf-8", "replace").splitlines():
         header = _LLM_HEADER.fullmatch(line)
-        if header:
+        at = _iso_local(header.group(2)) if header else None
+        if at is not None:
             if entries:
                 entries[-1] = _Logged(entries[-1].at, entries[-1].kind, "\n".join(body), len(body) + 1)
-            entries.append(_Logged(datetime.fromisoformat(header.group(2)).astimezone(timezone.utc),
-                                   header.group(1), "", 1))
+            entries.append(_Logged(at, header.group(1), "", 1))
             body = []
         elif entries:
             body.append(line)
     if entries:
         entries[-1] = _Logged(entries[-1].at, entries[-1].kind, "\n".join(body), len(body) + 1)
     return entries
+
+
+def _iso_local(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text).astimezone(timezone.utc)
+    except ValueError:
+        return None  # not a header after all: a line of the entry before
 
 
 def chat_entries(lines: list[str]) -> list[tuple[str, str]]:
