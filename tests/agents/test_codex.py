@@ -73,13 +73,19 @@ def test_codex_exec_is_recorded_without_configuration(repo: Path, isolated_env: 
     assert [s["status"] for s in again] == ["unchanged"]
 
 
+# the second command of the turn waits (60 s at most) until the first one's tool.result is in the journal,
+# which is written after its step's snapshot: the order of the two steps is then fixed, not timed
+SECOND = ("for i in $(seq 600); do grep -h '\"tool.result\"' .git/agitlog/journal/*/events.jsonl 2>/dev/null"
+          " | grep -q 'printf one' && break; sleep 0.1; done; printf two > two.txt")
+
+
 def test_codex_tool_calls_of_one_turn_are_separate_steps(repo: Path, isolated_env: Path) -> None:
     codex = agent_cli("codex")
-    # one model turn asks for two commands, which Codex runs at the same time; the second waits long
-    # enough that the first one's PostToolUse snapshot sees only the first's file; then a third turn
+    # one model turn asks for two commands, which Codex runs at the same time; the second waits until
+    # the first one's PostToolUse snapshot is taken, so that snapshot sees only the first's file
     fake = FakeModel().start()
     fake.script = [{"name": "exec_command", "input": {"cmd": "printf one > one.txt"}, "together": 2},
-                   {"name": "exec_command", "input": {"cmd": "sleep 3; printf two > two.txt"}},
+                   {"name": "exec_command", "input": {"cmd": SECOND}},
                    {"name": "exec_command", "input": {"cmd": "printf three > three.txt"}}]
     try:
         proc = agitlog("run", "--", str(codex), "-m", "fake-1", "exec", "--dangerously-bypass-approvals-and-sandbox",
@@ -90,13 +96,13 @@ def test_codex_tool_calls_of_one_turn_are_separate_steps(repo: Path, isolated_en
     events = agitlog_json("show", cwd=repo)["events"]
     first_turn = next(e for e in events if e["type"] == "llm.response" and len(e["data"]["tool_calls"]) == 2)
     results = {e["data"]["arguments"]["command"]: e for e in events if e["type"] == "tool.result"}
-    one, two = results["printf one > one.txt"], results["sleep 3; printf two > two.txt"]
+    one, two = results["printf one > one.txt"], results[SECOND]
     for result, call in zip((one, two), first_turn["data"]["tool_calls"]):
         assert result["data"]["call_id"] == call["id"] and result["data"]["llm_response_seq"] == first_turn["seq"]
     # the two calls of one model turn are two steps: one.txt's step does not hold two.txt yet
     files = {name: git(repo, "ls-tree", "--name-only", results[name]["commit"]).split() for name in results}
     assert "one.txt" in files["printf one > one.txt"] and "two.txt" not in files["printf one > one.txt"]
-    assert "two.txt" in files["sleep 3; printf two > two.txt"] and one["step"] < two["step"]
+    assert "two.txt" in files[SECOND] and one["step"] < two["step"]
     three = results["printf three > three.txt"]
     assert f"Agitlog-Event: {three['seq']}" in git(repo, "log", "-1", "--format=%B", three["commit"])
     assert {e["data"]["call_id"] for e in events if e["type"] == "tool.call"} \
