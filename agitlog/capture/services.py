@@ -3,13 +3,15 @@
 Both listen on loopback ports that the child learns from its environment, so the ports must be
 bound before the child starts. Their servers, though, load http, email, ssl and the proxy's own
 modules: tens of milliseconds of CPU that a run whose child never calls a model (a shell script, a
-test command, `true`) would pay on its start-up for nothing. So at first only the two sockets
-exist (the kernel queues connections on them), and one thread waits for whichever comes first:
+test command, `true`) would pay for nothing. So at first only the two sockets exist (the kernel
+queues connections on them), and one thread waits for whichever comes first:
 
-- a connection to either socket: both servers are built on the bound sockets and take it over;
-- ``ACTIVATE_AFTER`` seconds with the child still running: built then, so an agent's first model
-  call does not wait for the imports (agents take far longer than that to reach their first call);
+- a connection to either socket: both servers are built on the bound sockets and take it over
+  (the first model call waits for the imports once, tens of milliseconds next to a model's answer);
 - the end of the run: nothing is built; the sockets are closed.
+
+Building them in the background during every run instead would spend that CPU in runs that never
+call a model, competing with the recording of their events.
 
 Both are built together because they share one ``SpanRecorder`` (the OpenAI Agents SDK's trace
 uploads arrive at the proxy, other frameworks' spans at the OTLP receiver, into one span tree).
@@ -33,15 +35,13 @@ if TYPE_CHECKING:
     from agitlog.capture.replaybook import ReplayBook
 
 HOST = "127.0.0.1"
-ACTIVATE_AFTER = 0.2  # seconds
 
 
 class CaptureServices:
     """The proxy and the OTLP receiver for one live session: ``child_env`` at once, servers on
     demand (see the module docstring). ``close`` after the child has exited."""
 
-    def __init__(self, live: LiveSession, *, replay: ReplayBook | None, inject: bool, channel: ChannelServer,
-                 activate_after: float = ACTIVATE_AFTER) -> None:
+    def __init__(self, live: LiveSession, *, replay: ReplayBook | None, inject: bool, channel: ChannelServer) -> None:
         self._live = live
         self._replay = replay
         self._inject = inject
@@ -55,8 +55,7 @@ class CaptureServices:
         self._servers: list[Any] = []       # the LLMCapture and the OtlpReceiver, once built
         self._llm: Any = None
         self._wake_read, self._wake_write = os.pipe()
-        self._gate = threading.Thread(target=self._wait, args=(activate_after,), name="agitlog-capture-gate",
-                                      daemon=True)
+        self._gate = threading.Thread(target=self._wait, name="agitlog-capture-gate", daemon=True)
         self._gate.start()
 
     @property
@@ -66,7 +65,7 @@ class CaptureServices:
 
     @property
     def active(self) -> bool:
-        """Whether the servers were built (a connection came, or the child ran long enough)."""
+        """Whether the servers were built (a connection came)."""
         return bool(self._servers)
 
     def child_env(self) -> dict[str, str]:
@@ -93,9 +92,9 @@ class CaptureServices:
         self._proxy_socket.close()  # a no-op for a socket a server took over and closed
         self._otlp_socket.close()
 
-    def _wait(self, timeout: float) -> None:
+    def _wait(self) -> None:
         try:
-            ready, _, _ = select.select([self._proxy_socket, self._otlp_socket, self._wake_read], [], [], timeout)
+            ready, _, _ = select.select([self._proxy_socket, self._otlp_socket, self._wake_read], [], [])
         except (OSError, ValueError):
             return
         if self._wake_read in ready:
