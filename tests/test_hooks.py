@@ -275,3 +275,29 @@ def test_shell_path_hands_sessions_older_than_a_day_to_python(tmp_path: Path) ->
     git(repo, "reset", "-q", "--soft", "HEAD~1")
     git(repo, "commit", "-q", "-m", "old")  # the working hook: Python links it (30-day limit)
     assert f"Agent-Session: {old}" in git(repo, "log", "-1", "--format=%B")
+
+
+def test_commit_in_a_linked_worktree_finds_the_common_directory(tmp_path: Path) -> None:
+    """The shell finds the lists in the common git directory from a linked worktree too (its .git
+    is a file, so it asks git rather than taking .git)."""
+    repo = calc_repo(tmp_path / "repo")
+    run_agitlog("hooks", "install", cwd=repo)
+    record_step_agent(repo)
+    [sid] = session_ids(repo)
+    _age_ref_storage(repo)
+    (repo / "notes.txt").write_text("human\n")
+    git(repo, "add", "notes.txt")
+    assert "Agent-Session" not in _commit(repo, "builds the lists")
+    agent_content = (repo / "app" / "calc.py").read_bytes()
+    git(repo, "checkout", "-q", "--", "app/calc.py")
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", "-b", "side", str(linked))
+    hook = repo / ".git" / "hooks" / "prepare-commit-msg"
+    working = hook.read_text()
+    hook.write_text(working.replace("agitlog.sharing.commit_hook", "agitlog.missing_module"))
+    (linked / "app" / "calc.py").write_bytes(agent_content)
+    git(linked, "add", "app/calc.py")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "from the linked worktree"], cwd=linked,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "missing_module" not in proc.stderr  # the shell found the lists
+    assert f"Agent-Session: {sid}" in git(linked, "log", "-1", "--format=%B")
