@@ -110,13 +110,14 @@ class CaptureServices:
             from agitlog.capture.llm.capture import LLMCapture  # noqa: PLC0415
             from agitlog.capture.otlp import OtlpReceiver, SpanRecorder  # noqa: PLC0415
 
+            # Everything is wired before either starts serving: a connection is already waiting.
             spans = SpanRecorder(self._live.recorder)
             llm = LLMCapture(self._live, replay=self._replay, inject=self._inject, channel=self._channel,
-                             spans=spans, listener=self._proxy_socket, secret=self._secret).start()
-            self._servers.append(llm)
-            self._llm = llm
+                             spans=spans, listener=self._proxy_socket, secret=self._secret)
             spans.model_calls = lambda: list(llm.model_calls)
             otlp = OtlpReceiver(spans, env=os.environ, host=HOST, token=self._token, listener=self._otlp_socket)
+            self._llm = llm
+            self._servers.append(llm.start())
             self._servers.append(otlp.start())
         except Exception as exc:  # noqa: BLE001 - the recording goes on; the session says what failed
             sys.stderr.write(f"agitlog: warning: LLM and OTLP capture could not start: {exc}\n")

@@ -49,8 +49,11 @@ class LLMCapture:
     def start(self) -> LLMCapture:
         from agitlog.capture.llm.callers import CallerFinder
 
+        if self.proxy.port:  # a listener handed over: a call may be waiting on it, ready before serving
+            self.callers = CallerFinder(self.proxy.port)
         self.proxy.start()
-        self.callers = CallerFinder(self.proxy.port)
+        if self.callers is None:
+            self.callers = CallerFinder(self.proxy.port)
         return self
 
     def close(self) -> None:
