@@ -384,6 +384,17 @@ def test_a_fetch_of_many_sessions_takes_them_in_one_pattern_and_still_skips_bad_
         build_session(world.teammate, _plain_spec(), session_id=session_id, marker=world.marker)
     assert run_in_process("fetch", "teammate", "--repo", str(world.mine))[0] == 0
     assert calls == [["+refs/agent-sessions/*:refs/agitlog-incoming/%d/*" % os.getpid()]]
+    git(world.teammate, "update-ref", "refs/agent-sessions/nested/evil", git(world.teammate, "rev-parse",
+                                                                            f"refs/agent-sessions/{good[0]}").strip())
+    fresh = init_repo(world.root / "fresh")  # no sessions: they are fetched straight into place
+    git(fresh, "remote", "add", "teammate", str(world.teammate))
+    calls.clear()
+    code, out, _ = run_in_process("fetch", "teammate", "--json", "--repo", str(fresh))
+    assert calls == [["refs/agent-sessions/*:refs/agent-sessions/*"]]
+    assert code == 1 and sorted(json.loads(out)["new"]) == sorted(good)
+    assert [s["ref"] for s in json.loads(out)["skipped"]] == ["refs/agent-sessions/nested/evil"]
+    assert sorted(git(fresh, "for-each-ref", "--format=%(refname)", "refs/").split()) == sorted(
+        f"refs/agent-sessions/{s}" for s in good)
     bad = f"20260104-000001-{os.urandom(3).hex()}"
     later = [f"20260104-00000{n}-{os.urandom(3).hex()}" for n in (2, 3)]
     build_unsafe_tree_session(world.teammate, session_id=bad, marker=world.marker)
@@ -395,12 +406,23 @@ def test_a_fetch_of_many_sessions_takes_them_in_one_pattern_and_still_skips_bad_
     assert code == 1
     assert sorted(result["new"]) == sorted(later)
     assert result["unchanged"] == len(good)
-    assert [s["ref"] for s in result["skipped"]] == [f"refs/agent-sessions/{bad}"]
+    assert sorted(s["ref"] for s in result["skipped"]) == sorted(
+        ["refs/agent-sessions/nested/evil", f"refs/agent-sessions/{bad}"])
     assert len(calls[0]) == 1 and calls[0][0].startswith("+refs/agent-sessions/*:") and len(calls) > 2
     refs = git(world.mine, "for-each-ref", "--format=%(refname)", "refs/").split()
     assert f"refs/agent-sessions/{bad}" not in refs and not any(r.startswith("refs/agitlog-incoming/") for r in refs)
     assert all(f"refs/agent-sessions/{s}" in refs for s in good + later)
     assert "error" not in git(world.mine, "fsck", "--strict", "--no-dangling", check=False)
+    fresher = init_repo(world.root / "fresher")  # straight in, refused for the bad one: staged, by name
+    git(fresher, "remote", "add", "teammate", str(world.teammate))
+    calls.clear()
+    code, out, _ = run_in_process("fetch", "teammate", "--json", "--repo", str(fresher))
+    assert calls[0] == ["refs/agent-sessions/*:refs/agent-sessions/*"] and calls[1][0].endswith(":refs/agitlog-incoming/%d/*" % os.getpid())
+    assert code == 1 and sorted(json.loads(out)["new"]) == sorted(good + later)
+    assert sorted(s["ref"] for s in json.loads(out)["skipped"]) == sorted(
+        ["refs/agent-sessions/nested/evil", f"refs/agent-sessions/{bad}"])
+    assert sorted(git(fresher, "for-each-ref", "--format=%(refname)", "refs/").split()) == sorted(
+        f"refs/agent-sessions/{s}" for s in good + later)
 
 
 def test_fetch_keeps_a_different_copy_aside_and_push_never_forces(world: World) -> None:
