@@ -9,7 +9,6 @@ import os
 import re
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -188,6 +187,8 @@ def print_error(error: AgitlogError, *, json_mode: bool) -> int:
 
 def print_crash(exc: BaseException) -> int:
     try:
+        import traceback
+
         path = _write_crash_log("".join(traceback.format_exception(exc)))
         where = f"details in {path}"
     except OSError:

@@ -5,8 +5,6 @@ from dataclasses import fields
 from typing import Any, Sequence
 
 from agitlog.cli.output import console, echo, is_tty, plural, print_json, safe
-from agitlog.jsondiff import FieldChange, describe_changes
-from agitlog.query.summaries import event_summary
 from agitlog.query.listing import LogRow, SessionView, StepChange
 from agitlog.constants import STATUS_RUNNING
 from agitlog.store.models import SessionMeta, SessionStats
@@ -236,6 +234,8 @@ def step_line(change: StepChange, *, producer: dict[str, Any] | None = None) -> 
 def summary(event: dict[str, Any], width: int = 100) -> str:
     """One line saying what the event is about (the replay timeline's summary, plus token counts,
     which `show` has no column for), escaped and cut to ``width``."""
+    from agitlog.query.summaries import event_summary  # `log` needs none of it: start-up
+
     text = event_summary(event)
     usage = (event.get("data") or {}).get("usage") if event.get("type") == "llm.response" else None
     if isinstance(usage, dict):
@@ -363,6 +363,8 @@ def _comparison_lines(comparison: Any, *, patch: bool) -> list[str]:
         lines.append(f"first difference at event #{diff.index} ({', '.join(diff.fields)}):")
         lines.append(f"  A: {event_line(diff.a) if diff.a else '(no event)'}")
         lines.append(f"  B: {event_line(diff.b) if diff.b else '(no event)'}")
+        from agitlog.jsondiff import describe_changes
+
         lines.extend(safe(line, keep_newlines=False) for line in describe_changes(diff.changes))
     if comparison.trees_equal:
         lines.append("final trees: the same")
@@ -377,6 +379,8 @@ def _comparison_lines(comparison: Any, *, patch: bool) -> list[str]:
 
 
 def _comparison_json(comparison: Any) -> dict[str, Any]:
+    from agitlog.query.summaries import event_summary
+
     diff = comparison.first_difference
     return {
         "a": comparison.a.id, "b": comparison.b.id, "identical": comparison.identical,
@@ -398,7 +402,7 @@ def _divergence_json(divergence: Any) -> dict[str, Any] | None:
             "changes": _changes_json(divergence.changes() if divergence.expected is not None else [])}
 
 
-def _changes_json(changes: Sequence[FieldChange]) -> list[dict[str, str]]:
+def _changes_json(changes: Sequence[Any]) -> list[dict[str, str]]:
     """Each differing field's JSON path and the changed part of each side, with context."""
     return [dict(zip(("path", "a", "b"), (change.path, *change.excerpts()))) for change in changes]
 
