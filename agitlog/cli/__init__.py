@@ -57,7 +57,7 @@ def _with_fetch_hint(error: AgitlogError) -> AgitlogError:
 
     if isinstance(error, NoSessionsError) and error.repo is not None:
         from agitlog.cli.output import plural
-        from agitlog.sharing.remotes import unfetched_sessions
+        from agitlog.sharing.remote_names import unfetched_sessions
 
         found = unfetched_sessions(error.repo)  # type: ignore[arg-type]
         if found is not None:

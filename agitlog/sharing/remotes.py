@@ -15,12 +15,12 @@ from typing import Sequence
 
 from agitlog import git
 from agitlog.store import provenance as links
-from agitlog.config import load_config
 from agitlog.constants import REF_PREFIX
 from agitlog.errors import AgitlogError, UsageError
 from agitlog.store.origin import recorded_ids
 from agitlog.store.records import session_ref
 from agitlog.store.sessions import SessionStore
+from agitlog.sharing.remote_names import RemoteSessions, default_remote, unfetched_sessions  # noqa: F401
 
 # Not forced ("+"): plain `git fetch` / `git push` may add sessions and fast-forward them, never replace one.
 ALL_SESSIONS_REFSPEC = f"{REF_PREFIX}*:{REF_PREFIX}*"
@@ -51,41 +51,6 @@ class FetchResult:
     unchanged: int = 0
     conflicts: list[tuple[str, str]] = field(default_factory=list)  # (session id, ref keeping the remote's copy)
     skipped: list[tuple[str, str]] = field(default_factory=list)    # (remote ref, why it was not fetched)
-
-
-def default_remote(repo: git.Repo) -> str:
-    """``[share] remote`` from the project config, else ``origin``, else the only remote there is."""
-    remotes = git.list_remotes(repo)
-    configured = load_config(repo.root).remote
-    if configured:
-        return configured
-    if not remotes:
-        raise UsageError("this repository has no remote",
-                         hint="add one with `git remote add origin URL`, or name a remote or path")
-    if "origin" in remotes:
-        return "origin"
-    if len(remotes) == 1:
-        return remotes[0]
-    raise UsageError(f"several remotes and none is the default: {', '.join(remotes)}",
-                     hint="name one (`agitlog push upstream`) or set [share] remote in .agitlog.toml")
-
-
-@dataclass(frozen=True)
-class RemoteSessions:
-    remote: str
-    count: int
-
-
-def unfetched_sessions(repo: git.Repo, *, timeout: float = 3.0) -> RemoteSessions | None:
-    """The default remote and how many sessions it has, when it has any: what a fresh clone with no
-    sessions of its own can `agitlog fetch`. None without a default remote or when it cannot be
-    listed quickly (this only feeds a hint)."""
-    try:
-        remote = default_remote(repo)
-    except UsageError:
-        return None
-    refs = git.ls_remote_quietly(repo, remote, REF_PREFIX, timeout=timeout)
-    return RemoteSessions(remote=remote, count=len(refs)) if refs else None
 
 
 def split_remote_and_sessions(repo: git.Repo, words: Sequence[str]) -> tuple[str | None, list[str]]:

@@ -12,7 +12,7 @@ from agitlog.cli.shared import open_repo, team_views, views
 
 if TYPE_CHECKING:
     from agitlog import git
-    from agitlog.sharing.remotes import RemoteSessions
+    from agitlog.sharing.remote_names import RemoteSessions
 
 
 def log(*, limit: int | None, status: list[str] | None, since: str | None, agent: str | None, json_out: bool,
@@ -39,7 +39,7 @@ def _filters_text(*, status: Sequence[str], agent: str | None, since: str | None
 
 def _remote_sessions(repo: git.Repo) -> RemoteSessions | None:
     """Sessions on the default remote, for a clone that has none yet (one `git ls-remote`)."""
-    from agitlog.sharing.remotes import unfetched_sessions
+    from agitlog.sharing.remote_names import unfetched_sessions
 
     return unfetched_sessions(repo)
 
