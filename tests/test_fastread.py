@@ -212,3 +212,19 @@ def test_the_plain_console_writes_what_rich_writes_off_a_terminal(texts: list[st
                 made = made._make_rich()  # the rich console it stands in for
             made.print(*texts, sep=sep, end=end)
     assert plain.getvalue() == rich.getvalue()
+
+
+def test_git_functions_loaded_on_first_use_resolve_to_their_modules() -> None:
+    import importlib
+
+    from agitlog import git
+
+    for module, names in git._ON_FIRST_USE.items():
+        loaded = importlib.import_module(f"agitlog.git.{module}")
+        for name in names:
+            assert getattr(git, name) is getattr(loaded, name), name
+    with pytest.raises(AttributeError):
+        git.no_such_function  # noqa: B018
+    code = "import sys, agitlog.git\nprint(sorted(m for m in sys.modules if m.startswith('agitlog.git.')))"
+    loaded_at_start = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "agitlog.git.diff" not in loaded_at_start and "agitlog.git.worktrees" not in loaded_at_start
