@@ -187,3 +187,14 @@ def test_defaults_file_of_the_user_is_merged(tmp_path: Path) -> None:
         assert os.stat(prepared.env[adapter.ENV_DEFAULTS]).st_mode & 0o077 == 0
     finally:
         shutil.rmtree(private)
+
+
+def test_model_hooks_are_the_record_only_when_the_proxy_is_not() -> None:
+    payload = {"hook_event_name": "AfterModel", "llm_request": {"model": "gemini-2.5-flash"},
+               "llm_response": {"text": "hi", "usageMetadata": {"promptTokenCount": 3}}}
+    [proxied] = adapter.hook_drafts(payload, {adapter.ENV_VIA_PROXY: "1"})
+    [alone] = adapter.hook_drafts(payload, {})
+    assert (proxied.draft["type"], alone.draft["type"]) == ("gemini.after_model", "llm.response")
+    assert proxied.draft["data"] == alone.draft["data"] and alone.draft["data"]["text"] == "hi"
+    before = {"hook_event_name": "BeforeModel", "llm_request": {"model": "m", "messages": []}}
+    assert adapter.hook_drafts(before, {adapter.ENV_VIA_PROXY: "1"})[0].draft["type"] == "gemini.before_model"
