@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,3 +199,28 @@ def test_model_hooks_are_the_record_only_when_the_proxy_is_not() -> None:
     assert proxied.draft["data"] == alone.draft["data"] and alone.draft["data"]["text"] == "hi"
     before = {"hook_event_name": "BeforeModel", "llm_request": {"model": "m", "messages": []}}
     assert adapter.hook_drafts(before, {adapter.ENV_VIA_PROXY: "1"})[0].draft["type"] == "gemini.before_model"
+
+
+FAKE_GEMINI = """
+import json, os, subprocess
+settings = json.load(open(os.environ["GEMINI_CLI_SYSTEM_DEFAULTS_PATH"]))
+command = settings["hooks"]["AfterModel"][0]["hooks"][0]["command"]
+payload = {"hook_event_name": "AfterModel", "session_id": "s1", "llm_request": {"model": "gemini-2.5-flash"},
+           "llm_response": {"text": "signed in with Google", "candidates": []}}
+subprocess.run(command, shell=True, input=json.dumps(payload).encode(), check=True)
+"""
+
+
+def test_model_calls_around_the_proxy_are_named_as_not_rerunnable(repo: Path, runtime_dir: Path) -> None:
+    """A Google sign-in talks to endpoints agitlog does not route: the run runs Gemini CLI's hooks
+    as usual (here a stand-in that fires AfterModel the way Gemini CLI does), and says the session's
+    model calls are the hooks' text only."""
+    agent = repo / "fake_gemini.py"
+    agent.write_text(FAKE_GEMINI)
+    proc = agitlog("run", "--adapter", "gemini", "--", sys.executable, str(agent), cwd=repo,
+                   env={"XDG_RUNTIME_DIR": str(runtime_dir)})
+    assert proc.returncode == 0, proc.stderr
+    events = agitlog_json("show", cwd=repo)["events"]
+    assert [e["data"]["text"] for e in events if e["type"] == "gemini.after_model"] == ["signed in with Google"]
+    [note] = [e["data"]["error"] for e in events if e["type"] == "error"]
+    assert "did not go through agitlog's proxy" in note and "cannot answer them offline" in note
