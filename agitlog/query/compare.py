@@ -25,7 +25,9 @@ _VOLATILE_DATA_FIELDS = frozenset({
 # Fields that name what a run made for itself: the commit an agent made (its id holds the commit
 # time), the coding agent's own session id and transcript file (random per run).
 _VOLATILE_BY_TYPE = {
-    "git.commit": frozenset({"commit", "parent", "tree"}),
+    # linked: whether the commit got the trailer depends on the git hooks installed, and a rerun's
+    # sandbox runs none of them (docs/commands/rerun.md)
+    "git.commit": frozenset({"commit", "parent", "tree", "linked"}),
     "agent.session": frozenset({"session_id", "transcript", "transcript_path", "path"}),
     "agent.session_end": frozenset({"session_id", "transcript", "transcript_path", "path"}),
     "agent.transcript": frozenset({"session_id", "transcript", "transcript_path", "path", "blob", "body_ref", "size",

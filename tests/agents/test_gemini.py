@@ -113,6 +113,7 @@ def test_gemini_session_reruns_offline(repo: Path, isolated_env: Path, runtime_d
     included) is served from the recording, the agent writes, runs, edits and commits as before."""
     gemini = agent_cli("gemini")
     _gemini_home(isolated_env)
+    assert agitlog("hooks", "install", cwd=repo).returncode == 0  # the original commit gets its trailer
     git(repo, "config", "user.name", "Agent")
     git(repo, "config", "user.email", "agent@example.com")
     (repo / "README.md").write_text("# demo, edited but not committed\n")
@@ -141,6 +142,8 @@ def test_gemini_session_reruns_offline(repo: Path, isolated_env: Path, runtime_d
     assert [e["data"]["tool"] for e in again["events"] if e["type"] == "tool.result"] == [
         "write_file", "run_shell_command", "replace", "run_shell_command"]
     assert [e["data"]["message"] for e in again["events"] if e["type"] == "git.commit"] == ["Add notes"]
+    # the sandbox runs no git hook: the rerun's commit has no trailer, and that is not a difference
+    assert [e["data"]["linked"] for e in again["events"] if e["type"] == "git.commit"] == [False]
 
 
 def test_commit_hook_survives_the_git_environment_gemini_gives_its_shell(repo: Path) -> None:
