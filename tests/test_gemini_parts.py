@@ -1,7 +1,8 @@
-"""The parts of a Gemini CLI rerun that do not need Gemini CLI (its own end-to-end test,
-tests/agents/test_gemini.py, skips where Gemini CLI refuses hook settings, such as a checkout in /tmp):
-what differs between two runs of the same session is left out of matching and comparing, and the
-sandbox commits with the repository's own identity."""
+"""The parts of Gemini CLI support that do not need Gemini CLI (its own end-to-end tests,
+tests/agents/test_gemini.py, skip where Gemini CLI refuses hook settings, such as a checkout in /tmp):
+what differs between two runs of the same session is left out of matching and comparing, the
+sandbox commits with the repository's own identity, and a recorded generateContent request reads
+as a conversation."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,8 @@ from pathlib import Path
 from agitlog import git as gitlib
 from agitlog.capture.llm.wire import canonical_request
 from agitlog.query.compare import normalize_event
+from agitlog.query.prompts import Message, normalize_request
+from agitlog.query.summaries import event_summary
 from agitlog.rerun.sandbox import make_sandbox
 from helpers import git
 
@@ -49,3 +52,18 @@ def test_sandbox_commits_as_the_repository_does(repo: Path) -> None:
         assert git(sandbox.root, "config", "--local", "user.name").strip() == "Repo Person"
     finally:
         sandbox.remove()
+
+
+def test_a_gemini_request_reads_as_a_conversation() -> None:
+    body = {"systemInstruction": {"role": "user", "parts": [{"text": "You are Gemini CLI."}]},
+            "contents": [{"role": "user", "parts": [{"text": "make notes"}]},
+                         {"role": "model", "parts": [{"text": "Next."},
+                                                     {"functionCall": {"name": "write_file", "args": {"a": 1}}}]},
+                         {"role": "user", "parts": [{"functionResponse": {"name": "write_file",
+                                                                          "response": {"output": "ok"}}}]}]}
+    data = {"model": "gemini-2.5-flash", "api": "generateContent", "body": body}
+    prompt = normalize_request(data)
+    assert prompt.system == "You are Gemini CLI."
+    assert prompt.messages == [Message("user", "make notes"), Message("assistant", 'Next.\n→ write_file({"a": 1})'),
+                               Message("tool", '[tool result write_file] {"output": "ok"}')]
+    assert event_summary({"type": "llm.request", "data": data}).startswith("gemini-2.5-flash 3 msg: ")
