@@ -82,7 +82,8 @@ class GeminiAdapter:
         directory = private_dir(env)
         if directory is None:
             self.problem = ("no private directory for Gemini CLI's hook settings (it refuses files under "
-                            "directories others can write); set XDG_RUNTIME_DIR: only the session is recorded")
+                            "directories others can write); set XDG_RUNTIME_DIR: no prompts or per-tool steps, only "
+                            "the model calls and the session are recorded")
             return Prepared(command=list(command), env=extra)
         settings = _merge(_read(env.get(ENV_DEFAULTS)), hook_settings(hook_command))
         self.settings_file = directory / f"gemini-settings-{os.getpid()}.json"
