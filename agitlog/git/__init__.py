@@ -31,7 +31,7 @@ _ON_FIRST_USE = {
     "diff": ("RawChange", "blame_porcelain", "changed_paths", "diff_changes", "diff_patch", "diff_text",
              "diff_tree_numstat", "diff_tree_numstat_many"),
     "worktrees": ("add_worktree", "bisect_run", "checkout_branch_at", "checkout_detached", "checkout_paths",
-                  "clone_local", "restore_worktree_from", "checkout_worktree_at", "is_worktree_clean", "remove_worktree"),
+                  "clone_local", "copy_identity", "restore_worktree_from", "checkout_worktree_at", "is_worktree_clean", "remove_worktree"),
     "remotes": ("bundle_create", "bundle_heads", "bundle_verify", "fetch", "fetch_checked", "list_remotes", "ls_remote",
                 "ls_remote_quietly", "objects_problem", "push", "push_in_background"),
     "reflog": ("ReflogEntry", "head_reflog_size", "read_head_reflog"),
