@@ -20,6 +20,7 @@ _VOLATILE_DATA_FIELDS = frozenset({
     # a coding agent's own ids for its session, thread and turn, and where it keeps its transcript
     "agent_session_id", "session_id", "thread_id", "turn_id", "prompt_id", "transcript_path",
     "caller",  # which process called the proxy: its pid and arguments hold run-specific addresses
+    "from_rollout",  # how agitlog learnt of a Codex turn (its notify came in time, or the rollout told)
 })
 
 

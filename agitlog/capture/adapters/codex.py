@@ -140,9 +140,13 @@ def _record_missed_turns(live: LiveSession, path: Path) -> None:
     from agitlog.store.journal import read_events_tolerant
 
     complete, _ = read_events_tolerant(live.journal)
-    seen = {e["data"].get("turn_id") for e in parse_events(complete, live.id) if e["type"] == "agent.stop"}
+    events = list(parse_events(complete, live.id))
+    seen = {e["data"].get("turn_id") for e in events if e["type"] == "agent.stop"}
+    # As the notify hook would have: from the Codex process, so a turn reads the same in every run
+    # (compare orders events per process) whether its notify came in time or not.
+    codex = next(({"pid": e["pid"]} for e in reversed(events) if e["type"] == "llm.request" and "pid" in e), {})
     transcript = read_rollout(path, repo_root=live.agent_root.resolve())
     for item in transcript.items if transcript else []:
         data = item.draft["data"]
         if item.draft["type"] in ("user.prompt", "agent.stop") and data.get("turn_id") not in seen:
-            live.recorder.record({**item.draft, "ts": item.ts, "data": {**data, "from_rollout": True}})
+            live.recorder.record({**item.draft, **codex, "ts": item.ts, "data": {**data, "from_rollout": True}})
