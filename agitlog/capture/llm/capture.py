@@ -175,14 +175,14 @@ class LLMCapture:
                              self.replay.ignore_paths)
         return self.replay.decide(key, path=str(data.get("path", "")), model=data.get("model"), stream=stream)
 
-    def _rerun_reply(self, decision: Decision, edited: LLMEditedRequest | LLMReply | None
+    def _rerun_reply(self, decision: Decision, edited: LLMEditedRequest | str | None
                      ) -> LLMReply | LLMEditedRequest | None:
         """What a rerun does with a model call: serve the recording, refuse a divergence, or go to
         the real model (at a fork, with the edited request)."""
         assert self.replay is not None
         reply = self._answer(decision)
-        if isinstance(edited, LLMReply):
-            return self._record_fork_error(edited)
+        if isinstance(edited, str):
+            return self._refuse_edit(edited)
         if reply is None and not self.replay.live and self.replay.divergence is not None:
             return _error_reply(self.replay.divergence.describe())
         if reply is None:
@@ -211,9 +211,9 @@ class LLMCapture:
         return LLMReply(status=decision.call.status, headers=dict(decision.call.headers),
                         body=self.replay.served_body(decision.call))
 
-    def _edit_at_fork(self, request: LLMRequest, edit: RequestEdit) -> LLMEditedRequest | LLMReply:
-        """The body to send upstream at the fork instead of the agent's, or (the edit does not fit
-        the agent's request) an error answer."""
+    def _edit_at_fork(self, request: LLMRequest, edit: RequestEdit) -> LLMEditedRequest | str:
+        """The body to send upstream at the fork instead of the agent's, or why the edit does not fit
+        the agent's request."""
         from agitlog.capture.llm.encoding import decode_content
 
         coding = _header(request.headers, "content-encoding")
@@ -224,7 +224,7 @@ class LLMCapture:
             return LLMEditedRequest(body=edit.apply(decoded))
         except ValueError as exc:
             assert self.replay is not None
-            return _error_reply(f"agitlog rerun: --fork-at {self.replay.fork_at}: {exc}", code="agitlog_fork_edit")
+            return f"agitlog rerun: --fork-at {self.replay.fork_at}: {exc}"
 
     def _fork_note(self, decision: Decision) -> dict[str, Any]:
         """What an edited request at a fork records about itself (``fork`` in llm.request data)."""
@@ -234,11 +234,12 @@ class LLMCapture:
             note["paths"] = [path for path, _ in decision.edit.edits]
         return note
 
-    def _record_fork_error(self, reply: LLMReply) -> LLMReply:
-        message = json.loads(reply.body)["error"]["message"]
+    def _refuse_edit(self, message: str) -> LLMReply:
+        """The agent's request at the fork could not be edited: recorded, and the agent gets a 400."""
         self.recorder.record({"type": "error", "data": {"error": "the fork's edited request failed", "detail": message}})
         sys.stderr.write(message + "\n")
-        return reply
+        return _error_reply(message, code="agitlog_fork_edit")
+
 
 LLM = "llm"
 HTTP = "http"
