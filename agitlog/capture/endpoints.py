@@ -15,15 +15,19 @@ from collections.abc import Mapping  # not typing: on `agitlog run`'s start-up p
 DEFAULT_UPSTREAMS: dict[str, str] = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
 }
 BASE_URL_ENV: dict[str, str] = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+# Upstreams the proxy can reach but does not point every child at: only the Gemini CLI adapter sets
+# GOOGLE_GEMINI_BASE_URL (to the proxy's /gemini route), where a rerun can serve Gemini's answers.
+UPSTREAM_ENV: dict[str, str] = {**BASE_URL_ENV, "gemini": "GOOGLE_GEMINI_BASE_URL"}
 PROXY_ENV = "AGITLOG_PROXY"
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 def upstreams_from_env(env: Mapping[str, str]) -> dict[str, str]:
     """Upstream base per provider: the variable the user had set, else the provider's default."""
-    return {name: (env.get(var) or DEFAULT_UPSTREAMS[name]).rstrip("/") for name, var in BASE_URL_ENV.items()}
+    return {name: (env.get(var) or DEFAULT_UPSTREAMS[name]).rstrip("/") for name, var in UPSTREAM_ENV.items()}
 
 
 def proxy_root_url(host: str, port: int, secret: str) -> str:

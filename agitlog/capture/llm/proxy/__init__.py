@@ -2,12 +2,15 @@
 
 `agitlog run` starts one `LLMProxy` on 127.0.0.1 and points the child's `OPENAI_BASE_URL` and
 `ANTHROPIC_BASE_URL` at it (see `LLMProxy.child_env`). Every exchange is handed to the hooks as a pair
-(`before_call(LLMRequest)`, `after_call(LLMRequest, LLMResult)`) while the bytes flow through unchanged.
+(`before_call(LLMRequest)`, `after_call(LLMRequest, LLMResult)`) while the bytes flow through unchanged (unless
+`before_call` answers from a recording or, in a rerun's fork, hands back an edited body to forward).
 
 URL mapping (``<root>`` is ``http://127.0.0.1:<port>/<secret>``):
 
 - ``<root>/openai/<rest>?<query>``    -> ``<openai upstream base>/<rest>?<query>``
 - ``<root>/anthropic/<rest>?<query>`` -> ``<anthropic upstream base>/<rest>?<query>``
+- ``<root>/gemini/<rest>?<query>`` -> ``<Gemini API base>/<rest>?<query>`` (only the Gemini CLI adapter
+  points a child at it: it sets ``GOOGLE_GEMINI_BASE_URL``)
 - any path under ``<root>`` with header ``x-agitlog-upstream: <absolute URL>`` -> exactly that URL.
   The header is stripped before forwarding; the in-process re-routing (`agitlog/llm/inject`) uses it.
 
@@ -17,8 +20,8 @@ the port, so a request whose path does not start with ``/<secret>/`` gets a 403 
 recorded nor forwarded; that check comes before routing, so the explicit-upstream route is only
 open to authenticated requests.
 
-The upstream bases default to what the user had in ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` before
-agitlog replaced them, else the providers' public endpoints (`upstreams_from_env`).
+The upstream bases default to what the user had in ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` /
+``GOOGLE_GEMINI_BASE_URL`` before agitlog replaced them, else the providers' public endpoints (`upstreams_from_env`).
 
 What is forwarded: method, target, every end-to-end header (auth included, ``Host`` rewritten to the
 upstream) and the body bytes. Hop-by-hop headers (RFC 9110 7.6.1, plus those named in ``Connection``,
@@ -43,12 +46,12 @@ modules; `http.client` and the TLS context are loaded by a background thread aft
 """
 from __future__ import annotations
 
-from agitlog.capture.llm.proxy.exchange import LLMReply, LLMRequest, LLMResult, ProxyHooks
+from agitlog.capture.llm.proxy.exchange import LLMEditedRequest, LLMReply, LLMRequest, LLMResult, ProxyHooks
 from agitlog.capture.llm.proxy.framing import UPSTREAM_HEADER
 from agitlog.capture.llm.proxy.routing import classify_url
 from agitlog.capture.llm.proxy.server import BASE_URL_ENV, DEFAULT_UPSTREAMS, PROXY_ENV, LLMProxy
 
 __all__ = [
-    "BASE_URL_ENV", "DEFAULT_UPSTREAMS", "LLMProxy", "LLMReply", "LLMRequest", "LLMResult", "PROXY_ENV",
+    "BASE_URL_ENV", "DEFAULT_UPSTREAMS", "LLMEditedRequest", "LLMProxy", "LLMReply", "LLMRequest", "LLMResult", "PROXY_ENV",
     "ProxyHooks", "UPSTREAM_HEADER", "classify_url",
 ]

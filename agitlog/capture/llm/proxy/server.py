@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import BinaryIO, cast
 from urllib.parse import urlsplit
 
-from agitlog.capture.llm.proxy.exchange import LLMReply, LLMRequest, LLMResult, ProxyHooks
+from agitlog.capture.llm.proxy.exchange import LLMEditedRequest, LLMReply, LLMRequest, LLMResult, ProxyHooks
 from agitlog.capture.llm.proxy.framing import (
     BadRequest, Incoming, READ_SIZE, UPSTREAM_HEADER, error_response, find_header, forward_headers,
     header_dict, read_request, send_quietly, shutdown_quietly,
@@ -22,7 +22,7 @@ from agitlog.capture.llm.proxy.routing import Refusal, Route, classify_url, make
 from agitlog.capture.llm.proxy.relay import Clock, forward_call, serve_reply
 from agitlog.capture.llm.proxy.pool import Pool, warm_up
 from agitlog.capture.endpoints import (  # noqa: F401 - re-exported: the proxy's public names
-    BASE_URL_ENV, DEFAULT_UPSTREAMS, PROXY_ENV, proxy_child_env, proxy_root_url, upstreams_from_env,
+    BASE_URL_ENV, DEFAULT_UPSTREAMS, PROXY_ENV, UPSTREAM_ENV, proxy_child_env, proxy_root_url, upstreams_from_env,
 )
 
 
@@ -144,7 +144,7 @@ class LLMProxy:
         return proxy_root_url(self._host, self._port, self._secret)
 
     def base_url(self, provider: str) -> str:
-        """The base URL a client of `provider` ("openai" or "anthropic") should use."""
+        """The base URL a client of `provider` ("openai", "anthropic" or "gemini") should use."""
         if provider not in self._upstreams:
             raise ValueError(f"unknown provider {provider!r}; known: {', '.join(sorted(self._upstreams))}")
         return f"{self.root_url}/{provider}"
@@ -266,9 +266,13 @@ class LLMProxy:
     ) -> tuple[LLMResult, bool]:
         clock = Clock()
         reply = self._hooks.before_call(request)
-        if reply is not None:
+        if isinstance(reply, LLMReply):
             return serve_reply(client, incoming, reply, clock, report)
-        return forward_call(client, incoming, route, headers, self._pool, clock, report)
+        body = incoming.body
+        if isinstance(reply, LLMEditedRequest):  # a fork: the edited body goes upstream, as identity
+            body = request.body = reply.body
+            headers = [(k, v) for k, v in headers if k.lower() != "content-encoding"]
+        return forward_call(client, incoming, route, headers, self._pool, clock, report, body=body)
 
     def _report_finished(self) -> None:
         """after_call runs here, in completion order, so a slow hook never delays the child's next call."""
@@ -344,13 +348,13 @@ class _SafeHooks:
         self._hooks = hooks
         self._reported: set[str] = set()
 
-    def before_call(self, request: LLMRequest) -> LLMReply | None:
+    def before_call(self, request: LLMRequest) -> LLMReply | LLMEditedRequest | None:
         try:
             reply = self._hooks.before_call(request)
         except Exception as exc:  # noqa: BLE001 - a hook must never break the agent's call
             self._report("before_call", exc)
             return None
-        return reply if isinstance(reply, LLMReply) else None
+        return reply if isinstance(reply, (LLMReply, LLMEditedRequest)) else None
 
     def after_call(self, request: LLMRequest, result: LLMResult) -> None:
         try:
