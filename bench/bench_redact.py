@@ -30,7 +30,11 @@ TYPICAL = [
     {"type": "decision", "data": {"decision": "email 12 customers", "reasoning": "query returned 12 rows"}},
 ]
 PATHOLOGICAL = ["-" * 100_000, "key:" * 5_000, "api_key=" * 10_000, "a" * 100_000 + "token=x",
-                "hf_" * 30_000, ("a" * 19 + " ") * 5_000]
+                "hf_" * 30_000, ("a" * 19 + " ") * 5_000,
+                # a secret word and separator repeated: an assignment candidate every few characters
+                "token=" * 3_500, "password: " * 2_000, "Bearer " * 3_000, "secret:" * 3_000, "auth:" * 4_000,
+                "pwd=" * 5_000, "--token " * 2_500, "Authorization: Bearer " * 1_000, 'key="' * 4_000,
+                "cookie:" * 3_000, "secret:" * 600 + "." * 5_000]
 
 
 def main() -> None:
@@ -50,15 +54,26 @@ def main() -> None:
     rate = args.events / best
     print(f"redaction, typical events: {rate:,.0f} events/s ({best / args.events * 1e6:.1f} µs/event)"
           f"  target >= 20,000 events/s: {'met' if rate >= 20_000 else 'MISSED'}")
-    worst, which = 0.0, ""
+    typical = " ".join(str(event) for event in TYPICAL) * 20
+    worst, which, growth = 0.0, "", 0.0
     for text in PATHOLOGICAL:
-        start = time.perf_counter()
-        DEFAULT_REDACTOR.redact_text(text)
-        per_char = (time.perf_counter() - start) / len(text)
+        per_char = _per_char(text)
         if per_char > worst:
             worst, which = per_char, f"{text[:12]!r}... ({len(text):,} chars)"
+        growth = max(growth, _per_char(text * 4) / per_char)
     print(f"redaction, pathological inputs: worst {worst * 1e6:.3f} µs per character, on {which}"
-          " (typical text: about 0.05)")
+          f" (typical text, this run: {_per_char(typical) * 1e6:.3f}); µs per character at 4x the length:"
+          f" at most {growth:.1f}x (linear: about 1)")
+
+
+def _per_char(text: str) -> float:
+    """Seconds per character to redact ``text``, the best of three."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        DEFAULT_REDACTOR.redact_text(text)
+        best = min(best, time.perf_counter() - start)
+    return best / len(text)
 
 
 if __name__ == "__main__":
