@@ -17,7 +17,7 @@ import json
 import os
 import re
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
@@ -409,6 +409,8 @@ def search_sessions(repo: git.Repo, *, pattern: str, regex: bool = False, filter
     from agitlog.store.sessions import SessionStore
 
     store = SessionStore.open(repo)  # crashed sessions are finished first, so the index sees them
+    if filters.session:  # an id, a prefix or a name, as every command takes it
+        filters = replace(filters, session=store.resolve(filters.session, intact=False).id)
     index = SearchIndex(repo)
     try:
         reindexed = index.sync(force=reindex)

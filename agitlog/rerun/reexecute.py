@@ -68,6 +68,7 @@ def rerun_session(
     fork_at: int | None = None,
     fork_answer: bytes | None = None,
     trust: bool = False,
+    name: str | None = None,
 ) -> RerunResult:
     """Re-execute a session deterministically; see docs/commands/rerun.md. A session this clone did
     not record runs only with ``trust`` (UntrustedSessionError names the exact command otherwise)."""
@@ -77,7 +78,7 @@ def rerun_session(
     if on_divergence not in DIVERGENCE_POLICIES:
         raise UsageError(f"--on-divergence must be one of {', '.join(DIVERGENCE_POLICIES)}")
     store = SessionStore.open(repo)
-    original = store.resolve(query, original=True)
+    original = store.resolve(query, name=name, original=True)
     if original.live:
         raise AgitlogError(f"session {original.id} is still recording", hint="wait for it to finish")
     meta = original.meta

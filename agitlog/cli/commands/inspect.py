@@ -112,6 +112,7 @@ def diff_cmd(
     step_range: Annotated[Optional[str], typer.Option("--range", help="Steps A..B (either end may be left out).")] = None,
     stat: Annotated[bool, typer.Option("--stat", help="Per-file counts only.")] = False,
     name_only: Annotated[bool, typer.Option("--name-only", help="Changed paths only.")] = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     no_pager: NoPagerOption = False,
     repo: RepoOption = None,
@@ -120,7 +121,7 @@ def diff_cmd(
     from agitlog.cli.render_replay import render_diff
     from agitlog.query.diffs import session_diff
 
-    result = session_diff(open_repo(repo), session=session, step=step, step_range=step_range)
+    result = session_diff(open_repo(repo), session=session, step=step, step_range=step_range, name=name)
     with paged(enabled=not no_pager):
         render_diff(result, stat=stat, name_only=name_only, json_out=json_out)
     return 0
@@ -132,6 +133,7 @@ def checkout_cmd(
     step: Annotated[int, typer.Option("--step", min=0, help="Step number to materialise.")] = ...,  # type: ignore[assignment]
     export: Annotated[bool, typer.Option("--export", help="A plain copy of the files, not a git worktree.")] = False,
     here: Annotated[bool, typer.Option("--here", help="Into your own worktree (it must be clean); detaches HEAD.")] = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
@@ -140,9 +142,9 @@ def checkout_cmd(
     from agitlog.cli.render_replay import render_checkout
 
     opened = open_repo(repo)
-    session, directory = split_checkout_args(opened, list(args or []), here=here)
+    session, directory = split_checkout_args(opened, list(args or []), here=here, named=name is not None)
     mode = "here" if here else "export" if export else "worktree"
-    result = checkout_step(opened, session=session, step=step, directory=directory, mode=mode)
+    result = checkout_step(opened, session=session, step=step, directory=directory, mode=mode, name=name)
     render_checkout(result, json_out=json_out)
     return 0
 
@@ -150,6 +152,7 @@ def checkout_cmd(
 def state_cmd(
     session: SessionArg = None,
     at: AtOption = None,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
@@ -157,7 +160,7 @@ def state_cmd(
     from agitlog.cli.render_replay import render_state
     from agitlog.query.state import session_state
 
-    render_state(session_state(open_repo(repo), session=session, at=at), json_out=json_out)
+    render_state(session_state(open_repo(repo), session=session, at=at, name=name), json_out=json_out)
 
 
 def blame_cmd(
@@ -182,7 +185,7 @@ def search_cmd(
     tool: Annotated[Optional[str], typer.Option("--tool", help="Only tool events of this tool.")] = None,
     file: Annotated[Optional[str], typer.Option("--file", help="Only sessions whose steps wrote this path (or under it).")] = None,
     status: Annotated[Optional[list[str]], typer.Option("--status", help=f"Only sessions with this status: {', '.join(STATUSES)}.")] = None,
-    session: Annotated[Optional[str], typer.Option("--session", "-s", help="Only this session (id or prefix).")] = None,
+    session: Annotated[Optional[str], typer.Option("--session", "-s", help="Only this session (id, prefix or name).")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help='Only events since, e.g. "7d", "2026-11-01".')] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Only events before this time.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="At most this many matches (0: all).")] = 100,

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from agitlog.cli.options import (JsonOption, NoPagerOption, PatchOption, RepoOption, SessionArg, open_repo,
-                                 read_input_file, team_views, views)
+from agitlog.cli.options import (JsonOption, NameOption, NoPagerOption, PatchOption, RepoOption, SessionArg,
+                                 open_repo, read_input_file, team_views, views)
 from agitlog.cli.pager import paged
 
 
@@ -22,6 +22,7 @@ def rerun_cmd(
     fork_at: Annotated[Optional[int], typer.Option("--fork-at", min=0, metavar="CALL", help="Recorded answers before model call CALL (from 0), the real model from there on.")] = None,
     answer: Annotated[Optional[Path], typer.Option("--answer", metavar="FILE", help="With --fork-at: serve this response body at CALL instead (JSON, or server-sent events).")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="Run a session recorded elsewhere (fetched, imported): its command runs as you.")] = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     no_pager: NoPagerOption = False,
     repo: RepoOption = None,
@@ -33,7 +34,7 @@ def rerun_cmd(
 
     rerun = partial(rerun_session, open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
                     replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out, code=code,
-                    fork_at=fork_at, fork_answer=read_input_file(answer) if answer else None)
+                    fork_at=fork_at, fork_answer=read_input_file(answer) if answer else None, name=name)
     try:
         result = rerun(trust=trust)
     except UntrustedSessionError as untrusted:
@@ -62,8 +63,8 @@ def _confirm_foreign(untrusted: Exception) -> bool:
 
 
 def compare_cmd(
-    session_a: Annotated[str, typer.Argument(metavar="A", help="Session id or prefix.")],
-    session_b: Annotated[str, typer.Argument(metavar="B", help="Session id or prefix.")],
+    session_a: Annotated[str, typer.Argument(metavar="A", help="Session id, prefix or name.")],
+    session_b: Annotated[str, typer.Argument(metavar="B", help="Session id, prefix or name.")],
     patch: PatchOption = False,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", "-y", help="Both runs' events from where they part, in two columns.")] = False,
     json_out: JsonOption = False,
@@ -83,6 +84,7 @@ def bisect_cmd(
     ctx: typer.Context,
     keep: Annotated[bool, typer.Option("--keep-worktree", help="Leave the temporary worktree for inspection.")] = False,
     patch: PatchOption = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     no_pager: NoPagerOption = False,
     repo: RepoOption = None,
@@ -91,7 +93,7 @@ def bisect_cmd(
     from agitlog.query.bisect import bisect_session
 
     session, command = _split_bisect_args(ctx.args)
-    result = bisect_session(open_repo(repo), session=session, command=command, keep_worktree=keep)
+    result = bisect_session(open_repo(repo), session=session, command=command, keep_worktree=keep, name=name)
     with paged(enabled=not no_pager):
         team_views.render_bisect(result, json_out=json_out, patch=patch)
     return 0 if result.outcome in ("found", "ambiguous") else 1
@@ -104,6 +106,7 @@ def _split_bisect_args(args: list[str]) -> tuple[str | None, list[str]]:
     raw = sys.argv[1:]
     if "bisect" in raw and "--" in raw[raw.index("bisect"):]:
         before = raw[raw.index("bisect") + 1: raw.index("--", raw.index("bisect"))]
-        words = [w for i, w in enumerate(before) if not w.startswith("-") and (i == 0 or before[i - 1] != "--repo")]
+        words = [w for i, w in enumerate(before)
+                 if not w.startswith("-") and (i == 0 or before[i - 1] not in ("--repo", "--name"))]
         return (words[0] if words else None), args[len(words[:1]):]
     return None, args

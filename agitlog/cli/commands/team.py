@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from agitlog.cli.options import JsonOption, RemoteArg, RepoOption, TargetsArg, open_repo, team_views
+from agitlog.cli.options import JsonOption, NameOption, RemoteArg, RepoOption, TargetsArg, open_repo, team_views
 
 
 AllowSecretsOption = Annotated[bool, typer.Option(
@@ -61,7 +61,7 @@ def remote_remove_cmd(remote: RemoteArg = None, json_out: JsonOption = False, re
 
 
 def bundle_cmd(
-    sessions: Annotated[Optional[list[str]], typer.Argument(help="Session ids or prefixes (default: all).")] = None,
+    sessions: Annotated[Optional[list[str]], typer.Argument(help="Session ids, prefixes or names (default: all).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The bundle file to write.")] = Path("sessions.bundle"),
     full: Annotated[bool, typer.Option("--full", help="Include all history, even what the remote already has.")] = False,
     allow_secrets: AllowSecretsOption = False,
@@ -78,7 +78,8 @@ def bundle_cmd(
 
 
 def scan_cmd(
-    session: Annotated[Optional[str], typer.Argument(help="A session id or prefix (default: all sessions).")] = None,
+    session: Annotated[Optional[str], typer.Argument(help="A session id, prefix or name (default: all sessions).")] = None,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
@@ -88,7 +89,7 @@ def scan_cmd(
 
     where = open_repo(repo)
     store = SessionStore.open(where)
-    chosen = [store.resolve(session)] if session else store.all()
+    chosen = [store.resolve(session, name=name)] if session or name else store.all()
     result = scan_sessions(where, chosen)
     team_views.render_scan(result, json_out=json_out)
     return 0 if result.clean else 1
@@ -144,7 +145,7 @@ def hooks_status_cmd(json_out: JsonOption = False, repo: RepoOption = None) -> i
 
 
 def rm_cmd(
-    sessions: Annotated[list[str], typer.Argument(help="Session ids or unique prefixes.")],
+    sessions: Annotated[list[str], typer.Argument(help="Session ids, unique prefixes or names.")],
     remote: Annotated[Optional[str], typer.Option("--remote", help="Also delete them on this remote.")] = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
