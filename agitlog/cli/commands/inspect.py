@@ -77,6 +77,7 @@ def replay_cmd(
     at: AtOption = None,
     plain: Annotated[bool, typer.Option("--plain", help="A linear text document instead of the viewer.")] = False,
     diffs: Annotated[bool, typer.Option("--diffs", help="With --plain: include each step's diff.")] = False,
+    agents: Annotated[Optional[list[str]], typer.Option("--agent", help="Only events of this agent (framework agents own their model calls).")] = None,
     name: NameOption = None,
     json_out: JsonOption = False,
     no_pager: NoPagerOption = False,
@@ -90,7 +91,7 @@ def replay_cmd(
     from agitlog.query.timeline import load_replay
 
     opened = open_repo(repo)
-    replay = load_replay(opened, session=session, at=at, name=name)
+    replay = load_replay(opened, session=session, at=at, name=name, agents=agents or ())
     if json_out:
         replay_views.render_replay_json(replay, start=replay.start)
     elif plain or not (is_tty() and is_tty(sys.stdin)):
@@ -180,7 +181,7 @@ def search_cmd(
     pattern: Annotated[str, typer.Argument(help="Text to find (case-insensitive), or a regex with -E.")],
     regex: Annotated[bool, typer.Option("--regex", "-E", help="PATTERN is a Python regular expression.")] = False,
     types: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only these event types (llm matches llm.*).")] = None,
-    agent: Annotated[Optional[str], typer.Option("--agent", help="Only events of this agent.")] = None,
+    agent: Annotated[Optional[str], typer.Option("--agent", help="Only events of this agent (framework agents own their model calls).")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Only events naming this model.")] = None,
     tool: Annotated[Optional[str], typer.Option("--tool", help="Only tool events of this tool.")] = None,
     file: Annotated[Optional[str], typer.Option("--file", help="Only sessions whose steps wrote this path (or under it).")] = None,
