@@ -182,6 +182,7 @@ _SCHEME = r"(?:(?P<{}>bearer|basic|token|digest|negotiate)[ \t]+)?"
 _VALUE_CHAR = r"[^\s\"'\\&,;<>()\[\]{}|`]"  # of a bare (unquoted) value
 _VALUE_RUN_RE = re.compile(_VALUE_CHAR + "*")
 _MAX_VALUE = 4096  # a bare value is cut here, like the quoted ones
+_STOPS_RE = re.compile(r"[.:]*")  # what _trim_unquoted strips
 _NAMED_SRC = (
     r"(?:k(?:(?<=tok)en|(?<=cook)ie|ey)" + _IDENT + _SEP
     + r"|p(?:ass|wd)" + _IDENT + _SEP
@@ -450,6 +451,7 @@ class _Values:
     def __init__(self, haystack: str, text: str) -> None:
         self._haystack, self._text = haystack, text
         self._run = (0, 0)                      # [start, end) of the last run of value characters
+        self._stops = (0, 0)                    # [start, end) of the last run of "." and ":"
         self._counts: _ValueCounts | None = None
         self._last_long = -_MAX_VALUE           # where the last long value started
 
@@ -460,6 +462,20 @@ class _Values:
             run_end = _VALUE_RUN_RE.match(self._haystack, start).end()  # type: ignore[union-attr]
             self._run = (start, run_end)
         return min(run_end, start + _MAX_VALUE)
+
+    def trim(self, start: int, end: int) -> int:
+        """``_trim_unquoted(text, start, end)``: the run of "." and ":" it strips is found once for
+        every value that ends in it."""
+        text = self._text
+        if end - start <= 1 or text[end - 1] not in ".:":
+            return end
+        lo, hi = self._stops
+        if not lo <= end - 1 < hi:
+            lo = end - 1
+            while lo > 0 and text[lo - 1] in ".:":
+                lo -= 1
+            self._stops = (lo, _STOPS_RE.match(text, end - 1).end())  # type: ignore[union-attr]
+        return max(start + 1, lo)
 
     def looks_like_credential(self, start: int, end: int) -> bool:
         """``_looks_like_credential(text[start:end])`` for a bare value."""
@@ -571,7 +587,7 @@ def _named_hit(m: re.Match[str], text: str, values: _Values) -> _Hit | None:
     if spaced and not (is_bearer or ident.startswith("-")):
         return None  # only CLI flags (--token abc) and "Bearer abc" separate name and value by a space
     if group == "uv":
-        end = _trim_unquoted(text, start, end)
+        end = values.trim(start, end)
     value = text[start:end]
     name = "_".join(_name_segments(ident))
     always = name in _ALWAYS_SECRET_NAMES or scheme is not None
