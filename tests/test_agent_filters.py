@@ -49,6 +49,8 @@ def test_replay_agent_keeps_only_that_agents_events_and_its_model_calls(repo: Pa
     assert "llm.request" in plain and "send_email" not in plain
     everyone = agitlog_json("replay", session, cwd=repo)["events"]
     assert len(everyone) == 6  # session.start too
+    proc = agitlog("replay", session, "--agent", "nobody", "--plain", cwd=repo)
+    assert proc.returncode == 2 and "its agents: main, triage, writer" in proc.stderr
 
 
 def test_search_agent_finds_a_framework_agents_model_calls(repo: Path) -> None:
