@@ -215,3 +215,27 @@ def new_object_ids(repo: Repo, tips: Sequence[str], *, exclude: Sequence[str] = 
     out = git(repo.root, "rev-list", "--objects", "--no-object-names", "--stdin", "--not", "--remotes",
               input=request.encode())
     return set(out.decode().split())
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    parents: tuple[str, ...]
+    author: str  # names only: enough to tell who (or which tool, "Name (aider)") made it
+    committer: str
+    committed: int  # committer epoch
+    subject: str
+    co_authors: tuple[str, ...] = ()  # its Co-authored-by: trailers ("aider (model) <aider@aider.chat>")
+
+
+def commit_info(repo: Repo, spec: str) -> CommitInfo | None:
+    """Who made a commit, when, and its subject; None when ``spec`` (a full or abbreviated id) names no commit."""
+    sha = resolve_commit(repo, spec)
+    if sha is None:
+        return None
+    out = git(repo.root, "show", "-s", "--format=%H%x00%P%x00%an%x00%cn%x00%ct%x00%s%x00"
+              "%(trailers:key=Co-authored-by,valueonly,separator=%x01)", sha)
+    fields = out.decode("utf-8", "replace").rstrip("\n").split("\0")
+    return CommitInfo(sha=fields[0], parents=tuple(fields[1].split()), author=fields[2], committer=fields[3],
+                      committed=int(fields[4]), subject=fields[5],
+                      co_authors=tuple(value.strip() for value in fields[6].split("\x01") if value.strip()))

@@ -58,8 +58,14 @@ def user_text(message: Message) -> str:
 
 
 def first_user_prompt(events: Iterable[dict[str, Any]]) -> str | None:
-    """What the user asked: the first user message of the first ``llm.request`` that has one (not a
-    system prompt, not a system reminder)."""
+    """What the user asked: the first ``user.prompt`` event (what a coding agent's hook or history
+    says the user typed), else the first user message of the first ``llm.request`` that has one (not
+    a system prompt, not a system reminder; an agent's few-shot examples can come first, as aider's do)."""
+    events = list(events)
+    for event in events:
+        typed = (event.get("data") or {}).get("prompt") if event.get("type") == "user.prompt" else None
+        if isinstance(typed, str) and typed.strip():
+            return typed.strip()
     for event in events:
         if event.get("type") != "llm.request":
             continue

@@ -314,6 +314,8 @@ def _responses(request: dict, script: Any = None) -> tuple[list[bytes], dict, st
     items = request.get("input") if isinstance(request.get("input"), list) else []
     done = sum(1 for i in items if isinstance(i, dict) and i.get("type") == "function_call_output")
     step = _scripted_tool(request, script, done) if isinstance(script, list) else None
+    # a step with "together": n starts a model turn that asks for the script's next n calls at once
+    steps = script[done:done + step.get("together", 1)] if step else []
     tool = step["name"] if step else (None if script else _wants_tool_openai(request))
     text = None if tool else _answer_text()
     usage = {
@@ -335,6 +337,8 @@ def _responses(request: dict, script: Any = None) -> tuple[list[bytes], dict, st
             "arguments": arguments,
             "status": "completed",
         }
+        extra = [{**item, "id": "fc_" + secrets.token_hex(6), "call_id": "call_" + secrets.token_hex(6),
+                  "name": more["name"], "arguments": json.dumps(more["input"])} for more in steps[1:]]
     else:
         part = {"type": "output_text", "text": text, "annotations": []}
         item = {"type": "message", "id": item_id, "status": "completed", "role": "assistant", "content": [part]}
@@ -353,7 +357,7 @@ def _responses(request: dict, script: Any = None) -> tuple[list[bytes], dict, st
         "tools": request.get("tools") or [],
         "top_p": 1.0,
     }
-    payload = {**base, "status": "completed", "output": [item], "usage": usage}
+    payload = {**base, "status": "completed", "output": [item, *extra] if tool else [item], "usage": usage}
     seq = iter(range(1000))
 
     def ev(kind: str, **data: Any) -> bytes:
@@ -362,14 +366,16 @@ def _responses(request: dict, script: Any = None) -> tuple[list[bytes], dict, st
     pending = {**base, "status": "in_progress", "output": [], "usage": None}
     events = [ev("response.created", response=pending), ev("response.in_progress", response=pending)]
     if tool:
-        events.append(
-            ev("response.output_item.added", output_index=0, item={**item, "arguments": "", "status": "in_progress"})
-        )
-        for piece in _pieces(item["arguments"], 5):
-            events.append(ev("response.function_call_arguments.delta", item_id=item_id, output_index=0, delta=piece))
-        events.append(
-            ev("response.function_call_arguments.done", item_id=item_id, output_index=0, arguments=item["arguments"])
-        )
+        for index, call in enumerate([item, *extra]):
+            events.append(ev("response.output_item.added", output_index=index,
+                             item={**call, "arguments": "", "status": "in_progress"}))
+            for piece in _pieces(call["arguments"], 5):
+                events.append(ev("response.function_call_arguments.delta", item_id=call["id"], output_index=index,
+                                 delta=piece))
+            events.append(ev("response.function_call_arguments.done", item_id=call["id"], output_index=index,
+                             arguments=call["arguments"]))
+            if index < len(extra):
+                events.append(ev("response.output_item.done", output_index=index, item=call))
     else:
         events.append(
             ev("response.output_item.added", output_index=0, item={**item, "status": "in_progress", "content": []})
@@ -393,7 +399,8 @@ def _responses(request: dict, script: Any = None) -> tuple[list[bytes], dict, st
         events.append(
             ev("response.content_part.done", item_id=item_id, output_index=0, content_index=0, part=item["content"][0])
         )
-    events.append(ev("response.output_item.done", output_index=0, item=item))
+    events.append(ev("response.output_item.done", output_index=len(extra) if tool else 0,
+                     item=extra[-1] if tool and extra else item))
     events.append(ev("response.completed", response=payload))
     return events, payload, text or ""
 

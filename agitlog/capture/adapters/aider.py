@@ -70,16 +70,9 @@ ADAPTER = AiderAdapter()
 
 def chat_prompts(markdown: str) -> list[str]:
     """The user's prompts in aider's chat history: consecutive ``#### `` lines form one prompt."""
-    prompts: list[list[str]] = []
-    previous_was_prompt = False
-    for line in markdown.splitlines():
-        is_prompt = line.startswith("#### ")
-        if is_prompt and previous_was_prompt:
-            prompts[-1].append(line[5:].rstrip())  # markdown line breaks end in two spaces
-        elif is_prompt:
-            prompts.append([line[5:].rstrip()])
-        previous_was_prompt = is_prompt
-    return ["\n".join(lines) for lines in prompts]
+    from agitlog.capture.importers.aider import chat_entries
+
+    return [text for kind, text in chat_entries(markdown.splitlines()) if kind == "prompt"]
 
 
 def _option(args: list[str], name: str) -> str | None:

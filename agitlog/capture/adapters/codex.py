@@ -12,8 +12,16 @@
 - After the run the rollout files Codex wrote for this repository during the run
   (``$CODEX_HOME/sessions/**/rollout-*.jsonl``) are attached (``agent.transcript``).
 
-Tool calls are seen only inside the model traffic (the llm.response's tool calls): Codex has no
-per-tool hook that a run can turn on from the command line.
+- Tool calls: Codex (0.124 and later; tested 0.171.0) runs ``PreToolUse``/``PostToolUse`` command
+  hooks, given here as ``-c hooks.<Event>=[...]`` (the session-flags config layer). Codex runs a
+  hook only after the user reviewed and trusted its exact definition in ``/hooks``, except with
+  ``--dangerously-bypass-hook-trust``, which trusts every enabled hook for that invocation. So the
+  tool hooks and that flag are added only when no one else's hooks could be trusted by it: none in
+  ``$CODEX_HOME`` (``hooks.json``, ``[hooks]`` in ``config.toml``, plugins), in the project's
+  ``.codex/``, in ``/etc/codex``, or on the command line, and hooks not turned off. Then
+  ``PreToolUse`` records ``tool.call`` and ``PostToolUse`` a snapshot and ``tool.result`` (``call_id``
+  is Codex's ``tool_use_id``, the model's function ``call_id``): each tool call that changed files
+  is its own step. Otherwise the turn's changes become a step at the next model call, as before.
 """
 from __future__ import annotations
 
@@ -31,6 +39,8 @@ if TYPE_CHECKING:
 
 NAME = "codex"
 PROVIDER_ID = "agitlog"
+TOOL_HOOK_EVENTS = ("PreToolUse", "PostToolUse")
+BYPASS_HOOK_TRUST = "--dangerously-bypass-hook-trust"
 
 
 class CodexAdapter:
@@ -51,6 +61,8 @@ class CodexAdapter:
                           f"model_providers.{PROVIDER_ID}={_toml_inline(provider)}"]
         if "notify" not in user_config:
             overrides += ["-c", f"notify={json.dumps(shlex.split(hook_command))}"]
+        if not _hooks_of_others(command, env, user_config):
+            overrides += tool_hook_overrides(hook_command)
         return Prepared(command=[command[0], *overrides, *command[1:]])
 
     def after_run(self, live: LiveSession) -> None:
@@ -77,6 +89,37 @@ def _user_config(env: Mapping[str, str]) -> dict[str, Any]:
         return {}
 
 
+def tool_hook_overrides(hook_command: str) -> list[str]:
+    """``-c`` overrides running ``hook_command`` on every tool call, and the flag that lets Codex run
+    them without a review in its TUI (see the module docstring for when this is safe)."""
+    entry = f'[{{matcher = "*", hooks = [{{type = "command", command = {json.dumps(hook_command)}}}]}}]'
+    return [arg for event in TOOL_HOOK_EVENTS for arg in ("-c", f"hooks.{event}={entry}")] + [BYPASS_HOOK_TRUST]
+
+
+def _hooks_of_others(command: Sequence[str], env: Mapping[str, str], user_config: Mapping[str, Any]) -> bool:
+    """Whether hooks other than ours could run (or hooks are off): then the trust bypass is not ours to give."""
+    from agitlog.capture.importers.codex import codex_home
+
+    features = user_config.get("features") if isinstance(user_config.get("features"), dict) else {}
+    if features.get("hooks") is False or features.get("codex_hooks") is False or "hooks" in user_config:
+        return True
+    if any(arg.startswith("hooks") or arg == BYPASS_HOOK_TRUST for arg in command[1:]):  # -c hooks.X=…
+        return True
+    home = codex_home(env)
+    project = Path(env.get("AGITLOG_REPO") or os.getcwd()) / ".codex"
+    places = (home / "hooks.json", home / "plugins", project / "hooks.json", Path("/etc/codex"))
+    return any(place.exists() for place in places) or _has_hooks_table(project / "config.toml")
+
+
+def _has_hooks_table(path: Path) -> bool:
+    import tomllib
+
+    try:
+        return "hooks" in tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+
 def _chooses_provider(command: Sequence[str], config: Mapping[str, Any]) -> bool:
     return "model_provider" in config or any("model_provider" in arg for arg in command[1:])
 
@@ -87,7 +130,10 @@ def _toml_inline(table: Mapping[str, str]) -> str:
 
 def hook_drafts(payload: Mapping[str, Any], env: Mapping[str, str]) -> list[HookDraft]:
     """Codex's notify payload (``type``: ``agent-turn-complete``, ``input-messages``,
-    ``last-assistant-message``, ``turn-id``, ``thread-id``)."""
+    ``last-assistant-message``, ``turn-id``, ``thread-id``), or a tool hook's (``hook_event_name``,
+    ``tool_name``, ``tool_input``, ``tool_response``, ``tool_use_id``, ``turn_id``, ``session_id``)."""
+    if payload.get("hook_event_name") in TOOL_HOOK_EVENTS:
+        return [_tool_draft(payload)]
     if payload.get("type") != "agent-turn-complete":
         return [HookDraft({"type": "codex.notify", "data": dict(payload)})]
     prompts = payload.get("input-messages")
@@ -98,6 +144,15 @@ def hook_drafts(payload: Mapping[str, Any], env: Mapping[str, str]) -> list[Hook
         "last_assistant_message": payload.get("last-assistant-message"), "turn_id": payload.get("turn-id"),
         "agent_session_id": payload.get("thread-id")}}, snapshot=True))
     return drafts
+
+
+def _tool_draft(payload: Mapping[str, Any]) -> HookDraft:
+    common = {"tool": payload.get("tool_name"), "call_id": payload.get("tool_use_id"),
+              "turn_id": payload.get("turn_id"), "agent_session_id": payload.get("session_id")}
+    if payload.get("hook_event_name") == "PreToolUse":
+        return HookDraft({"type": "tool.call", "data": {**common, "arguments": payload.get("tool_input")}})
+    return HookDraft({"type": "tool.result", "data": {**common, "ok": True, "arguments": payload.get("tool_input"),
+                                                      "result": payload.get("tool_response")}}, snapshot=True)
 
 
 def rollouts_since(home: Path, *, since: float, repo_root: Path) -> list[Path]:

@@ -32,7 +32,7 @@ from agitlog.store.events import encode_event, finish_event
 from agitlog.store.journal import Journal
 from agitlog.store.records import session_ref, step_message, write_record
 
-KNOWN = ("claude", "codex", "gemini")
+KNOWN = ("claude", "codex", "gemini", "aider")
 TRAILER_RECONSTRUCTED = "Agitlog-Reconstructed"
 
 
@@ -64,6 +64,8 @@ class Transcript:
     branch: str | None = None
     title: str | None = None
     partial: bool = False  # the last line was still being written
+    # what is attached, when a file holds more than this session (aider's history): default, ``paths`` whole
+    excerpts: list[bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,8 +126,8 @@ def write_session(repo: git.Repo, transcript: Transcript, *, existing: dict[str,
         builder = _Builder(repo, config=config, session_id=session_id, base=base)
         events = builder.events(transcript, redactor)
         journal.events_file.write_bytes(b"".join(encode_event(e) for e in events))
-        for path in transcript.paths:
-            journal.write_attachment(redactor.redact_text(path.read_bytes().decode("utf-8", "surrogateescape"))
+        for raw in transcript.excerpts if transcript.excerpts is not None else [p.read_bytes() for p in transcript.paths]:
+            journal.write_attachment(redactor.redact_text(raw.decode("utf-8", "surrogateescape"))
                                      .encode("utf-8", "surrogateescape"))
         meta = _meta(repo, transcript, session_id=session_id, base=base, events=events, builder=builder)
         ref = session_ref(session_id)

@@ -98,7 +98,7 @@ def scan_cmd(
 def import_cmd(
     source: Annotated[str, typer.Argument(
         metavar="AGENT|BUNDLE",
-        help="claude, codex or gemini: that agent's transcripts of this repository; else a bundle written by "
+        help="claude, codex, gemini or aider: that agent's transcripts of this repository; else a bundle written by "
              "`agitlog bundle` "
              "(write ./claude for a bundle file of that name).")],
     since: Annotated[Optional[str], typer.Option(
