@@ -182,6 +182,7 @@ _SCHEME = r"(?:(?P<{}>bearer|basic|token|digest|negotiate)[ \t]+)?"
 _VALUE_CHAR = r"[^\s\"'\\&,;<>()\[\]{}|`]"  # of a bare (unquoted) value
 _VALUE_RUN_RE = re.compile(_VALUE_CHAR + "*")
 _MAX_VALUE = 4096  # a bare value is cut here, like the quoted ones
+_SHORT_VALUE = 64  # the matcher takes a bare value this far; _Values takes a longer one on
 _STOPS_RE = re.compile(r"[.:]*")  # what _trim_unquoted strips
 _NAMED_SRC = (
     r"(?:k(?:(?<=tok)en|(?<=cook)ie|ey)" + _IDENT + _SEP
@@ -196,8 +197,8 @@ _NAMED_SRC = (
     r"(?:[bfru]{0,2}(?:\\\"" + _SCHEME.format("scheme_e") + r"(?P<eq>[^\"\\\r\n]{1,4096})\\\""
     r"|\"" + _SCHEME.format("scheme_d") + r"(?P<dq>(?:[^\"\\\r\n]|\\[^\r\n]){1,4096})\""
     r"|'" + _SCHEME.format("scheme_s") + r"(?P<sq>[^'\r\n]{1,4096})')"
-    # a bare value: its first character only; _Values finds where it ends (see there)
-    r"|" + _SCHEME.format("scheme_u") + r"(?P<uv>" + _VALUE_CHAR + r"))"
+    # a bare value: up to _SHORT_VALUE characters; _Values finds where a longer one ends (see there)
+    r"|" + _SCHEME.format("scheme_u") + r"(?P<uv>" + _VALUE_CHAR + r"{1,%d}))" % _SHORT_VALUE
 )
 _NAMED_RE = re.compile(_NAMED_SRC)
 _NAMED_RE_ICASE = re.compile(_NAMED_SRC, re.IGNORECASE)  # when lower() changes the text's length
@@ -442,8 +443,9 @@ class _Values:
 
     Repetitive text (``"secret:" * 5000``) holds a candidate every few characters, and each one's
     value runs to the same end, up to _MAX_VALUE characters on: matching or judging every value
-    anew costs thousands of steps per character. So the run of value characters is found once
-    (a value ends where its run ends, or _MAX_VALUE on), and when a second long value starts near
+    anew costs thousands of steps per character. So the matcher takes a bare value only
+    _SHORT_VALUE characters far; past that the run of value characters is found once (a value ends
+    where its run ends, or _MAX_VALUE on), and when a second long value starts near
     the last, the values are judged from counts over the stretch they lie in (_ValueCounts), built
     once for many candidates. The verdicts are those of ``_looks_like_credential``.
     """
@@ -456,7 +458,7 @@ class _Values:
         self._last_long = -_MAX_VALUE           # where the last long value started
 
     def end(self, start: int) -> int:
-        """The end of the bare value that starts at ``start`` (the matcher took its first character)."""
+        """The end of the bare value that starts at ``start`` (the matcher took _SHORT_VALUE of it)."""
         run_start, run_end = self._run
         if not run_start <= start < run_end:
             run_end = _VALUE_RUN_RE.match(self._haystack, start).end()  # type: ignore[union-attr]
@@ -570,8 +572,10 @@ def _named_value(m: re.Match[str], values: _Values) -> tuple[str, int, int, str 
     for value_group, scheme_group in (("uv", "scheme_u"), ("dq", "scheme_d"), ("sq", "scheme_s"),
                                       ("eq", "scheme_e")):
         if m.start(value_group) >= 0:
-            end = values.end(m.start(value_group)) if value_group == "uv" else m.end(value_group)
-            return value_group, m.start(value_group), end, m.group(scheme_group)
+            start, end = m.span(value_group)
+            if value_group == "uv" and end - start == _SHORT_VALUE:  # it may go on
+                end = values.end(start)
+            return value_group, start, end, m.group(scheme_group)
     raise AssertionError("unreachable: _NAMED_RE always captures a value")
 
 
@@ -586,12 +590,13 @@ def _named_hit(m: re.Match[str], text: str, values: _Values) -> _Hit | None:
     spaced = not any(c in "=:" for c in text[ident_end:start])
     if spaced and not (is_bearer or ident.startswith("-")):
         return None  # only CLI flags (--token abc) and "Bearer abc" separate name and value by a space
-    if group == "uv":
+    if group == "uv" and end - start > 1 and text[end - 1] in ".:":
         end = values.trim(start, end)
     value = text[start:end]
     name = "_".join(_name_segments(ident))
     always = name in _ALWAYS_SECRET_NAMES or scheme is not None
-    credential = values.looks_like_credential(start, end) if group == "uv" else _looks_like_credential(value)
+    long_bare = group == "uv" and end - start > _LONG_VALUE
+    credential = values.looks_like_credential(start, end) if long_bare else _looks_like_credential(value)
     if not (credential or (always and not _is_placeholder(value))):
         return None
     if group == "uv" and "cookie" in name:
