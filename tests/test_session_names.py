@@ -80,11 +80,16 @@ def test_sharing_and_removing_take_a_name(repo: Path, named: tuple[str, str], tm
     assert pushed["pushed"] == [first]
     assert git(remote, "for-each-ref", "--format=%(refname)", "refs/agent-sessions").split() == \
         [f"refs/agent-sessions/{first}"]
+    assert agitlog_json("push", str(remote), "--name", "nightly", cwd=repo)["pushed"] == [second]
     bundle = tmp_path / "one.bundle"
     assert agitlog_json("bundle", "nightly", "-o", str(bundle), cwd=repo)["sessions"] == [second]
+    assert agitlog_json("bundle", "--name", "fix login", "--name", "nightly", "-o", str(bundle), "--full",
+                        cwd=repo)["sessions"] == [first, second]
     assert agitlog_json("scan", "--name", "nightly", cwd=repo)["sessions"] == [second]
     assert agitlog_json("rm", "fix login", cwd=repo)["removed"] == [first]
     assert [row["id"] for row in agitlog_json("log", cwd=repo)] == [second]
+    assert agitlog_json("rm", "--name", "nightly", cwd=repo)["removed"] == [second]
+    assert agitlog_json("log", cwd=repo) == []
 
 
 def test_an_id_wins_over_a_name_and_unclear_names_are_refused(repo: Path, named: tuple[str, str]) -> None:

@@ -34,6 +34,8 @@ RepoOption = Annotated[Optional[Path], typer.Option("--repo", help="Repository t
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 SessionArg = Annotated[Optional[str], typer.Argument(help="Session id, unique prefix or name (default: the latest).")]
 NameOption = Annotated[Optional[str], typer.Option("--name", help="The session with exactly this name (instead of an id).")]
+NamesOption = Annotated[Optional[list[str]], typer.Option(
+    "--name", help="The session with exactly this name (instead of an id); repeatable.")]
 AtOption = Annotated[Optional[int], typer.Option("--at", min=0, help="Event number (the # column of `agitlog show`).")]
 StepOption = Annotated[Optional[int], typer.Option("--step", min=0, help="Step number (0: the worktree before the run).")]
 TargetsArg = Annotated[Optional[list[str]], typer.Argument(

@@ -153,6 +153,11 @@ class SessionStore:
                                           f"`agitlog rm {session.id}`")
         return session
 
+    def resolve_all(self, queries: Sequence[str], *, names: Sequence[str] = (), intact: bool = True) -> list[Session]:
+        """``resolve`` for each of ``queries`` and each of ``names`` (names only), in that order."""
+        return ([self.resolve(query, intact=intact) for query in queries]
+                + [self.resolve(name=name, intact=intact) for name in names])
+
     def live_sessions(self) -> list[Session]:
         """Sessions still recording (their journals), newest first; reads no ref."""
         entries = [_Entry(j.session_id, None, j) for j in _readable_journals(self.repo)]
