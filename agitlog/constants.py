@@ -59,6 +59,7 @@ STATUSES = (STATUS_RUNNING, STATUS_OK, STATUS_FAILED, STATUS_INTERRUPTED, STATUS
 ENV_CRASH_AT = "AGITLOG_TEST_CRASH_AT"
 
 TRAILER_LINK = "Agent-Session"       # on the user's own commits: the sessions their changes came from
+HOOK_MARKER = "# agitlog hook:"     # the first lines of every git hook script agitlog installs
 ENV_RERUN_ISOLATION = "AGITLOG_RERUN_ISOLATION"  # "none": run a rerun at its sandbox path, without a mount namespace
 
 # Request fields that differ from run to run without changing what the model is asked (ids, a
@@ -68,10 +69,16 @@ VOLATILE_REQUEST_FIELDS = frozenset({"user", "metadata", "safety_identifier", "p
                                      "client_metadata"})  # client_metadata: Codex's session, turn ids
 # The same, deeper (JSON paths): ids a client gives the items it sends (Codex: a fresh msg_<uuid> per
 # message and run); ids of items that came from a recorded answer are the same in a rerun anyway.
-VOLATILE_REQUEST_PATHS = ("$.input[*].id",)
+# Gemini CLI names each function call the model sent without an id "<tool>__<tool>_<Date.now()>_<n>",
+# and sends that id back with the call and its result.
+VOLATILE_REQUEST_PATHS = ("$.input[*].id", "$.contents[*].parts[*].functionCall.id",
+                          "$.contents[*].parts[*].functionResponse.id")
 # Text a coding agent's own tools put into what it sends back to the model, different on every run
 # (Codex's exec_command output header): (regex, what it stands for) when requests are matched.
 VOLATILE_REQUEST_TEXT = (
     (r"Chunk ID: [0-9a-f]+", "Chunk ID: <id>"),
     (r"Wall time: [0-9.]+ seconds", "Wall time: <t> seconds"),
+    # Gemini CLI's run_shell_command result names the process ids it ran
+    (r"Process Group PGID: \d+", "Process Group PGID: <pid>"),
+    (r"Background PIDs: \d+(?:, \d+)*", "Background PIDs: <pids>"),
 )

@@ -25,7 +25,7 @@ from agitlog.git.diff import (  # noqa: F401
     RawChange, blame_porcelain, changed_paths, diff_changes, diff_patch, diff_text, diff_tree_numstat, diff_tree_numstat_many,
 )
 from agitlog.git.worktrees import (  # noqa: F401
-    add_worktree, bisect_run, checkout_branch_at, checkout_detached, checkout_paths, clone_local,
+    add_worktree, bisect_run, checkout_branch_at, checkout_detached, checkout_paths, clone_local, copy_identity,
     restore_worktree_from, checkout_worktree_at, is_worktree_clean, remove_worktree,
 )
 from agitlog.git.remotes import (  # noqa: F401

@@ -1,6 +1,7 @@
 """Temporary and checkout worktrees, and bisect inside one."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from collections.abc import Sequence  # not typing: hooks import this module, typing costs ms
@@ -48,6 +49,17 @@ def clone_local(repo: Repo, path: Path) -> None:
     """A private clone of ``repo`` at ``path``: objects hard-linked, no checkout, no hooks run."""
     git(repo.root, "-c", "core.hooksPath=/dev/null", "clone", "--local", "--no-checkout", "--quiet",
         str(repo.root), str(path))
+
+
+def copy_identity(repo: Repo, worktree: Path) -> None:
+    """The repository's own commit identity (``user.*``, ``author.*``, ``committer.*`` from its local
+    config) into the clone at ``worktree``: an agent that ignores the global config (Gemini CLI
+    points GIT_CONFIG_GLOBAL at /dev/null) commits there as it did in the repository."""
+    out = git(repo.root, "config", "--local", "-z", "--get-regexp", r"^(user|author|committer)\.", check=False)
+    for entry in out.split(b"\0"):
+        key, _, value = entry.partition(b"\n")
+        if key:
+            git(worktree, "config", "--local", os.fsdecode(key), os.fsdecode(value))
 
 
 def checkout_branch_at(worktree: Path, *, branch: str | None, commit: str | None) -> None:

@@ -25,7 +25,9 @@ _VOLATILE_DATA_FIELDS = frozenset({
 # Fields that name what a run made for itself: the commit an agent made (its id holds the commit
 # time), the coding agent's own session id and transcript file (random per run).
 _VOLATILE_BY_TYPE = {
-    "git.commit": frozenset({"commit", "parent", "tree"}),
+    # linked: whether the commit got the trailer depends on the git hooks installed, and a rerun's
+    # sandbox runs none of them (docs/commands/rerun.md)
+    "git.commit": frozenset({"commit", "parent", "tree", "linked"}),
     "agent.session": frozenset({"session_id", "transcript", "transcript_path", "path"}),
     "agent.session_end": frozenset({"session_id", "transcript", "transcript_path", "path"}),
     "agent.transcript": frozenset({"session_id", "transcript", "transcript_path", "path", "blob", "body_ref", "size",
@@ -65,8 +67,10 @@ def normalize_event(event: dict[str, Any], request_ignore: tuple[str, ...] = ())
     core["data"] = {k: _without_timings(v) for k, v in data.items() if k not in volatile}
     if event.get("type") == "llm.request" and isinstance(core["data"].get("body"), dict):
         body = {k: v for k, v in core["data"]["body"].items() if k not in VOLATILE_REQUEST_FIELDS}
-        body = without_paths(body, VOLATILE_REQUEST_PATHS + tuple(request_ignore))
-        core["data"]["body"] = json.loads(without_volatile_text(json.dumps(body, ensure_ascii=False)))
+        core["data"]["body"] = without_paths(body, VOLATILE_REQUEST_PATHS + tuple(request_ignore))
+    # the run-specific text an agent's tools report (a process id, a wall time) is in its tool
+    # results as much as in the request that carries them back to the model
+    core["data"] = json.loads(without_volatile_text(json.dumps(core["data"], ensure_ascii=False)))
     return core
 
 

@@ -2,7 +2,8 @@
 
 ``llm.request`` data comes in two shapes: the SDK's (``model``, ``system``, ``messages``, ``tools``,
 ``prompt``) and the LLM proxy's (``body`` = the exact request JSON, OpenAI Chat ``messages``,
-OpenAI Responses ``instructions``/``input``, or Anthropic ``system``/``messages``/``tools``).
+OpenAI Responses ``instructions``/``input``, Anthropic ``system``/``messages``/``tools``, or Gemini
+``systemInstruction``/``contents``, whose ``model`` turns are the assistant's).
 ``normalize_request`` reads either into a ``Prompt`` whose messages are plain text, so the
 viewer, ``--plain`` and ``agitlog state`` can show the conversation as the model saw it.
 """
@@ -32,9 +33,9 @@ def normalize_request(data: dict[str, Any]) -> Prompt:
     """The prompt an ``llm.request`` event recorded, from either shape."""
     body = data.get("body") if isinstance(data.get("body"), dict) else {}
     source = {**body, **{k: v for k, v in data.items() if k != "body"}} if body else data
-    system_parts = [text for text in (_content_text(source.get("system")), _content_text(source.get("instructions")))
-                    if text]
-    messages: list[Message] = []
+    system_parts = [text for text in (_content_text(source.get("system")), _content_text(source.get("instructions")),
+                                      _gemini_text(source.get("systemInstruction"))) if text]
+    messages: list[Message] = [_gemini_message(item) for item in _as_list(source.get("contents"))]
     for item in _as_list(source.get("messages")) + _as_list(source.get("input")):
         message = _message(item)
         if message.role == "system" and not messages:
@@ -102,6 +103,24 @@ def _message(item: Any) -> Message:
     return Message(role, text)
 
 
+def _gemini_text(content: Any) -> str:
+    """Text of a Gemini ``Content`` (``{"role", "parts": [...]}``) or of a bare string."""
+    if isinstance(content, dict):
+        return _content_text(content.get("parts"))
+    return _content_text(content)
+
+
+def _gemini_message(item: Any) -> Message:
+    """A Gemini turn: ``model`` is the assistant; a user turn of function results only is a tool turn."""
+    if not isinstance(item, dict):
+        return Message("user", _content_text(item))
+    parts = _as_list(item.get("parts"))
+    role = "assistant" if item.get("role") == "model" else str(item.get("role") or "user")
+    if role == "user" and parts and all(isinstance(p, dict) and "functionResponse" in p for p in parts):
+        role = "tool"
+    return Message(role, _content_text(parts))
+
+
 def _call_text(call: Any) -> str:
     if not isinstance(call, dict):
         return _json(call)
@@ -138,6 +157,12 @@ def _part_text(part: Any) -> str:
         return f"→ {part.get('name')}({_json(part.get('input'))})"
     if kind == "tool_result":
         return f"[tool result {part.get('tool_use_id', '')}] {_content_text(part.get('content'))}"
+    if isinstance(part.get("functionCall"), dict):  # Gemini
+        call = part["functionCall"]
+        return f"→ {call.get('name')}({_json(call.get('args', {}))})"
+    if isinstance(part.get("functionResponse"), dict):
+        result = part["functionResponse"]
+        return f"[tool result {result.get('name', '')}] {_json(result.get('response'))}"
     return f"[{kind or 'part'}]" if kind in ("image", "image_url", "input_image", "document") else _json(part)
 
 

@@ -184,5 +184,6 @@ def _date_substitutions(started_at: str) -> tuple[tuple[str, str], ...]:
 
 def _missing_env(names: list[str]) -> list[str]:
     """Variables the original run had that this environment lacks (their values were never recorded)."""
-    ours = ("AGITLOG_", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "TRACEPARENT", "PYTHONPATH", "OLDPWD", "PWD", "SHLVL", "_")
+    ours = ("AGITLOG_", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "TRACEPARENT", "PYTHONPATH",
+            "OLDPWD", "PWD", "SHLVL", "_")
     return [name for name in names if name not in os.environ and not name.startswith(ours)]

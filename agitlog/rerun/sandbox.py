@@ -82,6 +82,7 @@ def make_sandbox(repo: git.Repo, *, base: str | None, branch: str | None, step0:
     root = Path(tempfile.mkdtemp(prefix="sandbox-", dir=parent))
     try:
         git.clone_local(repo, root)
+        git.copy_identity(repo, root)
         git.checkout_branch_at(root, branch=branch, commit=base)
         git.restore_worktree_from(root, step0)
     except BaseException:

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Sequence
 
 from agitlog import git
+from agitlog.constants import HOOK_MARKER as MARKER
 from agitlog.errors import AgitlogError
 
 HOOK_NAMES = ("prepare-commit-msg", "pre-push")
-MARKER = "# agitlog hook:"
 LEGACY_SUFFIX = ".agitlog-legacy"
 TEMPLATES = Path(__file__).resolve().parent.parent / "hooks"
 

@@ -356,10 +356,12 @@ def test_child_env_points_the_sdks_at_the_proxy(proxy, monkeypatch):
 
 def test_upstreams_from_env():
     assert LLMProxy.upstreams_from_env({}) == DEFAULT_UPSTREAMS
-    env = {"OPENAI_BASE_URL": "http://localhost:8000/v1/", "ANTHROPIC_BASE_URL": ""}
+    env = {"OPENAI_BASE_URL": "http://localhost:8000/v1/", "ANTHROPIC_BASE_URL": "",
+           "GOOGLE_GEMINI_BASE_URL": "http://localhost:9000/"}
     assert LLMProxy.upstreams_from_env(env) == {
         "openai": "http://localhost:8000/v1",
         "anthropic": "https://api.anthropic.com",
+        "gemini": "http://localhost:9000",
     }
 
 

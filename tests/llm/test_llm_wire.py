@@ -304,3 +304,39 @@ def test_canonical_request():
     assert canonical_request(b"not json \xff") == "not json \ufffd"
     assert canonical_request(b"") == ""
     assert canonical_request(b'{"model": "m", "stream": false}') != canonical_request(b'{"model": "m", "stream": true}')
+
+
+GEMINI_STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+
+
+def _gemini_chunk(parts: list[dict], **extra) -> bytes:
+    payload = {"candidates": [{"content": {"role": "model", "parts": parts}, "index": 0}], **extra}
+    return b"data: " + json.dumps(payload).encode() + b"\r\n\r\n"
+
+
+def test_gemini_stream_text_thoughts_function_calls_and_usage():
+    body = (_gemini_chunk([{"text": "plan", "thought": True}, {"text": "Next: "}])
+            + _gemini_chunk([{"text": "write."}, {"functionCall": {"name": "write_file", "args": {"file_path": "a"}}}],
+                            modelVersion="gemini-2.5-flash-001")
+            + _gemini_chunk([{"functionCall": {"id": "c2", "name": "run_shell_command"}}],
+                            usageMetadata={"promptTokenCount": 7, "candidatesTokenCount": 3, "thoughtsTokenCount": 2,
+                                           "totalTokenCount": 12}))
+    request = make_request(GEMINI_STREAM + "?alt=sse", {"contents": []}, provider="gemini")
+    assert detect_api(request) == "generateContent"
+    assert request_event_data(request)["model"] == "gemini-2.5-flash"
+    assert request_event_data(request)["stream"] is True
+    data = response_event_data(request, make_result(body, stream=True))
+    assert data["text"] == "Next: write." and data["model"] == "gemini-2.5-flash-001"
+    assert data["tool_calls"] == [{"id": None, "name": "write_file", "arguments": {"file_path": "a"}},
+                                  {"id": "c2", "name": "run_shell_command", "arguments": {}}]
+    assert data["usage"] == {"input_tokens": 7, "output_tokens": 3, "reasoning_tokens": 2, "total_tokens": 12}
+
+
+def test_gemini_body_and_error():
+    path = "/v1beta/models/gemini-2.5-pro:generateContent"
+    ok = json.dumps({"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": "STOP"}]}).encode()
+    data = read(path, "gemini", ok, False, request={"contents": []})
+    assert (data["api"], data["text"], data["finish_reason"], data["model"]) == ("generateContent", "hi", "STOP",
+                                                                                 "gemini-2.5-pro")
+    failed = json.dumps({"error": {"code": 429, "message": "quota"}}).encode()
+    assert read(path, "gemini", failed, False, request={}, status=429)["error"] == "HTTP 429: quota"

@@ -19,6 +19,11 @@ Understood wire formats, streaming (server-sent events) and not:
   block (``text_delta``, ``input_json_delta`` partial JSON for tool input, ``thinking_delta``),
   ``message_delta`` (stop reason, final output usage), ``message_stop``; ``ping`` and ``error``
   may appear anywhere.
+- ``generateContent``: Google's Gemini API (``POST .../models/<model>:generateContent``, and
+  ``:streamGenerateContent?alt=sse`` whose ``data:`` lines are each a whole response object holding
+  the next parts). The model is in the path; ``functionCall`` parts are the tool calls (their
+  ``id``, when the model gave one, else None: Gemini pairs calls and results by name and order);
+  ``thought`` parts are not text.
 - ``other``: anything else (embeddings, legacy completions, model lists, ...): recorded, not read.
 
 Response event data fields:
@@ -53,6 +58,7 @@ from agitlog.capture.llm.proxy import LLMRequest, LLMResult
 API_CHAT = "chat.completions"
 API_RESPONSES = "responses"
 API_MESSAGES = "messages"
+API_GEMINI = "generateContent"
 API_OTHER = "other"
 
 VOLATILE_FIELDS = VOLATILE_REQUEST_FIELDS  # dropped (top level only) by canonical_request
@@ -69,6 +75,8 @@ def detect_api(request: LLMRequest) -> str:
         return API_RESPONSES
     if path.endswith("/v1/messages") or (request.provider == "anthropic" and path.endswith("/messages")):
         return API_MESSAGES
+    if path.endswith((":generateContent", ":streamGenerateContent")):
+        return API_GEMINI
     return API_OTHER
 
 
@@ -84,8 +92,8 @@ def request_event_data(request: LLMRequest) -> dict:
         "api": detect_api(request),
         "method": request.method,
         "path": request.path,
-        "model": fields.get("model") or _azure_deployment(request.url),
-        "stream": fields.get("stream") is True,
+        "model": fields.get("model") or _azure_deployment(request.url) or _gemini_model(request.path),
+        "stream": fields.get("stream") is True or ":streamGenerateContent" in request.path,
         "body": body,
     }
 
@@ -239,7 +247,15 @@ def _get(headers: dict[str, str], name: str) -> str | None:
 def _request_model(request: LLMRequest) -> str | None:
     body = _parse_body(request.body)
     model = body.get("model") if isinstance(body, dict) else None
-    return model or _azure_deployment(request.url)
+    return model or _azure_deployment(request.url) or _gemini_model(request.path)
+
+
+def _gemini_model(path: str) -> str | None:
+    """``gemini-2.5-flash`` from ``.../models/gemini-2.5-flash:streamGenerateContent?alt=sse``."""
+    marker = "/models/"
+    if marker not in path or ":" not in path.rsplit("/", 1)[-1]:
+        return None
+    return path.split(marker, 1)[1].split(":", 1)[0] or None
 
 
 def _azure_deployment(url: str) -> str | None:
@@ -496,9 +512,54 @@ def _block_input(block: dict[str, Any]) -> Any:
     return block.get("input") if block.get("input") is not None else {}
 
 
-_BODY_READERS = {API_CHAT: _read_chat_body, API_RESPONSES: _read_responses_body, API_MESSAGES: _read_messages_body}
+# -- Gemini generateContent -------------------------------------------------------------------------
+
+_GEMINI_USAGE = {
+    "input_tokens": ("promptTokenCount",),
+    "output_tokens": ("candidatesTokenCount",),
+    "cache_read_input_tokens": ("cachedContentTokenCount",),
+    "reasoning_tokens": ("thoughtsTokenCount",),
+    "total_tokens": ("totalTokenCount",),
+}
+
+
+def _read_gemini_body(reading: _Reading, value: dict) -> None:
+    _read_gemini_stream(reading, [(None, json.dumps(value))])
+
+
+def _read_gemini_stream(reading: _Reading, events: list[tuple[str | None, str]]) -> None:
+    """Each chunk is a whole response holding the next parts of the first candidate."""
+    texts: list[str] = []
+    for _, data in events:
+        chunk = _loads(data)
+        if not isinstance(chunk, dict):
+            continue
+        if chunk.get("error"):
+            reading.error = f"stream error: {_error_message(chunk)}"
+        reading.model = chunk.get("modelVersion") or reading.model
+        if chunk.get("usageMetadata"):
+            reading.usage = _usage(chunk["usageMetadata"], _GEMINI_USAGE)
+        candidate = next(iter(chunk.get("candidates") or []), None)
+        if not isinstance(candidate, dict):
+            continue
+        reading.finish_reason = candidate.get("finishReason") or reading.finish_reason
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            if not isinstance(part, dict):
+                continue
+            if isinstance(part.get("text"), str) and not part.get("thought"):
+                texts.append(part["text"])
+            call = part.get("functionCall")
+            if isinstance(call, dict):
+                reading.tool_calls.append({"id": call.get("id"), "name": call.get("name"),
+                                           "arguments": call.get("args") if call.get("args") is not None else {}})
+    reading.text = "".join(texts)
+
+
+_BODY_READERS = {API_CHAT: _read_chat_body, API_RESPONSES: _read_responses_body, API_MESSAGES: _read_messages_body,
+                 API_GEMINI: _read_gemini_body}
 _STREAM_READERS = {
     API_CHAT: _read_chat_stream,
     API_RESPONSES: _read_responses_stream,
     API_MESSAGES: _read_messages_stream,
+    API_GEMINI: _read_gemini_stream,
 }

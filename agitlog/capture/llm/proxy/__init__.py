@@ -8,6 +8,8 @@ URL mapping (``<root>`` is ``http://127.0.0.1:<port>/<secret>``):
 
 - ``<root>/openai/<rest>?<query>``    -> ``<openai upstream base>/<rest>?<query>``
 - ``<root>/anthropic/<rest>?<query>`` -> ``<anthropic upstream base>/<rest>?<query>``
+- ``<root>/gemini/<rest>?<query>`` -> ``<Gemini API base>/<rest>?<query>`` (only the Gemini CLI adapter
+  points a child at it: it sets ``GOOGLE_GEMINI_BASE_URL``)
 - any path under ``<root>`` with header ``x-agitlog-upstream: <absolute URL>`` -> exactly that URL.
   The header is stripped before forwarding; the in-process re-routing (`agitlog/llm/inject`) uses it.
 
@@ -17,8 +19,8 @@ the port, so a request whose path does not start with ``/<secret>/`` gets a 403 
 recorded nor forwarded; that check comes before routing, so the explicit-upstream route is only
 open to authenticated requests.
 
-The upstream bases default to what the user had in ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` before
-agitlog replaced them, else the providers' public endpoints (`upstreams_from_env`).
+The upstream bases default to what the user had in ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` /
+``GOOGLE_GEMINI_BASE_URL`` before agitlog replaced them, else the providers' public endpoints (`upstreams_from_env`).
 
 What is forwarded: method, target, every end-to-end header (auth included, ``Host`` rewritten to the
 upstream) and the body bytes. Hop-by-hop headers (RFC 9110 7.6.1, plus those named in ``Connection``,

@@ -26,8 +26,12 @@ from agitlog.capture.llm.proxy.pool import Pool, warm_up
 DEFAULT_UPSTREAMS: dict[str, str] = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
 }
 BASE_URL_ENV: dict[str, str] = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+# Upstreams the proxy can reach but does not point every child at: only the Gemini CLI adapter sets
+# GOOGLE_GEMINI_BASE_URL (to the proxy's /gemini route), where a rerun can serve Gemini's answers.
+UPSTREAM_ENV: dict[str, str] = {**BASE_URL_ENV, "gemini": "GOOGLE_GEMINI_BASE_URL"}
 PROXY_ENV = "AGITLOG_PROXY"
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 _ORDER_WAIT = 60.0  # a hung after_call delays later calls at most this long
@@ -142,7 +146,7 @@ class LLMProxy:
         return f"http://{host}:{self._port}/{self._secret}"
 
     def base_url(self, provider: str) -> str:
-        """The base URL a client of `provider` ("openai" or "anthropic") should use."""
+        """The base URL a client of `provider` ("openai", "anthropic" or "gemini") should use."""
         if provider not in self._upstreams:
             raise ValueError(f"unknown provider {provider!r}; known: {', '.join(sorted(self._upstreams))}")
         return f"{self.root_url}/{provider}"
@@ -162,7 +166,7 @@ class LLMProxy:
     @staticmethod
     def upstreams_from_env(env: Mapping[str, str]) -> dict[str, str]:
         """Upstream base per provider: the variable the user had set, else the provider's default."""
-        return {name: (env.get(var) or DEFAULT_UPSTREAMS[name]).rstrip("/") for name, var in BASE_URL_ENV.items()}
+        return {name: (env.get(var) or DEFAULT_UPSTREAMS[name]).rstrip("/") for name, var in UPSTREAM_ENV.items()}
 
     # -- serving -----------------------------------------------------------------------------------
 
