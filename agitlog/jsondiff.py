@@ -85,14 +85,56 @@ def without_paths(value: Any, paths: tuple[str, ...]) -> Any:
     return value
 
 
+_PATH_STEP = r'\.([^.\[]+)|\[(\*)\]|\[(-?\d+)\]|\[("(?:[^"\\]|\\.)*")\]'
+
+
 def _parse_path(path: str) -> list[str | int | None]:
-    """``$.a[*].b[0]["x y"]`` -> ["a", None, "b", 0, "x y"] (None: every element)."""
+    """``$.a[*].b[0]["x y"]`` -> ["a", None, "b", 0, "x y"] (None: every element; ``[-1]``: the last)."""
     import re
 
     steps: list[str | int | None] = []
-    for name, star, index, quoted in re.findall(r'\.([^.\[]+)|\[(\*)\]|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]', path[1:]):
+    for name, star, index, quoted in re.findall(_PATH_STEP, path[1:]):
         steps.append(name or (None if star else int(index) if index else json.loads(quoted)))
     return steps
+
+
+def check_path(path: str) -> None:
+    """Raise ValueError unless ``path`` is a whole JSON path of the form `without_paths` reads."""
+    import re
+
+    if not path.startswith("$") or re.fullmatch(f"(?:{_PATH_STEP})+", path[1:]) is None:
+        raise ValueError(f"{path!r} is not a JSON path such as $.messages[0].content, $.tools[*].name or "
+                         f'$["odd key"]')
+
+
+def with_value(value: Any, path: str, new: Any) -> Any:
+    """A copy of ``value`` with the field ``path`` names set to ``new`` (a missing object key is added;
+    ``[*]`` sets it in every element, ``[-1]`` in the last). Raises ValueError when the path leads
+    nowhere: a missing key in the middle, an index out of range, a step into a string or number."""
+    check_path(path)
+    return _set(value, _parse_path(path), new, path)
+
+
+def _set(value: Any, steps: list[str | int | None], new: Any, path: str) -> Any:
+    if not steps:
+        return new
+    head, rest = steps[0], steps[1:]
+    if isinstance(value, dict) and isinstance(head, str) and (head in value or not rest):
+        return {**value, head: _set(value.get(head), rest, new, path)}
+    if isinstance(value, list) and head is None:
+        return [_set(item, rest, new, path) for item in value]
+    if isinstance(value, list) and isinstance(head, int) and -len(value) <= head < len(value):
+        index = head % len(value)
+        return [*value[:index], _set(value[index], rest, new, path), *value[index + 1:]]
+    where = "an object without that key" if isinstance(value, dict) else \
+        f"a list of {len(value)}" if isinstance(value, list) else f"a {type(value).__name__}"
+    raise ValueError(f"{path}: step {_step_text(head)} leads nowhere (it meets {where})")
+
+
+def _step_text(step: str | int | None) -> str:
+    if step is None:
+        return "[*]"
+    return f"[{step}]" if isinstance(step, int) else _key_path(step)
 
 
 def _drop(value: Any, steps: list[str | int | None]) -> Any:
@@ -107,7 +149,8 @@ def _drop(value: Any, steps: list[str | int | None]) -> Any:
         return {**value, head: _drop(value[head], rest)}
     if isinstance(value, list) and head is None:
         return [_drop(item, rest) for item in value] if rest else []
-    if isinstance(value, list) and isinstance(head, int) and 0 <= head < len(value):
+    if isinstance(value, list) and isinstance(head, int) and -len(value) <= head < len(value):
+        head %= len(value)
         if not rest:
             return value[:head] + value[head + 1:]
         return [*value[:head], _drop(value[head], rest), *value[head + 1:]]

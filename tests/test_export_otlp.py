@@ -16,6 +16,9 @@ import pytest
 from helpers import agitlog, agitlog_json, run_python_agent
 from replay_agents import MULTI_AGENT
 
+# the module fixture (a Phoenix server) is costly: the whole file runs on one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("test_export_otlp")
+
 PHOENIX = Path(os.environ.get("AGITLOG_PHOENIX") or Path(__file__).parents[1] / ".ci" / "phoenix" / "bin" / "phoenix")
 
 SECRETS = r'''

@@ -48,6 +48,18 @@ def test_format_doc_session_toml_example_parses() -> None:
     assert typed.damage is None and typed.to_dict() == meta  # the documented shape is the model's shape
 
 
+def test_format_doc_fork_table_example_parses() -> None:
+    """A forked rerun's [fork] table, as documented, read back through the model."""
+    base = next(b for b in _blocks("format.md", "toml") if "format = 1" in b)
+    fork = next(b for b in _blocks("format.md", "toml") if b.lstrip().startswith("[fork]"))
+    typed = SessionMeta.from_toml(f"{base}\n{fork}".encode(), "x")
+    assert typed.damage is None and typed.fork is not None
+    assert typed.to_dict()["fork"] == tomllib.loads(fork)["fork"] == {"at": 1, "how": "edit",
+                                                                      "paths": ["$.messages[0].content"]}
+    bad = SessionMeta.from_toml(f"{base}\n{fork.replace('edit', 'guess', 1)}".encode(), "x")
+    assert bad.damage is not None and "fork.how" in bad.damage
+
+
 def _documented_exit_codes() -> dict[int, set[str]]:
     """Every exit code a command page defines (its "## Exit codes" section or "Exit codes:" line)."""
     codes: dict[int, set[str]] = {}

@@ -366,6 +366,65 @@ def test_a_session_with_bad_objects_is_skipped_and_the_rest_arrive(world: World)
     assert "error" not in fsck
 
 
+def test_a_fetch_of_many_sessions_takes_them_in_one_pattern_and_still_skips_bad_ones(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past _NAMED_MAX sessions a fetch asks git for all of them with one refspec pattern (git is slow
+    with many named refspecs); when git refuses that, the wanted sessions are fetched by name in
+    chunks, so a bad session is still skipped alone, and a nested or unchanged ref never lands."""
+    from agitlog.sharing import remotes
+
+    calls: list[list[str]] = []
+    fetch_checked = remotes.git.fetch_checked
+    monkeypatch.setattr(remotes.git, "fetch_checked", lambda repo, source, specs: calls.append(list(specs))
+                        or fetch_checked(repo, source, specs))
+    monkeypatch.setattr(remotes, "_NAMED_MAX", 1)
+    monkeypatch.setattr(remotes, "_CHUNK", 2)
+    good = [f"20260103-00000{n}-{os.urandom(3).hex()}" for n in range(3)]
+    for session_id in good:
+        build_session(world.teammate, _plain_spec(), session_id=session_id, marker=world.marker)
+    assert run_in_process("fetch", "teammate", "--repo", str(world.mine))[0] == 0
+    assert calls == [["+refs/agent-sessions/*:refs/agitlog-incoming/%d/*" % os.getpid()]]
+    git(world.teammate, "update-ref", "refs/agent-sessions/nested/evil", git(world.teammate, "rev-parse",
+                                                                            f"refs/agent-sessions/{good[0]}").strip())
+    fresh = init_repo(world.root / "fresh")  # no sessions: they are fetched straight into place
+    git(fresh, "remote", "add", "teammate", str(world.teammate))
+    calls.clear()
+    code, out, _ = run_in_process("fetch", "teammate", "--json", "--repo", str(fresh))
+    assert calls == [["refs/agent-sessions/*:refs/agent-sessions/*"]]
+    assert code == 1 and sorted(json.loads(out)["new"]) == sorted(good)
+    assert [s["ref"] for s in json.loads(out)["skipped"]] == ["refs/agent-sessions/nested/evil"]
+    assert sorted(git(fresh, "for-each-ref", "--format=%(refname)", "refs/").split()) == sorted(
+        f"refs/agent-sessions/{s}" for s in good)
+    bad = f"20260104-000001-{os.urandom(3).hex()}"
+    later = [f"20260104-00000{n}-{os.urandom(3).hex()}" for n in (2, 3)]
+    build_unsafe_tree_session(world.teammate, session_id=bad, marker=world.marker)
+    for session_id in later:
+        build_session(world.teammate, _plain_spec(), session_id=session_id, marker=world.marker)
+    calls.clear()
+    code, out, err = run_in_process("fetch", "teammate", "--json", "--repo", str(world.mine))
+    result = json.loads(out)
+    assert code == 1
+    assert sorted(result["new"]) == sorted(later)
+    assert result["unchanged"] == len(good)
+    assert sorted(s["ref"] for s in result["skipped"]) == sorted(
+        ["refs/agent-sessions/nested/evil", f"refs/agent-sessions/{bad}"])
+    assert len(calls[0]) == 1 and calls[0][0].startswith("+refs/agent-sessions/*:") and len(calls) > 2
+    refs = git(world.mine, "for-each-ref", "--format=%(refname)", "refs/").split()
+    assert f"refs/agent-sessions/{bad}" not in refs and not any(r.startswith("refs/agitlog-incoming/") for r in refs)
+    assert all(f"refs/agent-sessions/{s}" in refs for s in good + later)
+    assert "error" not in git(world.mine, "fsck", "--strict", "--no-dangling", check=False)
+    fresher = init_repo(world.root / "fresher")  # straight in, refused for the bad one: staged, by name
+    git(fresher, "remote", "add", "teammate", str(world.teammate))
+    calls.clear()
+    code, out, _ = run_in_process("fetch", "teammate", "--json", "--repo", str(fresher))
+    assert calls[0] == ["refs/agent-sessions/*:refs/agent-sessions/*"] and calls[1][0].endswith(":refs/agitlog-incoming/%d/*" % os.getpid())
+    assert code == 1 and sorted(json.loads(out)["new"]) == sorted(good + later)
+    assert sorted(s["ref"] for s in json.loads(out)["skipped"]) == sorted(
+        ["refs/agent-sessions/nested/evil", f"refs/agent-sessions/{bad}"])
+    assert sorted(git(fresher, "for-each-ref", "--format=%(refname)", "refs/").split()) == sorted(
+        f"refs/agent-sessions/{s}" for s in good + later)
+
+
 def test_fetch_keeps_a_different_copy_aside_and_push_never_forces(world: World) -> None:
     """The issue's scenario: a teammate's remote replaces my (pushed) session, and a later push would
     have force-pushed the replacement to origin."""

@@ -13,6 +13,9 @@ from agitlog.cli.pager import pager_command
 from helpers import AGITLOG, agitlog, agitlog_json, session_ids
 from team_agents import calc_repo, check_command, record_step_agent
 
+# the module fixture is costly: the whole file runs on one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("test_pager")
+
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:

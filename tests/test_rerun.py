@@ -216,9 +216,89 @@ def test_fork_at_a_call_with_a_different_answer_then_live(repo: Path, fake: Fake
     rerun = agitlog_json("show", result["rerun"], cwd=repo)["session"]
     assert tree_files(repo, rerun["steps"]["last"])["answer.txt"] == b"FORKED ANSWER"
     after = result["comparison"]["after_difference"]
-    assert after["a"] and after["b"] and after["a"][0]["type"] == after["b"][0]["type"] == "llm.response"
+    assert [e["type"] for e in after["a"][:2]] == [e["type"] for e in after["b"][:2]] == ["llm.request", "llm.response"]
+    assert after["b"][1]["summary"] == "FORKED ANSWER"  # both sides from the fork, the call itself first
 
     text = agitlog("compare", original, result["rerun"], "--side-by-side", cwd=repo).stdout
-    assert "A from the first difference" in text and " | " in text
+    assert "B is a fork of A, forked at model call #1: a given answer there" in text
+    assert "A from the fork (model call #1)" in text and " | " in text
+    assert agitlog_json("show", result["rerun"], cwd=repo)["session"]["fork"] == {"at": 1, "how": "answer"}
     bad = agitlog("rerun", original, "--fork-at", "9", cwd=repo, env=_env(fake))
     assert bad.returncode == 2 and "made 3 model call" in bad.stderr
+
+
+RECEIPTS = {"texts": [{"when": "receipts", "text": "A NOTE ABOUT RECEIPTS"}]}
+
+
+def test_fork_with_an_edited_request_sends_it_upstream_then_goes_live(repo: Path, fake: FakeModel) -> None:
+    """`--fork-at 1 --edit PATH=VALUE`: call #0 from the recording (no upstream call), call #1 sent to
+    the real model with the agent's request changed at PATH, call #2 live; the fork is recorded as
+    such (the edited body in llm.request, `fork` in its data and in the session's metadata) and
+    `compare --side-by-side` lines the two runs up from model call #1."""
+    fake.script = RECEIPTS
+    assert run_python_agent(repo, AGENT, env=_env(fake)).returncode == 0
+    original = agitlog_json("log", cwd=repo)[0]["id"]
+    before = len(fake.llm_requests())
+    proc = agitlog("rerun", original, "--fork-at", "1", "--edit", "$.messages[0].content=Write a note about receipts",
+                   "--json", cwd=repo, env=_env(fake))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["served_calls"] == 1 and result["upstream_calls"] == 2
+    assert result["fork"] == {"at": 1, "how": "edit", "paths": ["$.messages[0].content"]}
+    upstream = [json.loads(r.body) for r in fake.llm_requests()[before:]]
+    assert len(upstream) == 2  # call #0 never left the machine
+    assert upstream[0]["messages"][0]["content"] == "Write a note about receipts"
+    assert upstream[0]["messages"][1]["tool_calls"]  # the rest is the agent's own request, unchanged
+    assert upstream[1]["stream"] is True  # call #2: the agent's own request, live
+
+    rerun = agitlog_json("show", result["rerun"], cwd=repo)
+    assert rerun["session"]["fork"] == {"at": 1, "how": "edit", "paths": ["$.messages[0].content"]}
+    assert tree_files(repo, rerun["session"]["steps"]["last"])["answer.txt"] == b"A NOTE ABOUT RECEIPTS"
+    requests = agitlog_json("show", result["rerun"], "--type", "llm.request", cwd=repo)["events"]
+    assert requests[1]["data"]["body"]["messages"][0]["content"] == "Write a note about receipts"
+    assert requests[1]["data"]["fork"] == {"at": 1, "how": "edit", "paths": ["$.messages[0].content"]}
+    assert "fork" not in requests[0]["data"] and "fork" not in requests[2]["data"]
+
+    text = agitlog("compare", original, result["rerun"], "--side-by-side", cwd=repo).stdout
+    assert "B is a fork of A, forked at model call #1: the agent's request edited there ($.messages[0].content)" in text
+    header, rule, first = text.split("A from the fork (model call #1)", 1)[1].splitlines()[:3]
+    assert "llm.request" in first.split(" | ")[0] and "llm.request" in first.split(" | ")[1]
+    compared = json.loads(agitlog("compare", original, result["rerun"], "--json", cwd=repo).stdout)
+    assert compared["fork"]["at"] == 1 and compared["after_difference"]["b"][0]["type"] == "llm.request"
+    assert "$.data.body.messages[0].content" in [c["path"] for c in compared["first_difference"]["changes"]]
+
+
+def test_fork_with_a_whole_request_file(repo: Path, fake: FakeModel, tmp_path: Path) -> None:
+    """`--request FILE` sends the file's body at the fork, whatever the agent asked; bad input is exit 2."""
+    fake.script = RECEIPTS
+    assert run_python_agent(repo, AGENT, env=_env(fake)).returncode == 0
+    original = agitlog_json("log", cwd=repo)[0]["id"]
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "Only say something about receipts"}]}
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(body))
+    before = len(fake.llm_requests())
+    proc = agitlog("rerun", original, "--fork-at", "1", "--request", str(request), "--json", cwd=repo, env=_env(fake))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["fork"] == {"at": 1, "how": "request"} and result["served_calls"] == 1
+    assert json.loads(fake.llm_requests()[before].body) == body
+    rerun = agitlog_json("show", result["rerun"], cwd=repo)["session"]
+    assert tree_files(repo, rerun["steps"]["last"])["answer.txt"] == b"A NOTE ABOUT RECEIPTS"
+
+    request.write_text("[1, 2]")
+    for args, message in ((["--request", str(request)], "must hold a JSON object"),
+                          (["--edit", "messages=x"], "is not a JSON path"),
+                          (["--edit", "$.messages"], "expected PATH=VALUE"),
+                          (["--edit", "$.model=x", "--answer", str(request)], "exclude each other")):
+        bad = agitlog("rerun", original, "--fork-at", "1", *args, cwd=repo, env=_env(fake))
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+    assert agitlog("rerun", original, "--edit", "$.model=x", cwd=repo).returncode == 2  # needs --fork-at
+
+    # a path that is not in the agent's request: the agent gets an error, nothing goes upstream
+    before = len(fake.llm_requests())
+    proc = agitlog("rerun", original, "--fork-at", "1", "--edit", "$.messages[9].content=x", "--json",
+                   cwd=repo, env=_env(fake))
+    result = json.loads(proc.stdout)
+    assert result["status"] != "ok" and len(fake.llm_requests()) == before
+    errors = agitlog_json("show", result["rerun"], "--type", "error", cwd=repo)["events"]
+    assert any("$.messages[9].content: step [9] leads nowhere" in e["data"].get("detail", "") for e in errors)

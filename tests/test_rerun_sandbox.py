@@ -104,7 +104,7 @@ def test_rerun_on_a_later_day_in_a_dirty_repo_is_sealed_and_reproduces(
     before = user_state(repo)
     calls = len(model.requests)  # type: ignore[attr-defined]
     proc = agitlog("rerun", original["id"], "--json", cwd=repo,
-                   env=_env(model, LD_PRELOAD=str(FAKETIME_LIB), FAKETIME="+3d", FAKETIME_DISABLE_SHM="1"))
+                   env=_env(model, LD_PRELOAD=str(FAKETIME_LIB), FAKETIME="+3d"))
     result = json.loads(proc.stdout)
     assert proc.returncode == 0 and result["reproduced"] is True, proc.stdout + proc.stderr
     assert result["upstream_calls"] == 0 and result["served_calls"] == 2

@@ -10,6 +10,9 @@ import pytest
 
 from helpers import agitlog, agitlog_json, git, init_repo
 
+# the module fixture is costly: the whole file runs on one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("test_scale")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COUNT = 10_000
 

@@ -264,4 +264,17 @@ def test_sessions_started_in_the_same_second_are_listed_by_their_exact_start(rep
     store = _store(repo)
     assert [s.id for s in store.all()] == [later, earlier, older]
     assert [s.id for s in store.list(limit=2)] == [later, earlier]
+    assert [s.id for s in _store(repo).list(limit=1)] == [later]  # the page runs on to the second's end
     assert store.resolve().id == later
+
+
+def test_a_limited_listing_reads_only_the_sessions_it_shows(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`log -n N` parses N sessions' metadata (and the rest of the last one's second), not a page more."""
+    ids = [craft(repo, f"20260101-0000{n:02d}-00000{n % 10}", started_at=f'"2026-01-01T00:00:{n:02d}.000000Z"')
+           for n in range(12)]
+    read: list[str] = []
+    original = SessionStore._read_records
+    monkeypatch.setattr(SessionStore, "_read_records",
+                        lambda self, commits: read.extend(sid for sid, _ in commits) or original(self, commits))
+    assert [s.id for s in _store(repo).list(limit=3)] == ids[::-1][:3]
+    assert sorted(read) == sorted(ids[::-1][:3])

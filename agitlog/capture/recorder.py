@@ -63,6 +63,7 @@ class Recorder:
         self._pid = os.getpid()
         self._reflog_offset = git.head_reflog_size(repo)  # commits made from here on are the session's
         self._response_for_call: dict[str, int] = {}  # tool call id -> seq of the llm.response that asked
+        self._model_caller: int | None = None  # the pid of the latest llm.request's caller
 
     # --- recording ------------------------------------------------------------------------------
 
@@ -97,6 +98,7 @@ class Recorder:
 
     def _finish(self, draft: dict[str, Any]) -> bytes:
         self._link_tool_call(draft)
+        self._attribute(draft)
         event = finish_event(draft, seq=self.seq, session=self.session_id, step=self.step, commit=self.commit,
                              default_span=self.root_span, default_pid=self._pid)
         if not draft.get("agent"):
@@ -104,6 +106,15 @@ class Recorder:
         self.seq += 1
         self.stats.add(event)
         return encode_event(event)
+
+    def _attribute(self, draft: dict[str, Any]) -> None:
+        """A hook that ran after its agent exited (Codex's notify; ``orphaned``) cannot name the agent's
+        process: its events go to the process that made the session's latest model call, as they
+        would have had the agent still been there (the same in every run of the session)."""
+        if draft.get("type") == "llm.request" and isinstance(draft.get("pid"), int):
+            self._model_caller = draft["pid"]
+        if draft.pop("orphaned", False) is True and self._model_caller is not None and "pid" not in draft:
+            draft["pid"] = self._model_caller
 
     def _link_tool_call(self, draft: dict[str, Any]) -> None:
         """An agent's tool events (hooks) name the model's tool call id; link them to the llm.response

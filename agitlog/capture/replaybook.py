@@ -44,12 +44,45 @@ class Divergence:
         return f"model call #{self.call_index} diverged from the recording:\n" + "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class RequestEdit:
+    """``rerun --fork-at N --request FILE | --edit PATH=VALUE``: what goes upstream at the fork instead
+    of the request the agent makes there. ``body``: a whole request body that replaces the agent's;
+    ``edits``: (JSON path, value) set in the agent's own body, in order."""
+
+    body: bytes | None = None
+    edits: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def how(self) -> str:
+        return "request" if self.body is not None else "edit"
+
+    def apply(self, agent_body: bytes) -> bytes:
+        """The body to forward. Raises ValueError when the agent's body is not JSON or a path does
+        not lead into it."""
+        import json
+
+        from agitlog.jsondiff import with_value
+
+        if self.body is not None:
+            return self.body
+        try:
+            value = json.loads(agent_body)
+        except ValueError as exc:
+            raise ValueError(f"the request at the fork is not JSON ({exc}), so it cannot be edited by path") from exc
+        for path, new in self.edits:
+            value = with_value(value, path, new)
+        return json.dumps(value, ensure_ascii=False).encode()
+
+
 @dataclass
 class Decision:
-    """What to do with one request: serve a recorded call, or go to the real model."""
+    """What to do with one request: serve a recorded call, go to the real model, or (a fork with an
+    edited request) send ``edit`` to the real model instead."""
 
     call: RecordedCall | None
     divergence: Divergence | None = None
+    edit: RequestEdit | None = None
 
 
 @dataclass
@@ -69,6 +102,7 @@ class ReplayBook:
     answer_substitutions: tuple[tuple[bytes, bytes], ...] = ()
     fork_at: int | None = None              # from this recorded call on, the run goes live (a fork)
     fork_answer: RecordedCall | None = None  # served instead at the fork, before going live
+    fork_request: RequestEdit | None = None  # sent upstream instead at the fork, then live
     _next: int = 0
     _tool_next: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -86,7 +120,7 @@ class ReplayBook:
             expected = self._expected(stream)
             if expected is not None and self.fork_at is not None and expected.index >= self.fork_at:
                 self.live = True
-                return Decision(call=self.fork_answer)
+                return Decision(call=self.fork_answer, edit=self.fork_request)
             if expected is not None and self.live_from_step is not None and expected.step >= self.live_from_step:
                 self.live = True
                 return Decision(call=None)

@@ -1,7 +1,8 @@
 """The `agitlog` command. ``main`` is the one error boundary: AgitlogError becomes a message and its exit
 code, Ctrl-C becomes 130, anything unexpected becomes exit 3 and a crash log.
 
-`run` and `emit` sit on agents' hot paths, so they are parsed here without importing typer or rich."""
+`run` and `emit` sit on agents' hot paths, and the read commands must start fast, so they are parsed
+without importing typer or rich (cli/hotpath.py, cli/fastread.py)."""
 from __future__ import annotations
 
 import sys
@@ -18,6 +19,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agitlog.cli import hotpath
 
         code = hotpath.dispatch(args)
+        if code is None:
+            from agitlog.cli import fastread
+
+            code = fastread.dispatch(args)
         if code is None:
             code = _run_typer(args)
     except AgitlogError as error:
@@ -52,7 +57,7 @@ def _with_fetch_hint(error: AgitlogError) -> AgitlogError:
 
     if isinstance(error, NoSessionsError) and error.repo is not None:
         from agitlog.cli.output import plural
-        from agitlog.sharing.remotes import unfetched_sessions
+        from agitlog.sharing.remote_names import unfetched_sessions
 
         found = unfetched_sessions(error.repo)  # type: ignore[arg-type]
         if found is not None:

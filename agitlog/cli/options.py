@@ -1,32 +1,13 @@
-"""What every command shares: option types, the repository to open, and rendering modules loaded on
-first use (every command pays at start-up for the app's definition, so each pays only for the
-rendering it does)."""
+"""What every command shares: option types for typer; the repository to open and the rendering
+modules loaded on first use come from cli/shared.py (typer-free, for the read commands' fast path)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from agitlog import git
-
-
-class _OnFirstUse:
-    """A module imported when a command first renders with it: every command pays at start-up for
-    the app's definition, so each pays only for the rendering it does."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attribute: str) -> object:
-        import importlib
-
-        return getattr(importlib.import_module(self._name), attribute)
-
-
-views = _OnFirstUse("agitlog.cli.render_sessions")
-team_views = _OnFirstUse("agitlog.cli.render_team")
+from agitlog.cli.shared import open_repo, read_input_file, team_views, views  # noqa: F401 - re-exported
 
 NoPagerOption = Annotated[bool, typer.Option("--no-pager", help="Do not send the output through a pager.")]
 PatchOption = Annotated[bool, typer.Option("--patch", "-p", help="Full diffs, not only the per-file counts.")]
@@ -42,17 +23,3 @@ TargetsArg = Annotated[Optional[list[str]], typer.Argument(
     help="[REMOTE] [SESSION...]: a remote name, URL or path first (default: [share] remote, else origin), "
          "then session ids, prefixes or names (default: all).")]
 RemoteArg = Annotated[Optional[str], typer.Argument(help="Remote name (default: [share] remote, else origin).")]
-
-
-def open_repo(repo: Path | None) -> git.Repo:
-    return git.find_repo((repo or Path(os.getcwd())).absolute())
-
-
-def read_input_file(path: Path) -> bytes:
-    """A file the user named on the command line; a clear usage error when it cannot be read."""
-    from agitlog.errors import UsageError
-
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -9,7 +9,6 @@ import os
 import re
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -52,23 +51,54 @@ def console(stderr: bool = False):  # -> rich.console.Console
     colour under NO_COLOR. Whatever it prints goes through ``safe`` first (strings and rich Text
     alike): renderers escape fields as they format them, and this is the net under the fields one of
     them forgets."""
+    stream = sys.stderr if stderr else sys.stdout
+    if not stderr and pager.active():  # a pipe to the pager, shown on the terminal
+        from rich.console import Console
+
+        paged = Console(file=stream, highlight=False, markup=False, emoji=False, force_terminal=True,
+                        width=pager.terminal_width(), no_color=bool(os.environ.get("NO_COLOR")))
+        paged.on_broken_pipe = pager.reader_quit  # type: ignore[method-assign] # not rich's exit 1
+        return paged
+    if is_tty(stream):  # NO_COLOR takes the colour away, not the terminal's width
+        return _safe_console(file=stream, highlight=False, markup=False, emoji=False,
+                             no_color=bool(os.environ.get("NO_COLOR")))
+    return _PlainConsole(stream, lambda: _safe_console(file=stream, highlight=False, markup=False, emoji=False,
+                                                       no_color=True, width=100_000, soft_wrap=True,
+                                                       color_system=None))
+
+
+def _safe_console(**options: Any):  # -> rich.console.Console
     from rich.console import Console
 
     class SafeConsole(Console):
         def print(self, *objects: Any, **kwargs: Any) -> None:
             super().print(*(_safe_renderable(o) for o in objects), **kwargs)
 
-    stream = sys.stderr if stderr else sys.stdout
-    if not stderr and pager.active():  # a pipe to the pager, shown on the terminal
-        paged = Console(file=stream, highlight=False, markup=False, emoji=False, force_terminal=True,
-                        width=pager.terminal_width(), no_color=bool(os.environ.get("NO_COLOR")))
-        paged.on_broken_pipe = pager.reader_quit  # type: ignore[method-assign] # not rich's exit 1
-        return paged
-    if is_tty(stream):  # NO_COLOR takes the colour away, not the terminal's width
-        return SafeConsole(file=stream, highlight=False, markup=False, emoji=False,
-                           no_color=bool(os.environ.get("NO_COLOR")))
-    return SafeConsole(file=stream, highlight=False, markup=False, emoji=False, no_color=True,
-                       width=100_000, soft_wrap=True, color_system=None)
+    return SafeConsole(**options)
+
+
+class _PlainConsole:
+    """The console for output that is not a terminal: lines of text are written as rich would write
+    them there (escaped, joined by ``sep``, nothing wrapped or coloured) without importing rich, which
+    costs a read command most of its start-up. Anything else goes to rich: its renderables, and
+    text with tabs, which rich expands by cell width."""
+
+    width = 100_000
+
+    def __init__(self, stream: Any, make_rich: Any) -> None:
+        self._stream = stream
+        self._make_rich = make_rich
+
+    def print(self, *objects: Any, sep: str = " ", end: str = "\n", **kwargs: Any) -> None:
+        if kwargs.keys() - {"style"} or not all(type(o) is str and "\t" not in o for o in objects):
+            self._make_rich().print(*objects, sep=sep, end=end, **kwargs)
+            return
+        try:
+            self._stream.write(sep.join(safe(o) for o in objects) + end)
+            self._stream.flush()
+        except BrokenPipeError:  # as rich does: the reader left; exit 1, quietly
+            _silence_stdout()
+            raise SystemExit(1) from None
 
 
 def _safe_renderable(value: Any) -> Any:
@@ -157,6 +187,8 @@ def print_error(error: AgitlogError, *, json_mode: bool) -> int:
 
 def print_crash(exc: BaseException) -> int:
     try:
+        import traceback
+
         path = _write_crash_log("".join(traceback.format_exception(exc)))
         where = f"details in {path}"
     except OSError:

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from agitlog.query.checkout import CheckoutResult
 from agitlog.cli.output import console, is_tty, plural, print_json, safe, write_lines
 from agitlog.cli.render_sessions import meta_lines
-from agitlog.query.diffs import DiffHunk, FileDiff, SessionDiff, diff_json
-from agitlog.query.prompts import Prompt
-from agitlog.query.summaries import Section, event_sections
-from agitlog.query.timeline import Replay, Row
-from agitlog.query.state import StateAt
+from agitlog.query.summaries import event_sections
+
+if TYPE_CHECKING:  # each command imports only the query modules it runs (start-up)
+    from agitlog.query.checkout import CheckoutResult
+    from agitlog.query.diffs import DiffHunk, FileDiff, SessionDiff
+    from agitlog.query.prompts import Prompt
+    from agitlog.query.state import StateAt
+    from agitlog.query.summaries import Section
+    from agitlog.query.timeline import Replay, Row
 
 
 # --- replay --plain / --json ----------------------------------------------------------------------
@@ -95,6 +98,8 @@ def render_replay_json(replay: Replay, *, start: int = 0) -> None:
 
 def render_diff(result: SessionDiff, *, stat: bool, name_only: bool, json_out: bool) -> None:
     if json_out:
+        from agitlog.query.diffs import diff_json
+
         print_json(diff_json(result))
     elif name_only:
         write_lines(safe(f.path, keep_newlines=False) for f in result.files)

@@ -5,8 +5,6 @@ from dataclasses import fields
 from typing import Any, Sequence
 
 from agitlog.cli.output import console, echo, is_tty, plural, print_json, safe
-from agitlog.jsondiff import FieldChange, describe_changes
-from agitlog.query.summaries import event_summary
 from agitlog.query.listing import LogRow, SessionView, StepChange
 from agitlog.constants import STATUS_RUNNING
 from agitlog.store.models import SessionMeta, SessionStats
@@ -194,8 +192,19 @@ def meta_lines(meta: SessionMeta) -> list[str]:
     if meta.parent_session:
         lines.append(f"parent    {meta.parent_session}")
     if meta.rerun_of:
-        lines.append(f"rerun of  {meta.rerun_of}")
+        lines.append(f"rerun of  {meta.rerun_of}" + (f"   {fork_text(meta.fork)}" if meta.fork else ""))
     return lines
+
+
+_FORK_HOW = {"live": "the real model from there on", "answer": "a given answer there, then the real model",
+             "request": "a given request sent there, then the real model",
+             "edit": "the agent's request edited there ({paths}), then the real model"}
+
+
+def fork_text(fork: Any) -> str:
+    """``forked at model call #N: <how>`` for a session's [fork] table."""
+    how = _FORK_HOW.get(fork.how, fork.how).format(paths=", ".join(fork.paths))
+    return safe(f"forked at model call #{fork.at}: {how}", keep_newlines=False)
 
 
 def _tool_calls(stats: SessionStats) -> str:
@@ -236,6 +245,8 @@ def step_line(change: StepChange, *, producer: dict[str, Any] | None = None) -> 
 def summary(event: dict[str, Any], width: int = 100) -> str:
     """One line saying what the event is about (the replay timeline's summary, plus token counts,
     which `show` has no column for), escaped and cut to ``width``."""
+    from agitlog.query.summaries import event_summary  # `log` needs none of it: start-up
+
     text = event_summary(event)
     usage = (event.get("data") or {}).get("usage") if event.get("type") == "llm.response" else None
     if isinstance(usage, dict):
@@ -273,7 +284,8 @@ def render_rerun(result: Any, *, json_out: bool, patch: bool = False) -> None:
             "served_calls": result.served_calls, "upstream_calls": result.upstream_calls,
             "divergence": _divergence_json(result.divergence), "comparison": _comparison_json(comparison),
             "missing_env": result.missing_env, "workdir": str(result.workdir) if result.workdir else None,
-            "isolation": result.isolation, "fork_at": result.fork_at,
+            "isolation": result.isolation, "fork_at": result.fork.at if result.fork else None,
+            "fork": result.fork.to_dict() if result.fork else None,
             "code": None if result.code is None else {"source": result.code.source,
                                                       "files": sorted(result.code.paths)},
         })
@@ -289,11 +301,11 @@ def render_rerun(result: Any, *, json_out: bool, patch: bool = False) -> None:
                   f"from it: {safe(', '.join(files[:5]) or 'none', keep_newlines=False)}{' …' * (len(files) > 5)})")
     if result.missing_env:
         out.print(f"note: not set here but set in the original run: {', '.join(result.missing_env)}")
-    if result.fork_at is not None:
-        out.print(f"forked at model call #{result.fork_at}: recorded answers before it, the real model from it on")
+    if result.fork is not None:
+        out.print(f"{fork_text(result.fork)}; recorded answers before it")
     if result.divergence is not None:
         out.print(safe(result.divergence.describe()))
-    if result.fork_at is not None and not result.reproduced:
+    if result.fork is not None and not result.reproduced:
         for line in side_by_side_lines(comparison, width=out.width if is_tty() else 160):
             out.print(line)
     if not result.reproduced:
@@ -309,6 +321,9 @@ def render_compare(comparison: Any, *, json_out: bool, patch: bool = False, side
         return
     out = console()
     out.print(f"A {_field(comparison.a.id)}   B {_field(comparison.b.id)}")
+    if comparison.fork is not None:
+        forked = "B" if comparison.b.meta.fork is comparison.fork else "A"
+        out.print(f"{forked} is a fork of {'A' if forked == 'B' else 'B'}, {fork_text(comparison.fork)}")
     if comparison.identical:
         out.print("identical: same events (ignoring times and ids) and the same final tree")
         return
@@ -323,7 +338,8 @@ def side_by_side_lines(comparison: Any, *, width: int) -> list[str]:
     """The two runs' events from where they part, A on the left and B on the right."""
     column = max(30, (width - 3) // 2)
     rows = max(len(comparison.tail_a), len(comparison.tail_b))
-    lines = [f"{'A from the first difference':<{column}} | B", "-" * column + "-+-" + "-" * column]
+    start = "the first difference" if comparison.fork is None else f"the fork (model call #{comparison.fork.at})"
+    lines = [f"{'A from ' + start:<{column}} | B", "-" * column + "-+-" + "-" * column]
     for index in range(rows):
         left = _short_event(comparison.tail_a[index], column) if index < len(comparison.tail_a) else ""
         right = _short_event(comparison.tail_b[index], column) if index < len(comparison.tail_b) else ""
@@ -363,6 +379,8 @@ def _comparison_lines(comparison: Any, *, patch: bool) -> list[str]:
         lines.append(f"first difference at event #{diff.index} ({', '.join(diff.fields)}):")
         lines.append(f"  A: {event_line(diff.a) if diff.a else '(no event)'}")
         lines.append(f"  B: {event_line(diff.b) if diff.b else '(no event)'}")
+        from agitlog.jsondiff import describe_changes
+
         lines.extend(safe(line, keep_newlines=False) for line in describe_changes(diff.changes))
     if comparison.trees_equal:
         lines.append("final trees: the same")
@@ -377,6 +395,8 @@ def _comparison_lines(comparison: Any, *, patch: bool) -> list[str]:
 
 
 def _comparison_json(comparison: Any) -> dict[str, Any]:
+    from agitlog.query.summaries import event_summary
+
     diff = comparison.first_difference
     return {
         "a": comparison.a.id, "b": comparison.b.id, "identical": comparison.identical,
@@ -385,6 +405,7 @@ def _comparison_json(comparison: Any) -> dict[str, Any]:
         "trees_equal": comparison.trees_equal,
         "files": [{"path": p, "added": a, "deleted": d} for a, d, p in comparison.tree_changes],
         "patch": comparison.patch,
+        "fork": None if comparison.fork is None else comparison.fork.to_dict(),
         "after_difference": {side: [{"seq": e.get("seq"), "type": e.get("type"), "summary": event_summary(e)}
                                     for e in events]
                              for side, events in (("a", comparison.tail_a), ("b", comparison.tail_b))},
@@ -398,7 +419,7 @@ def _divergence_json(divergence: Any) -> dict[str, Any] | None:
             "changes": _changes_json(divergence.changes() if divergence.expected is not None else [])}
 
 
-def _changes_json(changes: Sequence[FieldChange]) -> list[dict[str, str]]:
+def _changes_json(changes: Sequence[Any]) -> list[dict[str, str]]:
     """Each differing field's JSON path and the changed part of each side, with context."""
     return [dict(zip(("path", "a", "b"), (change.path, *change.excerpts()))) for change in changes]
 

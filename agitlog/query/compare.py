@@ -9,6 +9,7 @@ from typing import Any
 from agitlog import git
 from agitlog.constants import VOLATILE_REQUEST_FIELDS, VOLATILE_REQUEST_PATHS
 from agitlog.jsondiff import FieldChange, json_changes, without_paths, without_volatile_text
+from agitlog.store.models import ForkInfo
 from agitlog.store.sessions import Session, SessionStore
 
 _VOLATILE_EVENT_FIELDS = ("v", "seq", "ts", "session", "pid", "span", "parent_span", "step", "commit")
@@ -19,6 +20,7 @@ _VOLATILE_DATA_FIELDS = frozenset({
     # a coding agent's own ids for its session, thread and turn, and where it keeps its transcript
     "agent_session_id", "session_id", "thread_id", "turn_id", "prompt_id", "transcript_path",
     "caller",  # which process called the proxy: its pid and arguments hold run-specific addresses
+    "from_rollout",  # how agitlog learnt of a Codex turn (its notify came in time, or the rollout told)
 })
 
 
@@ -94,6 +96,7 @@ class Comparison:
     # each session's events from the first difference on (at most TAIL_EVENTS): the two runs side by side
     tail_a: list[dict[str, Any]] = field(default_factory=list)
     tail_b: list[dict[str, Any]] = field(default_factory=list)
+    fork: ForkInfo | None = None  # one session is a fork of the other (`rerun --fork-at`): the tails start there
 
     @property
     def identical(self) -> bool:
@@ -126,9 +129,14 @@ def compare_sessions(store: SessionStore, a: Session, b: Session, *, with_patch:
     trees_equal = bool(last_a and last_b) and not changes
     patch = git.diff_patch(repo, last_a, last_b, exclude=sorted(ignore_paths)).decode("utf-8", "backslashreplace") \
         if with_patch and changes else ""
-    tail_a, tail_b = _tails(events_a, events_b, difference)
+    fork = _fork_between(a, b)
+    if fork is not None and difference is not None:  # side by side from the fork, not from where they first differ
+        start_a, start_b = _model_call_start(events_a, fork.at), _model_call_start(events_b, fork.at)
+        tail_a, tail_b = events_a[start_a:start_a + TAIL_EVENTS], events_b[start_b:start_b + TAIL_EVENTS]
+    else:
+        tail_a, tail_b = _tails(events_a, events_b, difference)
     return Comparison(a=a, b=b, first_difference=difference, trees_equal=trees_equal, tree_changes=changes,
-                      patch=patch, tail_a=tail_a, tail_b=tail_b)
+                      patch=patch, tail_a=tail_a, tail_b=tail_b, fork=fork)
 
 
 TAIL_EVENTS = 40
@@ -148,6 +156,26 @@ def _tails(events_a: list[dict[str, Any]], events_b: list[dict[str, Any]], diffe
 
     begin_a, begin_b = start(events_a, difference.a), start(events_b, difference.b)
     return events_a[begin_a:begin_a + TAIL_EVENTS], events_b[begin_b:begin_b + TAIL_EVENTS]
+
+
+def _fork_between(a: Session, b: Session) -> ForkInfo | None:
+    """The fork one of the two sessions made from the other, if it is one (``rerun --fork-at``)."""
+    for fork, original in ((b, a), (a, b)):
+        if fork.meta.fork is not None and fork.meta.rerun_of == original.id:
+            return fork.meta.fork
+    return None
+
+
+def _model_call_start(events: list[dict[str, Any]], call: int) -> int:
+    """Where model call ``call`` (numbered from 0 as a rerun numbers them: by their answers' order)
+    begins: its llm.request; the end when the session made fewer calls."""
+    answered = [e["data"].get("call_id") for e in events if e.get("type") == "llm.response"]
+    wanted = answered[call] if call < len(answered) else None
+    requests = [i for i, e in enumerate(events) if e.get("type") == "llm.request"]
+    found = next((i for i in requests if events[i]["data"].get("call_id") == wanted), None) if wanted else None
+    if found is not None:
+        return found
+    return requests[call] if call < len(requests) else len(events)
 
 
 def _substituted(event: dict[str, Any], substitutions: tuple[tuple[str, str], ...]) -> dict[str, Any]:

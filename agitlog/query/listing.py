@@ -4,14 +4,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from agitlog import git
-from agitlog.config import load_config
 from agitlog.constants import STATUSES
 from agitlog.errors import UsageError
-from agitlog.query.attribution import Attribution, attribute_steps
-from agitlog.query.prompts import first_user_prompt
 from agitlog.store.events import matches_type
 from agitlog.store.models import Event, ModelUsage, SessionMeta
 from agitlog.store.sessions import Session, SessionStore
@@ -92,8 +89,14 @@ def session_rows(
     store = SessionStore.open(repo)
     limit = None if limit is not None and limit >= 1 << 62 else limit  # more than any repository holds: all
     sessions = store.list(limit=limit, status=status, agent=agent, since=since)
-    prices = load_config(repo.root).prices if sessions else {}
+    prices = _prices(repo) if sessions else {}
     return [_row(session, prices) for session in sessions]
+
+
+def _prices(repo: git.Repo) -> dict[str, dict[str, float]]:
+    from agitlog.config import load_config  # only when there is a session to price
+
+    return load_config(repo.root).prices
 
 
 def _row(session: Session, prices: dict[str, dict[str, float]]) -> LogRow:
@@ -138,11 +141,13 @@ def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = ()
     session = store.resolve(query, name=name, intact=False)
     events = attribute_model_calls(store.events(session))
     changes = step_changes(repo, events) if with_diffstat else {}
+    from agitlog.query.prompts import first_user_prompt
+
     prompt = first_user_prompt(events)
     if types:
         events = [event for event in events if matches_type(event, types)]
     events = of_agents(events, agents)
-    return SessionView(session=session, events=events, step_changes=changes, prices=load_config(repo.root).prices,
+    return SessionView(session=session, events=events, step_changes=changes, prices=_prices(repo),
                        prompt=prompt)
 
 
@@ -158,12 +163,14 @@ def step_changes(repo: git.Repo, events: Sequence[Event]) -> dict[int, StepChang
                 produced.append((event, previous, commit))
             previous = commit
     diffstats = git.diff_tree_numstat_many(repo, [(old, new) for _, old, new in produced])
+    from agitlog.query.attribution import attribute_steps
+
     decisions = attribute_steps(list(events))
     return {event["seq"]: StepChange(step=event["step"] or 0, commit=new, files=files,
                                      decision=_decision_seq(decisions, event["step"]))
             for (event, _, new), files in zip(produced, diffstats)}
 
 
-def _decision_seq(decisions: dict[int, Attribution], step: int | None) -> int | None:
+def _decision_seq(decisions: dict[int, Any], step: int | None) -> int | None:
     found = decisions.get(step) if isinstance(step, int) else None
     return found.decision_seq if found else None

@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agitlog import git
 from agitlog.query.compare import Comparison, compare_sessions
 from agitlog.config import load_config
 from agitlog.errors import AgitlogError, CorruptRecordError, UsageError
-from agitlog.capture.replaybook import DIVERGENCE_POLICIES, Divergence, ReplayBook, build_book, injected_answer
+from agitlog.capture.replaybook import (DIVERGENCE_POLICIES, Divergence, ReplayBook, RequestEdit, build_book,
+                                        injected_answer)
 from agitlog.jsondiff import describe_changes
 from agitlog.rerun.code import CodeOverlay, apply_overlay, code_overlay
 from agitlog.rerun.sandbox import ISOLATION_NONE, make_sandbox
-from agitlog.store.models import SessionMeta
+from agitlog.store.models import ForkInfo, SessionMeta
 from agitlog.store.origin import mark_recorded, recorded_here
 from agitlog.store.sessions import SessionStore
 
@@ -33,7 +35,7 @@ class RerunResult:
     missing_env: list[str]
     workdir: Path | None
     code: CodeOverlay | None = None    # --code: the files taken from the code under test
-    fork_at: int | None = None         # --fork-at: the model call from which the run went its own way
+    fork: ForkInfo | None = None       # --fork-at: the model call from which the run went its own way, and how
     isolation: str = ISOLATION_NONE      # how the sandbox kept the agent away from the user's worktree
 
     @property
@@ -67,6 +69,7 @@ def rerun_session(
     code: str | None = None,
     fork_at: int | None = None,
     fork_answer: bytes | None = None,
+    fork_request: RequestEdit | None = None,
     trust: bool = False,
     name: str | None = None,
 ) -> RerunResult:
@@ -95,7 +98,8 @@ def rerun_session(
                       policy="live" if live_from is not None and on_divergence == "fail" else on_divergence,
                       live_from_step=live_from)
     book.ignore_paths = ignore
-    _set_fork(book, fork_at=fork_at, answer=fork_answer)
+    _set_fork(book, fork_at=fork_at, answer=fork_answer, request=fork_request)
+    fork = _fork_info(book)
     overlay = code_overlay(repo, code=code, final_step=meta.steps.last or step0) if code is not None else None
     sandbox = make_sandbox(repo, base=meta.git.base_commit, branch=meta.git.branch, step0=step0)
     book.request_substitutions = _date_substitutions(meta.started_at) + sandbox.request_substitutions()
@@ -106,7 +110,8 @@ def rerun_session(
         result = run_recorded(
             command=command, cwd=sandbox.root / rel_cwd, program_dir=repo.root / rel_cwd,
             agent=meta.agent, name=f"rerun of {meta.name or original.id}", replay=book,
-            replay_tools=replay_tools, extra_meta={"rerun_of": original.id}, stdout_to_stderr=agent_stdout_to_stderr,
+            replay_tools=replay_tools, extra_meta={"rerun_of": original.id, **_fork_table(fork)},
+            stdout_to_stderr=agent_stdout_to_stderr,
             launch=ChildLaunch(wrap=lambda argv: sandbox.wrap(argv, rel_cwd=rel_cwd), repo_root=sandbox.seen_root),
         )
         sandbox.hand_over_session(repo, result.session_id)
@@ -121,7 +126,8 @@ def rerun_session(
         original=original.id, rerun=result.session_id, exit_code=result.exit_code, status=result.status,
         served_calls=book.served_count, recorded_calls=len(book.calls), upstream_calls=result.upstream_calls,
         divergence=book.divergence, comparison=comparison, missing_env=_missing_env(list(meta.env_names)),
-        workdir=sandbox.root if keep_worktree else None, code=overlay, isolation=sandbox.isolation, fork_at=fork_at,
+        workdir=sandbox.root if keep_worktree else None, code=overlay, isolation=sandbox.isolation,
+        fork=fork,
     )
 
 
@@ -153,18 +159,86 @@ def planned_command(session_id: str, meta: SessionMeta) -> tuple[list[str], str]
     return command, cwd
 
 
-def _set_fork(book: ReplayBook, *, fork_at: int | None, answer: bytes | None) -> None:
-    """``--fork-at N``: recorded answers up to model call N, then (``--answer``) a different answer
-    at N, and the real model from there on."""
+def _set_fork(book: ReplayBook, *, fork_at: int | None, answer: bytes | None, request: RequestEdit | None) -> None:
+    """``--fork-at N``: recorded answers up to model call N, then at N a different answer
+    (``--answer``) or a different request (``--request``/``--edit``) or neither, and the real model
+    from there on."""
     if fork_at is None:
-        if answer is not None:
-            raise UsageError("--answer needs --fork-at: which model call should get it?")
+        if answer is not None or request is not None:
+            flag = "--answer" if answer is not None else "--request/--edit"
+            raise UsageError(f"{flag} needs --fork-at: which model call should get it?")
         return
+    if answer is not None and request is not None:
+        raise UsageError("--answer and --request/--edit exclude each other: at the fork the model is either "
+                         "asked something else or said to have answered something else")
     if not 0 <= fork_at < len(book.calls):
         raise UsageError(f"--fork-at {fork_at}: the session made {len(book.calls)} model call(s), numbered from 0",
                          hint="`agitlog show --type llm.request` lists them in order")
     book.fork_at = fork_at
     book.fork_answer = injected_answer(answer, index=fork_at) if answer is not None else None
+    book.fork_request = request
+
+
+def _fork_info(book: ReplayBook) -> ForkInfo | None:
+    """Where a forked rerun forked and how: its session.toml's ``[fork]`` table."""
+    if book.fork_at is None:
+        return None
+    if book.fork_answer is not None:
+        return ForkInfo(at=book.fork_at, how="answer")
+    if book.fork_request is not None:
+        return ForkInfo(at=book.fork_at, how=book.fork_request.how,
+                        paths=tuple(path for path, _ in book.fork_request.edits))
+    return ForkInfo(at=book.fork_at, how="live")
+
+
+def _fork_table(fork: ForkInfo | None) -> dict[str, Any]:
+    return {"fork": fork.to_dict()} if fork is not None else {}
+
+
+def parse_edits(edits: list[str]) -> tuple[tuple[str, Any], ...]:
+    """``--edit 'PATH=VALUE'`` options as (JSON path, value): VALUE is read as JSON when it parses
+    (``42``, ``true``, ``{"a": 1}``, ``"quoted"``), else taken as a plain string."""
+    import json
+
+    from agitlog.jsondiff import check_path
+
+    parsed = []
+    for edit in edits:
+        path, equals, text = edit.partition("=")
+        if not equals:
+            raise UsageError(f"--edit {edit!r}: expected PATH=VALUE, e.g. '$.messages[0].content=Be brief'")
+        try:
+            check_path(path.strip())
+        except ValueError as exc:
+            raise UsageError(f"--edit: {exc}") from None
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        parsed.append((path.strip(), value))
+    return tuple(parsed)
+
+
+def request_edit(*, body: bytes | None, edits: list[str]) -> RequestEdit | None:
+    """The ``--request FILE`` / ``--edit PATH=VALUE`` of a fork, checked (the file must hold a JSON
+    object: the request body the provider's API takes)."""
+    import json
+
+    if body is None and not edits:
+        return None
+    if body is not None and edits:
+        raise UsageError("--request replaces the whole request; --edit changes fields of the agent's own: "
+                         "give one of them")
+    if body is None:
+        return RequestEdit(edits=parse_edits(edits))
+    try:
+        parsed = json.loads(body)
+    except ValueError as exc:
+        raise UsageError(f"--request: the file is not JSON ({exc})") from None
+    if not isinstance(parsed, dict):
+        raise UsageError("--request: the file must hold a JSON object, the request body as the provider's API takes it",
+                         hint="`agitlog show SESSION --type llm.request --json` shows the recorded bodies")
+    return RequestEdit(body=body)
 
 
 def _date_substitutions(started_at: str) -> tuple[tuple[str, str], ...]:

@@ -15,12 +15,12 @@ from typing import Sequence
 
 from agitlog import git
 from agitlog.store import provenance as links
-from agitlog.config import load_config
 from agitlog.constants import REF_PREFIX
 from agitlog.errors import AgitlogError, UsageError
 from agitlog.store.origin import recorded_ids
 from agitlog.store.records import session_ref
 from agitlog.store.sessions import SessionStore
+from agitlog.sharing.remote_names import RemoteSessions, default_remote, unfetched_sessions  # noqa: F401
 
 # Not forced ("+"): plain `git fetch` / `git push` may add sessions and fast-forward them, never replace one.
 ALL_SESSIONS_REFSPEC = f"{REF_PREFIX}*:{REF_PREFIX}*"
@@ -51,41 +51,6 @@ class FetchResult:
     unchanged: int = 0
     conflicts: list[tuple[str, str]] = field(default_factory=list)  # (session id, ref keeping the remote's copy)
     skipped: list[tuple[str, str]] = field(default_factory=list)    # (remote ref, why it was not fetched)
-
-
-def default_remote(repo: git.Repo) -> str:
-    """``[share] remote`` from the project config, else ``origin``, else the only remote there is."""
-    remotes = git.list_remotes(repo)
-    configured = load_config(repo.root).remote
-    if configured:
-        return configured
-    if not remotes:
-        raise UsageError("this repository has no remote",
-                         hint="add one with `git remote add origin URL`, or name a remote or path")
-    if "origin" in remotes:
-        return "origin"
-    if len(remotes) == 1:
-        return remotes[0]
-    raise UsageError(f"several remotes and none is the default: {', '.join(remotes)}",
-                     hint="name one (`agitlog push upstream`) or set [share] remote in .agitlog.toml")
-
-
-@dataclass(frozen=True)
-class RemoteSessions:
-    remote: str
-    count: int
-
-
-def unfetched_sessions(repo: git.Repo, *, timeout: float = 3.0) -> RemoteSessions | None:
-    """The default remote and how many sessions it has, when it has any: what a fresh clone with no
-    sessions of its own can `agitlog fetch`. None without a default remote or when it cannot be
-    listed quickly (this only feeds a hint)."""
-    try:
-        remote = default_remote(repo)
-    except UsageError:
-        return None
-    refs = git.ls_remote_quietly(repo, remote, REF_PREFIX, timeout=timeout)
-    return RemoteSessions(remote=remote, count=len(refs)) if refs else None
 
 
 def split_remote_and_sessions(repo: git.Repo, words: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -158,10 +123,22 @@ def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Seque
     local = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
     skipped = [(ref, "not a session id agitlog accepts") for ref in requested if not _acceptable(ref)]
     wanted = [ref for ref in requested if _acceptable(ref) and local.get(ref) != available[ref]]
+    if not local and not check_each and len(wanted) > _NAMED_MAX:
+        new = _fetch_into_empty(repo, source, wanted)
+        if new is not None:
+            return _indexed(repo, FetchResult(source=source, new=new, skipped=skipped))
+        local = git.ref_shas(repo, REF_PREFIX.rstrip("/"))  # git refused: as far as it went, it went
+        wanted = [ref for ref in wanted if local.get(ref) != available[ref]]
     staging = f"{_STAGING}{os.getpid()}/"
     try:
-        fetched, rejected = _fetch_checked(repo, source, wanted, staging)
+        if len(wanted) > _NAMED_MAX:  # one pattern: git matches each named ref slowly (~5 ms a ref)
+            rejected = _fetch_all_checked(repo, source, wanted, staging)
+        else:
+            _, rejected = _fetch_checked(repo, source, wanted, staging)
         arrived = git.ref_shas(repo, staging.rstrip("/"))
+        if len(wanted) > _NAMED_MAX:  # the pattern brought unchanged and unacceptable sessions too
+            keep = {staging + ref.removeprefix(REF_PREFIX) for ref in wanted}
+            arrived = {name: sha for name, sha in arrived.items() if name in keep}
         if check_each:  # a bundle: git did not check the objects itself
             rejected += _check_each(repo, arrived, staging)
         result = _adopt(repo, source=source, label=label or _label(repo, source), staging=staging,
@@ -169,6 +146,11 @@ def fetch_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Seque
                         unchanged=len(requested) - len(wanted) - len(skipped))
     finally:
         git.delete_refs(repo, git.ref_shas(repo, staging.rstrip("/")))
+    return _indexed(repo, result)
+
+
+def _indexed(repo: git.Repo, result: FetchResult) -> FetchResult:
+    """After a fetch: refs packed when many arrived, and the caches and search index brought up to date."""
     if len(result.new) + len(result.updated) >= PACK_AFTER:
         git.pack_refs(repo)  # fetch writes one loose file per ref; thousands of them slow every ref read
     if result.new or result.updated:
@@ -187,6 +169,38 @@ _SESSION_ID = re.compile(r"[0-9a-z][0-9a-z-]{0,127}")
 
 def _acceptable(ref: str) -> bool:
     return bool(_SESSION_ID.fullmatch(ref.removeprefix(REF_PREFIX)))
+
+
+_NAMED_MAX = 64  # more refs than this to fetch: one refspec pattern instead of a refspec each
+_CHUNK = 64  # refs fetched by name at a time, when a pattern fetch was refused
+
+
+def _fetch_into_empty(repo: git.Repo, source: str, wanted: list[str]) -> list[str] | None:
+    """Into a repository with no sessions (a teammate's fresh clone) fetch them all straight into
+    place: nothing here can be overwritten (nor by git: the refspec does not force), and going
+    through staging doubles the ref writes and adds a delete each, which took minutes for 50,000.
+    Refs agitlog does not accept are deleted again. The ids that arrived; None when git refused (a
+    bad object), and then the staged fetch finds the bad sessions."""
+    problem = git.fetch_checked(repo, source, [f"{REF_PREFIX}*:{REF_PREFIX}*"])
+    arrived = git.ref_shas(repo, REF_PREFIX.rstrip("/"))
+    git.delete_refs(repo, {ref: sha for ref, sha in arrived.items() if not _acceptable(ref)})
+    if problem is not None:
+        return None
+    return sorted(ref.removeprefix(REF_PREFIX) for ref in set(wanted) & arrived.keys())
+
+
+def _fetch_all_checked(repo: git.Repo, source: str, wanted: list[str], staging: str) -> list[tuple[str, str]]:
+    """Fetch every session of ``source`` into ``staging`` in one pattern refspec: git's cost per named
+    refspec made a fetch of 50,000 sessions take many minutes. When git refuses (a bad object), the
+    ``wanted`` refs are fetched by name in chunks, to find the bad sessions; the rejected ones."""
+    problem = git.fetch_checked(repo, source, [f"+{REF_PREFIX}*:{staging}*"])
+    if problem is None:
+        return []
+    git.delete_refs(repo, git.ref_shas(repo, staging.rstrip("/")))  # none were written, but be sure
+    rejected = []
+    for start in range(0, len(wanted), _CHUNK):
+        rejected += _fetch_checked(repo, source, wanted[start:start + _CHUNK], staging)[1]
+    return rejected
 
 
 def _fetch_checked(repo: git.Repo, source: str, refs: list[str], staging: str) -> tuple[list[str], list[tuple[str, str]]]:

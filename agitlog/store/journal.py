@@ -21,7 +21,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +133,8 @@ def clean_stale_journals(state_dir: Path) -> list[str]:
     for entry in entries:
         path = Path(entry.path)
         if entry.name.startswith(".removed-") or _abandoned_start(path):
+            import shutil  # only for leftovers: not on every command's start-up
+
             shutil.rmtree(path, ignore_errors=True)
             removed.append(entry.name)
     return removed
@@ -188,6 +189,8 @@ def remove_journal(journal: Journal) -> None:
     except FileNotFoundError:
         return  # another process finished removing it
     crash_point("finalize.journal-moved")
+    import shutil
+
     shutil.rmtree(trash, ignore_errors=True)
 
 

@@ -17,7 +17,7 @@ from agitlog import git
 from agitlog.private import make_private_dir, write_private
 from agitlog.store.models import SessionMeta
 
-CACHE_VERSION = 8                # 6: stats.model_tool_calls; 7: SessionMeta.to_row() tuples; 8: [adapter], [import]
+CACHE_VERSION = 9                # 6: stats.model_tool_calls; 7: SessionMeta.to_row() tuples; 8: [adapter], [import]; 9: [fork]
 _TAG = (CACHE_VERSION, sys.version_info[:2])
 
 Reader = Callable[[Sequence[tuple[str, str]]], "dict[str, tuple[str, SessionMeta | None]]"]

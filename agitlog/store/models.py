@@ -104,6 +104,27 @@ class ImportInfo:
         return {k: v for k, v in out.items() if v is not None}
 
 
+@dataclass(frozen=True, slots=True)
+class ForkInfo:
+    """``[fork]``: a rerun that followed the recording up to model call ``at`` and went its own way
+    there: ``how`` is ``live`` (the real model from that call on), ``answer`` (a given answer at it),
+    ``request`` (a given request sent instead) or ``edit`` (fields of the agent's request changed:
+    ``paths``)."""
+
+    at: int
+    how: str
+    paths: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"at": self.at, "how": self.how}
+        if self.paths:
+            out["paths"] = list(self.paths)
+        return out
+
+
+FORK_KINDS = ("live", "answer", "request", "edit")
+
+
 @dataclass(slots=True)
 class SessionMeta:
     """A session's session.toml, checked. ``damage`` is set (and most fields are defaults) when the
@@ -138,6 +159,7 @@ class SessionMeta:
     damage: str | None = None
     adapter: str | None = None               # [adapter] name: the coding-agent adapter of `agitlog run`
     imported: ImportInfo | None = None       # [import]
+    fork: ForkInfo | None = None             # [fork]: a rerun that forked from its original
 
     @property
     def damaged(self) -> bool:
@@ -195,6 +217,8 @@ class SessionMeta:
             out["adapter"] = {"name": self.adapter}
         if self.imported is not None:
             out["import"] = self.imported.to_dict()
+        if self.fork is not None:
+            out["fork"] = self.fork.to_dict()
         return out
 
     def to_row(self) -> tuple[Any, ...]:
@@ -206,15 +230,17 @@ class SessionMeta:
                 (self.steps.count, self.steps.first, self.steps.last),
                 tuple(getattr(stats, key) for key in _STAT_KEYS),
                 {m: (u.input_tokens, u.output_tokens, u.calls) for m, u in stats.models.items()}, self.damage,
-                self.adapter, astuple_import(self.imported))
+                self.adapter, astuple_import(self.imported),
+                None if self.fork is None else (self.fork.at, self.fork.how, self.fork.paths))
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> SessionMeta:
         """Rebuild from ``to_row()`` output this module produced itself (the metadata cache); no checks."""
-        *top, git_row, steps_row, stats_row, models, damage, adapter, imported = row
+        *top, git_row, steps_row, stats_row, models, damage, adapter, imported, fork = row
         usage = {model: ModelUsage(*counts) for model, counts in models.items()}
         return cls(*top, GitInfo(*git_row), StepRange(*steps_row), SessionStats(*stats_row, usage), damage,
-                   adapter, ImportInfo(*imported) if imported is not None else None)
+                   adapter, ImportInfo(*imported) if imported is not None else None,
+                   ForkInfo(*fork) if fork is not None else None)
 
 
 def astuple_import(info: ImportInfo | None) -> tuple[Any, ...] | None:
@@ -259,7 +285,16 @@ def _meta(data: Mapping[str, Any], session_id: str, *, live: bool) -> SessionMet
         stats=_stats(_table(data, "stats")),
         adapter=_str(_table(data, "adapter"), "name", MAX_SHORT, where="adapter."),
         imported=_import(_table(data, "import")) if "import" in data else None,
+        fork=_fork(_table(data, "fork")) if "fork" in data else None,
     )
+
+
+def _fork(data: Mapping[str, Any]) -> ForkInfo:
+    how = _str(data, "how", MAX_SHORT, required=True, where="fork.") or ""
+    if how not in FORK_KINDS:
+        raise Invalid(f"fork.how is not one of {', '.join(FORK_KINDS)}")
+    return ForkInfo(at=_int(data, "at", 0, MAX_INT, required=True, where="fork.") or 0, how=how,
+                    paths=_str_list(data, "paths"))
 
 
 def _import(data: Mapping[str, Any]) -> ImportInfo:

@@ -92,14 +92,8 @@ class SessionStore:
         """Every session, newest first, its metadata read a page at a time as the caller goes on (the
         first page ``first_page`` long): refs are read lazily, newest first, so the newest sessions
         cost what they are, not what the repository holds."""
-        yield from _by_start_time(self._pages(first_page))
-
-    def _pages(self, first_page: int) -> Iterator[Session]:
-        newest = self._newest_entries()
-        size = first_page
-        while page := list(itertools.islice(newest, size)):
-            yield from self._load(page)
-            size = _PAGE
+        for page in _pages_by_second(self._newest_entries(), first_page):
+            yield from _by_start_time(self._load(page))
 
     def all(self) -> list[Session]:
         """Every session, newest first, through the metadata cache (the fast way to read them all)."""
@@ -396,6 +390,22 @@ def _by_random_part(entries: Sequence[_Entry], query: str) -> list[_Entry]:
 def _some(ids: Iterator[str] | Sequence[str], count: int = 5) -> str:
     items = list(ids)
     return ", ".join(items[:count]) + (", …" if len(items) > count else "")
+
+
+def _pages_by_second(entries: Iterator[_Entry], first: int) -> Iterator[list[_Entry]]:
+    """``entries`` in pages (the first ``first`` long, then _PAGE), each run on to the end of its
+    last second: an id carries the second its session started in, and the sessions of one second
+    are ordered among themselves (_by_start_time), so one page holds them all. Seeing where a second
+    ends reads the next id, not its metadata: `log -n 20` reads 20 sessions, not 20 and a page."""
+    page: list[_Entry] = []
+    size = first
+    for entry in entries:
+        if len(page) >= size and entry.id[:15] != page[-1].id[:15]:
+            yield page
+            page, size = [], _PAGE
+        page.append(entry)
+    if page:
+        yield page
 
 
 def _by_start_time(sessions: Iterable[Session]) -> Iterator[Session]:

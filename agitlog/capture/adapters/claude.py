@@ -51,13 +51,25 @@ class ClaudeAdapter:
         args = list(command[1:])
         user_settings, args = _take_settings(args)
         settings = merge_hooks(user_settings, hook_settings(hook_command))
-        return Prepared(command=[command[0], SETTINGS_FLAG, json.dumps(settings), *args])
+        return Prepared(command=[*_without_faketime_shared(env), command[0], SETTINGS_FLAG, json.dumps(settings), *args])
 
     def after_run(self, live: LiveSession) -> None:
         attach_transcripts(live)
 
 
 ADAPTER = ClaudeAdapter()
+
+
+def _without_faketime_shared(env: Mapping[str, str] | None) -> list[str]:
+    """Under libfaketime 0.9.10 (a rerun on a later date), the clock state its first process shares
+    with the rest (FAKETIME_SHARED) cannot be opened by Claude Code, a Bun-built binary, which then
+    exits at start-up; started without it, Claude Code keeps a clock of its own with the same offset.
+    Every other process keeps the shared state: a shell that creates its own loses it to the first
+    subshell that exits (0.9.10's forked children clean up their parent's state)."""
+    return ["env", "-u", FAKETIME_SHARED] if env is not None and FAKETIME_SHARED in env else []
+
+
+FAKETIME_SHARED = "FAKETIME_SHARED"
 
 
 def hook_settings(hook_command: str) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -47,10 +46,12 @@ class CodexAdapter:
     name = NAME
 
     def __init__(self) -> None:
-        self.started = time.time()
+        self.rollouts_before: dict[Path, tuple[int, int]] = {}
 
     def prepare(self, command: Sequence[str], *, hook_command: str, env: Mapping[str, str]) -> Prepared:
-        self.started = time.time()
+        from agitlog.capture.importers.codex import codex_home
+
+        self.rollouts_before = rollout_stamps(codex_home(env))
         overrides: list[str] = []
         user_config = _user_config(env)
         base_url = env.get("OPENAI_BASE_URL")
@@ -70,7 +71,7 @@ class CodexAdapter:
         program, so the last turn of `codex exec` often ends with the run) are taken from them."""
         from agitlog.capture.importers.codex import codex_home  # not on the hook's path
 
-        for path in rollouts_since(codex_home(os.environ), since=self.started - 1, repo_root=live.agent_root):
+        for path in rollouts_written(codex_home(os.environ), before=self.rollouts_before, repo_root=live.agent_root):
             _attach(live, path)
             _record_missed_turns(live, path)
 
@@ -155,16 +156,23 @@ def _tool_draft(payload: Mapping[str, Any]) -> HookDraft:
                                                       "result": payload.get("tool_response")}}, snapshot=True)
 
 
-def rollouts_since(home: Path, *, since: float, repo_root: Path) -> list[Path]:
-    """Rollout files written since ``since`` whose session ran in this repository."""
-    found = []
-    for path in sorted((home / "sessions").glob("**/rollout-*.jsonl")):
+def rollout_stamps(home: Path) -> dict[Path, tuple[int, int]]:
+    """Every rollout file under ``home`` with its modification time (ns) and size."""
+    stamps = {}
+    for path in (home / "sessions").glob("**/rollout-*.jsonl"):
         try:
-            if path.stat().st_mtime >= since and _inside(rollout_cwd(path), repo_root.resolve()):
-                found.append(path)
+            info = path.stat()
         except OSError:
             continue
-    return found
+        stamps[path] = (info.st_mtime_ns, info.st_size)
+    return stamps
+
+
+def rollouts_written(home: Path, *, before: Mapping[Path, tuple[int, int]], repo_root: Path) -> list[Path]:
+    """Rollout files new or changed since ``before`` whose session ran in this repository. (Not a
+    time window: a rerun started within a second of its original would take the original's too.)"""
+    return [path for path, stamp in sorted(rollout_stamps(home).items())
+            if before.get(path) != stamp and _inside(rollout_cwd(path), repo_root.resolve())]
 
 
 def rollout_cwd(path: Path) -> Path | None:
@@ -195,9 +203,13 @@ def _record_missed_turns(live: LiveSession, path: Path) -> None:
     from agitlog.store.journal import read_events_tolerant
 
     complete, _ = read_events_tolerant(live.journal)
-    seen = {e["data"].get("turn_id") for e in parse_events(complete, live.id) if e["type"] == "agent.stop"}
+    events = list(parse_events(complete, live.id))
+    seen = {e["data"].get("turn_id") for e in events if e["type"] == "agent.stop"}
+    # As the notify hook would have: from the Codex process, so a turn reads the same in every run
+    # (compare orders events per process) whether its notify came in time or not.
+    codex = next(({"pid": e["pid"]} for e in reversed(events) if e["type"] == "llm.request" and "pid" in e), {})
     transcript = read_rollout(path, repo_root=live.agent_root.resolve())
     for item in transcript.items if transcript else []:
         data = item.draft["data"]
         if item.draft["type"] in ("user.prompt", "agent.stop") and data.get("turn_id") not in seen:
-            live.recorder.record({**item.draft, "ts": item.ts, "data": {**data, "from_rollout": True}})
+            live.recorder.record({**item.draft, **codex, "ts": item.ts, "data": {**data, "from_rollout": True}})

@@ -22,6 +22,10 @@ def run_hook(args: list[str], stdin: BinaryIO | None = None) -> int:
 
     if not args or not CLIENT.enabled:
         return 0
+    # The agent that ran this hook. Codex does not wait for its notify program: once it has exited we
+    # are reparented (to init), and the recorder attributes the events to the agent's model caller.
+    parent = os.getppid()
+    caller = {"pid": parent} if parent != 1 else {ORPHANED: True}
     try:
         from agitlog.capture.adapters import load
 
@@ -32,10 +36,13 @@ def run_hook(args: list[str], stdin: BinaryIO | None = None) -> int:
         if not isinstance(payload, dict):
             payload = {"payload": payload}
         for item in adapter.hook_drafts(payload, os.environ):
-            CLIENT.send({**item.draft, "pid": os.getppid(), **({"snapshot": True} if item.snapshot else {})})
+            CLIENT.send({**item.draft, **caller, **({"snapshot": True} if item.snapshot else {})})
     except Exception as exc:  # noqa: BLE001 - a hook never stops the agent
         CLIENT.send({"type": "error", "data": {"error": f"agitlog hook {' '.join(args)}: {type(exc).__name__}: {exc}"}})
     return 0
+
+
+ORPHANED = "orphaned"  # a hook event whose agent had exited when it ran (see Recorder._attribute)
 
 
 def main(argv: list[str]) -> None:

@@ -14,14 +14,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from agitlog.capture.llm.encoding import decode_content
-from agitlog.capture.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
+from agitlog.capture.llm.proxy import LLMEditedRequest, LLMProxy, LLMReply, LLMRequest, LLMResult
 from agitlog.capture.llm.streams import redact_event_stream
 
 if TYPE_CHECKING:
     from agitlog.capture.llm.callers import CallerFinder
     from agitlog.capture.channel import ChannelServer
     from agitlog.capture.otlp import SpanRecorder
-    from agitlog.capture.replaybook import ReplayBook
+    from agitlog.capture.replaybook import Decision, ReplayBook, RequestEdit
     from agitlog.capture.lifecycle import LiveSession
 
 PYTHONPATH = "PYTHONPATH"
@@ -66,7 +66,7 @@ class LLMCapture:
 
     # --- hooks ------------------------------------------------------------------------------------
 
-    def before_call(self, request: LLMRequest) -> LLMReply | None:
+    def before_call(self, request: LLMRequest) -> LLMReply | LLMEditedRequest | None:
         from agitlog.capture.llm import wire  # a run that makes no model call never loads it
 
         if self.spans is not None and _is_trace_upload(request):
@@ -82,6 +82,13 @@ class LLMCapture:
         if caller is not None:
             data["caller"] = {"argv": list(caller.argv), "stream": stream}
             self._attribution[request.call_id] = attribution
+        decision = None
+        if self.replay is not None and kind == LLM:  # decided first: a fork's edited request is what gets recorded
+            decision = self._decide(data, stream=self.recorder.redactor.redact_text(stream) if stream else None)
+        edited = self._edit_at_fork(request, decision.edit) if decision and decision.edit else None
+        if isinstance(edited, LLMEditedRequest):  # recorded as sent upstream, marked as the fork's
+            data = {**_request_data_with_body(request, edited.body), "fork": self._fork_note(decision),
+                    **({"caller": data["caller"]} if "caller" in data else {})}
         ack = self.recorder.record({"type": f"{kind}.request", "ts": _ts(request.started_at), "data": data,
                                     **attribution})
         if kind == LLM:
@@ -89,14 +96,9 @@ class LLMCapture:
         if self.replay is None:
             self.upstream_calls += 1
             return None
-        if kind == HTTP:
+        if decision is None:
             return self._replayed_http(request)
-        reply = self._replayed(request, data, stream=self.recorder.redactor.redact_text(stream) if stream else None)
-        if reply is None and not self.replay.live and self.replay.divergence is not None:
-            return _divergence_reply(self.replay.divergence.describe())
-        if reply is None:
-            self.upstream_calls += 1
-        return reply
+        return self._rerun_reply(decision, edited)
 
     def after_call(self, request: LLMRequest, result: LLMResult) -> None:
         from agitlog.capture.llm import wire
@@ -166,12 +168,32 @@ class LLMCapture:
             return LLMReply(status=200, headers={}, body=b"")
         return LLMReply(status=call.status, headers=dict(call.headers), body=self.replay.served_body(call))
 
-    def _replayed(self, request: LLMRequest, data: dict[str, Any], *, stream: str | None) -> LLMReply | None:
+    def _decide(self, data: dict[str, Any], *, stream: str | None) -> Decision:
         assert self.replay is not None
         body = data.get("body")
         key = canonical_body(self.recorder.redactor.redact_value(body) if body is not None else None,
                              self.replay.ignore_paths)
-        decision = self.replay.decide(key, path=request.path, model=data.get("model"), stream=stream)
+        return self.replay.decide(key, path=str(data.get("path", "")), model=data.get("model"), stream=stream)
+
+    def _rerun_reply(self, decision: Decision, edited: LLMEditedRequest | str | None
+                     ) -> LLMReply | LLMEditedRequest | None:
+        """What a rerun does with a model call: serve the recording, refuse a divergence, or go to
+        the real model (at a fork, with the edited request)."""
+        assert self.replay is not None
+        reply = self._answer(decision)
+        if isinstance(edited, str):
+            return self._refuse_edit(edited)
+        if reply is None and not self.replay.live and self.replay.divergence is not None:
+            return _error_reply(self.replay.divergence.describe())
+        if reply is None:
+            self.upstream_calls += 1
+            return edited
+        return reply
+
+    def _answer(self, decision: Decision) -> LLMReply | None:
+        """The recorded answer a decision serves (None: the real model), after recording the rerun's
+        first divergence as an error event."""
+        assert self.replay is not None
         if decision.divergence is not None and decision.divergence is self.replay.divergence:
             self.recorder.record(
                 {
@@ -188,6 +210,35 @@ class LLMCapture:
             return None
         return LLMReply(status=decision.call.status, headers=dict(decision.call.headers),
                         body=self.replay.served_body(decision.call))
+
+    def _edit_at_fork(self, request: LLMRequest, edit: RequestEdit) -> LLMEditedRequest | str:
+        """The body to send upstream at the fork instead of the agent's, or why the edit does not fit
+        the agent's request."""
+        from agitlog.capture.llm.encoding import decode_content
+
+        coding = _header(request.headers, "content-encoding")
+        decoded = decode_content(request.body, coding)
+        try:
+            if decoded is None:
+                raise ValueError(f"the request at the fork is in content coding {coding}, which agitlog cannot read")
+            return LLMEditedRequest(body=edit.apply(decoded))
+        except ValueError as exc:
+            assert self.replay is not None
+            return f"agitlog rerun: --fork-at {self.replay.fork_at}: {exc}"
+
+    def _fork_note(self, decision: Decision) -> dict[str, Any]:
+        """What an edited request at a fork records about itself (``fork`` in llm.request data)."""
+        assert self.replay is not None and decision.edit is not None
+        note: dict[str, Any] = {"at": self.replay.fork_at, "how": decision.edit.how}
+        if decision.edit.edits:
+            note["paths"] = [path for path, _ in decision.edit.edits]
+        return note
+
+    def _refuse_edit(self, message: str) -> LLMReply:
+        """The agent's request at the fork could not be edited: recorded, and the agent gets a 400."""
+        self.recorder.record({"type": "error", "data": {"error": "the fork's edited request failed", "detail": message}})
+        sys.stderr.write(message + "\n")
+        return _error_reply(message, code="agitlog_fork_edit")
 
 
 LLM = "llm"
@@ -229,17 +280,22 @@ def canonical_body(body: Any, ignore: tuple[str, ...] = ()) -> str:
     return wire.canonical_request(json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass"), ignore)
 
 
-def _divergence_reply(message: str) -> LLMReply:
-    """A 400 both SDKs surface as an error and neither retries."""
+def _request_data_with_body(request: LLMRequest, body: bytes) -> dict[str, Any]:
+    """The llm.request data of ``request`` as it goes upstream with ``body`` (identity-coded)."""
+    from dataclasses import replace
+
+    from agitlog.capture.llm import wire
+
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-encoding"}
+    return wire.request_event_data(replace(request, body=body, headers=headers))
+
+
+def _error_reply(message: str, *, code: str = "agitlog_divergence") -> LLMReply:
+    """A 400 both SDKs surface as an error and neither retries (a divergence: ``message`` explains)."""
+    if code == "agitlog_divergence":
+        message = "agitlog rerun: this request differs from the recording (--on-divergence=fail). " + message
     body = json.dumps(
-        {
-            "type": "error",
-            "error": {
-                "type": "invalid_request_error",
-                "code": "agitlog_divergence",
-                "message": "agitlog rerun: this request differs from the recording (--on-divergence=fail). " + message,
-            },
-        }
+        {"type": "error", "error": {"type": "invalid_request_error", "code": code, "message": message}}
     ).encode()
     return LLMReply(status=400, headers={"content-type": "application/json"}, body=body)
 

@@ -1,20 +1,18 @@
-"""Commands that read sessions: log, show, replay, diff, checkout, state, search, blame."""
+"""Commands that read sessions: log, show, replay, diff, checkout, state, search, blame. Here their
+options are declared, once, for typer (help, checks); the bodies are in cli/commands/reads.py, which
+cli/fastread.py also calls after parsing these same options without typer."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, Sequence
+from typing import Annotated, Optional
 
 import typer
 
+from agitlog.cli.commands import reads
 from agitlog.cli.options import (
-    AtOption, JsonOption, NameOption, NoPagerOption, RepoOption, SessionArg, StepOption, open_repo, team_views, views,
+    AtOption, JsonOption, NameOption, NoPagerOption, RepoOption, SessionArg, StepOption, open_repo,
 )
-from agitlog.cli.pager import paged
 from agitlog.constants import STATUSES
-
-if TYPE_CHECKING:
-    from agitlog import git
-    from agitlog.sharing.remotes import RemoteSessions
 
 
 def log_cmd(
@@ -27,31 +25,7 @@ def log_cmd(
     repo: RepoOption = None,
 ) -> int:
     """One row per recorded session, newest first."""
-    from agitlog.query.listing import check_statuses, parse_since, session_rows
-
-    opened = open_repo(repo)
-    rows = session_rows(opened, limit=limit, status=check_statuses(status or ()), agent=agent,
-                        since=parse_since(since) if since else None)
-    asked = _filters_text(status=status or (), agent=agent, since=since)
-    remote = _remote_sessions(opened) if not rows and not asked and not json_out else None
-    with paged(enabled=not no_pager):
-        views.render_log(rows, json_out=json_out, filters=asked, remote=remote)
-    return 0
-
-
-def _filters_text(*, status: Sequence[str], agent: str | None, since: str | None) -> str:
-    """The filters as typed, to say what matched nothing."""
-    import shlex
-
-    words = [w for s in status for w in ("--status", s)] + (["--agent", agent] if agent else [])
-    return shlex.join(words + (["--since", since] if since else []))
-
-
-def _remote_sessions(repo: git.Repo) -> RemoteSessions | None:
-    """Sessions on the default remote, for a clone that has none yet (one `git ls-remote`)."""
-    from agitlog.sharing.remotes import unfetched_sessions
-
-    return unfetched_sessions(repo)
+    return reads.log(**locals())  # the parameters, by the same names
 
 
 def show_cmd(
@@ -64,12 +38,7 @@ def show_cmd(
     repo: RepoOption = None,
 ) -> int:
     """A session's metadata, then every event in order with the step commit it produced."""
-    from agitlog.query.listing import show_session
-
-    view = show_session(open_repo(repo), session, types=types or (), name=name, agents=agents or ())
-    with paged(enabled=not no_pager):
-        views.render_show(view, json_out=json_out)
-    return 0
+    return reads.show(**locals())  # the parameters, by the same names
 
 
 def replay_cmd(
@@ -84,27 +53,7 @@ def replay_cmd(
     repo: RepoOption = None,
 ) -> int:
     """Walk a session: a full-screen viewer on a terminal, a readable text document in pipes."""
-    import sys
-
-    from agitlog.cli import render_replay as replay_views
-    from agitlog.cli.output import is_tty
-    from agitlog.query.timeline import load_replay
-
-    opened = open_repo(repo)
-    replay = load_replay(opened, session=session, at=at, name=name, agents=agents or ())
-    if json_out:
-        replay_views.render_replay_json(replay, start=replay.start)
-    elif plain or not (is_tty() and is_tty(sys.stdin)):
-        from agitlog.query.diffs import replay_diffs
-
-        step_diffs = replay_diffs(opened, replay=replay) if diffs else None
-        with paged(enabled=not no_pager):
-            replay_views.write_lines(replay_views.replay_document(replay, start=replay.start, diffs=step_diffs))
-    else:
-        from agitlog.cli.replay_tui import run_viewer
-
-        return run_viewer(opened, replay)
-    return 0
+    return reads.replay(**locals())  # the parameters, by the same names
 
 
 def diff_cmd(
@@ -119,13 +68,7 @@ def diff_cmd(
     repo: RepoOption = None,
 ) -> int:
     """The diff a step produced (--step), a range of steps produced (--range), or the whole session."""
-    from agitlog.cli.render_replay import render_diff
-    from agitlog.query.diffs import session_diff
-
-    result = session_diff(open_repo(repo), session=session, step=step, step_range=step_range, name=name)
-    with paged(enabled=not no_pager):
-        render_diff(result, stat=stat, name_only=name_only, json_out=json_out)
-    return 0
+    return reads.diff(**locals())  # the parameters, by the same names
 
 
 def checkout_cmd(
@@ -158,10 +101,7 @@ def state_cmd(
     repo: RepoOption = None,
 ) -> int:
     """What the agent knew at event N: conversation, merged state, last decision, open spans, files changed."""
-    from agitlog.cli.render_replay import render_state
-    from agitlog.query.state import session_state
-
-    render_state(session_state(open_repo(repo), session=session, at=at, name=name), json_out=json_out)
+    return reads.state(**locals())  # the parameters, by the same names
 
 
 def blame_cmd(
@@ -171,10 +111,7 @@ def blame_cmd(
     repo: RepoOption = None,
 ) -> int:
     """git blame, plus the session, step, agent and decision behind each line an agent wrote."""
-    from agitlog.query.blame import blame_file
-
-    team_views.render_blame(blame_file(open_repo(repo), path=file, rev=rev), json_out=json_out)
-    return 0
+    return reads.blame(**locals())  # the parameters, by the same names
 
 
 def search_cmd(
@@ -196,14 +133,4 @@ def search_cmd(
     repo: RepoOption = None,
 ) -> int:
     """Find text in every session: prompts, responses, tool calls and results, decisions, state, errors."""
-    from agitlog.query.listing import check_statuses, parse_since
-    from agitlog.query.search import SearchFilters, search_sessions
-
-    filters = SearchFilters(types=types or (), agent=agent, model=model, tool=tool, file=file,
-                            status=check_statuses(status or ()),
-                            session=session, since=parse_since(since) if since else None,
-                            until=parse_since(until) if until else None)
-    result = search_sessions(open_repo(repo), pattern=pattern, regex=regex, filters=filters, limit=limit or None,
-                             context=context, reindex=reindex)
-    team_views.render_search(result, json_out=json_out)
-    return 0 if result.hits else 1
+    return reads.search(**locals())  # the parameters, by the same names

@@ -21,6 +21,8 @@ def rerun_cmd(
     code: Annotated[Optional[str], typer.Option("--code", metavar="REV|.", help="Run your edited code (the worktree `.`, or a revision) against the recorded answers.")] = None,
     fork_at: Annotated[Optional[int], typer.Option("--fork-at", min=0, metavar="CALL", help="Recorded answers before model call CALL (from 0), the real model from there on.")] = None,
     answer: Annotated[Optional[Path], typer.Option("--answer", metavar="FILE", help="With --fork-at: serve this response body at CALL instead (JSON, or server-sent events).")] = None,
+    request: Annotated[Optional[Path], typer.Option("--request", metavar="FILE", help="With --fork-at: send this request body (JSON) to the real model at CALL instead of the agent's.")] = None,
+    edit: Annotated[Optional[list[str]], typer.Option("--edit", metavar="PATH=VALUE", help="With --fork-at: set a field of the agent's request at CALL before it goes to the real model (repeatable).")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="Run a session recorded elsewhere (fetched, imported): its command runs as you.")] = False,
     name: NameOption = None,
     json_out: JsonOption = False,
@@ -30,11 +32,13 @@ def rerun_cmd(
     """Re-execute a session with the recorded model answers, in a sealed sandbox like its step 0."""
     from functools import partial
 
-    from agitlog.rerun.reexecute import UntrustedSessionError, rerun_session
+    from agitlog.rerun.reexecute import UntrustedSessionError, request_edit, rerun_session
 
+    fork_request = request_edit(body=read_input_file(request) if request else None, edits=edit or [])
     rerun = partial(rerun_session, open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
                     replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out, code=code,
-                    fork_at=fork_at, fork_answer=read_input_file(answer) if answer else None, name=name)
+                    fork_at=fork_at, fork_answer=read_input_file(answer) if answer else None,
+                    fork_request=fork_request, name=name)
     try:
         result = rerun(trust=trust)
     except UntrustedSessionError as untrusted:

@@ -2,7 +2,8 @@
 
 `agitlog run` starts one `LLMProxy` on 127.0.0.1 and points the child's `OPENAI_BASE_URL` and
 `ANTHROPIC_BASE_URL` at it (see `LLMProxy.child_env`). Every exchange is handed to the hooks as a pair
-(`before_call(LLMRequest)`, `after_call(LLMRequest, LLMResult)`) while the bytes flow through unchanged.
+(`before_call(LLMRequest)`, `after_call(LLMRequest, LLMResult)`) while the bytes flow through unchanged (unless
+`before_call` answers from a recording or, in a rerun's fork, hands back an edited body to forward).
 
 URL mapping (``<root>`` is ``http://127.0.0.1:<port>/<secret>``):
 
@@ -45,12 +46,12 @@ modules; `http.client` and the TLS context are loaded by a background thread aft
 """
 from __future__ import annotations
 
-from agitlog.capture.llm.proxy.exchange import LLMReply, LLMRequest, LLMResult, ProxyHooks
+from agitlog.capture.llm.proxy.exchange import LLMEditedRequest, LLMReply, LLMRequest, LLMResult, ProxyHooks
 from agitlog.capture.llm.proxy.framing import UPSTREAM_HEADER
 from agitlog.capture.llm.proxy.routing import classify_url
 from agitlog.capture.llm.proxy.server import BASE_URL_ENV, DEFAULT_UPSTREAMS, PROXY_ENV, LLMProxy
 
 __all__ = [
-    "BASE_URL_ENV", "DEFAULT_UPSTREAMS", "LLMProxy", "LLMReply", "LLMRequest", "LLMResult", "PROXY_ENV",
+    "BASE_URL_ENV", "DEFAULT_UPSTREAMS", "LLMEditedRequest", "LLMProxy", "LLMReply", "LLMRequest", "LLMResult", "PROXY_ENV",
     "ProxyHooks", "UPSTREAM_HEADER", "classify_url",
 ]

@@ -35,6 +35,14 @@ class LLMReply:
 
 
 @dataclass
+class LLMEditedRequest:
+    """Forward this body upstream instead of the one the child sent (a rerun's fork with an edited
+    request). It goes as identity (no ``Content-Encoding``), with its own ``Content-Length``."""
+
+    body: bytes
+
+
+@dataclass
 class LLMResult:
     """What came back. ``status`` is None when the upstream never answered (the child got a 502/504)."""
 
@@ -51,7 +59,9 @@ class LLMResult:
 class ProxyHooks(Protocol):
     """The recorder's side of the proxy.
 
-    `before_call` runs on the connection's thread before anything is forwarded; calls that overlap
+    `before_call` runs on the connection's thread before anything is forwarded, and says what to do:
+    None forwards the request as it came, an `LLMReply` is served without the upstream, an
+    `LLMEditedRequest` is forwarded in place of the child's body. Calls that overlap
     (parallel requests) run it concurrently, so implementations lock. `after_call` runs on the
     connection's thread just before the response's last bytes reach the child (the terminating chunk
     of a chunked body, or the whole body when its length is known up front): the child cannot act
@@ -63,7 +73,7 @@ class ProxyHooks(Protocol):
     `after_call`.
     """
 
-    def before_call(self, request: LLMRequest) -> LLMReply | None: ...
+    def before_call(self, request: LLMRequest) -> LLMReply | LLMEditedRequest | None: ...
 
     def after_call(self, request: LLMRequest, result: LLMResult) -> None: ...
 

@@ -87,9 +87,13 @@ def forward_call(
     pool: Pool,
     clock: Clock,
     report: Callable[[LLMResult], None] | None = None,
+    *,
+    body: bytes | None = None,
 ) -> tuple[LLMResult, bool]:
+    """Send the request upstream (``body``: in place of the child's) and relay the answer."""
     try:
-        upstream, response = _send_upstream(pool, route, incoming.method, headers, incoming.body)
+        upstream, response = _send_upstream(pool, route, incoming.method, headers,
+                                            incoming.body if body is None else body)
     except Exception as exc:  # noqa: BLE001 - any failure to reach the upstream becomes a 502/504
         return _unreachable(client, incoming, route, exc, clock)
     relay = _Relay(client, incoming, response, clock, report)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import BinaryIO, cast
 from urllib.parse import urlsplit
 
-from agitlog.capture.llm.proxy.exchange import LLMReply, LLMRequest, LLMResult, ProxyHooks
+from agitlog.capture.llm.proxy.exchange import LLMEditedRequest, LLMReply, LLMRequest, LLMResult, ProxyHooks
 from agitlog.capture.llm.proxy.framing import (
     BadRequest, Incoming, READ_SIZE, UPSTREAM_HEADER, error_response, find_header, forward_headers,
     header_dict, read_request, send_quietly, shutdown_quietly,
@@ -276,9 +276,13 @@ class LLMProxy:
     ) -> tuple[LLMResult, bool]:
         clock = Clock()
         reply = self._hooks.before_call(request)
-        if reply is not None:
+        if isinstance(reply, LLMReply):
             return serve_reply(client, incoming, reply, clock, report)
-        return forward_call(client, incoming, route, headers, self._pool, clock, report)
+        body = incoming.body
+        if isinstance(reply, LLMEditedRequest):  # a fork: the edited body goes upstream, as identity
+            body = request.body = reply.body
+            headers = [(k, v) for k, v in headers if k.lower() != "content-encoding"]
+        return forward_call(client, incoming, route, headers, self._pool, clock, report, body=body)
 
     def _report_finished(self) -> None:
         """after_call runs here, in completion order, so a slow hook never delays the child's next call."""
@@ -354,13 +358,13 @@ class _SafeHooks:
         self._hooks = hooks
         self._reported: set[str] = set()
 
-    def before_call(self, request: LLMRequest) -> LLMReply | None:
+    def before_call(self, request: LLMRequest) -> LLMReply | LLMEditedRequest | None:
         try:
             reply = self._hooks.before_call(request)
         except Exception as exc:  # noqa: BLE001 - a hook must never break the agent's call
             self._report("before_call", exc)
             return None
-        return reply if isinstance(reply, LLMReply) else None
+        return reply if isinstance(reply, (LLMReply, LLMEditedRequest)) else None
 
     def after_call(self, request: LLMRequest, result: LLMResult) -> None:
         try:
