@@ -3,15 +3,11 @@ found on PATH), a scripted fake model, and an environment that reaches only that
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "llm"))  # fakemodel
-
-from fakemodel import FakeModel, coding_script  # noqa: E402
+from fakemodel import FakeModel, coding_script  # tests/llm, on the path from tests/conftest.py
 
 NPM_BIN = Path(__file__).resolve().parents[2] / ".ci" / "npm" / "node_modules" / ".bin"
 API_KEY = "sk-ant-test-0123456789abcdefghij"
@@ -26,12 +22,11 @@ def agent_cli(name: str) -> Path:
 
 
 @pytest.fixture
-def coding_model(repo: Path) -> Iterator[FakeModel]:
-    """A fake model that drives an agent through: write notes.txt, run a shell command, edit it, commit."""
-    server = FakeModel().start()
-    server.script = coding_script(str(repo))
-    yield server
-    server.close()
+def coding_model(repo: Path, fake: FakeModel) -> FakeModel:
+    """The fake model, scripted to drive an agent through: write notes.txt, run a shell command, edit
+    it, commit."""
+    fake.script = coding_script(str(repo))
+    return fake
 
 
 def claude_env(model: FakeModel, home: Path, repo: Path) -> dict[str, str]:
