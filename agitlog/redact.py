@@ -179,6 +179,11 @@ _PEM_RE = re.compile(
 _IDENT = r"[a-z0-9_.-]{0,64}"  # bounded, like every repeat here: no quadratic scans
 _SEP = r"\\?[\"']?[ \t]*(?::=|=>|==?|:)[ \t]*"  # "=", ":", '": ', ":=", "=>"; never a bare space
 _SCHEME = r"(?:(?P<{}>bearer|basic|token|digest|negotiate)[ \t]+)?"
+_VALUE_CHAR = r"[^\s\"'\\&,;<>()\[\]{}|`]"  # of a bare (unquoted) value
+_VALUE_RUN_RE = re.compile(_VALUE_CHAR + "*")
+_MAX_VALUE = 4096  # a bare value is cut here, like the quoted ones
+_SHORT_VALUE = 64  # the matcher takes a bare value this far; _Values takes a longer one on
+_STOPS_RE = re.compile(r"[.:]*")  # what _trim_unquoted strips
 _NAMED_SRC = (
     r"(?:k(?:(?<=tok)en|(?<=cook)ie|ey)" + _IDENT + _SEP
     + r"|p(?:ass|wd)" + _IDENT + _SEP
@@ -192,7 +197,8 @@ _NAMED_SRC = (
     r"(?:[bfru]{0,2}(?:\\\"" + _SCHEME.format("scheme_e") + r"(?P<eq>[^\"\\\r\n]{1,4096})\\\""
     r"|\"" + _SCHEME.format("scheme_d") + r"(?P<dq>(?:[^\"\\\r\n]|\\[^\r\n]){1,4096})\""
     r"|'" + _SCHEME.format("scheme_s") + r"(?P<sq>[^'\r\n]{1,4096})')"
-    r"|" + _SCHEME.format("scheme_u") + r"(?P<uv>[^\s\"'\\&,;<>()\[\]{}|`]{1,4096}))"
+    # a bare value: up to _SHORT_VALUE characters; _Values finds where a longer one ends (see there)
+    r"|" + _SCHEME.format("scheme_u") + r"(?P<uv>" + _VALUE_CHAR + r"{1,%d}))" % _SHORT_VALUE
 )
 _NAMED_RE = re.compile(_NAMED_SRC)
 
@@ -238,13 +244,16 @@ _PLACEHOLDERS = frozenset({
     "string", "bytes", "int", "todo", "tbd", "n/a", "na", "unknown", "unset", "default", "dummy",
     "bearer", "basic", "digest", "negotiate",  # an auth scheme whose credential is already redacted
 })
+_PLACEHOLDER_LEN = max(map(len, _PLACEHOLDERS))
 _DOTTED_IDENT_RE = re.compile(r"[A-Za-z_]+(?:\.[A-Za-z_]+)+(?:\(\))?")
 # Value character classes; "_-./:@~" and spaces separate words rather than make a value look random.
 _LOWER_RE = re.compile(r"[a-z]")
 _UPPER_RE = re.compile(r"[A-Z]")
 _DIGIT_RE = re.compile(r"[0-9]")
 _SYMBOL_RE = re.compile(r"[^A-Za-z0-9_\-./:@~ \t]")
-_WORD_SPLIT_RE = re.compile(r"[_\-./:@~ \t]+")
+_WORD_SEP = r"[_\-./:@~ \t]"
+_WORD_SEP_RE = re.compile(_WORD_SEP)
+_LONG_WORD_RE = re.compile(r"[^_\-./:@~ \t]{16}")  # a word of 16 characters or more
 
 
 def _marker(kind: str) -> str:
@@ -305,7 +314,7 @@ def _is_placeholder(value: str) -> bool:
     v = value.strip()
     if not v or _MARKER_PREFIX in v:
         return True
-    if v[0] in "$%{<" or v.lower() in _PLACEHOLDERS:
+    if v[0] in "$%{<" or (len(v) <= _PLACEHOLDER_LEN and v.lower() in _PLACEHOLDERS):
         return True
     return not v.strip("*xX•.#-_ ")  # masked: "****", "xxxx"
 
@@ -337,10 +346,9 @@ def _letters_look_random(v: str, mixed_case: bool) -> bool:
         uppers = len(_UPPER_RE.findall(v))
         # CamelCase identifiers have few capitals; random mixed-case tokens have many
         return len(v) >= 10 and 0.3 <= uppers / len(v) <= 0.7
-    longest = max(map(len, _WORD_SPLIT_RE.split(v)))
-    if longest >= 16:
+    if _LONG_WORD_RE.search(v):  # (C-speed scans: no list of the words)
         return True
-    return longest == len(v) and len(v) >= 12 and _shannon_entropy(v) >= 3.3
+    return len(v) >= 12 and _WORD_SEP_RE.search(v) is None and _shannon_entropy(v) >= 3.3
 
 
 # --- built-in token formats -------------------------------------------------------------------
@@ -437,31 +445,167 @@ def _identifier_span(text: str, pos: int) -> tuple[int, int]:
     return start, end
 
 
-def _named_value(m: re.Match[str]) -> tuple[str, int, int, str | None]:
+class _Values:
+    """Bare values of the assignment candidates of one scan of one text: where each ends and
+    whether it looks like a credential, in time linear in the text.
+
+    Repetitive text (``"secret:" * 5000``) holds a candidate every few characters, and each one's
+    value runs to the same end, up to _MAX_VALUE characters on: matching or judging every value
+    anew costs thousands of steps per character. So the matcher takes a bare value only
+    _SHORT_VALUE characters far; past that the run of value characters is found once (a value ends
+    where its run ends, or _MAX_VALUE on), and when a second long value starts near
+    the last, the values are judged from counts over the stretch they lie in (_ValueCounts), built
+    once for many candidates. The verdicts are those of ``_looks_like_credential``.
+    """
+
+    def __init__(self, haystack: str, text: str) -> None:
+        self._haystack, self._text = haystack, text
+        self._run = (0, 0)                      # [start, end) of the last run of value characters
+        self._stops = (0, 0)                    # [start, end) of the last run of "." and ":"
+        self._counts: _ValueCounts | None = None
+        self._last_long = -_MAX_VALUE           # where the last long value started
+
+    def end(self, start: int) -> int:
+        """The end of the bare value that starts at ``start`` (the matcher took _SHORT_VALUE of it)."""
+        run_start, run_end = self._run
+        if not run_start <= start < run_end:
+            run_end = _VALUE_RUN_RE.match(self._haystack, start).end()  # type: ignore[union-attr]
+            self._run = (start, run_end)
+        return min(run_end, start + _MAX_VALUE)
+
+    def trim(self, start: int, end: int) -> int:
+        """``_trim_unquoted(text, start, end)``: the run of "." and ":" it strips is found once for
+        every value that ends in it."""
+        text = self._text
+        if end - start <= 1 or text[end - 1] not in ".:":
+            return end
+        lo, hi = self._stops
+        if not lo <= end - 1 < hi:
+            lo = end - 1
+            while lo > 0 and text[lo - 1] in ".:":
+                lo -= 1
+            self._stops = (lo, _STOPS_RE.match(text, end - 1).end())  # type: ignore[union-attr]
+        return max(start + 1, lo)
+
+    def looks_like_credential(self, start: int, end: int) -> bool:
+        """``_looks_like_credential(text[start:end])`` for a bare value."""
+        if end - start <= _LONG_VALUE:
+            return _looks_like_credential(self._text[start:end])
+        counts = self._counts
+        if counts is None or not counts.start <= start < end <= counts.end:
+            near = start - self._last_long < _MAX_VALUE
+            self._last_long = start
+            if not near:  # one long value alone: a scan of it costs less than counting
+                return _looks_like_credential(self._text[start:end])
+            counts = self._counts = _ValueCounts(self._text, start, min(self._run[1], start + 2 * _MAX_VALUE))
+        return counts.looks_like_credential(start, end)
+
+
+_LONG_VALUE = 64  # longer bare values are judged by _ValueCounts when they come in numbers
+# Character classes of _looks_like_credential, as byte tables over the text's ASCII image (every
+# other character is "?": a symbol, unmasked, not a letter, digit, dot or word separator, like
+# any non-ASCII character; "•", which masks, is "*").
+_CLASS_TABLES = {
+    name: bytes(1 if re.fullmatch(pattern, chr(i)) else 0 for i in range(256))
+    for name, pattern in (("lower", r"[a-z]"), ("upper", r"[A-Z]"), ("digit", r"[0-9]"),
+                          ("symbol", _SYMBOL_RE.pattern), ("unmasked", r"[^*xX.#\-_ ]"),
+                          ("undotted", r"[^A-Za-z_.]"), ("dot", r"\."))
+}
+_LONG_WORD_BYTES_RE = re.compile(_LONG_WORD_RE.pattern.encode()[:-4] + b"{16,}")
+_DOUBLE_DOT_BYTES_RE = re.compile(rb"\.(?=\.)")
+
+
+class _ValueCounts:
+    """Prefix counts of character classes over ``text[start:end]`` (a stretch of one run of bare
+    value characters): any value inside it is judged in constant time."""
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        import bisect
+        import itertools
+
+        self.start, self.end, self._text, self._bisect = start, end, text, bisect.bisect_left
+        image = text[start:end].replace("\u2022", "*").encode("ascii", "replace")
+        self._prefix = {name: list(itertools.accumulate(image.translate(table), initial=0))
+                        for name, table in _CLASS_TABLES.items()}
+        self._long_words = [(m.start() + start, m.end() + start) for m in _LONG_WORD_BYTES_RE.finditer(image)]
+        self._word_ends = [word_end for _, word_end in self._long_words]
+        self._double_dots = [m.start() + start for m in _DOUBLE_DOT_BYTES_RE.finditer(image)]
+
+    def _count(self, name: str, start: int, end: int) -> int:
+        prefix = self._prefix[name]
+        return prefix[end - self.start] - prefix[start - self.start]
+
+    def looks_like_credential(self, start: int, end: int) -> bool:
+        """``_looks_like_credential(text[start:end])`` for a bare value (no space, no "[") longer than
+        any placeholder word, step by step."""
+        text, length = self._text, end - start
+        if text[start] in "$%{<" or not self._count("unmasked", start, end):
+            return False  # a placeholder
+        if self._dotted_identifier(start, end):
+            return False
+        lower, upper = self._count("lower", start, end), self._count("upper", start, end)
+        digit, symbol = self._count("digit", start, end), self._count("symbol", start, end)
+        if digit and (lower or upper):
+            return True
+        if symbol and length >= 6:
+            return True
+        if digit:
+            return length >= 8
+        if lower and upper:
+            return length >= 10 and 0.3 <= upper / length <= 0.7
+        return self._has_long_word(start, end)  # (with no separator at all the value is one long word)
+
+    def _dotted_identifier(self, start: int, end: int) -> bool:
+        if self._count("undotted", start, end) or not self._count("dot", start, end):
+            return False
+        if self._text[start] == "." or self._text[end - 1] == ".":
+            return False
+        first = self._bisect(self._double_dots, start)
+        return not (first < len(self._double_dots) and self._double_dots[first] < end - 1)
+
+    def _has_long_word(self, start: int, end: int) -> bool:
+        """Whether 16 word characters in a row lie in [start, end)."""
+        words = self._long_words
+        i = self._bisect(self._word_ends, start + 1)  # the first word that ends after start
+        while i < len(words) and words[i][0] < end:
+            if min(words[i][1], end) - max(words[i][0], start) >= 16:
+                return True
+            if words[i][1] >= end:
+                return False
+            i += 1
+        return False
+
+
+def _named_value(m: re.Match[str], values: _Values) -> tuple[str, int, int, str | None]:
     for value_group, scheme_group in (("uv", "scheme_u"), ("dq", "scheme_d"), ("sq", "scheme_s"),
                                       ("eq", "scheme_e")):
         if m.start(value_group) >= 0:
-            return value_group, m.start(value_group), m.end(value_group), m.group(scheme_group)
+            start, end = m.span(value_group)
+            if value_group == "uv" and end - start == _SHORT_VALUE:  # it may go on
+                end = values.end(start)
+            return value_group, start, end, m.group(scheme_group)
     raise AssertionError("unreachable: _NAMED_RE always captures a value")
 
 
-def _named_hit(m: re.Match[str], text: str) -> _Hit | None:
+def _named_hit(m: re.Match[str], text: str, values: _Values) -> _Hit | None:
     """Decide whether a "name <sep> value" candidate holds a credential and which span to replace."""
     ident_start, ident_end = _identifier_span(text, m.start())
     ident = text[ident_start:ident_end]
     is_bearer = ident.lower() == "bearer"
     if not (is_bearer or is_secret_name(ident)):
         return None
-    group, start, end, scheme = _named_value(m)
+    group, start, end, scheme = _named_value(m, values)
     spaced = not any(c in "=:" for c in text[ident_end:start])
     if spaced and not (is_bearer or ident.startswith("-")):
         return None  # only CLI flags (--token abc) and "Bearer abc" separate name and value by a space
-    if group == "uv":
-        end = _trim_unquoted(text, start, end)
+    if group == "uv" and end - start > 1 and text[end - 1] in ".:":
+        end = values.trim(start, end)
     value = text[start:end]
     name = "_".join(_name_segments(ident))
     always = name in _ALWAYS_SECRET_NAMES or scheme is not None
-    if not (_looks_like_credential(value) or (always and not _is_placeholder(value))):
+    long_bare = group == "uv" and end - start > _LONG_VALUE
+    credential = values.looks_like_credential(start, end) if long_bare else _looks_like_credential(value)
+    if not (credential or (always and not _is_placeholder(value))):
         return None
     if group == "uv" and "cookie" in name:
         end = _end_of_line(text, end)  # "Cookie: a=1; b=2" holds several secrets
@@ -469,8 +613,8 @@ def _named_hit(m: re.Match[str], text: str) -> _Hit | None:
 
 
 def _trim_unquoted(text: str, start: int, end: int) -> int:
-    while end - start > 1 and text[end - 1] in ".:":  # sentence punctuation after the value
-        end -= 1
+    if end - start > 1 and text[end - 1] in ".:":  # sentence punctuation after the value
+        end = max(start + 1, start + len(text[start:end].rstrip(".:")))
     return end
 
 
@@ -562,9 +706,11 @@ def _may_hold_assignment(text: str) -> bool:
 def _redact_named(text: str) -> str:
     low = text.lower()
     if len(low) == len(text):
-        return _scan(_NAMED_RE, low, text, lambda m: _named_hit(m, text))
+        values = _Values(low, text)
+        return _scan(_NAMED_RE, low, text, lambda m: _named_hit(m, text, values))
     # a few non-ASCII characters change length when lowercased; match case-insensitively instead
-    return _scan(_named_re_icase(), text, text, lambda m: _named_hit(m, text))
+    values = _Values(text, text)
+    return _scan(_named_re_icase(), text, text, lambda m: _named_hit(m, text, values))
 
 
 def _redact_formats(text: str) -> str:

@@ -1,13 +1,19 @@
 """Every test runs with its own HOME, XDG dirs and global git config, so none reads or writes the
-developer's real configuration."""
+developer's real configuration. Shared fixtures: a repository, and ``fake``, the fake model server
+(tests/llm/fakemodel.py) that tests in every folder point their agents at."""
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import git, init_repo
+sys.path.insert(0, str(Path(__file__).resolve().parent / "llm"))  # fakemodel, for the test modules too
+
+from fakemodel import FakeModel  # noqa: E402
+from helpers import git, init_repo  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -46,3 +52,12 @@ def repo(tmp_path: Path) -> Path:
 def empty_repo(tmp_path: Path) -> Path:
     """A repository on an unborn branch."""
     return init_repo(tmp_path / "unborn")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeModel]:
+    """A fake model server (OpenAI Chat Completions and Responses, Anthropic Messages, Gemini) on a
+    free local port, stopped after the test; set its ``script`` to drive a coding agent."""
+    server = FakeModel().start()
+    yield server
+    server.close()

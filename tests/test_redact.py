@@ -659,3 +659,45 @@ def hang_guard() -> Iterator[None]:
 def test_pathological_inputs_do_not_backtrack(text: str, hang_guard: None) -> None:
     out = DEFAULT_REDACTOR.redact_text(text)
     assert isinstance(out, str) and len(out) <= len(text) + 64
+
+
+# Repetitive text puts an assignment candidate every few characters, each with a value running to
+# the same end (bench/bench_redact.py measures that this stays linear). Every candidate must still
+# be judged: a secret after, inside or before the repetition is found, and nothing else changes.
+_TAIL = "Zx9" + "fK2mQ7vL1pR4"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("key:" * 5_000, "key:" * 5_000),
+    ("secret:" * 3_000, "secret:" * 3_000),
+    ("auth:" * 4_000, "auth:" * 4_000),
+    ("pwd=" * 5_000, "pwd=" * 5_000),
+    ("password: " * 2_000, "password: " * 2_000),
+    ("Bearer " * 3_000, "Bearer " * 3_000),
+    ("--token " * 2_500, "--token " * 2_500),
+    ("token=" * 600, "token=[REDACTED:assignment]"),
+    ("cookie:" * 3_000, "cookie:[REDACTED:assignment]"),
+    ("password: " * 2_000 + _TAIL, "password: " * 2_000 + "[REDACTED:assignment]"),
+    ("Bearer " * 3_000 + _TAIL, "Bearer " * 3_000 + "[REDACTED:bearer]"),
+    ("secret:" * 1_000 + " api_key=" + _TAIL + " " + "secret:" * 1_000,
+     "secret:" * 1_000 + " [REDACTED:assignment] " + "secret:" * 1_000),  # "secret: api_key=..."
+    (("secret:" * 100 + "abc123") * 5, "secret:[REDACTED:assignment]"),
+    ("secret:" * 600 + "." * 5_000, "secret:" * 600 + "." * 5_000),
+])
+def test_repetitive_inputs_are_fully_processed(text: str, expected: str, hang_guard: None) -> None:
+    assert DEFAULT_REDACTOR.redact_text(text) == expected
+
+
+_VALUE_ALPHABET = "aZ9._-:/@~*x#$%{<•é=+!?"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=_VALUE_ALPHABET, min_size=65, max_size=400), st.data())
+def test_long_bare_values_are_judged_as_one_at_a_time(run: str, data: st.DataObject) -> None:
+    """The counts that judge many long bare values of one run agree with judging each alone."""
+    from agitlog.redact import _looks_like_credential, _ValueCounts
+
+    counts = _ValueCounts(run, 0, len(run))
+    start = data.draw(st.integers(0, len(run) - 65))
+    end = data.draw(st.integers(start + 65, len(run)))
+    assert counts.looks_like_credential(start, end) == _looks_like_credential(run[start:end])

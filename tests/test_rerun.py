@@ -3,16 +3,13 @@ and reproduces the original files byte for byte; `compare` finds where two sessi
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "llm"))
-from fakemodel import FakeModel  # noqa: E402
+from fakemodel import FakeModel  # tests/llm, on the path from tests/conftest.py
 
-from helpers import agitlog, agitlog_json, fsck, run_python_agent, tree_files  # noqa: E402
+from helpers import agitlog, agitlog_json, fsck, run_python_agent, tree_files
 
 pytest.importorskip("openai")
 
@@ -41,13 +38,6 @@ stream = client.chat.completions.create(model="fake-model", messages=[{"role": "
                                         stream=True, stream_options={"include_usage": True})
 pathlib.Path("streamed.txt").write_text("".join(c.choices[0].delta.content or "" for c in stream if c.choices))
 """
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeModel]:
-    server = FakeModel().start()
-    yield server
-    server.close()
 
 
 def _env(fake: FakeModel, **extra: str) -> dict[str, str]:

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "llm"))
-from fakemodel import FakeModel  # noqa: E402
+from fakemodel import FakeModel  # tests/llm, on the path from tests/conftest.py
 
-from helpers import agitlog, agitlog_json, git, user_state  # noqa: E402
+from helpers import agitlog, agitlog_json, git, user_state
 
 # A buggy agent that lives in the repository it works on: it asks the model twice and writes what
 # the model says into report.txt. The "bug" is the second prompt's wording.
@@ -28,13 +26,6 @@ first = ask("list overdue invoices")
 second = ask("email every customer")
 pathlib.Path("report.txt").write_text(first + "\\n" + second + "\\n")
 '''
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeModel]:
-    server = FakeModel().start()
-    yield server
-    server.close()
 
 
 @pytest.fixture

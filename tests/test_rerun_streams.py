@@ -4,16 +4,13 @@ matches calls per calling process, so concurrent workers reproduce whatever orde
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "llm"))
-from fakemodel import FakeModel  # noqa: E402
+from fakemodel import FakeModel  # tests/llm, on the path from tests/conftest.py
 
-from helpers import agitlog, agitlog_json, run_python_agent, tree_files  # noqa: E402
+from helpers import agitlog, agitlog_json, run_python_agent, tree_files
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="caller attribution needs Linux /proc")
 
@@ -36,13 +33,6 @@ worker = sys.argv[1]
 procs = [subprocess.Popen([sys.executable, worker, name]) for name in ("a", "b")]
 sys.exit(max(p.wait() for p in procs))
 """
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeModel]:
-    server = FakeModel().start()
-    yield server
-    server.close()
 
 
 def test_concurrent_workers_are_attributed_and_reproduce_every_time(repo: Path, fake: FakeModel) -> None:

@@ -44,6 +44,13 @@ def _moved(event: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
             "recorded": recorded}
 
 
+def of_agents(events: Sequence[dict[str, Any]], agents: Sequence[str]) -> list[dict[str, Any]]:
+    """Of events read through ``attribute_model_calls``, those of any of ``agents`` (all when none is
+    given): what `show --agent` and `replay --agent` mean, framework agents owning their model calls
+    (`search --agent` indexes the same attribution)."""
+    return [event for event in events if event.get("agent") in agents] if agents else list(events)
+
+
 def agent_names(events: Sequence[dict[str, Any]]) -> list[str]:
     """Every agent the session's events name, in order of appearance."""
     return list(dict.fromkeys(str(e.get("agent")) for e in events if e.get("agent")))

@@ -43,13 +43,13 @@ class NothingToBisectError(AgitlogError):
     code = "nothing_to_bisect"
 
 
-def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str], keep_worktree: bool = False
-                   ) -> BisectResult:
+def bisect_session(repo: git.Repo, *, session: str | None, command: Sequence[str], keep_worktree: bool = False,
+                   name: str | None = None) -> BisectResult:
     """Find the first step at which ``command`` fails (exit 1..127 except 125; 125 means skip)."""
     if not command:
         raise UsageError("no command to test steps with", hint="usage: agitlog bisect [SESSION] -- CMD [ARGS...]")
     store = SessionStore.open(repo)
-    info = store.resolve(session)
+    info = store.resolve(session, name=name)
     steps = store.steps(info)
     if len(steps) < 2:
         count = f"{len(steps)} step" + ("" if len(steps) == 1 else "s")

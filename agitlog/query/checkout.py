@@ -49,12 +49,12 @@ class CheckoutResult:
 
 
 def checkout_step(repo: git.Repo, *, session: str | None, step: int, directory: Path | None,
-                  mode: Mode = "worktree") -> CheckoutResult:
+                  mode: Mode = "worktree", name: str | None = None) -> CheckoutResult:
     """Materialise step ``step`` of a session into ``directory`` (or, for ``here``, the user's worktree)."""
     if mode == "here" and directory is not None:
         raise UsageError("--here checks out into your own worktree; give no DIR with it")
     store = SessionStore.open(repo)
-    info = store.resolve(session)
+    info = store.resolve(session, name=name)
     steps = store.steps(info)
     if not 0 <= step < len(steps):
         raise UsageError(f"no step {step}: session {info.id} has steps 0..{len(steps) - 1}")
@@ -87,11 +87,15 @@ def _check_outside_worktree(repo: git.Repo, directory: Path, step: int) -> None:
                          hint=f"choose a directory outside it, e.g. ../at-step-{step}, or use --here")
 
 
-def split_checkout_args(repo: git.Repo, args: list[str], *, here: bool) -> tuple[str | None, Path | None]:
+def split_checkout_args(repo: git.Repo, args: list[str], *, here: bool,
+                        named: bool = False) -> tuple[str | None, Path | None]:
     """``[SESSION] [DIR]`` -> (session, directory). One argument is a session when it names one
-    (and, without --here, looks like an id), otherwise the directory."""
-    if len(args) > 2:
-        raise UsageError("too many arguments", hint="agitlog checkout [SESSION] --step N [DIR]")
+    (and, without --here, looks like an id), otherwise the directory; with ``named`` (--name gave
+    the session) the only argument is the directory."""
+    if len(args) > 2 or (named and len(args) > 1):
+        raise UsageError("too many arguments", hint="agitlog checkout [SESSION | --name NAME] --step N [DIR]")
+    if named:
+        return None, Path(args[0]) if args else None
     if len(args) == 2:
         return args[0], Path(args[1])
     if not args:

@@ -95,12 +95,12 @@ def parse_range(text: str) -> tuple[int | None, int | None]:
 
 
 def session_diff(repo: git.Repo, *, session: str | None, step: int | None = None, step_range: str | None = None,
-                 max_lines: int = DEFAULT_MAX_LINES) -> SessionDiff:
+                 max_lines: int = DEFAULT_MAX_LINES, name: str | None = None) -> SessionDiff:
     """The diff a step produced, a range of steps produced, or (neither) the whole session produced."""
     if step is not None and step_range is not None:
         raise UsageError("give --step or --range, not both")
     store = SessionStore.open(repo)
-    info = store.resolve(session)
+    info = store.resolve(session, name=name)
     steps = store.steps(info)
     if not steps:
         raise UsageError(f"session {info.id} has no step commits", hint="it recorded no worktree snapshots")

@@ -135,7 +135,7 @@ def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = ()
     """A session's metadata and events (optionally only some types, or of some agents: framework
     agents own the model calls their spans made), with the step each event produced.
     A damaged session is shown too (its metadata says why, it has no events), so it can be looked at."""
-    from agitlog.query.agents import attribute_model_calls
+    from agitlog.query.agents import attribute_model_calls, of_agents
 
     store = SessionStore.open(repo)
     session = store.resolve(query, name=name, intact=False)
@@ -146,8 +146,7 @@ def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = ()
     prompt = first_user_prompt(events)
     if types:
         events = [event for event in events if matches_type(event, types)]
-    if agents:
-        events = [event for event in events if event["agent"] in agents]
+    events = of_agents(events, agents)
     return SessionView(session=session, events=events, step_changes=changes, prices=_prices(repo),
                        prompt=prompt)
 

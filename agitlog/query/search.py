@@ -17,7 +17,7 @@ import json
 import os
 import re
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
@@ -32,7 +32,7 @@ from agitlog.store.models import SessionMeta, parse_events
 if TYPE_CHECKING:
     from agitlog.store.sessions import SessionStore
 
-INDEX_VERSION = "1"
+INDEX_VERSION = "2"  # 2: an event's agent is the framework agent whose span made its model call
 INDEX_FILE = "search.sqlite"
 _BATCH = 200
 
@@ -361,7 +361,10 @@ def _session_paths(repo: git.Repo, session_ids: Iterable[str]) -> dict[str, set[
 
 
 def _event_rows(session_id: str, data: bytes, first_id: int) -> Iterator[tuple[Any, ...]]:
-    events = [] if data is None else list(parse_events(data, session_id))
+    from agitlog.query.agents import attribute_model_calls
+
+    # model calls are indexed under the framework agent whose span made them, as `show --agent` has it
+    events = [] if data is None else attribute_model_calls(list(parse_events(data, session_id)))
     for offset, event in enumerate(events):
         body = event["data"]
         model = body.get("model") if isinstance(body.get("model"), str) else None
@@ -409,6 +412,8 @@ def search_sessions(repo: git.Repo, *, pattern: str, regex: bool = False, filter
     from agitlog.store.sessions import SessionStore
 
     store = SessionStore.open(repo)  # crashed sessions are finished first, so the index sees them
+    if filters.session:  # an id, a prefix or a name, as every command takes it
+        filters = replace(filters, session=store.resolve(filters.session, intact=False).id)
     index = SearchIndex(repo)
     try:
         reindexed = index.sync(force=reindex)
@@ -426,13 +431,15 @@ def search_sessions(repo: git.Repo, *, pattern: str, regex: bool = False, filter
 def _live_hits(store: SessionStore, *, pattern: str, regex: bool, filters: SearchFilters) -> list[SearchHit]:
     """Sessions still recording are not in the index (their events live in the journal and change
     all the time): scan their journals directly. They are few, and newer than anything indexed."""
+    from agitlog.query.agents import attribute_model_calls
+
     if filters.file or (filters.status and "running" not in filters.status):
         return []
     hits: list[SearchHit] = []
     for session in store.live_sessions():  # a directory listing: no cost when nothing records
         if filters.session and not session.id.startswith(filters.session):
             continue
-        for event in reversed(store.events(session)):
+        for event in reversed(attribute_model_calls(store.events(session))):
             hit = _live_hit(session.id, event, pattern, regex, filters)
             if hit:
                 hits.append(hit)

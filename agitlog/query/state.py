@@ -47,9 +47,9 @@ class StateAt:
     files: list[FileChange] = field(default_factory=list)
 
 
-def session_state(repo: git.Repo, *, session: str | None, at: int | None) -> StateAt:
+def session_state(repo: git.Repo, *, session: str | None, at: int | None, name: str | None = None) -> StateAt:
     """The state at event ``at`` (None: the last event) of a session."""
-    replay = load_replay(repo, session=session)
+    replay = load_replay(repo, session=session, name=name)
     return state_at(replay, at=at, repo=repo)
 
 

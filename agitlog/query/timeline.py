@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal, Sequence
 from agitlog import git
 from agitlog.errors import UsageError
 from agitlog.store.events import parse_ts
-from agitlog.query.agents import attribute_model_calls
+from agitlog.query.agents import agent_names, attribute_model_calls, of_agents
 from agitlog.query.summaries import event_summary
 from agitlog.query.listing import StepChange, step_changes
 from agitlog.store.models import Event, SessionMeta
@@ -56,14 +56,21 @@ class Replay:
         return self.session.meta
 
 
-def load_replay(repo: git.Repo, *, session: str | None, at: int | None = None, name: str | None = None) -> Replay:
-    """The session ``session`` names (None: the latest) as a timeline, opened at event ``at``."""
+def load_replay(repo: git.Repo, *, session: str | None, at: int | None = None, name: str | None = None,
+                agents: Sequence[str] = ()) -> Replay:
+    """The session ``session`` names (None: the latest) as a timeline, opened at event ``at``; with
+    ``agents``, only the events of those agents (framework agents own their model calls)."""
     store = SessionStore.open(repo)
     info = store.resolve(session, name=name)
     # validated even for a crafted session (agitlog.store.models); model calls under the framework
     # agent whose span made them (agitlog.query.agents)
     events = attribute_model_calls(store.events(info))
-    return build_replay(info, events, steps=store.steps(info), changes=step_changes(repo, events), at=at)
+    changes = step_changes(repo, events)  # from every event: a step is made by whichever event made it
+    chosen = of_agents(events, agents)
+    if agents and not chosen:
+        raise UsageError(f"no events of agent {', '.join(map(repr, agents))} in session {info.id}",
+                         hint=f"its agents: {', '.join(agent_names(events)) or 'none'}")
+    return build_replay(info, chosen, steps=store.steps(info), changes=changes, at=at)
 
 
 def build_replay(info: Session, events: list[Event], *, steps: list[str],

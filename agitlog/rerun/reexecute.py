@@ -71,6 +71,7 @@ def rerun_session(
     fork_answer: bytes | None = None,
     fork_request: RequestEdit | None = None,
     trust: bool = False,
+    name: str | None = None,
 ) -> RerunResult:
     """Re-execute a session deterministically; see docs/commands/rerun.md. A session this clone did
     not record runs only with ``trust`` (UntrustedSessionError names the exact command otherwise)."""
@@ -80,7 +81,7 @@ def rerun_session(
     if on_divergence not in DIVERGENCE_POLICIES:
         raise UsageError(f"--on-divergence must be one of {', '.join(DIVERGENCE_POLICIES)}")
     store = SessionStore.open(repo)
-    original = store.resolve(query, original=True)
+    original = store.resolve(query, name=name, original=True)
     if original.live:
         raise AgitlogError(f"session {original.id} is still recording", hint="wait for it to finish")
     meta = original.meta

@@ -64,20 +64,21 @@ def split_remote_and_sessions(repo: git.Repo, words: Sequence[str]) -> tuple[str
     return None, list(words)
 
 
-def _session_refspecs(repo: git.Repo, sessions: Sequence[str]) -> list[str]:
-    if not sessions:
+def _session_refspecs(repo: git.Repo, sessions: Sequence[str], names: Sequence[str] = ()) -> list[str]:
+    if not sessions and not names:
         return [ALL_SESSIONS_REFSPEC]
     store = SessionStore.open(repo)
-    refs = [session_ref(store.resolve(query, intact=False).id) for query in sessions]
+    refs = [session_ref(s.id) for s in store.resolve_all(sessions, names=names, intact=False)]
     return [f"{ref}:{ref}" for ref in dict.fromkeys(refs)]  # never forced: a remote's copy is not ours to replace
 
 
 def push_sessions(repo: git.Repo, *, remote: str | None = None, sessions: Sequence[str] = (),
-                  allow_secrets: bool = False) -> PushResult:
-    """Push all sessions (or the named ones) and nothing else; a rejected ref is reported, not raised.
-    What would be published first passes the secret scan (SecretsFoundError) unless ``allow_secrets``."""
+                  allow_secrets: bool = False, names: Sequence[str] = ()) -> PushResult:
+    """Push all sessions (or those ``sessions`` and ``names`` name) and nothing else; a rejected ref is
+    reported, not raised. What would be published first passes the secret scan (SecretsFoundError)
+    unless ``allow_secrets``."""
     remote = remote or default_remote(repo)
-    refspecs = _session_refspecs(repo, sessions)
+    refspecs = _session_refspecs(repo, sessions, names)
     if refspecs == [ALL_SESSIONS_REFSPEC] and not git.ref_shas(repo, REF_PREFIX.rstrip("/")):
         return PushResult(remote=remote)
     _check_secrets(repo, refspecs, action=f"pushing to {remote}", allow_secrets=allow_secrets)
@@ -371,14 +372,14 @@ class BundleResult:
 
 
 def create_bundle(repo: git.Repo, *, output: Path, sessions: Sequence[str] = (), full: bool = False,
-                  allow_secrets: bool = False) -> BundleResult:
+                  allow_secrets: bool = False, names: Sequence[str] = ()) -> BundleResult:
     """One file holding sessions (all, or the named ones) for a ticket. Unless ``full``, history the
     team already shares (base commits reachable from a remote-tracking branch) is left out. The
     sessions pass the secret scan first (SecretsFoundError) unless ``allow_secrets``."""
     from agitlog.sharing.scan import check_publish  # noqa: PLC0415
 
     store = SessionStore.open(repo)
-    chosen = [store.resolve(q) for q in sessions] if sessions else [s for s in store.all() if not s.damaged]
+    chosen = store.resolve_all(sessions, names=names) if sessions or names else [s for s in store.all() if not s.damaged]
     if any(s.live for s in chosen):
         raise UsageError(f"session {next(s.id for s in chosen if s.live)} is still recording",
                          hint="wait for it to finish, then bundle it")

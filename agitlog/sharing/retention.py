@@ -37,9 +37,11 @@ class GcResult:
     dry_run: bool = False
 
 
-def rm_sessions(repo: git.Repo, *, sessions: Sequence[str], remote: str | None = None) -> RmResult:
-    """Delete the named sessions; with ``remote`` also there (sessions only on the remote included)."""
-    if not sessions:
+def rm_sessions(repo: git.Repo, *, sessions: Sequence[str], remote: str | None = None,
+                names: Sequence[str] = ()) -> RmResult:
+    """Delete the sessions ``sessions`` and ``names`` name; with ``remote`` also there (sessions only
+    on the remote included, by id)."""
+    if not sessions and not names:
         raise UsageError("name the sessions to remove", hint="see `agitlog log`; e.g. agitlog rm 20261126-0344")
     store = SessionStore.open(repo)
     local: dict[str, str] = {}
@@ -52,6 +54,9 @@ def rm_sessions(repo: git.Repo, *, sessions: Sequence[str], remote: str | None =
                 raise
             remote_only.append(query)
             continue
+        _refuse_live(info)
+        local[info.ref] = info.commit or ""
+    for info in store.resolve_all((), names=names, intact=False):  # a name is known here only
         _refuse_live(info)
         local[info.ref] = info.commit or ""
     remote_refs = list(local) + (match_remote_refs(git.ls_remote(repo, remote, REF_PREFIX), remote_only)

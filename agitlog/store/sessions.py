@@ -128,10 +128,11 @@ class SessionStore:
 
     def resolve(self, query: str | None = None, *, name: str | None = None, original: bool = False,
                 intact: bool = True) -> Session:
-        """The session ``query`` names: an id, a unique id prefix, or a unique prefix (4+ characters)
-        of the random part that ends every id; or the session named ``name`` exactly; or (neither)
-        the latest one, the latest original (not a rerun) when ``original``. With ``intact`` a
-        damaged session is an error that says how to remove it."""
+        """The session ``query`` names: an id, a unique id prefix, a unique prefix (4+ characters) of
+        the random part that ends every id, or else a session's name (``run --name``); or the
+        session named ``name`` exactly (never taken for an id); or (neither) the latest one, the
+        latest original (not a rerun) when ``original``. With ``intact`` a damaged session is an
+        error that says how to remove it. Every command that takes a session resolves it here."""
         if name is not None and query is not None:
             raise UsageError("give a session id or --name, not both")
         if name is not None:
@@ -145,6 +146,11 @@ class SessionStore:
                                      hint=f"inspect it with `git show {session.ref}`, remove it with "
                                           f"`agitlog rm {session.id}`")
         return session
+
+    def resolve_all(self, queries: Sequence[str], *, names: Sequence[str] = (), intact: bool = True) -> list[Session]:
+        """``resolve`` for each of ``queries`` and each of ``names`` (names only), in that order."""
+        return ([self.resolve(query, intact=intact) for query in queries]
+                + [self.resolve(name=name, intact=intact) for name in names])
 
     def live_sessions(self) -> list[Session]:
         """Sessions still recording (their journals), newest first; reads no ref."""
@@ -166,27 +172,39 @@ class SessionStore:
         raise SessionNotFoundError("no original session (only reruns) in this repository",
                                    hint="record one with `agitlog run -- <command>`")
 
-    def _by_id(self, query: str) -> Session:
-        query = query.removeprefix(REF_PREFIX)
+    def _by_id(self, text: str) -> Session:
+        query = text.removeprefix(REF_PREFIX)
         entries = self._index()
         if not entries:
             raise NoSessionsError("no recorded sessions in this repository",
                                   hint="record one with `agitlog run -- <command>`", repo=self.repo)
-        exact = [e for e in entries if e.id == query]
-        if not exact and (not query or not set(query) <= _ID_ALPHABET):
-            raise UsageError(f"not a session id: {query!r}", hint="list sessions with `agitlog log`")
-        matches = exact or [e for e in entries if e.id.startswith(query)] or _by_random_part(entries, query)
-        if not matches:
-            raise SessionNotFoundError(f"no session matches {query!r}", hint="list sessions with `agitlog log`")
+        like_id = bool(query) and set(query) <= _ID_ALPHABET
+        matches = [e for e in entries if e.id == query]
+        if not matches and like_id:
+            matches = [e for e in entries if e.id.startswith(query)] or _by_random_part(entries, query)
+        if not matches:  # an id wins over a name: a name never hides a session's id
+            named = self._named(text)
+            if named:
+                return self._one_named(text, named)
+            if not like_id:
+                raise UsageError(f"not a session id or name: {query!r}", hint="list sessions with `agitlog log`")
+            raise SessionNotFoundError(f"no session id or name matches {query!r}",
+                                       hint="list sessions with `agitlog log`")
         if len(matches) > 1:
             raise UsageError(f"{query!r} matches {len(matches)} sessions ({_some(e.id for e in matches)})",
                              hint="give more characters of the id")
         return self._load(matches)[0]
 
     def _by_name(self, name: str) -> Session:
-        matches = [s for s in self.all() if s.meta.name == name]
+        matches = self._named(name)
         if not matches:
             raise SessionNotFoundError(f"no session is named {name!r}", hint="list sessions with `agitlog log`")
+        return self._one_named(name, matches)
+
+    def _named(self, name: str) -> list[Session]:
+        return [s for s in self.all() if s.meta.name == name] if name else []
+
+    def _one_named(self, name: str, matches: list[Session]) -> Session:
         if len(matches) > 1:
             raise UsageError(f"{len(matches)} sessions are named {name!r}: {_some(s.id for s in matches)}",
                              hint="name one by its id instead")

@@ -1,44 +1,17 @@
-"""Fixtures for the coding-agent tests: the real agent CLIs installed by .ci/run into .ci/npm (never
-found on PATH), a scripted fake model, and an environment that reaches only that model."""
+"""Fixtures for the coding-agent tests: a fake model scripted like a coding task. The CLIs and their
+environment are in agentkit.py."""
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "llm"))  # fakemodel
-
-from fakemodel import FakeModel, coding_script  # noqa: E402
-
-NPM_BIN = Path(__file__).resolve().parents[2] / ".ci" / "npm" / "node_modules" / ".bin"
-API_KEY = "sk-ant-test-0123456789abcdefghij"
-
-
-def agent_cli(name: str) -> Path:
-    """The pinned CLI from .ci/npm; the test is skipped (saying why) when .ci/run has not installed it."""
-    path = NPM_BIN / name
-    if not path.exists():
-        pytest.skip(f"{name} CLI not installed: run .ci/run (it installs the pinned agent CLIs into .ci/npm)")
-    return path
+from fakemodel import FakeModel, coding_script  # tests/llm, on the path from tests/conftest.py
 
 
 @pytest.fixture
-def coding_model(repo: Path) -> Iterator[FakeModel]:
-    """A fake model that drives an agent through: write notes.txt, run a shell command, edit it, commit."""
-    server = FakeModel().start()
-    server.script = coding_script(str(repo))
-    yield server
-    server.close()
-
-
-def claude_env(model: FakeModel, home: Path, repo: Path) -> dict[str, str]:
-    """What Claude Code needs to run offline against the fake model, as root, without first-run screens."""
-    (home / ".claude.json").write_text(json.dumps({
-        "hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True, "theme": "dark",
-        "customApiKeyResponses": {"approved": [API_KEY[-20:]], "rejected": []},
-        "projects": {str(repo): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True}}}))
-    return {"PATH": "/usr/bin:/bin", "IS_SANDBOX": "1", "ANTHROPIC_BASE_URL": model.url,
-            "ANTHROPIC_API_KEY": API_KEY, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "TERM": "xterm-256color"}
+def coding_model(repo: Path, fake: FakeModel) -> FakeModel:
+    """The fake model, scripted to drive an agent through: write notes.txt, run a shell command, edit
+    it, commit."""
+    fake.script = coding_script(str(repo))
+    return fake

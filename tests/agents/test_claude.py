@@ -15,7 +15,7 @@ import termios
 import time
 from pathlib import Path
 
-from conftest import agent_cli, claude_env
+from agentkit import agent_cli, claude_env
 from fakemodel import FakeModel
 
 from agitlog.capture.adapters import claude as adapter

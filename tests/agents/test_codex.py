@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from conftest import agent_cli
+from agentkit import agent_cli
 from fakemodel import FakeModel, codex_script
 
 from agitlog.capture.adapters import codex as adapter

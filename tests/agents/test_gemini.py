@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import agent_cli
+from agentkit import agent_cli
 from fakemodel import FakeModel, gemini_script
 
 from agitlog.capture.adapters import gemini as adapter

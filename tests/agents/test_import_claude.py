@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import agent_cli, claude_env
+from agentkit import agent_cli, claude_env
 from fakemodel import FakeModel
 
 from agitlog.capture.importers.claude import project_name

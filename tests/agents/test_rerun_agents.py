@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import agent_cli, claude_env
+from agentkit import agent_cli, claude_env
 from fakemodel import FakeModel, codex_script
 
 from helpers import agitlog, agitlog_json, tree_files, user_state

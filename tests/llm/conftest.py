@@ -20,13 +20,6 @@ from agitlog.capture.llm.proxy import LLMProxy  # noqa: E402
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeModel]:
-    server = FakeModel().start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
 

@@ -3,7 +3,6 @@ its trace uploads are non-model traffic, so the run reproduces with no upstream 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,13 +26,6 @@ def get_weather(city: str) -> str:
 agent = Agent(name="weather", instructions="Use your tools.", tools=[get_weather], model="fake-model")
 print(asyncio.run(Runner.run(agent, "weather in Paris?")).final_output)
 """
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeModel]:
-    server = FakeModel().start()
-    yield server
-    server.close()
 
 
 def test_agents_sdk_with_tracing_on_reproduces(repo: Path, fake: FakeModel) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from agitlog.cli.options import JsonOption, RepoOption, SessionArg, open_repo
+from agitlog.cli.options import JsonOption, NameOption, RepoOption, SessionArg, open_repo
 from agitlog.errors import UsageError
 
 FORMATS = ("otlp-json",)
@@ -22,6 +22,7 @@ def export_cmd(
     protocol: Annotated[str, typer.Option("--otlp-protocol", help="With --otlp: http/protobuf or http/json.")] = "http/protobuf",
     headers: Annotated[Optional[list[str]], typer.Option("--header", help="With --otlp: an HTTP header KEY=VALUE (repeatable).")] = None,
     include_content: Annotated[bool, typer.Option("--include-content", help="Put prompts, responses, tool arguments and results in the trace.")] = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
@@ -35,13 +36,13 @@ def export_cmd(
     if html is not None:
         from agitlog.sharing.export.html import export_html
 
-        render_export.render_html_export(export_html(open_repo(repo), session=session, output=html), json_out=json_out)
+        render_export.render_html_export(export_html(open_repo(repo), session=session, output=html, name=name), json_out=json_out)
         return 0
     if format_ is not None and format_ not in FORMATS:
         raise UsageError(f"unknown format {format_!r}", hint="the format is otlp-json (or use --html FILE)")
     from agitlog.sharing.export.otlp import send_trace, session_trace
 
-    trace = session_trace(open_repo(repo), session=session, include_content=include_content)
+    trace = session_trace(open_repo(repo), session=session, include_content=include_content, name=name)
     if otlp is not None:
         sent = send_trace(trace, url=otlp, protocol=protocol, headers=_headers(headers or []))
         render_export.render_otlp_sent(sent, json_out=json_out)

@@ -46,6 +46,7 @@ def replay_cmd(
     at: AtOption = None,
     plain: Annotated[bool, typer.Option("--plain", help="A linear text document instead of the viewer.")] = False,
     diffs: Annotated[bool, typer.Option("--diffs", help="With --plain: include each step's diff.")] = False,
+    agents: Annotated[Optional[list[str]], typer.Option("--agent", help="Only events of this agent (framework agents own their model calls).")] = None,
     name: NameOption = None,
     json_out: JsonOption = False,
     no_pager: NoPagerOption = False,
@@ -61,6 +62,7 @@ def diff_cmd(
     step_range: Annotated[Optional[str], typer.Option("--range", help="Steps A..B (either end may be left out).")] = None,
     stat: Annotated[bool, typer.Option("--stat", help="Per-file counts only.")] = False,
     name_only: Annotated[bool, typer.Option("--name-only", help="Changed paths only.")] = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     no_pager: NoPagerOption = False,
     repo: RepoOption = None,
@@ -75,6 +77,7 @@ def checkout_cmd(
     step: Annotated[int, typer.Option("--step", min=0, help="Step number to materialise.")] = ...,  # type: ignore[assignment]
     export: Annotated[bool, typer.Option("--export", help="A plain copy of the files, not a git worktree.")] = False,
     here: Annotated[bool, typer.Option("--here", help="Into your own worktree (it must be clean); detaches HEAD.")] = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
@@ -83,9 +86,9 @@ def checkout_cmd(
     from agitlog.cli.render_replay import render_checkout
 
     opened = open_repo(repo)
-    session, directory = split_checkout_args(opened, list(args or []), here=here)
+    session, directory = split_checkout_args(opened, list(args or []), here=here, named=name is not None)
     mode = "here" if here else "export" if export else "worktree"
-    result = checkout_step(opened, session=session, step=step, directory=directory, mode=mode)
+    result = checkout_step(opened, session=session, step=step, directory=directory, mode=mode, name=name)
     render_checkout(result, json_out=json_out)
     return 0
 
@@ -93,6 +96,7 @@ def checkout_cmd(
 def state_cmd(
     session: SessionArg = None,
     at: AtOption = None,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
@@ -114,12 +118,12 @@ def search_cmd(
     pattern: Annotated[str, typer.Argument(help="Text to find (case-insensitive), or a regex with -E.")],
     regex: Annotated[bool, typer.Option("--regex", "-E", help="PATTERN is a Python regular expression.")] = False,
     types: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only these event types (llm matches llm.*).")] = None,
-    agent: Annotated[Optional[str], typer.Option("--agent", help="Only events of this agent.")] = None,
+    agent: Annotated[Optional[str], typer.Option("--agent", help="Only events of this agent (framework agents own their model calls).")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Only events naming this model.")] = None,
     tool: Annotated[Optional[str], typer.Option("--tool", help="Only tool events of this tool.")] = None,
     file: Annotated[Optional[str], typer.Option("--file", help="Only sessions whose steps wrote this path (or under it).")] = None,
     status: Annotated[Optional[list[str]], typer.Option("--status", help=f"Only sessions with this status: {', '.join(STATUSES)}.")] = None,
-    session: Annotated[Optional[str], typer.Option("--session", "-s", help="Only this session (id or prefix).")] = None,
+    session: Annotated[Optional[str], typer.Option("--session", "-s", help="Only this session (id, prefix or name).")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help='Only events since, e.g. "7d", "2026-11-01".')] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Only events before this time.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="At most this many matches (0: all).")] = 100,

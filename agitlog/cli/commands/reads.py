@@ -54,8 +54,8 @@ def show(*, session: str | None, types: list[str] | None, agents: list[str] | No
     return 0
 
 
-def replay(*, session: str | None, at: int | None, plain: bool, diffs: bool, name: str | None, json_out: bool,
-           no_pager: bool, repo: Path | None) -> int:
+def replay(*, session: str | None, at: int | None, plain: bool, diffs: bool, agents: list[str] | None,
+           name: str | None, json_out: bool, no_pager: bool, repo: Path | None) -> int:
     import sys
 
     from agitlog.cli import render_replay as replay_views
@@ -63,7 +63,7 @@ def replay(*, session: str | None, at: int | None, plain: bool, diffs: bool, nam
     from agitlog.query.timeline import load_replay
 
     opened = open_repo(repo)
-    replay = load_replay(opened, session=session, at=at, name=name)
+    replay = load_replay(opened, session=session, at=at, name=name, agents=agents or ())
     if json_out:
         replay_views.render_replay_json(replay, start=replay.start)
     elif plain or not (is_tty() and is_tty(sys.stdin)):
@@ -80,21 +80,21 @@ def replay(*, session: str | None, at: int | None, plain: bool, diffs: bool, nam
 
 
 def diff(*, session: str | None, step: int | None, step_range: str | None, stat: bool, name_only: bool,
-         json_out: bool, no_pager: bool, repo: Path | None) -> int:
+         name: str | None, json_out: bool, no_pager: bool, repo: Path | None) -> int:
     from agitlog.cli.render_replay import render_diff
     from agitlog.query.diffs import session_diff
 
-    result = session_diff(open_repo(repo), session=session, step=step, step_range=step_range)
+    result = session_diff(open_repo(repo), session=session, step=step, step_range=step_range, name=name)
     with paged(enabled=not no_pager):
         render_diff(result, stat=stat, name_only=name_only, json_out=json_out)
     return 0
 
 
-def state(*, session: str | None, at: int | None, json_out: bool, repo: Path | None) -> int:
+def state(*, session: str | None, at: int | None, name: str | None, json_out: bool, repo: Path | None) -> int:
     from agitlog.cli.render_replay import render_state
     from agitlog.query.state import session_state
 
-    render_state(session_state(open_repo(repo), session=session, at=at), json_out=json_out)
+    render_state(session_state(open_repo(repo), session=session, at=at, name=name), json_out=json_out)
     return 0
 
 

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from agitlog.cli.options import (JsonOption, NoPagerOption, PatchOption, RepoOption, SessionArg, open_repo,
-                                 read_input_file, team_views, views)
+from agitlog.cli.options import (JsonOption, NameOption, NoPagerOption, PatchOption, RepoOption, SessionArg,
+                                 open_repo, read_input_file, team_views, views)
 from agitlog.cli.pager import paged
 
 
@@ -24,6 +24,7 @@ def rerun_cmd(
     request: Annotated[Optional[Path], typer.Option("--request", metavar="FILE", help="With --fork-at: send this request body (JSON) to the real model at CALL instead of the agent's.")] = None,
     edit: Annotated[Optional[list[str]], typer.Option("--edit", metavar="PATH=VALUE", help="With --fork-at: set a field of the agent's request at CALL before it goes to the real model (repeatable).")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="Run a session recorded elsewhere (fetched, imported): its command runs as you.")] = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     no_pager: NoPagerOption = False,
     repo: RepoOption = None,
@@ -37,7 +38,7 @@ def rerun_cmd(
     rerun = partial(rerun_session, open_repo(repo), query=session, on_divergence=on_divergence, live_from=live_from,
                     replay_tools=replay_tools, keep_worktree=keep, agent_stdout_to_stderr=json_out, code=code,
                     fork_at=fork_at, fork_answer=read_input_file(answer) if answer else None,
-                    fork_request=fork_request)
+                    fork_request=fork_request, name=name)
     try:
         result = rerun(trust=trust)
     except UntrustedSessionError as untrusted:
@@ -66,8 +67,8 @@ def _confirm_foreign(untrusted: Exception) -> bool:
 
 
 def compare_cmd(
-    session_a: Annotated[str, typer.Argument(metavar="A", help="Session id or prefix.")],
-    session_b: Annotated[str, typer.Argument(metavar="B", help="Session id or prefix.")],
+    session_a: Annotated[str, typer.Argument(metavar="A", help="Session id, prefix or name.")],
+    session_b: Annotated[str, typer.Argument(metavar="B", help="Session id, prefix or name.")],
     patch: PatchOption = False,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", "-y", help="Both runs' events from where they part, in two columns.")] = False,
     json_out: JsonOption = False,
@@ -87,6 +88,7 @@ def bisect_cmd(
     ctx: typer.Context,
     keep: Annotated[bool, typer.Option("--keep-worktree", help="Leave the temporary worktree for inspection.")] = False,
     patch: PatchOption = False,
+    name: NameOption = None,
     json_out: JsonOption = False,
     no_pager: NoPagerOption = False,
     repo: RepoOption = None,
@@ -95,7 +97,7 @@ def bisect_cmd(
     from agitlog.query.bisect import bisect_session
 
     session, command = _split_bisect_args(ctx.args)
-    result = bisect_session(open_repo(repo), session=session, command=command, keep_worktree=keep)
+    result = bisect_session(open_repo(repo), session=session, command=command, keep_worktree=keep, name=name)
     with paged(enabled=not no_pager):
         team_views.render_bisect(result, json_out=json_out, patch=patch)
     return 0 if result.outcome in ("found", "ambiguous") else 1
@@ -108,6 +110,7 @@ def _split_bisect_args(args: list[str]) -> tuple[str | None, list[str]]:
     raw = sys.argv[1:]
     if "bisect" in raw and "--" in raw[raw.index("bisect"):]:
         before = raw[raw.index("bisect") + 1: raw.index("--", raw.index("bisect"))]
-        words = [w for i, w in enumerate(before) if not w.startswith("-") and (i == 0 or before[i - 1] != "--repo")]
+        words = [w for i, w in enumerate(before)
+                 if not w.startswith("-") and (i == 0 or before[i - 1] not in ("--repo", "--name"))]
         return (words[0] if words else None), args[len(words[:1]):]
     return None, args

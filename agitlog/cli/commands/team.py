@@ -6,22 +6,23 @@ from typing import Annotated, Optional
 
 import typer
 
-from agitlog.cli.options import JsonOption, RemoteArg, RepoOption, TargetsArg, open_repo, team_views
+from agitlog.cli.options import (JsonOption, NameOption, NamesOption, RemoteArg, RepoOption, TargetsArg, open_repo,
+                                 team_views)
 
 
 AllowSecretsOption = Annotated[bool, typer.Option(
     "--allow-secrets", help="Publish even if the secret scan finds credentials in the sessions.")]
 
 
-def push_cmd(targets: TargetsArg = None, allow_secrets: AllowSecretsOption = False, json_out: JsonOption = False,
-             repo: RepoOption = None) -> int:
+def push_cmd(targets: TargetsArg = None, allow_secrets: AllowSecretsOption = False, names: NamesOption = None,
+             json_out: JsonOption = False, repo: RepoOption = None) -> int:
     """Send sessions (refs/agent-sessions/*) to a remote; branches and tags are never pushed. What
     would be published is scanned for secrets first (see `agitlog scan`)."""
     from agitlog.sharing.remotes import push_sessions, split_remote_and_sessions
 
     where = open_repo(repo)
     remote, sessions = split_remote_and_sessions(where, targets or [])
-    result = push_sessions(where, remote=remote, sessions=sessions, allow_secrets=allow_secrets)
+    result = push_sessions(where, remote=remote, sessions=sessions, allow_secrets=allow_secrets, names=names or ())
     team_views.render_push(result, json_out=json_out)
     return 1 if result.rejected else 0
 
@@ -61,10 +62,11 @@ def remote_remove_cmd(remote: RemoteArg = None, json_out: JsonOption = False, re
 
 
 def bundle_cmd(
-    sessions: Annotated[Optional[list[str]], typer.Argument(help="Session ids or prefixes (default: all).")] = None,
+    sessions: Annotated[Optional[list[str]], typer.Argument(help="Session ids, prefixes or names (default: all).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The bundle file to write.")] = Path("sessions.bundle"),
     full: Annotated[bool, typer.Option("--full", help="Include all history, even what the remote already has.")] = False,
     allow_secrets: AllowSecretsOption = False,
+    names: NamesOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
@@ -72,13 +74,14 @@ def bundle_cmd(
     from agitlog.sharing.remotes import create_bundle
 
     result = create_bundle(open_repo(repo), output=output, sessions=sessions or [], full=full,
-                           allow_secrets=allow_secrets)
+                           allow_secrets=allow_secrets, names=names or ())
     team_views.render_bundle(result, json_out=json_out)
     return 0
 
 
 def scan_cmd(
-    session: Annotated[Optional[str], typer.Argument(help="A session id or prefix (default: all sessions).")] = None,
+    session: Annotated[Optional[str], typer.Argument(help="A session id, prefix or name (default: all sessions).")] = None,
+    name: NameOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
@@ -88,7 +91,7 @@ def scan_cmd(
 
     where = open_repo(repo)
     store = SessionStore.open(where)
-    chosen = [store.resolve(session)] if session else store.all()
+    chosen = [store.resolve(session, name=name)] if session or name else store.all()
     result = scan_sessions(where, chosen)
     team_views.render_scan(result, json_out=json_out)
     return 0 if result.clean else 1
@@ -144,15 +147,17 @@ def hooks_status_cmd(json_out: JsonOption = False, repo: RepoOption = None) -> i
 
 
 def rm_cmd(
-    sessions: Annotated[list[str], typer.Argument(help="Session ids or unique prefixes.")],
+    sessions: Annotated[Optional[list[str]], typer.Argument(help="Session ids, unique prefixes or names.")] = None,
     remote: Annotated[Optional[str], typer.Option("--remote", help="Also delete them on this remote.")] = None,
+    names: NamesOption = None,
     json_out: JsonOption = False,
     repo: RepoOption = None,
 ) -> int:
     """Delete sessions (their refs); `git gc` later reclaims the space."""
     from agitlog.sharing.retention import rm_sessions
 
-    team_views.render_rm(rm_sessions(open_repo(repo), sessions=sessions, remote=remote), json_out=json_out)
+    result = rm_sessions(open_repo(repo), sessions=sessions or [], remote=remote, names=names or ())
+    team_views.render_rm(result, json_out=json_out)
     return 0
 
 

@@ -49,9 +49,9 @@ class HtmlExport:
     size: int
 
 
-def export_html(repo: git.Repo, *, session: str | None, output: Path) -> HtmlExport:
-    """Write the session ``session`` names (None: the latest) to ``output`` as one HTML file."""
-    replay = load_replay(repo, session=session)
+def export_html(repo: git.Repo, *, session: str | None, output: Path, name: str | None = None) -> HtmlExport:
+    """Write the session ``session`` (or ``name``) names (None: the latest) to ``output`` as one HTML file."""
+    replay = load_replay(repo, session=session, name=name)
     diffs = step_diffs(repo, replay=replay)
     page = render_page(build_document(replay, diffs=diffs))
     data = page.encode("utf-8", "surrogatepass")

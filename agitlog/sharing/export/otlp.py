@@ -67,12 +67,13 @@ class OtlpTrace:
         return [span for rs in self.request["resourceSpans"] for ss in rs["scopeSpans"] for span in ss["spans"]]
 
 
-def session_trace(repo: git.Repo, *, session: str | None, include_content: bool = False) -> OtlpTrace:
-    """The session ``session`` names (None: the latest) as one OTLP trace."""
+def session_trace(repo: git.Repo, *, session: str | None, include_content: bool = False,
+                  name: str | None = None) -> OtlpTrace:
+    """The session ``session`` (or ``name``) names (None: the latest) as one OTLP trace."""
     from agitlog.config import load_config
     from agitlog.redact import Redactor
 
-    replay = load_replay(repo, session=session)
+    replay = load_replay(repo, session=session, name=name)
     redactor = Redactor(load_config(repo.root).redact_patterns)
     return build_trace(replay, include_content=include_content, redact=redactor.redact_text)
 

@@ -13,8 +13,20 @@ import os
 import subprocess
 import sys
 
-import anthropic
-import openai
+import importlib
+import types
+
+
+class _OnFirstUse(types.ModuleType):
+    """The SDK module, imported when a scenario first touches it: the anthropic SDK alone takes over a
+    second to import, and most scenarios use only one of the two SDKs."""
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+anthropic = _OnFirstUse("anthropic")
+openai = _OnFirstUse("openai")
 
 WEATHER_TOOL_OPENAI = {
     "type": "function",
