@@ -16,7 +16,7 @@ import pytest
 from helpers import agitlog, agitlog_json, run_python_agent
 from replay_agents import MULTI_AGENT
 
-# the module fixture (a Phoenix server) is costly: the whole file runs on one worker (--dist loadgroup)
+# the shared fixture (a Phoenix server) is costly: the whole file runs on one worker (--dist loadgroup)
 pytestmark = pytest.mark.xdist_group("test_export_otlp")
 
 PHOENIX = Path(os.environ.get("AGITLOG_PHOENIX") or Path(__file__).parents[1] / ".ci" / "phoenix" / "bin" / "phoenix")
@@ -145,7 +145,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not "module": xdist may interleave other files, which tears it down
 def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Arize Phoenix (from PyPI, installed by .ci/run into its own virtualenv), offline, on loopback."""
     if not os.access(PHOENIX, os.X_OK):

@@ -13,11 +13,11 @@ from agitlog.cli.pager import pager_command
 from helpers import AGITLOG, agitlog, agitlog_json, session_ids
 from team_agents import calc_repo, check_command, record_step_agent
 
-# the module fixture is costly: the whole file runs on one worker (--dist loadgroup)
+# the shared fixture is costly: the whole file runs on one worker (--dist loadgroup)
 pytestmark = pytest.mark.xdist_group("test_pager")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not "module": xdist may interleave other files, which tears it down
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = calc_repo(tmp_path_factory.mktemp("pager") / "repo")
     record_step_agent(repo)

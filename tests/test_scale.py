@@ -10,7 +10,7 @@ import pytest
 
 from helpers import agitlog, agitlog_json, git, init_repo
 
-# the module fixture is costly: the whole file runs on one worker (--dist loadgroup)
+# the shared fixture is costly: the whole file runs on one worker (--dist loadgroup)
 pytestmark = pytest.mark.xdist_group("test_scale")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,7 @@ def _generate(repo: Path, **kwargs) -> list[str]:
     return module.generate(repo, **kwargs)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not "module": xdist may interleave other files, which tears it down
 def big_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     repo = init_repo(tmp_path_factory.mktemp("scale") / "repo")
     (repo / "README.md").write_text("scale\n")
