@@ -22,6 +22,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2
 def safe(text: Any, *, keep_newlines: bool = True) -> str:
     """Text with every terminal control character (ESC, CSI, bidi overrides...) shown as an escape."""
     text = str(text)
+    if text.isascii() and text.isprintable():  # most cells: nothing to escape (and no newline or tab)
+        return text
     escaped = _CONTROL.sub(lambda m: _escape_char(m.group()), text)
     return escaped if keep_newlines else escaped.replace("\n", "\\n").replace("\t", " ")
 
