@@ -5,14 +5,14 @@ endpoint's token keeps other local processes out."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from helpers import agitlog, agitlog_json, run_python_agent
+from localhttp import QuietHandler, serving
 
 from agitlog.capture.otlp import FrameworkSpan, _walk, decode_otlp, user_traces_endpoint
 
@@ -112,27 +112,18 @@ def test_json_uploads_are_recorded_and_a_wrong_token_is_refused(repo: Path) -> N
         ("planner", "00f067aa0ba902b7", "invoke_agent planner")]
 
 
-class _Collector(BaseHTTPRequestHandler):
+class _Collector(QuietHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.uploads.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply(b"", content_type=None)
 
 
 @pytest.fixture
 def collector() -> Iterator[ThreadingHTTPServer]:
     """The user's own OTLP endpoint: keeps what it is sent."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
-    server.uploads = []  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(_Collector, uploads=[]) as server:
+        yield server
 
 
 def test_the_users_own_endpoint_still_gets_every_upload(repo: Path, collector: ThreadingHTTPServer) -> None:

@@ -3,14 +3,14 @@ not model calls, and a rerun answers it offline without calling it a divergence 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from helpers import agitlog, agitlog_json, run_python_agent
+from localhttp import QuietHandler, serving
 
 AGENT = """
 import json, os, urllib.request, uuid, time
@@ -29,16 +29,10 @@ print(json.loads(models)["data"][0]["id"], json.loads(answer)["choices"][0]["mes
 """
 
 
-class _Upstream(BaseHTTPRequestHandler):
+class _Upstream(QuietHandler):
     def _send(self, body: bytes, content_type: str | None = "application/json") -> None:
         self.server.hits.append((self.command, self.path))  # type: ignore[attr-defined]
-        self.send_response(200)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        self.reply(body, content_type)
 
     def do_HEAD(self) -> None:  # noqa: N802
         self._send(b"", content_type=None)
@@ -54,18 +48,11 @@ class _Upstream(BaseHTTPRequestHandler):
         self._send(json.dumps({"id": "c", "object": "chat.completion", "model": "m", "choices": [
             {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hello"}}]}).encode())
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def upstream() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    server.hits = []  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(_Upstream, hits=[]) as server:
+        yield server
 
 
 def test_non_model_traffic_is_http_and_reruns_offline(repo: Path, upstream: ThreadingHTTPServer) -> None:

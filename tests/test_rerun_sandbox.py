@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from helpers import agitlog, agitlog_json, git, run_python_agent, tree_files, user_state
+from localhttp import QuietHandler, serving
 
 FAKETIME_LIB = next(iter(Path("/usr/lib").glob("*/faketime/libfaketime.so.1")), None)
 
@@ -45,7 +45,7 @@ print(ask(messages))
 """
 
 
-class _Model(BaseHTTPRequestHandler):
+class _Model(QuietHandler):
     """Answers the first request with a Write tool call holding an absolute path, then 'done'."""
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
@@ -59,25 +59,13 @@ class _Model(BaseHTTPRequestHandler):
             content = "done"
         body = json.dumps({"id": "x", "object": "chat.completion", "model": "m", "choices": [
             {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(body)
 
 
 @pytest.fixture
 def model(repo: Path) -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Model)
-    server.requests = []  # type: ignore[attr-defined]
-    server.repo = str(repo)  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(_Model, requests=[], repo=str(repo)) as server:
+        yield server
 
 
 def _env(model: ThreadingHTTPServer, **extra: str) -> dict[str, str]:

@@ -10,14 +10,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from agitlog.git import find_repo
 from agitlog.store.sessions import SessionStore
 from helpers import session_ids
+from localhttp import QuietHandler, serving, url
 
 CHILD_REPORT = """
 import json, sys
@@ -61,30 +60,18 @@ def test_a_run_that_never_calls_a_model_never_builds_the_capture_servers(repo: P
     assert session_ids(repo) == [report["session"]]
 
 
-class _Upstream(BaseHTTPRequestHandler):
+class _Upstream(QuietHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        body = b'{"object": "list", "data": []}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(b'{"object": "list", "data": []}')
 
 
 def test_the_first_connection_builds_both_servers_on_the_bound_ports(repo: Path) -> None:
     script = repo.parent / "caller.py"
     script.write_text(textwrap.dedent(CALLER))
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream.server_address[1]}/v1"}
-    try:
+    with serving(_Upstream) as upstream:
+        env = {**os.environ, "OPENAI_BASE_URL": url(upstream, "/v1")}
         proc = subprocess.run([sys.executable, "-c", CHILD_REPORT, sys.executable, str(script)], cwd=repo,
                               capture_output=True, text=True, timeout=120, env=env)
-    finally:
-        upstream.shutdown()
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     calls, report = json.loads(lines[-2]), json.loads(lines[-1])

@@ -13,28 +13,24 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from helpers import AGITLOG, agitlog, git, run_python_agent, session_ids
+from localhttp import QuietHandler, serving, url
 from test_redact import TOKEN_CASES
 
 SECRETS = [secret for _, secret, _ in TOKEN_CASES]
 KINDS = {kind for _, _, kind in TOKEN_CASES}
 
 
-class _Upstream(BaseHTTPRequestHandler):
+class _Upstream(QuietHandler):
     """A model that answers with every secret: gzip-encoded JSON, or a stream that cuts each secret
     into three events."""
 
     protocol_version = "HTTP/1.0"
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -54,22 +50,13 @@ class _Upstream(BaseHTTPRequestHandler):
                   "choices": [{"index": 0, "message": {"role": "assistant", "content": " ".join(SECRETS)},
                                "finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
         body = gzip.compress(json.dumps(answer).encode())
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(body, Content_Encoding="gzip")
 
 
 @pytest.fixture
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(_Upstream) as server:
+        yield url(server, "/v1")
 
 
 AGENT = r"""
