@@ -12,6 +12,7 @@ import pytest
 
 from agitlog.query.attribution import NONE, OWN_SNAPSHOT, SCOPE, attribute_steps, explain_step
 from helpers import AGITLOG, agitlog, agitlog_json, git, init_repo, run_python_agent, session_ids
+from team_agents import calc_repo
 
 V1 = "def total(xs):\\n    return sum(xs)\\n\\n\\ndef greet():\\n    pass\\n"
 V2 = ("def total(xs):\\n    return sum(xs) + 1\\n\\n\\ndef greet():\\n    pass\\n"
@@ -42,18 +43,9 @@ ACT_THEN_EXPLAIN = f"""
     agitlog.decision("add farewell", reasoning="symmetry")
 """
 
-CHECK = "import sys\nsys.path.insert(0, '.')\nfrom app.calc import total\nsys.exit(0 if total([1, 2]) == 3 else 1)\n"
-
 
 def _record(tmp_path: Path, agent: str) -> tuple[Path, str]:
-    repo = init_repo(tmp_path / "repo")
-    (repo / "app").mkdir()
-    (repo / "app" / "__init__.py").write_text("")
-    (repo / "app" / "calc.py").write_text("def total(xs):\n    return sum(xs)\n")
-    (repo / "check.py").write_text(CHECK)
-    (repo / ".gitignore").write_text("__pycache__/\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "calc")
+    repo = calc_repo(tmp_path / "repo")
     proc = run_python_agent(repo, agent)
     assert proc.returncode == 0, proc.stderr
     [sid] = session_ids(repo)
