@@ -262,6 +262,16 @@ def _meta(repo: git.Repo, transcript: Transcript, *, session_id: str, base: str 
     }
 
 
+def model_turn(ts: str, data: dict[str, Any], calls: list[dict[str, Any]], *, arguments: str) -> list[Item]:
+    """A model's answer: an llm.response (``data`` with the ``tool_calls`` it asked for) and then a
+    tool.call per call. ``calls`` are the transcript's own call objects (each with an ``id``), and
+    ``arguments`` names the field that holds a call's arguments in them."""
+    data["tool_calls"] = [{"id": c["id"], "name": c.get("name"), "arguments": c.get(arguments)} for c in calls]
+    return [Item(ts, {"type": "llm.response", "data": data}),
+            *(Item(ts, {"type": "tool.call", "data": {"tool": c.get("name"), "call_id": c["id"],
+                                                      "arguments": c.get(arguments)}}) for c in calls)]
+
+
 def decode_record(line: bytes) -> dict[str, Any]:
     """One JSON-lines record of a transcript; a line that is not a JSON object is kept as-is
     (``{"type": None, "raw": ...}``), recorded rather than lost."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from agitlog import git
-from agitlog.capture.importers import FileChange, Item, Transcript, decode_record
+from agitlog.capture.importers import FileChange, Item, Transcript, decode_record, model_turn
 from agitlog.errors import AgitlogError
 
 AGENT = "claude"
@@ -209,16 +209,10 @@ class _Reader:
         text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str))
         usage = lines[-1]["message"].get("usage")
         data = {"model": first.get("model"), "text": text, "message_id": first.get("id"),
-                "tool_calls": [{"id": c["id"], "name": c.get("name"), "arguments": c.get("input")} for c in calls],
                 "finish_reason": lines[-1]["message"].get("stop_reason"),
                 "usage": usage if isinstance(usage, dict) else {}}
-        ts = lines[0]["ts"]
-        items = [Item(ts, {"type": "llm.response", "data": data})]
-        for call in calls:
-            self._calls[call["id"]] = call
-            items.append(Item(ts, {"type": "tool.call", "data": {"tool": call.get("name"), "call_id": call["id"],
-                                                                 "arguments": call.get("input")}}))
-        return items
+        self._calls.update((call["id"], call) for call in calls)
+        return model_turn(lines[0]["ts"], data, calls, arguments="input")
 
     def _tool_result(self, block: dict[str, Any], record: dict[str, Any], ts: str) -> Item:
         call_id = block.get("tool_use_id")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from agitlog import git
-from agitlog.capture.importers import FileChange, Item, Transcript, utc_timestamp
+from agitlog.capture.importers import FileChange, Item, Transcript, model_turn, utc_timestamp
 from agitlog.errors import AgitlogError
 
 AGENT = "gemini"
@@ -111,14 +111,9 @@ class _Reader:
         tokens = message.get("tokens") if isinstance(message.get("tokens"), dict) else {}
         content = message.get("content")
         data = {"model": message.get("model"), "text": content if isinstance(content, str) else "",
-                "tool_calls": [{"id": c["id"], "name": c.get("name"), "arguments": c.get("args")} for c in calls],
                 "usage": {"input_tokens": tokens.get("input"), "output_tokens": tokens.get("output")}}
-        items = [Item(ts, {"type": "llm.response", "data": data})]
-        for call in calls:
-            self.calls[call["id"]] = call
-            items.append(Item(ts, {"type": "tool.call", "data": {"tool": call.get("name"), "call_id": call["id"],
-                                                                 "arguments": call.get("args")}}))
-        return items
+        self.calls.update((call["id"], call) for call in calls)
+        return model_turn(ts, data, calls, arguments="args")
 
     def _result(self, response: dict[str, Any], ts: str) -> Item:
         call = self.calls.get(str(response.get("id")), {})
