@@ -172,15 +172,21 @@ def _age_ref_storage(repo: Path, seconds: float = 60) -> None:
             os.utime(path, (past, past))
 
 
+def _person_commits_first(repo: Path, subject: str = "builds the lists") -> None:
+    """A person's commit once the session refs have settled: it gets no trailer, and Python (run
+    once) builds the lists the hook's shell path reads."""
+    _age_ref_storage(repo)
+    (repo / "notes.txt").write_text("human\n")
+    git(repo, "add", "notes.txt")
+    assert "Agent-Session" not in _commit(repo, subject)
+
+
 def test_shell_shortcut_skips_python_and_stays_correct(tmp_path: Path) -> None:
     repo = calc_repo(tmp_path / "repo")
     run_agitlog("hooks", "install", cwd=repo)
     record_step_agent(repo)
     [first] = session_ids(repo)
-    _age_ref_storage(repo)
-    (repo / "notes.txt").write_text("human\n")
-    git(repo, "add", "notes.txt")
-    assert "Agent-Session" not in _commit(repo, "builds the blob list")
+    _person_commits_first(repo, "builds the blob list")
     blob_list = repo / ".git" / "agitlog" / "cache" / "links.blobs"
     assert blob_list.exists()
     # the shortcut decides alone now: with Python unusable a human commit still gets no trailer...
@@ -217,10 +223,7 @@ def test_shell_path_writes_the_trailer_and_hands_unusual_commits_to_python(tmp_p
     for name in ("app/one.py", "app/two.py", "app/caf\u00e9.py"):
         (repo / name).write_text(name + "\n")
     newest = sorted(session_ids(repo), reverse=True)
-    _age_ref_storage(repo)
-    (repo / "notes.txt").write_text("human\n")
-    git(repo, "add", "notes.txt")
-    assert "Agent-Session" not in _commit(repo, "builds the lists")  # Python, once: the lists were missing
+    _person_commits_first(repo)  # Python, once: the lists were missing
     hook = repo / ".git" / "hooks" / "prepare-commit-msg"
     hook.write_text(hook.read_text().replace("agitlog.sharing.commit_hook", "agitlog.missing_module"))
     git(repo, "add", "app/one.py", "app/two.py")
@@ -253,10 +256,7 @@ def test_shell_path_hands_sessions_older_than_a_day_to_python(tmp_path: Path) ->
     [old] = gen.generate(repo, sessions=1, events=3, days=2.0, until_days_ago=2.0)
     [recent] = gen.generate(repo, sessions=1, events=3, days=0.05, until_days_ago=0.04, seed=2)
     run_agitlog("hooks", "install", cwd=repo)
-    _age_ref_storage(repo)
-    (repo / "notes.txt").write_text("human\n")
-    git(repo, "add", "notes.txt")
-    assert "Agent-Session" not in _commit(repo, "builds the lists")
+    _person_commits_first(repo)
     hook = repo / ".git" / "hooks" / "prepare-commit-msg"
     working = hook.read_text()
     hook.write_text(working.replace("agitlog.sharing.commit_hook", "agitlog.missing_module"))
@@ -284,10 +284,7 @@ def test_commit_in_a_linked_worktree_finds_the_common_directory(tmp_path: Path) 
     run_agitlog("hooks", "install", cwd=repo)
     record_step_agent(repo)
     [sid] = session_ids(repo)
-    _age_ref_storage(repo)
-    (repo / "notes.txt").write_text("human\n")
-    git(repo, "add", "notes.txt")
-    assert "Agent-Session" not in _commit(repo, "builds the lists")
+    _person_commits_first(repo)
     agent_content = (repo / "app" / "calc.py").read_bytes()
     git(repo, "checkout", "-q", "--", "app/calc.py")
     linked = tmp_path / "linked"
