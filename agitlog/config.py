@@ -23,7 +23,7 @@ output = 10.0
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb":
           "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class Config:
     exclude: tuple[str, ...] = ()
     max_file_size: int = DEFAULT_MAX_FILE_SIZE

@@ -8,7 +8,7 @@ JSON path (``$.messages[2].content``) and, for strings, the changed substring wi
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from agitlog.datatypes import datatype
 from typing import Any
 
 
@@ -20,7 +20,7 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class FieldChange:
     """One differing field: its JSON path and its value on each side (MISSING where absent)."""
 

@@ -4,7 +4,7 @@ markup, so escape sequences show escaped and ``[bold]`` shows as typed."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from agitlog.datatypes import asdict
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from agitlog.cli.output import console, is_tty, plural, print_json, safe, write_lines

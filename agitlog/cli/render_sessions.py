@@ -1,7 +1,7 @@
 """How command results look: rich tables on a terminal, plain aligned text in pipes, JSON on request."""
 from __future__ import annotations
 
-from dataclasses import fields
+from agitlog.datatypes import field_names
 from typing import Any, Sequence
 
 from agitlog.cli.output import console, echo, is_tty, plural, print_json, safe
@@ -42,7 +42,7 @@ def _cost(value: float | None) -> str:
 def render_log(rows: Sequence[LogRow], *, json_out: bool, filters: str = "", remote: Any = None) -> None:
     """The log table; with no rows, what matched nothing, or where sessions could come from."""
     if json_out:
-        names = [f.name for f in fields(LogRow) if f.name not in ("meta", "damage")]
+        names = [name for name in field_names(LogRow) if name not in ("meta", "damage")]
         print_json([{name: getattr(row, name) for name in names} | ({"damage": row.damage} if row.damage else {})
                     | {"meta": row.meta.to_dict()} for row in rows])
         return

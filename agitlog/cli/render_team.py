@@ -4,7 +4,7 @@ gc) render their results. Everything recorded, and everything a teammate pushed,
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from agitlog.datatypes import asdict
 from typing import Any
 
 from agitlog.cli.output import console, echo, plural, print_json, safe

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from agitlog.datatypes import datatype
 from collections.abc import Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.git.process import EMPTY_TREE, git
@@ -46,7 +46,7 @@ def diff_patch(repo: Repo, old: str, new: str, *, exclude: Sequence[str] = ()) -
                "--no-ext-diff", "--no-textconv", "--full-index", old, new, *pathspecs)
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class RawChange:
     """One file of ``git diff-tree --raw -M``: status letter (A, D, M, R, T...) and both paths."""
 

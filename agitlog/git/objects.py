@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from agitlog.datatypes import datatype
 from pathlib import Path
 from collections.abc import Iterable, Iterator, Sequence  # not typing: hooks import this module, typing costs ms
 
@@ -108,7 +108,7 @@ def step_chain(repo: Repo, tip: str, *, first: str | None = None, base: str | No
     return commits if not first or (commits and commits[-1] == first) else []
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class TreeEntry:
     """One entry of ``git ls-tree -r``: the path stays bytes, exactly as recorded."""
 
@@ -217,7 +217,7 @@ def new_object_ids(repo: Repo, tips: Sequence[str], *, exclude: Sequence[str] = 
     return set(out.decode().split())
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class CommitInfo:
     sha: str
     parents: tuple[str, ...]

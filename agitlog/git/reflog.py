@@ -7,12 +7,12 @@ its size says whether anything happened since the last look. Each line is
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from agitlog.datatypes import datatype
 
 from agitlog.git.repo import Repo
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class ReflogEntry:
     old: str
     new: str

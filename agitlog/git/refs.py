@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from agitlog.datatypes import datatype
 from collections.abc import Iterator, Mapping, Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.constants import TRAILER_KIND
@@ -15,7 +15,7 @@ def update_ref(repo: Repo, ref: str, new: str, old: str | None, *, message: str 
     git(repo.root, "update-ref", "-m", message, ref, new, old or ZERO_OID)
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class RefInfo:
     name: str
     sha: str

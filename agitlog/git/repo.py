@@ -1,7 +1,7 @@
 """Finding the repository: worktree root, git dirs, HEAD, hooks directory."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from agitlog.datatypes import datatype
 from pathlib import Path
 from collections.abc import Sequence  # not typing: hooks import this module, typing costs ms
 
@@ -10,7 +10,7 @@ from agitlog.errors import GitError, NotARepositoryError
 from agitlog.git.process import Pending, git, start as start_git
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class Repo:
     """Where a repository lives: its worktree root, its own git dir and the shared (common) one."""
 

@@ -17,7 +17,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from typing import Any, Iterable
 
 SCOPE = "scope"                # the producing event was inside the decision's scope
@@ -25,7 +25,7 @@ OWN_SNAPSHOT = "own-snapshot"  # the producing event is the (unscoped) decision 
 NONE = "none"                  # no decision made this change
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class Attribution:
     """Who made step ``step``: the event whose snapshot produced it, and the decision it belongs to."""
 
@@ -89,7 +89,7 @@ def _text(value: Any) -> str | None:
 
 # --- the events around a step, for bisect and blame -----------------------------------------------
 
-@dataclass
+@datatype
 class StepEvents:
     """The events that explain a step: what produced it, the decision it belongs to, the tool that
     made it, and the model response and prompt the agent was acting on."""

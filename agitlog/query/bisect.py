@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -24,7 +24,7 @@ _FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.MULTILINE
 _CANDIDATE = re.compile(r"^([0-9a-f]{40})$", re.MULTILINE)
 
 
-@dataclass
+@datatype
 class BisectResult:
     session: str
     outcome: str                  # "found", "ambiguous", "good-at-end", "bad-at-start", "untestable"

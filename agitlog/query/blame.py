@@ -10,7 +10,7 @@ bisect use too).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from agitlog.datatypes import datatype
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from agitlog.store.sessions import Session, SessionStore
 UNCOMMITTED = "0" * 40
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class SessionLine:
     session: str
     step: int | None
@@ -36,7 +36,7 @@ class SessionLine:
     present: bool               # False: the session is named but not in this repository
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class BlameLine:
     number: int
     text: str
@@ -47,7 +47,7 @@ class BlameLine:
     session: SessionLine | None
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class BlameResult:
     path: str
     rev: str | None

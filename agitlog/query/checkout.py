@@ -10,7 +10,7 @@ written through a symlink.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from pathlib import Path
 from typing import Literal
 
@@ -37,7 +37,7 @@ class DirectoryNotEmptyError(AgitlogError):
         super().__init__(message, hint, exit_code=5)
 
 
-@dataclass
+@datatype
 class CheckoutResult:
     session_id: str
     step: int

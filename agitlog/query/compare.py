@@ -3,7 +3,7 @@ runs: times, ids, pids, durations) and the difference of their final trees."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from typing import Any
 
 from agitlog import git
@@ -76,7 +76,7 @@ def normalize_event(event: dict[str, Any], request_ignore: tuple[str, ...] = ())
     return core
 
 
-@dataclass
+@datatype
 class EventDifference:
     index: int                     # the event's seq in A (in B where A has none there)
     a: dict[str, Any] | None       # None: session A has no event there
@@ -85,7 +85,7 @@ class EventDifference:
     changes: list[FieldChange] = field(default_factory=list)  # each differing leaf, by JSON path
 
 
-@dataclass
+@datatype
 class Comparison:
     a: Session
     b: Session

@@ -9,7 +9,7 @@ added it, a removed line to the first step that removed it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from typing import Any, Iterable
 
 from agitlog import git
@@ -26,7 +26,7 @@ _RANGE = re.compile(r"^\s*(\d*)\s*\.\.\s*(\d*)\s*$")
 _STATUS = {"A": "added", "D": "deleted", "M": "modified", "R": "renamed", "C": "copied", "T": "type changed"}
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class DiffLine:
     origin: str          # "+", "-", " ", or "\\" for "No newline at end of file"
     text: str            # without the line break; undecodable bytes as \xNN
@@ -34,7 +34,7 @@ class DiffLine:
     new_no: int | None
 
 
-@dataclass
+@datatype
 class DiffHunk:
     old_start: int
     old_lines: int
@@ -51,7 +51,7 @@ class DiffHunk:
         return f"@@ -{self.old_start},{self.old_lines} +{self.new_start},{self.new_lines} @@"
 
 
-@dataclass
+@datatype
 class FileDiff:
     path: str
     old_path: str
@@ -65,7 +65,7 @@ class FileDiff:
     new_mode: str = ""
 
 
-@dataclass
+@datatype
 class SessionDiff:
     session_id: str
     from_step: int | None        # None: the session's base commit (diff of step 0)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
@@ -41,7 +41,7 @@ def check_statuses(statuses: Sequence[str]) -> tuple[str, ...]:
     return tuple(statuses)
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class LogRow:
     id: str
     started_at: str
@@ -111,7 +111,7 @@ def _row(session: Session, prices: dict[str, dict[str, float]]) -> LogRow:
     )
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class StepChange:
     """The step commit an event produced, and what it changed."""
 
@@ -121,7 +121,7 @@ class StepChange:
     decision: int | None = None  # seq of the decision the change belongs to (query.attribution)
 
 
-@dataclass
+@datatype
 class SessionView:
     session: Session
     events: list[Event]

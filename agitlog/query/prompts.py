@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from typing import Any, Iterable
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class Message:
     role: str
     text: str
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class Prompt:
     model: str | None = None
     system: str | None = None

@@ -17,7 +17,7 @@ import json
 import os
 import re
 import sqlite3
-from dataclasses import dataclass, field, replace
+from agitlog.datatypes import datatype, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
@@ -37,7 +37,7 @@ INDEX_FILE = "search.sqlite"
 _BATCH = 200
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class SearchFilters:
     types: Sequence[str] = ()
     agent: str | None = None
@@ -50,7 +50,7 @@ class SearchFilters:
     until: datetime | None = None
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class SearchHit:
     session: str
     seq: int
@@ -64,7 +64,7 @@ class SearchHit:
     context: list[dict[str, Any]] = field(default_factory=list)   # neighbouring events (seq, type, text)
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class SearchResult:
     hits: list[SearchHit]
     indexed_sessions: int

@@ -6,7 +6,7 @@ merged, the last decision, the spans still open, and the files changed since ste
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from typing import Any, Sequence
 
 from agitlog import git
@@ -14,7 +14,7 @@ from agitlog.query.prompts import Prompt, normalize_request
 from agitlog.query.timeline import Replay, index_of_seq, load_replay
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class OpenSpan:
     span: str
     name: str
@@ -22,14 +22,14 @@ class OpenSpan:
     started_seq: int
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class FileChange:
     path: str
     added: int | None    # None for binary files
     deleted: int | None
 
 
-@dataclass
+@datatype
 class StateAt:
     session_id: str
     seq: int

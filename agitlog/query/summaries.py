@@ -5,7 +5,7 @@ Raw text: renderers escape it."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from agitlog.datatypes import datatype
 from typing import Any, Callable, Literal
 
 from agitlog.query.prompts import Prompt, normalize_request, user_text
@@ -88,7 +88,7 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class Section:
     """One titled block of the detail pane; ``kind`` says how to show ``body`` (text, json)."""
 

@@ -8,7 +8,7 @@ step, search). Nothing here renders or prints.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from typing import Any, Callable, Literal, Sequence
 
 from agitlog import git
@@ -23,7 +23,7 @@ from agitlog.store.sessions import Session, SessionStore
 Jump = Literal["decision", "tool", "error", "change", "llm"]
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class Row:
     """One line of the timeline."""
 
@@ -41,7 +41,7 @@ class Row:
     span_name: str = ""        # the name of the SDK span the event belongs to ("" for the root span)
 
 
-@dataclass
+@datatype
 class Replay:
     session: Session
     events: list[Event]

@@ -23,7 +23,7 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -32,7 +32,7 @@ from agitlog.private import make_private_dir, open_private, secure_dir, write_pr
 from agitlog.errors import AgitlogError, CorruptRecordError
 
 
-@dataclass
+@datatype
 class Journal:
     path: Path
     _start_sync: _StartSync | None = field(default=None, repr=False, compare=False)

@@ -9,8 +9,8 @@ removed while every other session keeps working. ``parse_events`` does the same 
 a non-finite number, wrong envelope types) becomes an ``error`` event in its place.
 
 Code past this module trusts what it is given: attribute access, no ``dict.get(..., default)``
-chains. The rules are documented in docs/format.md ("Validation"). The dataclasses are read-only by
-convention, not ``frozen``: a frozen dataclass costs ten times as much to build, and a full `log`
+chains. The rules are documented in docs/format.md ("Validation"). The datatypes are read-only by
+convention, not ``frozen``: a frozen one costs ten times as much to build, and a full `log`
 builds one per session.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from typing import Any, Iterator, Mapping, TypedDict
 
 from agitlog.constants import EVENT_VERSION, FORMAT_VERSION, STATUS_DAMAGED, STATUSES
@@ -44,28 +44,28 @@ class Invalid(ValueError):
 
 # --- session metadata -----------------------------------------------------------------------------
 
-@dataclass(slots=True)
+@datatype(slots=True)
 class GitInfo:
     base_commit: str | None = None   # None: the session started on an unborn branch
     branch: str | None = None        # None: HEAD was detached
     worktree: str = "main"
 
 
-@dataclass(slots=True)
+@datatype(slots=True)
 class StepRange:
     count: int = 0
     first: str | None = None         # step 0's commit
     last: str | None = None          # the last step's commit
 
 
-@dataclass(slots=True)
+@datatype(slots=True)
 class ModelUsage:
     input_tokens: int = 0
     output_tokens: int = 0
     calls: int = 0
 
 
-@dataclass(slots=True)
+@datatype(slots=True)
 class SessionStats:
     events: int = 0
     llm_calls: int = 0
@@ -85,7 +85,7 @@ _STAT_KEYS = ("events", "llm_calls", "tool_calls", "model_tool_calls", "decision
               "output_tokens", "files_changed", "insertions", "deletions")
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True, slots=True)
 class ImportInfo:
     """``[import]``: the session was made by `agitlog import AGENT` from the agent's own transcript."""
 
@@ -104,7 +104,7 @@ class ImportInfo:
         return {k: v for k, v in out.items() if v is not None}
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True, slots=True)
 class ForkInfo:
     """``[fork]``: a rerun that followed the recording up to model call ``at`` and went its own way
     there: ``how`` is ``live`` (the real model from that call on), ``answer`` (a given answer at it),
@@ -125,7 +125,7 @@ class ForkInfo:
 FORK_KINDS = ("live", "answer", "request", "edit")
 
 
-@dataclass(slots=True)
+@datatype(slots=True)
 class SessionMeta:
     """A session's session.toml, checked. ``damage`` is set (and most fields are defaults) when the
     record failed validation; such a session is listed and removable, never read further."""

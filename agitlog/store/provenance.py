@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass
+from agitlog.datatypes import datatype
 from pathlib import Path
 
 from agitlog import git
@@ -30,7 +30,7 @@ _BASE_RE = re.compile(r'^base_commit\s*=\s*"([0-9a-f]{40,64})"', re.MULTILINE)
 _ID_DATE = re.compile(r"^(\d{8})-(\d{6})")
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class Link:
     session: str
     step: int

@@ -15,7 +15,7 @@ removes the journal; it never stacks a second record commit.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from agitlog.datatypes import datatype, field
 from typing import TYPE_CHECKING, Any
 
 from agitlog import git
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the models load only when a crashed session is recovered
     from agitlog.store.models import Event
 
 
-@dataclass
+@datatype
 class Stats:
     """Running totals kept in session.toml, so `log` never has to read events."""
 
@@ -101,7 +101,7 @@ def finalize(repo: git.Repo, journal: Journal, *, meta: dict[str, Any], stats: S
 
 # --- recovery -------------------------------------------------------------------------------------
 
-@dataclass
+@datatype
 class Recovery:
     recovered: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # journals that could not be read; left for a human

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field, replace
+from agitlog.datatypes import datatype, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
@@ -36,7 +36,7 @@ _PAGE = 64
 _ID_SLACK = timedelta(minutes=1)  # an id's time is taken a moment before started_at
 
 
-@dataclass
+@datatype
 class Session:
     """A session as the store yields it: validated metadata and where the session is stored."""
 
