@@ -17,12 +17,14 @@ import os
 import select
 import socket
 import threading
-from typing import TYPE_CHECKING, Any
 
 from agitlog.store.events import MalformedEvent, draft_from_line, malformed_draft
 from agitlog.capture.recorder import Recorder
 
+TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
 if TYPE_CHECKING:
+    from typing import Any
+
     from agitlog.capture.replaybook import ReplayBook
 
 _READ_SIZE = 1 << 16

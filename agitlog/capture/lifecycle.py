@@ -6,9 +6,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from agitlog import git
 from agitlog.config import Config, load_config
@@ -23,12 +21,17 @@ from agitlog.store.recovery import finalize
 from agitlog.store.records import new_session_id, session_ref
 from agitlog.capture.recorder import Recorder
 from agitlog.capture.snapshot import Snapshotter
+from agitlog.datatypes import datatype
 
+TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
     from agitlog.store.sessions import Session
 
 
-@dataclass
+@datatype
 class LiveSession:
     repo: git.Repo
     config: Config
@@ -199,7 +202,7 @@ def prepare_finish() -> None:
     import tomli_w  # noqa: F401
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class FinishedSession:
     """A session just stored: enough to build its typed ``Session`` without listing sessions."""
 

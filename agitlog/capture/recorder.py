@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
-from typing import Any, Iterable
 
 from agitlog import git
 from agitlog.config import Config
@@ -16,9 +14,15 @@ from agitlog.capture.snapshot import Snapshot, Snapshotter
 from agitlog.capture.watch import WorktreeWatcher
 from agitlog.store.records import one_line, session_ref, step_message
 from agitlog.constants import TRAILER_LINK
+from agitlog.datatypes import datatype
+
+TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class Ack:
     """What the recorder answers a synchronous event: its number and the step commit after it."""
 

@@ -8,9 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from agitlog import git
 from agitlog.capture.channel import ChannelServer
@@ -23,15 +21,20 @@ from agitlog.capture.recorder import Recorder
 from agitlog.capture.lifecycle import FinishedSession, LiveSession, finish_session, prepare_finish, start_session
 from agitlog.store.recovery import recover_sessions
 from agitlog.capture.adapters import choose_adapter
+from agitlog.datatypes import datatype
 
+TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import IO, Any
+
     from agitlog.capture.replaybook import ReplayBook
     from agitlog.store.sessions import Session
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class RunResult:
     session_id: str
     exit_code: int
@@ -123,7 +126,7 @@ def run_recorded(
                      upstream_calls=sum(getattr(s, "upstream_calls", 0) for s in services), finished=stored)
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class ChildLaunch:
     """A child started through a wrapper (a rerun's mount namespace), and the repository root it is
     told about (where it believes it runs)."""
@@ -204,7 +207,7 @@ def _child_env(live: LiveSession, channel: ChannelServer, services: list[Any]) -
     return env
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class _Outcome:
     exit_code: int
     status: str

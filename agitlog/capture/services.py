@@ -23,13 +23,15 @@ import select
 import socket
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
 
 from agitlog.capture.endpoints import (
     otlp_base_url, otlp_child_env, proxy_child_env, proxy_root_url, upstreams_from_env,
 )
 
+TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
 if TYPE_CHECKING:
+    from typing import Any
+
     from agitlog.capture.channel import ChannelServer
     from agitlog.capture.lifecycle import LiveSession
     from agitlog.capture.replaybook import ReplayBook

@@ -15,10 +15,13 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Callable, Mapping
 
 from agitlog.constants import ENV_BIN
 from agitlog.private import make_private_dir
+
+TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 COMMAND = "agitlog"
 

@@ -7,7 +7,6 @@ snapshot adds only what ``git status`` reports changed before ``write-tree``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -15,9 +14,10 @@ from agitlog import git
 from agitlog.config import Config
 from agitlog.private import make_private, make_private_dir
 from agitlog.capture.watch import WorktreeWatcher
+from agitlog.datatypes import datatype
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class Skip:
     """A file left out of a snapshot, and why: "size", "secret" or "excluded"."""
 
@@ -26,14 +26,14 @@ class Skip:
     size: int | None = None
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class Snapshot:
     tree: str
     changed: bool            # the tree differs from the previous snapshot's
     new_skips: tuple[Skip, ...]
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class _Change:
     path: str
     untracked: bool

@@ -13,7 +13,11 @@ import os
 import struct
 import threading
 from pathlib import Path
-from typing import Any, Callable
+
+TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 _IN_MODIFY, _IN_ATTRIB, _IN_CLOSE_WRITE = 0x2, 0x4, 0x8
 _IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200

@@ -25,11 +25,15 @@ import threading
 import time
 from agitlog.datatypes import datatype, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
 
 from agitlog.constants import JOURNAL_DIRNAME
 from agitlog.private import make_private_dir, open_private, secure_dir, write_private
 from agitlog.errors import AgitlogError, CorruptRecordError
+
+TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
 
 
 @datatype

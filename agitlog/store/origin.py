@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Sequence
+
+TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 RECORDED_FILE = "recorded"
 

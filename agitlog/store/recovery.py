@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from agitlog.datatypes import datatype, field
-from typing import TYPE_CHECKING, Any
 
 from agitlog import git
 from agitlog.constants import KIND_RECORD, STATUS_CRASHED, TRAILER_KIND
@@ -29,8 +28,11 @@ from agitlog.store.journal import (
 )
 from agitlog.store.records import session_ref, write_record
 
-if TYPE_CHECKING:  # the models load only when a crashed session is recovered
-    from agitlog.store.models import Event
+TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
+if TYPE_CHECKING:
+    from typing import Any
+
+    from agitlog.store.models import Event  # the models load only when a crashed session is recovered
 
 
 @datatype
