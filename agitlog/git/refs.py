@@ -2,17 +2,142 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
+
 from agitlog.datatypes import datatype
 from collections.abc import Iterator, Mapping, Sequence  # not typing: hooks import this module, typing costs ms
 
-from agitlog.constants import TRAILER_KIND
+from agitlog.constants import REF_PREFIX, TRAILER_KIND
 from agitlog.git.process import ZERO_OID, git
 from agitlog.git.repo import Repo
 
 
 def update_ref(repo: Repo, ref: str, new: str, old: str | None, *, message: str = "agitlog") -> None:
-    """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``."""
-    git(repo.root, "update-ref", "-m", message, ref, new, old or ZERO_OID)
+    """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``. A session ref is
+    written as git would write it, under git's lock, where nothing else would happen (see
+    ``_swap_loose_ref``); anything else, and every refusal, goes through `git update-ref`."""
+    if not _swap_loose_ref(repo, ref, new, old):
+        git(repo.root, "update-ref", "-m", message, ref, new, old or ZERO_OID)
+
+
+# Config keys (lower case) under which `git update-ref` would do more than swap a loose ref file:
+# another ref backend, reflogs (``logAllRefUpdates = always``), hooks elsewhere, fsync of refs, and
+# anything that brings in config this check does not read.
+_GIT_ONLY_REF_KEYS = ("refstorage", "hookspath", "fsync", "precomposeunicode", "worktreeconfig", "include")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def _swap_loose_ref(repo: Repo, ref: str, new: str, old: str | None) -> bool:
+    """`git update-ref ref new old` for a session ref, without a process (two per `agitlog run`): lock
+    ``ref.lock`` exclusively as git does, check the old value (loose file, and packed-refs for a ref
+    that must not exist), write, rename into place. False, having changed nothing, whenever git
+    would do anything more (a reflog, a reference-transaction hook, reftable, a config asking for
+    more) or something is unexpected (the lock is taken, the ref is packed or elsewhere): the
+    caller then asks git, which gives its own answer or error."""
+    name = ref[len(REF_PREFIX):]
+    if not (ref.startswith(REF_PREFIX) and name and set(name) <= _NAME_CHARS and len(new) == 40
+            and _plain_loose_refs(repo.common_dir)) or os.path.exists(repo.common_dir / "logs" / ref):
+        return False
+    path = os.path.join(repo.common_dir, ref)
+    lock = path + ".lock"
+    try:
+        fd = _create_lock(lock)
+    except OSError:
+        return False
+    try:
+        if _loose_ref_value(path) != old or (old is None and _is_packed(repo.common_dir, ref)):
+            raise _NotSwapped
+        os.write(fd, f"{new}\n".encode())
+        os.close(fd)
+        fd = -1
+        os.replace(lock, path)
+        return True
+    except (_NotSwapped, OSError):
+        if fd >= 0:
+            os.close(fd)
+        os.unlink(lock)
+        return False
+
+
+class _NotSwapped(Exception):
+    """The ref is not where the caller expects, as far as loose files show: let git decide."""
+
+
+def _create_lock(lock: str) -> int:
+    try:
+        return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for git
+    except FileNotFoundError:  # the first session: refs/agent-sessions/ does not exist yet
+        os.makedirs(os.path.dirname(lock), exist_ok=True)
+        return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+
+
+def _loose_ref_value(path: str) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            value = handle.read(100).strip().decode()
+    except FileNotFoundError:
+        return None
+    if len(value) != 40:
+        raise _NotSwapped  # a symbolic ref, or something else git should judge
+    return value
+
+
+def _is_packed(common_dir: os.PathLike[str], ref: str) -> bool:
+    try:
+        with open(os.path.join(common_dir, "packed-refs"), "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return False
+    needle = f" {ref}".encode()
+    at = data.find(needle)
+    while at >= 0:
+        end = at + len(needle)
+        if end == len(data) or data[end:end + 1] in (b"\n", b"\r"):
+            return True
+        at = data.find(needle, end)
+    return False
+
+
+@lru_cache(maxsize=8)
+def _plain_loose_refs(common_dir: os.PathLike[str]) -> bool:
+    """Whether refs here are loose files that `git update-ref` would only swap: the files backend,
+    no reference-transaction hook, and nothing in the repository's, the user's or the system's git
+    config (nor ``git -c``) that changes how refs are written."""
+    if any(key in os.environ for key in ("GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT")):
+        return False
+    if os.path.exists(os.path.join(common_dir, "reftable")) or \
+            os.path.exists(os.path.join(common_dir, "hooks", "reference-transaction")):
+        return False
+    for path in _config_files(common_dir):
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read().decode("utf-8", "replace").lower()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        if any(key in text for key in _GIT_ONLY_REF_KEYS) or _logs_all_refs(text):
+            return False
+    return True
+
+
+def _config_files(common_dir: os.PathLike[str]) -> list[str]:
+    """The config files git reads (repository, user, system), as `git config --show-origin` lists them."""
+    home = os.environ.get("HOME", "")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    user = os.environ.get("GIT_CONFIG_GLOBAL")
+    files = [os.path.join(common_dir, "config")]
+    files += [user] if user else [os.path.join(xdg, "git", "config"), os.path.join(home, ".gitconfig")]
+    return files + [os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig"]  # read even when git would not
+
+
+def _logs_all_refs(text: str) -> bool:
+    """``core.logAllRefUpdates = always``: git would keep a reflog for session refs too."""
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "logallrefupdates" and value.split("#")[0].split(";")[0].strip() not in ("true", "false"):
+            return True
+    return False
 
 
 @datatype(frozen=True)
