@@ -737,9 +737,16 @@ def _may_hold_assignment(text: str) -> bool:
     return ("=" in text or ":" in text or "--" in text or "earer" in text or "EARER" in text)
 
 
+# Every candidate of _NAMED_RE holds one of these words (each branch of _NAMED_SRC spells one out), so
+# a text without any cannot match: timestamps and paths with ":" or "=" skip the pattern (and its compile).
+_NAMED_WORDS = ("key", "token", "pass", "pwd", "secret", "credential", "cookie", "auth", "jwt", "bearer")
+
+
 def _redact_named(text: str) -> str:
     low = text.lower()
     if len(low) == len(text):
+        if not any(word in low for word in _NAMED_WORDS):
+            return text
         values = _Values(low, text)
         return _scan(_NAMED_RE, low, text, lambda m: _named_hit(m, text, values))
     # a few non-ASCII characters change length when lowercased; match case-insensitively instead
