@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from agitlog.store.faults import crash_point
 from agitlog.store.journal import Journal, create_journal
 from agitlog.store.origin import mark_recorded
 from agitlog.store.recovery import finalize
+from agitlog.redact import Redactor
 from agitlog.store.records import new_session_id, session_ref
 from agitlog.capture.recorder import Recorder
 from agitlog.capture.snapshot import Snapshotter
@@ -67,28 +67,26 @@ def start_session(
 ) -> LiveSession:
     """Open a journal, snapshot the worktree as step 0 and record session.start."""
     config = config or load_config(repo.root)
-    redactor = _BackgroundRedactor(config.redact_patterns)  # compiles while git works on step 0
+    redactor = Redactor(config.redact_patterns)  # patterns compile on first use: nothing to wait for
     env = os.environ if env is None else env
     journal, lock_fd = _create_unique_journal(repo, new_session_id())
     snapshotter = Snapshotter(repo, index_file=journal.index_file, config=config)
     snapshotter.seed()
     snapshotter.prefetch(first_status)
     base, branch = head or git.head_state(repo)
-    # Step 0's tree first: git hashes the worktree into it while the redactor compiles on the other
-    # thread (the metadata below waits for it). Its commit follows once the recorder exists.
-    step0 = snapshotter.take()
     meta = _start_meta(journal.session_id, repo=repo, base=base, branch=branch, command=command, cwd=cwd,
                        name=name, agent=agent, env=env)
     meta.update(extra_meta or {})
     meta = redact_meta(meta, redactor)
     mark_recorded(repo.state_dir, journal.session_id, meta["command"])  # as stored: rerun trusts what this clone ran
-    journal.write_start(meta)
+    journal.write_start(meta)  # its fsync (milliseconds on some disks) runs while git writes step 0's tree
+    step0 = snapshotter.take()
     recorder = Recorder(repo=repo, config=config, journal=journal, meta=meta, redactor=redactor,
                         snapshotter=snapshotter)
     recorder.snapshot_now(f"worktree before {' '.join(meta['command'])}", taken=step0)
     recorder.record({"type": "session.start", "span": meta["root_span"], "parent_span": meta.get("parent_span"),
                      "data": _start_event_data(meta)})
-    journal.wait_durable()  # start.json's fsync ran while step 0 was committed
+    journal.wait_durable()  # before the child starts: a session's start is never lost
     return LiveSession(repo=repo, config=config, journal=journal, recorder=recorder, meta=meta,
                        lock_fd=lock_fd, started=time.monotonic())
 
@@ -103,41 +101,6 @@ def redact_meta(meta: dict[str, Any], redactor: Any) -> dict[str, Any]:
     itself generates are kept as they are; everything the user or the command chose (argv, name,
     cwd, environment variable names, extra fields) is redacted."""
     return {key: value if key in _META_SAFE else redactor.redact_value(value) for key, value in meta.items()}
-
-
-class _BackgroundRedactor:
-    """A Redactor built on a background thread: compiling its patterns takes milliseconds that
-    would otherwise sit on `agitlog run`'s start-up path. The first redaction waits for it."""
-
-    def __init__(self, patterns: Sequence[str]) -> None:
-        self._patterns = patterns
-        self._redactor: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._build, name="agitlog-redactor", daemon=True)
-        self._thread.start()
-
-    def _build(self) -> None:
-        from agitlog.redact import Redactor  # noqa: PLC0415
-
-        try:
-            self._redactor = Redactor(self._patterns)
-        except BaseException as exc:  # noqa: BLE001 - re-raised where the redactor is first used
-            self._error = exc
-
-    def _ready(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._redactor
-
-    def redact_value(self, value: Any) -> Any:
-        return self._ready().redact_value(value)
-
-    def redact_text(self, text: str) -> str:
-        return self._ready().redact_text(text)
-
-    def redact_spans(self, text: str) -> tuple[str, list[tuple[int, int, str]]]:
-        return self._ready().redact_spans(text)
 
 
 def _create_unique_journal(repo: git.Repo, session_id: str) -> tuple[Journal, int]:
