@@ -42,6 +42,7 @@ class ChannelServer:
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self._listener.setblocking(False)  # accepted by whichever thread gets there first (see settle)
         self._accept_lock = threading.Lock()
+        self._accepting = True  # under _accept_lock: False once close() took the backlog
         self._closing = threading.Event()
         self._connections: list[_Connection] = []
         self._threads: list[threading.Thread] = []
@@ -68,9 +69,12 @@ class ChannelServer:
         the reading of what was sent: on a loaded machine, 100,000 events can take longer than that
         to record, and none may be lost."""
         self._closing.set()
-        self._accept_pending()  # connections still in the backlog were made before the run ended
-        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the acceptor waiting in select()
-        self._acceptor.join(timeout)
+        with self._accept_lock:
+            self._accept_backlog()  # connections still in the backlog were made before the run ended
+            self._accepting = False
+        # The acceptor can add nothing now, so it is not waited for: on a busy machine a woken thread
+        # can wait tens of milliseconds for a CPU, and this is every run's way out.
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes it from select(); it finds nothing to do
         for thread in list(self._threads):
             thread.join(timeout)
         for connection in list(self._connections):
@@ -89,14 +93,19 @@ class ChannelServer:
     def _accept_pending(self) -> None:
         """Accept every connection waiting in the backlog (non-blocking; from any thread)."""
         with self._accept_lock:
-            while True:
-                try:
-                    conn, _ = self._listener.accept()
-                except (BlockingIOError, InterruptedError):
-                    return
-                except OSError:
-                    return  # the listener is closed
-                self._start_handler(conn)
+            if self._accepting:
+                self._accept_backlog()
+
+    def _accept_backlog(self) -> None:
+        """``_accept_pending``'s work; the caller holds ``_accept_lock``."""
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # the listener is closed
+            self._start_handler(conn)
 
     def _start_handler(self, sock: socket.socket) -> None:
         connection = _Connection(sock, self)

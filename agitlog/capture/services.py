@@ -54,6 +54,7 @@ class CaptureServices:
         self._token = os.urandom(16).hex()   # the OTLP receiver's
         self._lock = threading.Lock()
         self._closing = False
+        self._gate_done = False             # under _lock: the gate thread is leaving, its pipe is closed
         self._servers: list[Any] = []       # the LLMCapture and the OtlpReceiver, once built
         self._llm: Any = None
         self._wake_read, self._wake_write = os.pipe()
@@ -85,25 +86,30 @@ class CaptureServices:
         """Stop the servers (letting calls in flight finish, as they do), or close the unused sockets."""
         with self._lock:  # waits for a build in progress
             self._closing = True
-        os.write(self._wake_write, b"x")
-        self._gate.join()
-        os.close(self._wake_read)
-        os.close(self._wake_write)
+            if not self._gate_done:
+                os.write(self._wake_write, b"x")  # the gate thread leaves (not waited for: see _wait)
         for server in self._servers:
             server.close()
         self._proxy_socket.close()  # a no-op for a socket a server took over and closed
         self._otlp_socket.close()
 
     def _wait(self) -> None:
+        """The gate thread. Once ``_closing`` is set it can build nothing, so ``close`` does not wait
+        for it to leave (a woken thread can wait tens of milliseconds for a CPU on a busy machine);
+        it closes its wake-up pipe itself, under the lock, so ``close`` never writes to a closed one."""
         try:
             ready, _, _ = select.select([self._proxy_socket, self._otlp_socket, self._wake_read], [], [])
+            if self._wake_read not in ready:
+                with self._lock:
+                    if not self._closing:
+                        self._build()
         except (OSError, ValueError):
-            return
-        if self._wake_read in ready:
-            return
-        with self._lock:
-            if not self._closing:
-                self._build()
+            pass
+        finally:
+            with self._lock:
+                self._gate_done = True
+                os.close(self._wake_read)
+                os.close(self._wake_write)
 
     def _build(self) -> None:
         """Both servers, on the bound sockets; a failure is recorded and the run goes on without them
