@@ -12,7 +12,6 @@ repository's state directory, one directory per interpreter, and is written once
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -56,6 +55,8 @@ def which(program: str) -> str | None:
 
 def shell_command(*args: str) -> str:
     """``command_words()`` plus ``args``, quoted for a POSIX shell."""
+    import shlex  # compiles a regex at import: `agitlog run -q` never needs it
+
     return shlex.join([*command_words(), *args])
 
 
@@ -70,6 +71,8 @@ def ensure_shim(state_dir: Path) -> Path | None:
             if not (shim.is_symlink() and os.readlink(shim) == str(script)):
                 _replace(shim, lambda tmp: tmp.symlink_to(script))
         else:
+            import shlex
+
             text = f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m {COMMAND} \"$@\"\n"
             if shim.is_symlink() or not shim.is_file() or shim.read_text() != text:
                 _replace(shim, lambda tmp: _write_script(tmp, text))
