@@ -23,12 +23,15 @@ output = 10.0
 from __future__ import annotations
 
 import re
-from agitlog.datatypes import datatype, field
 from pathlib import Path
-from typing import Any
 
 from agitlog.constants import DEFAULT_MAX_FILE_SIZE, DEFAULT_SECRET_FILES
+from agitlog.datatypes import datatype, field
 from agitlog.errors import ConfigError
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG_FILE = ".agitlog.toml"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)?\s*$", re.IGNORECASE)

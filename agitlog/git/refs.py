@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import os
-from agitlog.datatypes import datatype
 from collections.abc import Iterator, Mapping, Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.constants import TRAILER_KIND
+from agitlog.datatypes import datatype
 from agitlog.git.process import ZERO_OID, git
 from agitlog.git.repo import Repo
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Sequence
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Sequence
 
 RECORDED_FILE = "recorded"
 

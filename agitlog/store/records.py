@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from agitlog import git
 from agitlog.constants import (
@@ -26,6 +25,10 @@ from agitlog.constants import (
 from agitlog.private import write_private
 from agitlog.store.faults import crash_point
 from agitlog.store.journal import Journal
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def new_session_id() -> str:
