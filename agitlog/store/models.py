@@ -183,11 +183,16 @@ class SessionMeta:
         """A record's session.toml, validated; damaged (never an exception) when it is not valid."""
         if blob is None:
             return cls.broken(session_id, "the record has no session.toml")
-        import tomllib  # read commands only; `agitlog run` never parses a record
+        from agitlog.store import metatoml  # read commands only; `agitlog run` never parses a record
 
         try:
-            data = tomllib.loads(blob.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
+            text = blob.decode("utf-8")
+            data = metatoml.loads(text)  # the layout agitlog writes, without tomllib's import cost
+            if data is None:
+                import tomllib
+
+                data = tomllib.loads(text)
+        except (UnicodeDecodeError, RecursionError, ValueError) as exc:  # TOMLDecodeError is a ValueError
             return cls.broken(session_id, f"session.toml is unreadable: {_short(str(exc))}")
         return cls.from_dict(data, session_id)
 
