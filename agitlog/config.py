@@ -23,13 +23,13 @@ output = 10.0
 from __future__ import annotations
 
 import re
-from agitlog.datatypes import datatype, field
 from pathlib import Path
 
 from agitlog.constants import DEFAULT_MAX_FILE_SIZE, DEFAULT_SECRET_FILES
+from agitlog.datatypes import datatype, field
 from agitlog.errors import ConfigError
 
-TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
     from typing import Any
 

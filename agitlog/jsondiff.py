@@ -8,8 +8,12 @@ JSON path (``$.messages[2].content``) and, for strings, the changed substring wi
 from __future__ import annotations
 
 import json
+
 from agitlog.datatypes import datatype
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Missing:

@@ -10,10 +10,13 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable
 
 from agitlog.cli import pager
 from agitlog.errors import AgitlogError
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 # Also lone surrogates: bytes of a file name that were not UTF-8 (surrogateescape) cannot be printed.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")

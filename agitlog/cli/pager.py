@@ -12,7 +12,10 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager
-from typing import Iterator, Mapping
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Iterator, Mapping
 
 _state: dict[str, int] = {}   # "tty": a duplicate of the terminal's fd while a pager runs
 

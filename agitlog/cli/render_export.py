@@ -1,9 +1,11 @@
 """How `agitlog export` reports what it wrote."""
 from __future__ import annotations
 
-from typing import Any
-
 from agitlog.cli.output import console, print_json, safe
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def render_html_export(result: Any, *, json_out: bool) -> None:

@@ -4,14 +4,15 @@ markup, so escape sequences show escaped and ``[bold]`` shows as typed."""
 from __future__ import annotations
 
 import json
-from agitlog.datatypes import asdict
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from agitlog.cli.output import console, is_tty, plural, print_json, safe, write_lines
 from agitlog.cli.render_sessions import meta_lines
+from agitlog.datatypes import asdict
 from agitlog.query.summaries import event_sections
 
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:  # each command imports only the query modules it runs (start-up)
+    from typing import Any, Iterable, Sequence
     from agitlog.query.checkout import CheckoutResult
     from agitlog.query.diffs import DiffHunk, FileDiff, SessionDiff
     from agitlog.query.prompts import Prompt

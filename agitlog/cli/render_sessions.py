@@ -1,13 +1,15 @@
 """How command results look: rich tables on a terminal, plain aligned text in pipes, JSON on request."""
 from __future__ import annotations
 
-from agitlog.datatypes import field_names
-from typing import Any, Sequence
-
 from agitlog.cli.output import console, echo, is_tty, plural, print_json, safe
+from agitlog.datatypes import field_names
 from agitlog.query.listing import LogRow, SessionView, StepChange
 from agitlog.constants import STATUS_RUNNING
 from agitlog.store.models import SessionMeta, SessionStats
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Sequence
 
 
 def _duration(seconds: float | None) -> str:

@@ -4,11 +4,14 @@ gc) render their results. Everything recorded, and everything a teammate pushed,
 from __future__ import annotations
 
 import json
-from agitlog.datatypes import asdict
-from typing import Any
 
 from agitlog.cli.output import console, echo, plural, print_json, safe
 from agitlog.cli.render_sessions import event_line, stat_lines
+from agitlog.datatypes import asdict
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _line(text: Any) -> str:

@@ -27,8 +27,12 @@ from agitlog.cli.render_replay import (
 )
 from agitlog.query.diffs import SessionDiff, step_diff
 from agitlog.errors import AgitlogError
-from agitlog.query.timeline import Jump, Replay, Row, index_of_seq, index_of_step, jump, search
+from agitlog.query.timeline import Replay, Row, index_of_seq, index_of_step, jump, search
 from agitlog.query.state import FileChange, StateAt, files_changed, state_at
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from agitlog.query.timeline import Jump
 
 WIDE = 140          # columns from which the panes sit side by side
 FIXED_COLUMNS = 56  # what the timeline's columns other than the summary take, borders included

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import os
-from agitlog.datatypes import datatype
 from collections.abc import Sequence  # not typing: hooks import this module, typing costs ms
 
+from agitlog.datatypes import datatype
 from agitlog.git.process import EMPTY_TREE, git
 from agitlog.git.repo import Repo
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-from agitlog.datatypes import datatype
 from pathlib import Path
 from collections.abc import Iterable, Iterator, Sequence  # not typing: hooks import this module, typing costs ms
 
+from agitlog.datatypes import datatype
 from agitlog.git import loose
 from agitlog.git.process import _env, git
 from agitlog.git.repo import Repo, resolve_commit

@@ -7,8 +7,8 @@ its size says whether anything happened since the last look. Each line is
 from __future__ import annotations
 
 import os
-from agitlog.datatypes import datatype
 
+from agitlog.datatypes import datatype
 from agitlog.git.repo import Repo
 
 

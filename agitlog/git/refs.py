@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping, Sequence  # not typing: hooks import this module, typing costs ms
 from functools import lru_cache
 
-from agitlog.datatypes import datatype
-from collections.abc import Iterator, Mapping, Sequence  # not typing: hooks import this module, typing costs ms
-
 from agitlog.constants import REF_PREFIX, TRAILER_KIND
+from agitlog.datatypes import datatype
 from agitlog.git.process import ZERO_OID, git
 from agitlog.git.repo import Repo
 

@@ -1,11 +1,11 @@
 """Finding the repository: worktree root, git dirs, HEAD, hooks directory."""
 from __future__ import annotations
 
-from agitlog.datatypes import datatype
 from pathlib import Path
 from collections.abc import Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.constants import STATE_DIRNAME
+from agitlog.datatypes import datatype
 from agitlog.errors import GitError, NotARepositoryError
 from agitlog.git.process import Pending, git, start as start_git
 

@@ -9,7 +9,9 @@ span covered. Views read events through ``attribute_model_calls``: such a reques
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Sequence
 
 
 def attribute_model_calls(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -18,7 +18,10 @@
 from __future__ import annotations
 
 from agitlog.datatypes import datatype, field
-from typing import Any, Iterable
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 SCOPE = "scope"                # the producing event was inside the decision's scope
 OWN_SNAPSHOT = "own-snapshot"  # the producing event is the (unscoped) decision itself

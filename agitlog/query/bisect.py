@@ -10,14 +10,17 @@ import re
 import shutil
 import subprocess
 import tempfile
-from agitlog.datatypes import datatype, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from agitlog import git
+from agitlog.datatypes import datatype, field
 from agitlog.errors import AgitlogError, UsageError
 from agitlog.query.attribution import StepEvents, explain_step
 from agitlog.store.sessions import Session, SessionStore
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Iterable, Sequence
 
 SKIP_CODE = 125
 _FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.MULTILINE)

@@ -10,16 +10,19 @@ bisect use too).
 """
 from __future__ import annotations
 
-from agitlog.datatypes import datatype
 from pathlib import Path
-from typing import Any
 
 from agitlog import git
+from agitlog.datatypes import datatype
 from agitlog.store import provenance as links
 from agitlog.query.attribution import Attribution, attribute_steps, explain_step
 from agitlog.constants import TRAILER_LINK, KIND_STEP, TRAILER_KIND, TRAILER_SESSION, TRAILER_STEP
 from agitlog.errors import UsageError
 from agitlog.store.sessions import Session, SessionStore
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
 
 UNCOMMITTED = "0" * 40
 

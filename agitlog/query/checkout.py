@@ -10,16 +10,20 @@ written through a symlink.
 from __future__ import annotations
 
 import os
-from agitlog.datatypes import datatype, field
 from pathlib import Path
-from typing import Literal
 
 from agitlog import git
+from agitlog.datatypes import datatype, field
 from agitlog.errors import AgitlogError, UsageError
 from agitlog.private import make_private_dir, write_private
 from agitlog.store.sessions import SessionStore
 
-Mode = Literal["worktree", "export", "here"]
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Mode = Literal["worktree", "export", "here"]
+
 _FORBIDDEN_NAMES = {".git", "..", "."}
 
 

@@ -3,14 +3,17 @@ runs: times, ids, pids, durations) and the difference of their final trees."""
 from __future__ import annotations
 
 import json
-from agitlog.datatypes import datatype, field
-from typing import Any
 
 from agitlog import git
 from agitlog.constants import VOLATILE_REQUEST_FIELDS, VOLATILE_REQUEST_PATHS
+from agitlog.datatypes import datatype, field
 from agitlog.jsondiff import FieldChange, json_changes, without_paths, without_volatile_text
 from agitlog.store.models import ForkInfo
 from agitlog.store.sessions import Session, SessionStore
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
 
 _VOLATILE_EVENT_FIELDS = ("v", "seq", "ts", "session", "pid", "span", "parent_span", "step", "commit")
 _VOLATILE_DATA_FIELDS = frozenset({

@@ -9,15 +9,18 @@ added it, a removed line to the first step that removed it.
 from __future__ import annotations
 
 import re
-from agitlog.datatypes import datatype, field
-from typing import Any, Iterable
 
 from agitlog import git
+from agitlog.datatypes import datatype, field
 from agitlog.errors import UsageError
 from agitlog.query.attribution import attribute_steps
 from agitlog.query.listing import step_changes
 from agitlog.query.timeline import Replay
 from agitlog.store.sessions import SessionStore
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 DEFAULT_MAX_LINES = 20_000   # a file whose diff is longer is shown by its counts only
 MAX_TRACED_STEPS = 200       # longer ranges are not traced hunk by hunk

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import re
-from agitlog.datatypes import datatype, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence
 
 from agitlog import git
 from agitlog.constants import STATUSES
+from agitlog.datatypes import datatype, field
 from agitlog.errors import UsageError
 from agitlog.store.events import matches_type
 from agitlog.store.models import Event, ModelUsage, SessionMeta
 from agitlog.store.sessions import Session, SessionStore
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Sequence
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

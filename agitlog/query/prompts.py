@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+
 from agitlog.datatypes import datatype, field
-from typing import Any, Iterable
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 
 @datatype(frozen=True)

@@ -17,19 +17,20 @@ import json
 import os
 import re
 import sqlite3
-from agitlog.datatypes import datatype, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from agitlog import git
+from agitlog.datatypes import datatype, field, replace
 from agitlog.store import provenance as links
 from agitlog.constants import KIND_RECORD, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX, TRAILER_KIND
 from agitlog.errors import UsageError
 from agitlog.private import make_private_dir, open_private
 from agitlog.store.models import SessionMeta, parse_events
 
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
+    from typing import Any, Iterable, Iterator, Sequence
     from agitlog.store.sessions import SessionStore
 
 INDEX_VERSION = "2"  # 2: an event's agent is the framework agent whose span made its model call

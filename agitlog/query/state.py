@@ -6,12 +6,14 @@ merged, the last decision, the spans still open, and the files changed since ste
 """
 from __future__ import annotations
 
-from agitlog.datatypes import datatype, field
-from typing import Any, Sequence
-
 from agitlog import git
+from agitlog.datatypes import datatype, field
 from agitlog.query.prompts import Prompt, normalize_request
 from agitlog.query.timeline import Replay, index_of_seq, load_replay
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Sequence
 
 
 @datatype(frozen=True)

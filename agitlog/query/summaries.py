@@ -5,10 +5,13 @@ Raw text: renderers escape it."""
 from __future__ import annotations
 
 import json
-from agitlog.datatypes import datatype
-from typing import Any, Callable, Literal
 
+from agitlog.datatypes import datatype
 from agitlog.query.prompts import Prompt, normalize_request, user_text
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Callable, Literal
 
 
 def event_summary(event: dict[str, Any]) -> str:

@@ -8,10 +8,9 @@ step, search). Nothing here renders or prints.
 from __future__ import annotations
 
 import json
-from agitlog.datatypes import datatype, field
-from typing import Any, Callable, Literal, Sequence
 
 from agitlog import git
+from agitlog.datatypes import datatype, field
 from agitlog.errors import UsageError
 from agitlog.store.events import parse_ts
 from agitlog.query.agents import agent_names, attribute_model_calls, of_agents
@@ -20,7 +19,11 @@ from agitlog.query.listing import StepChange, step_changes
 from agitlog.store.models import Event, SessionMeta
 from agitlog.store.sessions import Session, SessionStore
 
-Jump = Literal["decision", "tool", "error", "change", "llm"]
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Callable, Literal, Sequence
+
+    Jump = Literal["decision", "tool", "error", "change", "llm"]
 
 
 @datatype(frozen=True)

@@ -2,11 +2,10 @@
 fresh clone (no sessions yet) asks it for its hint, and read commands must start fast."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from agitlog import git
 from agitlog.config import load_config
 from agitlog.constants import REF_PREFIX
+from agitlog.datatypes import datatype
 from agitlog.errors import UsageError
 
 
@@ -27,7 +26,7 @@ def default_remote(repo: git.Repo) -> str:
                      hint="name one (`agitlog push upstream`) or set [share] remote in .agitlog.toml")
 
 
-@dataclass(frozen=True)
+@datatype(frozen=True)
 class RemoteSessions:
     remote: str
     count: int

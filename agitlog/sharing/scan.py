@@ -15,13 +15,14 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from agitlog import git
 from agitlog.config import load_config
 from agitlog.constants import REF_PREFIX, TRAILER_SESSION, TRAILER_STEP
+from agitlog.datatypes import replace  # sessions are datatypes: dataclasses.replace refuses them
 from agitlog.errors import AgitlogError
 from agitlog.private import make_private_dir, write_private
 from agitlog.redact import Redactor

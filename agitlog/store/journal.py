@@ -23,17 +23,16 @@ import json
 import os
 import threading
 import time
-from agitlog.datatypes import datatype, field
 from pathlib import Path
 
 from agitlog.constants import JOURNAL_DIRNAME
+from agitlog.datatypes import datatype, field
 from agitlog.private import make_private_dir, open_private, secure_dir, write_private
 from agitlog.errors import AgitlogError, CorruptRecordError
 
-TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-    from typing import Any
+    from typing import Any, Callable, Iterator
 
 
 @datatype

@@ -11,16 +11,19 @@ from __future__ import annotations
 import marshal
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
 
 from agitlog import git
 from agitlog.private import make_private_dir, write_private
 from agitlog.store.models import SessionMeta
 
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Callable, Sequence
+
+    Reader = Callable[[Sequence[tuple[str, str]]], "dict[str, tuple[str, SessionMeta | None]]"]
+
 CACHE_VERSION = 9                # 6: stats.model_tool_calls; 7: SessionMeta.to_row() tuples; 8: [adapter], [import]; 9: [fork]
 _TAG = (CACHE_VERSION, sys.version_info[:2])
-
-Reader = Callable[[Sequence[tuple[str, str]]], "dict[str, tuple[str, SessionMeta | None]]"]
 
 
 def cache_file(repo: git.Repo) -> Path:

@@ -18,10 +18,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from agitlog.datatypes import datatype, field
-from typing import Any, Iterator, Mapping, TypedDict
+from collections.abc import Mapping
 
 from agitlog.constants import EVENT_VERSION, FORMAT_VERSION, STATUS_DAMAGED, STATUSES
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Iterator, TypedDict
+from agitlog.datatypes import datatype, field
 
 MAX_SHORT = 256            # identifiers: status, agent, host, user, versions, timestamps, ids
 MAX_TEXT = 65_536          # free text: name, each command argument, cwd, branch, reason
@@ -179,11 +183,16 @@ class SessionMeta:
         """A record's session.toml, validated; damaged (never an exception) when it is not valid."""
         if blob is None:
             return cls.broken(session_id, "the record has no session.toml")
-        import tomllib  # read commands only; `agitlog run` never parses a record
+        from agitlog.store import metatoml  # read commands only; `agitlog run` never parses a record
 
         try:
-            data = tomllib.loads(blob.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
+            text = blob.decode("utf-8")
+            data = metatoml.loads(text)  # the layout agitlog writes, without tomllib's import cost
+            if data is None:
+                import tomllib
+
+                data = tomllib.loads(text)
+        except (UnicodeDecodeError, RecursionError, ValueError) as exc:  # TOMLDecodeError is a ValueError
             return cls.broken(session_id, f"session.toml is unreadable: {_short(str(exc))}")
         return cls.from_dict(data, session_id)
 
@@ -404,22 +413,25 @@ def _short(text: str, limit: int = 60) -> str:
 
 # --- events ---------------------------------------------------------------------------------------
 
-class Event(TypedDict):
-    """A stored event (docs/events.md) as readers get it: every envelope field has its documented
-    type, ``data`` is always an object, the JSON is at most MAX_DEPTH deep and every number finite."""
+if TYPE_CHECKING:
+    class Event(TypedDict):
+        """A stored event (docs/events.md) as readers get it: every envelope field has its documented
+        type, ``data`` is always an object, the JSON is at most MAX_DEPTH deep and every number finite."""
 
-    v: int
-    seq: int
-    ts: str
-    session: str
-    type: str
-    agent: str
-    pid: int | None
-    span: str | None
-    parent_span: str | None
-    step: int | None
-    commit: str | None
-    data: dict[str, Any]
+        v: int
+        seq: int
+        ts: str
+        session: str
+        type: str
+        agent: str
+        pid: int | None
+        span: str | None
+        parent_span: str | None
+        step: int | None
+        commit: str | None
+        data: dict[str, Any]
+else:
+    Event = dict  # at run time an event is a plain dict: typing.TypedDict costs start-up
 
 
 def parse_events(data: bytes, session_id: str) -> Iterator[Event]:

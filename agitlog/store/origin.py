@@ -13,9 +13,9 @@ import json
 import os
 from pathlib import Path
 
-TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from typing import Sequence
 
 RECORDED_FILE = "recorded"
 

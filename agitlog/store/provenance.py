@@ -16,11 +16,11 @@ import os
 import re
 import sys
 import time
-from agitlog.datatypes import datatype
 from pathlib import Path
 
 from agitlog import git
 from agitlog.constants import JOURNAL_DIRNAME, REF_PREFIX, TRAILER_SESSION, TRAILER_STEP
+from agitlog.datatypes import datatype
 from agitlog.private import make_private_dir, write_private
 
 CACHE_VERSION = 2

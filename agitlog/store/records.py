@@ -26,7 +26,7 @@ from agitlog.private import write_private
 from agitlog.store.faults import crash_point
 from agitlog.store.journal import Journal
 
-TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
     from typing import Any
 

@@ -15,10 +15,10 @@ removes the journal; it never stacks a second record commit.
 from __future__ import annotations
 
 import os
-from agitlog.datatypes import datatype, field
 
 from agitlog import git
 from agitlog.constants import KIND_RECORD, STATUS_CRASHED, TRAILER_KIND
+from agitlog.datatypes import datatype, field
 from agitlog.errors import AgitlogError
 from agitlog.private import write_private
 from agitlog.store.events import encode_event, finish_event, malformed_draft, utc_now
@@ -28,11 +28,10 @@ from agitlog.store.journal import (
 )
 from agitlog.store.records import session_ref, write_record
 
-TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
-if TYPE_CHECKING:
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:  # the models load only when a crashed session is recovered
     from typing import Any
-
-    from agitlog.store.models import Event  # the models load only when a crashed session is recovered
+    from agitlog.store.models import Event
 
 
 @datatype

@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import itertools
 import re
-from agitlog.datatypes import datatype, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from agitlog import git
 from agitlog.constants import (
     KIND_RECORD, RECORD_ATTACHMENTS_DIR, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX, TRAILER_KIND,
 )
+from agitlog.datatypes import datatype, field, replace
 from agitlog.errors import CorruptRecordError, NoSessionsError, SessionNotFoundError, UsageError
 from agitlog.store.journal import Journal, iter_journals
 from agitlog.store.models import Event, SessionMeta, parse_events
 from agitlog.store.recovery import Recovery, recover_sessions
 from agitlog.store.records import session_ref
+
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator, Sequence
 
 _ID_ALPHABET = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-")
 _ID_TIME = re.compile(r"^(\d{8})-(\d{6})")
@@ -60,12 +63,13 @@ class Session:
         return self.meta.rerun_of is not None
 
 
-class _Entry(NamedTuple):
+class _Entry:
     """A session known from its ref or journal, its metadata not read yet."""
 
-    id: str
-    sha: str | None
-    journal: Journal | None
+    __slots__ = ("id", "sha", "journal")
+
+    def __init__(self, id: str, sha: str | None, journal: Journal | None) -> None:  # noqa: A002 - the session id
+        self.id, self.sha, self.journal = id, sha, journal
 
 
 class SessionStore:

@@ -5,12 +5,13 @@ functions call these with the same keywords; cli/fastread.py parses the same opt
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
 
 from agitlog.cli.pager import paged
 from agitlog.cli.shared import open_repo, team_views, views
 
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
+    from typing import Sequence
     from agitlog import git
     from agitlog.sharing.remote_names import RemoteSessions
 
