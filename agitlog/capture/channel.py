@@ -15,21 +15,21 @@ from __future__ import annotations
 import json
 import os
 import select
-import socket
 import threading
 
 from agitlog.store.events import MalformedEvent, draft_from_line, malformed_draft
+from agitlog.capture import loopback
 from agitlog.capture.recorder import Recorder
 
 TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
     from agitlog.capture.replaybook import ReplayBook
 
 _READ_SIZE = 1 << 16
 _POLL = 0.2  # seconds between checks for the end of the run while a connection is silent
-_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
 class ChannelServer:
@@ -39,7 +39,7 @@ class ChannelServer:
         self.recorder = recorder
         self.replay = replay  # answers `"replay": true` tool calls with recorded results (rerun --replay-tools)
         self.token = os.urandom(16).hex()  # os.urandom, as secrets does, without importing it
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self._listener = loopback.listen()
         self._listener.setblocking(False)  # accepted by whichever thread gets there first (see settle)
         self._accept_lock = threading.Lock()
         self._accepting = True  # under _accept_lock: False once close() took the backlog
@@ -50,7 +50,7 @@ class ChannelServer:
 
     @property
     def port(self) -> int:
-        return self._listener.getsockname()[1]
+        return loopback.port(self._listener)
 
     def start(self) -> None:
         self._acceptor.start()
@@ -74,7 +74,7 @@ class ChannelServer:
             self._accepting = False
         # The acceptor can add nothing now, so it is not waited for: on a busy machine a woken thread
         # can wait tens of milliseconds for a CPU, and this is every run's way out.
-        self._listener.shutdown(socket.SHUT_RDWR)  # wakes it from select(); it finds nothing to do
+        self._listener.shutdown(loopback.SHUT_RDWR)  # wakes it from select(); it finds nothing to do
         for thread in list(self._threads):
             thread.join(timeout)
         for connection in list(self._connections):
@@ -100,7 +100,7 @@ class ChannelServer:
         """``_accept_pending``'s work; the caller holds ``_accept_lock``."""
         while True:
             try:
-                conn, _ = self._listener.accept()
+                conn = loopback.accept(self._listener)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -235,8 +235,8 @@ def _ack_quickly(sock: socket.socket) -> None:
     """Senders that cannot turn off Nagle (a shell's /dev/tcp) hold each small write until the previous
     one is ACKed; without quick ACKs that is a 40 ms delayed-ACK stall per line, and events from other
     processes overtake them. Linux clears the flag after an ACK, so it is set before every read."""
-    if _QUICKACK is not None:
+    if loopback.TCP_QUICKACK is not None:
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            sock.setsockopt(loopback.IPPROTO_TCP, loopback.TCP_QUICKACK, 1)
         except OSError:
             pass

@@ -3,7 +3,6 @@ commit through agitlog.store.recovery.finalize, which recovery of crashed sessio
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -119,7 +118,7 @@ def _start_meta(session_id: str, *, repo: git.Repo, base: str | None, branch: st
     return {
         "format": FORMAT_VERSION, "id": session_id, "name": name, "agent": agent or "main",
         "command": list(command), "cwd": "." if rel_cwd == "." else rel_cwd.replace(os.sep, "/"),
-        "started_at": utc_now(), "host": socket.gethostname(), "user": _user(), "pid": os.getpid(),
+        "started_at": utc_now(), "host": os.uname().nodename, "user": _user(), "pid": os.getpid(),
         "agitlog_version": VERSION, "trace_id": trace_id, "root_span": new_span_id(),
         "parent_span": parent_span, "parent_session": env.get(ENV_SESSION) or None,
         "env_names": sorted(env),

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import sys
 import threading
 
+from agitlog.capture import loopback
 from agitlog.capture.endpoints import (
     otlp_base_url, otlp_child_env, proxy_child_env, proxy_root_url, upstreams_from_env,
 )
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from agitlog.capture.lifecycle import LiveSession
     from agitlog.capture.replaybook import ReplayBook
 
-HOST = "127.0.0.1"
+HOST = loopback.HOST
 
 
 class CaptureServices:
@@ -48,8 +48,8 @@ class CaptureServices:
         self._replay = replay
         self._inject = inject
         self._channel = channel
-        self._proxy_socket = socket.create_server((HOST, 0), backlog=128)
-        self._otlp_socket = socket.create_server((HOST, 0), backlog=128)
+        self._proxy_socket = loopback.listen()  # (a socket.socket once the servers take it over)
+        self._otlp_socket = loopback.listen()
         self._secret = os.urandom(16).hex()  # the proxy's path secret (agitlog.capture.llm.proxy)
         self._token = os.urandom(16).hex()   # the OTLP receiver's
         self._lock = threading.Lock()
@@ -73,13 +73,13 @@ class CaptureServices:
 
     def child_env(self) -> dict[str, str]:
         """The same variables the built servers' own ``child_env`` give (agitlog.capture.endpoints)."""
-        env = proxy_child_env(proxy_root_url(HOST, self._proxy_socket.getsockname()[1], self._secret),
+        env = proxy_child_env(proxy_root_url(HOST, loopback.port(self._proxy_socket), self._secret),
                               upstreams_from_env(os.environ), HOST)
         if self._inject:
             from agitlog.capture.llm.inject import inject_env  # light: pathlib only
 
             env.update(inject_env())
-        env.update(otlp_child_env(otlp_base_url(HOST, self._otlp_socket.getsockname()[1], self._token), os.environ))
+        env.update(otlp_child_env(otlp_base_url(HOST, loopback.port(self._otlp_socket), self._token), os.environ))
         return env
 
     def close(self) -> None:
@@ -119,6 +119,8 @@ class CaptureServices:
             from agitlog.capture.otlp import OtlpReceiver, SpanRecorder  # noqa: PLC0415
 
             # Everything is wired before either starts serving: a connection is already waiting.
+            self._proxy_socket = loopback.adopt(self._proxy_socket)
+            self._otlp_socket = loopback.adopt(self._otlp_socket)
             spans = SpanRecorder(self._live.recorder)
             llm = LLMCapture(self._live, replay=self._replay, inject=self._inject, channel=self._channel,
                              spans=spans, listener=self._proxy_socket, secret=self._secret)
