@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agitlog.git import find_repo
 from agitlog.store.sessions import SessionStore
-from helpers import session_ids
+from helpers import agitlog, session_ids
 from localhttp import QuietHandler, serving, url
 
 CHILD_REPORT = """
@@ -150,3 +150,19 @@ def test_secret_file_patterns_match_as_fnmatch_does() -> None:
     names = [".env", ".env.local", "a.pem", "pem", ".pem", "id_rsa", "id_rsa.pub", "x", "", "ab", "axb", "bc",
              "zx", "env", "a.key", "key", "A.PEM", "b.tar.gz", "id_ed25519_sk"]
     assert [(n, p) for p in patterns for n in names if _name_matches(n, p) != fnmatchcase(n, p)] == []
+
+
+def test_a_run_that_cannot_start_leaves_no_journal(repo: Path) -> None:
+    """Step 0 starts before the recording modules load (agitlog.capture.early): a run refused after
+    that (an unknown adapter) removes what it opened, and one whose command is missing opens nothing."""
+    journals = repo / ".git" / "agitlog" / "journal"
+    missing = agitlog("run", "--", "no-such-command-xyz", cwd=repo)
+    assert missing.returncode == 127, missing.stderr
+    unknown = agitlog("run", "--adapter", "no-such-adapter", "--", "true", cwd=repo)
+    assert unknown.returncode == 2 and "unknown adapter" in unknown.stderr, unknown.stderr
+    assert not journals.exists() or os.listdir(journals) == []
+    assert session_ids(repo) == []
+    fine = agitlog("run", "--", "sh", "-c", "echo changed > README.md", cwd=repo)
+    assert fine.returncode == 0, fine.stderr
+    (listed,) = json.loads(agitlog("log", "--json", cwd=repo).stdout)
+    assert (listed["steps"], listed["files_changed"]) == (2, 1)  # step 0 (the worktree before) and the change

@@ -13,12 +13,13 @@ from agitlog.constants import (
 )
 from agitlog.store.events import new_span_id, new_trace_id, utc_now
 from agitlog.store.faults import crash_point
-from agitlog.store.journal import Journal, create_journal
+from agitlog.store.journal import Journal
 from agitlog.store.origin import mark_recorded
 from agitlog.store.recovery import finalize
 from agitlog.redact import Redactor
-from agitlog.store.records import new_session_id, session_ref
+from agitlog.store.records import session_ref
 from agitlog.capture.recorder import Recorder
+from agitlog.capture.early import EarlyStart, create_unique_journal
 from agitlog.capture.snapshot import Snapshotter
 from agitlog.datatypes import datatype
 
@@ -63,15 +64,20 @@ def start_session(
     config: Config | None = None,
     head: tuple[str | None, str | None] | None = None,
     first_status: git.Pending | None = None,
+    early: EarlyStart | None = None,
 ) -> LiveSession:
-    """Open a journal, snapshot the worktree as step 0 and record session.start."""
-    config = config or load_config(repo.root)
+    """Open a journal, snapshot the worktree as step 0 and record session.start. ``early``: the
+    journal already open and step 0 under way (agitlog.capture.early)."""
+    if early is not None:
+        config, journal, lock_fd, snapshotter = early.config, early.journal, early.lock_fd, early.snapshotter
+    else:
+        config = config or load_config(repo.root)
+        journal, lock_fd = create_unique_journal(repo)
+        snapshotter = Snapshotter(repo, index_file=journal.index_file, config=config)
+        snapshotter.seed()
+        snapshotter.prefetch(first_status)
     redactor = Redactor(config.redact_patterns)  # patterns compile on first use: nothing to wait for
     env = os.environ if env is None else env
-    journal, lock_fd = _create_unique_journal(repo, new_session_id())
-    snapshotter = Snapshotter(repo, index_file=journal.index_file, config=config)
-    snapshotter.seed()
-    snapshotter.prefetch(first_status)
     base, branch = head or git.head_state(repo)
     meta = _start_meta(journal.session_id, repo=repo, base=base, branch=branch, command=command, cwd=cwd,
                        name=name, agent=agent, env=env)
@@ -79,7 +85,7 @@ def start_session(
     meta = redact_meta(meta, redactor)
     mark_recorded(repo.state_dir, journal.session_id, meta["command"])  # as stored: rerun trusts what this clone ran
     journal.write_start(meta)  # its fsync (milliseconds on some disks) runs while git writes step 0's tree
-    step0 = snapshotter.take()
+    step0 = early.step0() if early is not None else snapshotter.take()
     recorder = Recorder(repo=repo, config=config, journal=journal, meta=meta, redactor=redactor,
                         snapshotter=snapshotter)
     recorder.snapshot_now(f"worktree before {' '.join(meta['command'])}", taken=step0)
@@ -100,15 +106,6 @@ def redact_meta(meta: dict[str, Any], redactor: Any) -> dict[str, Any]:
     itself generates are kept as they are; everything the user or the command chose (argv, name,
     cwd, environment variable names, extra fields) is redacted."""
     return {key: value if key in _META_SAFE else redactor.redact_value(value) for key, value in meta.items()}
-
-
-def _create_unique_journal(repo: git.Repo, session_id: str) -> tuple[Journal, int]:
-    for _ in range(5):
-        try:
-            return create_journal(repo.state_dir, session_id)
-        except FileExistsError:
-            session_id = new_session_id()
-    raise FileExistsError(session_id)
 
 
 def _start_meta(session_id: str, *, repo: git.Repo, base: str | None, branch: str | None, command: Sequence[str],

@@ -21,6 +21,7 @@ from agitlog.capture.recorder import Recorder
 from agitlog.capture.lifecycle import FinishedSession, LiveSession, finish_session, prepare_finish, start_session
 from agitlog.store.recovery import recover_sessions
 from agitlog.capture.adapters import choose_adapter
+from agitlog.capture.early import EarlyStart, find_executable
 from agitlog.datatypes import datatype
 
 TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
@@ -67,22 +68,33 @@ def run_recorded(
     adapter: str | None = None,
     program_dir: Path | None = None,
     launch: ChildLaunch | None = None,
+    early: EarlyStart | None = None,
 ) -> RunResult:
     """Run ``command`` in ``cwd`` and record it as a session of the repository around ``cwd``.
     ``adapter`` names an agent adapter (agitlog.capture.adapters); by default the command's name picks one.
     ``program_dir``: where a relative program path is found when ``cwd`` does not hold it (a rerun
     runs in a temporary worktree, but ``../venv/bin/python`` meant the original run's directory).
-    ``launch``: how to start the child when not directly (a rerun's sandbox)."""
+    ``launch``: how to start the child when not directly (a rerun's sandbox). ``early``: the session's
+    journal and step 0, already under way (agitlog.capture.early; it replaces ``located`` and
+    ``first_status``)."""
     if not command:
         raise AgitlogError("no command to run", hint="usage: agitlog run -- COMMAND [ARGS...]", exit_code=2)
-    repo, base, branch = git.find_repo_and_head(cwd, pending=located)
-    executable = _find_executable(command[0], _program_cwd(command[0], cwd, program_dir))
-    chosen = choose_adapter(command, adapter)
-    if chosen is not None:
-        extra_meta = {**(extra_meta or {}), "adapter": {"name": chosen.name}}
-    recover_sessions(repo)
+    if early is not None:
+        repo, base, branch = early.repo, early.base, early.branch
+    else:
+        repo, base, branch = git.find_repo_and_head(cwd, pending=located)
+    try:
+        executable = find_executable(command[0], _program_cwd(command[0], cwd, program_dir))
+        chosen = choose_adapter(command, adapter)
+        if chosen is not None:
+            extra_meta = {**(extra_meta or {}), "adapter": {"name": chosen.name}}
+        recover_sessions(repo)
+    except BaseException:
+        if early is not None:
+            early.abandon()  # nothing was recorded: no journal is left behind
+        raise
     live = start_session(repo, command=command, cwd=cwd, name=name, agent=agent, extra_meta=extra_meta,
-                         head=(base, branch), first_status=first_status)
+                         head=(base, branch), first_status=first_status, early=early)
     _tell_parent_session(live)
     channel = ChannelServer(live.recorder, replay=replay if replay_tools else None)
     channel.start()
@@ -163,22 +175,6 @@ def _program_cwd(program: str, cwd: Path, program_dir: Path | None) -> Path:
     if program_dir is None or "/" not in program or os.path.isabs(program) or (cwd / program).exists():
         return cwd
     return program_dir
-
-
-def _find_executable(program: str, cwd: Path) -> str:
-    if os.sep in program:
-        path = (cwd / program)
-        if not path.exists():
-            raise AgitlogError(f"command not found: {program}", exit_code=127)
-        if not os.access(path, os.X_OK) or path.is_dir():
-            raise AgitlogError(f"permission denied: {program}", hint=f"chmod +x {program}", exit_code=126)
-        return str(path)
-    from agitlog.capture.shim import which
-
-    found = which(program)
-    if found is None:
-        raise AgitlogError(f"command not found: {program}", hint="check the spelling and your PATH", exit_code=127)
-    return found
 
 
 def _start_capture_services(live: LiveSession, *, enabled: bool, replay: ReplayBook | None, inject: bool,

@@ -78,12 +78,17 @@ def run_command(args: list[str]) -> int:
     _check_recordable(options, command)
     cwd = Path(os.getcwd())
     located, first_status = _start_step0_scan(cwd) if command else (None, None)
-    from agitlog.capture.runner import run_recorded  # imported while git scans the worktree
+    early = None
+    if located is not None and first_status is not None:
+        from agitlog.capture.early import begin
+
+        early = begin(cwd, command, located=located, status=first_status)  # step 0 goes on on a thread
+    from agitlog.capture.runner import run_recorded  # imported while git writes step 0
 
     result = run_recorded(
         command=command, cwd=cwd, name=options["name"], agent=options["agent"],  # type: ignore[arg-type]
         capture_output=bool(options["capture_output"]), auto_capture=not options["no_auto"],
-        first_status=first_status, located=located, adapter=options["adapter"],  # type: ignore[arg-type]
+        adapter=options["adapter"], early=early,  # type: ignore[arg-type]
     )
     if result.warning:
         from agitlog.cli.output import safe  # only when something went wrong: keeps `run` light
