@@ -1,6 +1,8 @@
 """The everyday commands stay light: `version`, `--version` and `emit` never load the CLI framework
-(typer, click) or the SDK, and `emit` speaks the wire protocol with the standard library alone.
-Asserted on the modules loaded, never on times (bench/bench_everyday.py measures those)."""
+(typer, click) or the SDK, `emit` speaks the wire protocol with the standard library alone, and the
+read commands (log, show, replay, diff, state, blame, search) load none of the modules that made
+their start-up slow. Asserted on the modules loaded, never on times (bench/bench_everyday.py
+measures those)."""
 from __future__ import annotations
 
 import json
@@ -11,18 +13,26 @@ import sys
 from pathlib import Path
 
 from agitlog.constants import VERSION
-from helpers import agitlog
+from helpers import agitlog, run_python_agent
 
 HEAVY = ("typer", "click", "rich", "typing", "dataclasses", "agitlog.capture.sdk", "agitlog.capture.recorder")
+# What a read command must not load (issue 9: start in <= 60 ms). typing (3-4 ms) and dataclasses
+# (with inspect, ast, dis, tokenize: 7 ms, and every @dataclass compiles its methods) are what
+# agitlog.datatypes and the TYPE_CHECKING imports keep away; tomllib (5 ms, it loads typing) is what
+# store.metatoml keeps away; the CLI framework and the recorder are never a reader's business.
+READ_HEAVY = ("typer", "click", "rich", "typing", "dataclasses", "inspect", "ast", "tomllib", "string",
+              "agitlog.capture.sdk", "agitlog.capture.recorder", "agitlog.capture.runner", "unidiff")
 
 
-def _loaded_after(args: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> tuple[list[str], str]:
-    """Run agitlog's entry point on ``args`` in a fresh interpreter; (heavy modules it loaded, stdout)."""
-    code = ("import sys, json\nfrom agitlog.cli import main\ncode = main(sys.argv[1:])\n"
-            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr)\nsys.exit(code)\n")
+def _loaded_after(args: list[str], *, cwd: Path, env: dict[str, str] | None = None,
+                  heavy: tuple[str, ...] = HEAVY, codes: tuple[int, ...] = (0,)) -> tuple[list[str], str]:
+    """Run agitlog's entry point on ``args`` in a fresh interpreter, as the installed command does
+    (its script imports re first); (the ``heavy`` modules it loaded, stdout)."""
+    code = ("import re, sys, json\nfrom agitlog.cli import main\ncode = main(sys.argv[1:])\n"
+            f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]), file=sys.stderr)\nsys.exit(code)\n")
     proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=dict(os.environ, **(env or {})),
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode in codes, proc.stderr
     return json.loads(proc.stderr.strip().splitlines()[-1]), proc.stdout
 
 
@@ -51,3 +61,55 @@ def test_emit_sends_its_event_with_the_standard_library_only(tmp_path: Path) -> 
     assert draft["type"] == "decision" and draft["data"] == {"choice": "retry", "n": 3, "decision_id": "d-42"}
     assert draft["span"] == "0123456789abcdef" and draft["agent"] == "shell"
     assert isinstance(draft["pid"], int) and draft["ts"].endswith("Z") and len(draft["ts"]) == 27
+
+
+def test_read_commands_load_nothing_heavy(repo: Path, tmp_path: Path) -> None:
+    """Each read command, on a repository with a recorded session (events, a decision, a changed
+    file) and on one with none, in a pipe (plain text, no pager) and with --json."""
+    proc = run_python_agent(repo, """
+        import pathlib, agitlog
+        agitlog.decision("rewrite", why="faster")
+        pathlib.Path("src/app.py").write_text("def total(xs):\\n    return sum(xs) + 0\\n")
+        agitlog.log("overdue_invoices")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    commands = [["log"], ["log", "--json"], ["show"], ["show", "--json"], ["replay", "--plain"], ["replay", "--json"],
+                ["diff"], ["diff", "--stat"], ["state"], ["blame", "src/app.py"], ["search", "overdue_invoices"]]
+    for args in commands:
+        loaded, out = _loaded_after(args, cwd=repo, heavy=READ_HEAVY)
+        # Parsing the patch is diff's work: unidiff (which loads typing) is the library for it.
+        allowed = {"unidiff", "typing"} if args[0] == "diff" else set()
+        assert out and set(loaded) <= allowed, (args, loaded)
+    empty = tmp_path / "none"
+    empty.mkdir()
+    subprocess.run(["git", "init", "-q", str(empty)], check=True)
+    loaded, _ = _loaded_after(["log"], cwd=empty, heavy=READ_HEAVY)
+    assert loaded == []  # its "no sessions recorded yet" included
+
+
+def _git_commands(args: list[str], *, cwd: Path, trace: Path) -> list[str]:
+    """The git commands a read command runs (GIT_TRACE: one `built-in: git ...` line each)."""
+    trace.unlink(missing_ok=True)
+    proc = agitlog(*args, cwd=cwd, env={"GIT_TRACE": str(trace)}, process=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = trace.read_text().splitlines() if trace.exists() else []
+    return [line.split("built-in: git ", 1)[1] for line in lines if "built-in: git " in line]
+
+
+def test_reading_one_session_takes_few_git_processes(repo: Path, tmp_path: Path) -> None:
+    """Its metadata and events come through one `cat-file --batch`; a chain whose first step is
+    known needs no base lookup; a diff's statuses and counts come from one `diff-tree`."""
+    proc = run_python_agent(repo, """
+        import pathlib, agitlog
+        agitlog.decision("rewrite")
+        pathlib.Path("src/app.py").write_text("def total(xs):\\n    return sum(xs) + 0\\n")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    trace = tmp_path / "trace"
+    show = _git_commands(["show"], cwd=repo, trace=trace)
+    assert [c for c in show if c.startswith("cat-file")] == ["cat-file --batch"], show
+    diff = _git_commands(["diff"], cwd=repo, trace=trace)
+    assert not any("--batch-check" in c or c.startswith("cat-file -p") for c in diff), diff
+    assert sum(c.startswith("diff-tree") and "--raw" in c for c in diff) == 1, diff
+    assert not any(c.startswith("diff-tree") and "--numstat" in c and "--raw" not in c and "--stdin" not in c
+                   for c in diff), diff

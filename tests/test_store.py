@@ -180,9 +180,9 @@ def test_limited_listing_reads_only_the_sessions_it_shows(repo: Path) -> None:
     read: list[str] = []
 
     class CountingStore(SessionStore):
-        def _read_records(self, commits):  # type: ignore[no-untyped-def]
+        def _read_records(self, commits, **options):  # type: ignore[no-untyped-def]
             read.extend(sha for _, sha in commits)
-            return super()._read_records(commits)
+            return super()._read_records(commits, **options)
 
     store = CountingStore(agit.find_repo(repo))
     assert [s.id for s in store.list(limit=2)] == ids[::-1][:2]
@@ -275,6 +275,7 @@ def test_a_limited_listing_reads_only_the_sessions_it_shows(repo: Path, monkeypa
     read: list[str] = []
     original = SessionStore._read_records
     monkeypatch.setattr(SessionStore, "_read_records",
-                        lambda self, commits: read.extend(sid for sid, _ in commits) or original(self, commits))
+                        lambda self, commits, **options: read.extend(sid for sid, _ in commits)
+                        or original(self, commits, **options))
     assert [s.id for s in _store(repo).list(limit=3)] == ids[::-1][:3]
     assert sorted(read) == sorted(ids[::-1][:3])

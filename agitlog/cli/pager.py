@@ -9,13 +9,13 @@ terminal, so they keep the terminal layout and colours."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-from contextlib import contextmanager
 
 TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
-    from typing import Iterator, Mapping
+    import subprocess
+    from types import TracebackType
+    from typing import Mapping
 
 _state: dict[str, int] = {}   # "tty": a duplicate of the terminal's fd while a pager runs
 
@@ -50,29 +50,35 @@ def terminal_width() -> int | None:
     return columns or None  # a terminal that reports no size: rich's default
 
 
-@contextmanager
-def paged(*, enabled: bool = True) -> Iterator[None]:
+class paged:  # noqa: N801 - used as `with paged(...)`, like the function it was
     """Everything written to stdout inside the block goes through the pager, when stdout is a
     terminal and paging is ``enabled``; otherwise the block runs unchanged. A reader who quits the
-    pager early ends the output quietly."""
-    command = pager_command(os.environ) if enabled and not active() else None
-    if command is None or not _stdout_is_terminal():
-        yield
-        return
-    process = _start(command)
-    if process is None:
-        yield
-        return
-    sys.stdout.flush()
-    _state["tty"] = os.dup(1)
-    os.dup2(process.stdin.fileno(), 1)
-    process.stdin.close()  # the pager sees end of input once fd 1 is closed below
-    try:
-        yield
-    except BrokenPipeError:  # the reader quit the pager: nothing more to show
-        pass
-    finally:
-        _finish(process)
+    pager early ends the output quietly. (A class, not @contextmanager: every read command enters
+    it, and contextlib costs start-up; subprocess loads only when a pager starts.)"""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self._enabled = enabled
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> None:
+        command = pager_command(os.environ) if self._enabled and not active() else None
+        if command is None or not _stdout_is_terminal():
+            return
+        process = _start(command)
+        if process is None:
+            return
+        sys.stdout.flush()
+        _state["tty"] = os.dup(1)
+        os.dup2(process.stdin.fileno(), 1)  # type: ignore[union-attr]
+        process.stdin.close()  # type: ignore[union-attr] # the pager sees end of input once fd 1 is closed
+        self._process = process
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> bool:
+        if self._process is None:
+            return False
+        _finish(self._process)
+        return kind is not None and issubclass(kind, BrokenPipeError)  # the reader quit: nothing more to show
 
 
 def _stdout_is_terminal() -> bool:
@@ -86,6 +92,8 @@ def _start(command: str) -> subprocess.Popen[bytes] | None:
     env = dict(os.environ)
     env.setdefault("LESS", "FRX")
     env.setdefault("LV", "-c")  # lv, git's other default-configured pager: keep colours
+    import subprocess
+
     try:
         return subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env)
     except OSError:  # no shell, or no such pager: write to the terminal directly

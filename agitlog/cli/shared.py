@@ -16,9 +16,8 @@ class _OnFirstUse:
         self._name = name
 
     def __getattr__(self, attribute: str) -> object:
-        import importlib
-
-        return getattr(importlib.import_module(self._name), attribute)
+        # __import__ with a fromlist returns the module itself; importlib would be one more import.
+        return getattr(__import__(self._name, fromlist=[attribute]), attribute)
 
 
 views = _OnFirstUse("agitlog.cli.render_sessions")

@@ -44,8 +44,7 @@ def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'agitlog.git' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"agitlog.git.{module}"), name)
+    # __import__ with a fromlist returns the submodule itself; importlib would be one more import.
+    value = getattr(__import__(f"agitlog.git.{module}", fromlist=[name]), name)
     globals()[name] = value  # later lookups skip this function
     return value

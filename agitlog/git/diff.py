@@ -61,11 +61,11 @@ class RawChange:
 
 def diff_changes(repo: Repo, old: str, new: str) -> list[RawChange]:
     """Every file changed between two trees with its status, modes and line counts (renames found)."""
-    raw = git(repo.root, "diff-tree", "-r", "-z", "-M", "--raw", old, new).split(b"\0")
-    counts = _numstat_renames(git(repo.root, "diff-tree", "-r", "-z", "-M", "--numstat", old, new))
-    changes = []
+    # One process for both: git writes every --raw record (each starts with ':'), then the --numstat ones.
+    raw = git(repo.root, "diff-tree", "-r", "-z", "-M", "--raw", "--numstat", old, new).split(b"\0")
+    found = []
     i = 0
-    while i < len(raw) - 1:
+    while i < len(raw) - 1 and raw[i].startswith(b":"):
         info = raw[i].decode().lstrip(":").split()
         if len(info) < 5:
             i += 1
@@ -73,6 +73,10 @@ def diff_changes(repo: Repo, old: str, new: str) -> list[RawChange]:
         status = info[4][0]
         paths = [os.fsdecode(raw[i + 1])] + ([os.fsdecode(raw[i + 2])] if status in "RC" else [])
         i += 1 + len(paths)
+        found.append((status, info, paths))
+    counts = _numstat_renames(b"\0".join(raw[i:]))
+    changes = []
+    for status, info, paths in found:
         added, deleted = counts.get(paths[-1], (None, None))
         changes.append(RawChange(status=status, old_mode=info[0], new_mode=info[1], old_path=paths[0],
                                  new_path=paths[-1], added=added, deleted=deleted))

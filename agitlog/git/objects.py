@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from collections.abc import Iterable, Iterator, Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.datatypes import datatype
 from agitlog.git import loose
-from agitlog.git.process import _env, git
+from agitlog.git.process import git, run_git
 from agitlog.git.repo import Repo, resolve_commit
 
 
@@ -58,9 +57,8 @@ def mktree(repo: Repo, entries: Iterable[tuple[str, str, str, str]]) -> str:
 
 def cat_file(repo: Repo, spec: str) -> bytes | None:
     """The contents of one object (``sha``, ``rev:path``), or None if it does not exist."""
-    proc = subprocess.run(["git", "cat-file", "-p", spec], cwd=repo.root, env=_env(None),
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    return proc.stdout if proc.returncode == 0 else None
+    code, out, _ = run_git(repo.root, ["cat-file", "-p", spec], stderr=False)
+    return out if code == 0 else None
 
 
 def cat_files(repo: Repo, specs: Sequence[str]) -> list[bytes | None]:

@@ -1,14 +1,22 @@
-"""Running git: one function per way of starting it, with leaked GIT_* variables stripped."""
+"""Running git: one function per way of starting it, with leaked GIT_* variables stripped.
+
+``git`` (run, wait, collect) starts git with ``os.posix_spawnp`` and collects its output with
+``select.poll``: the subprocess module costs every read command about 2 ms to import (it loads
+selectors, locale, signal, threading), more than a git call takes. ``start`` (a git process
+running while Python works) keeps subprocess.Popen: `agitlog run` loads it anyway."""
 from __future__ import annotations
 
 import os
-import subprocess
 from functools import lru_cache
 from pathlib import Path
 from collections.abc import Mapping, Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.constants import COMMIT_EMAIL, COMMIT_NAME
 from agitlog.errors import GitError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from subprocess import Popen
 
 
 ZERO_OID = "0" * 40
@@ -61,22 +69,98 @@ def git(
     check: bool = True,
 ) -> bytes:
     """Run one git command in ``cwd`` and return its stdout; a failure raises GitError."""
+    code, out, err = run_git(cwd, args, input=input, env=_env(env))
+    if check and code != 0:
+        raise GitError(_describe_failure(args, err))
+    return out
+
+
+def run_git(cwd: Path, args: Sequence[str], *, input: bytes | None = None, env: Mapping[str, str] | None = None,
+            stderr: bool = True) -> tuple[int, bytes, bytes]:
+    """Run git with ``args`` in ``cwd`` (``env``: the whole environment, default _env(None)) and wait:
+    (exit code, stdout, stderr; stderr is discarded unless ``stderr``). Raises GitError when git
+    cannot be started."""
+    # posix_spawn has no working-directory action before Python 3.13: git's own -C does the same.
+    argv = ["git", "-C", os.fspath(cwd), *args]
+    pipes: list[int] = []
     try:
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, input=input, env=_env(env),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-    except FileNotFoundError as exc:
-        raise GitError("git is not installed or not on PATH", hint="install git 2.30 or newer") from exc
-    if check and proc.returncode != 0:
-        raise GitError(_describe_failure(args, proc.stderr))
-    return proc.stdout
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe() if stderr else (-1, os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC))
+        in_r, in_w = os.pipe() if input is not None else (os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1)
+        pipes = [fd for fd in (out_r, out_w, err_r, err_w, in_r, in_w) if fd >= 0]
+        actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+        try:
+            # As subprocess does: git gets the default SIGPIPE and SIGXFSZ (Python ignores them).
+            pid = os.posix_spawnp("git", argv, dict(_env(None) if env is None else env), file_actions=actions,
+                                  setsigdef=(_SIGPIPE, _SIGXFSZ))
+        except FileNotFoundError as exc:
+            raise GitError("git is not installed or not on PATH", hint="install git 2.30 or newer") from exc
+        for fd in (out_w, err_w, in_r):
+            os.close(fd)
+            pipes.remove(fd)
+        out, err = _collect(out_r, err_r, in_w, input or b"", pipes)
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status), out, err
+    finally:
+        for fd in pipes:
+            os.close(fd)
+
+
+_SIGPIPE, _SIGXFSZ = 13, 25  # Linux and the BSDs alike; the signal module would be one more import
+
+
+def _collect(out_fd: int, err_fd: int, in_fd: int, data: bytes, pipes: list[int]) -> tuple[bytes, bytes]:
+    """Write ``data`` to ``in_fd`` while reading ``out_fd`` and ``err_fd`` to their ends (no
+    deadlock whatever the sizes; -1: none); each is closed when done and taken out of ``pipes``."""
+    import select
+
+    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
+    poller = select.poll()
+    for fd in (out_fd, err_fd):
+        if fd >= 0:
+            poller.register(fd, select.POLLIN)
+    view, written = memoryview(data), 0
+    if in_fd >= 0:
+        if data:
+            os.set_blocking(in_fd, False)  # a write takes what fits: git may be waiting for us to read
+            poller.register(in_fd, select.POLLOUT)
+        else:
+            _close(in_fd, pipes)
+            in_fd = -1
+    open_fds = sum(fd >= 0 for fd in (out_fd, err_fd, in_fd))
+    while open_fds:
+        for fd, event in poller.poll():
+            if fd == in_fd:
+                try:
+                    written += os.write(fd, view[written:written + 65536]) if event & select.POLLOUT else len(view)
+                except BlockingIOError:
+                    pass
+                except BrokenPipeError:  # git stopped reading: what it wrote still tells
+                    written = len(view)
+                if written >= len(view):  # all of it: closing tells git the input ended
+                    poller.unregister(fd)
+                    _close(fd, pipes)
+                    open_fds -= 1
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if chunk:
+                chunks[fd].append(chunk)
+            else:
+                poller.unregister(fd)
+                _close(fd, pipes)
+                open_fds -= 1
+    return b"".join(chunks[out_fd]), b"".join(chunks[err_fd])
+
+
+def _close(fd: int, pipes: list[int]) -> None:
+    pipes.remove(fd)
+    os.close(fd)
 
 
 class Pending:
     """A git command started in the background (``start``); ``result()`` waits for its stdout."""
 
-    def __init__(self, args: Sequence[str], proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, args: Sequence[str], proc: Popen[bytes]) -> None:
         self._args = args
         self._proc = proc
 
@@ -89,6 +173,8 @@ class Pending:
 
 def start(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> Pending:
     """Start a git command and return at once, so Python work can overlap it on another core."""
+    import subprocess
+
     try:
         proc = subprocess.Popen(["git", *args], cwd=cwd, env=_env(env), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)

@@ -80,6 +80,7 @@ class SessionStore:
         self.recovery = recovery or Recovery()
         self._entries: list[_Entry] | None = None
         self._loaded: dict[str, Session] = {}
+        self._event_blobs: dict[str, bytes | None] = {}  # record sha -> events.jsonl, read with its metadata
 
     @classmethod
     def open(cls, repo: git.Repo, *, recover: bool = True) -> SessionStore:
@@ -92,12 +93,14 @@ class SessionStore:
         """Every session id, newest first (no metadata read)."""
         return [entry.id for entry in self._index()]
 
-    def iter_sessions(self, *, first_page: int = _PAGE) -> Iterator[Session]:
+    def iter_sessions(self, *, first_page: int = _PAGE, with_events: bool = False) -> Iterator[Session]:
         """Every session, newest first, its metadata read a page at a time as the caller goes on (the
         first page ``first_page`` long): refs are read lazily, newest first, so the newest sessions
-        cost what they are, not what the repository holds."""
+        cost what they are, not what the repository holds. ``with_events``: a first page of one
+        session reads its events in the same git process (the caller is about to)."""
         for page in _pages_by_second(self._newest_entries(), first_page):
-            yield from _by_start_time(self._load(page))
+            yield from _by_start_time(self._load(page, with_events=with_events))
+            with_events = False
 
     def all(self) -> list[Session]:
         """Every session, newest first, through the metadata cache (the fast way to read them all)."""
@@ -167,7 +170,7 @@ class SessionStore:
         return self._load(matches)[0] if matches else None
 
     def _latest(self, *, original: bool) -> Session:
-        for session in self.iter_sessions():
+        for session in self.iter_sessions(first_page=1, with_events=True):  # the newest second's first
             if not original or (not session.is_rerun and not session.damaged):
                 return session
         if not self._index():
@@ -197,7 +200,7 @@ class SessionStore:
         if len(matches) > 1:
             raise UsageError(f"{query!r} matches {len(matches)} sessions ({_some(e.id for e in matches)})",
                              hint="give more characters of the id")
-        return self._load(matches)[0]
+        return self._load(matches, with_events=True)[0]
 
     def _by_name(self, name: str) -> Session:
         matches = self._named(name)
@@ -228,6 +231,8 @@ class SessionStore:
                 data = data[: data.rfind(b"\n") + 1]
             elif session.damaged:
                 data = b""
+            elif session.commit in self._event_blobs:
+                data = self._event_blobs.pop(session.commit) or b""
             else:
                 data = git.cat_file(self.repo, f"{session.commit}:{RECORD_EVENTS_FILE}") or b""
             session._events = list(parse_events(data, session.id))
@@ -242,8 +247,9 @@ class SessionStore:
                 return []
             chain = git.step_chain(self.repo, session.commit, base=self._existing(session.meta.git.base_commit))
         elif session.meta.steps.last:
-            chain = git.step_chain(self.repo, session.meta.steps.last, first=session.meta.steps.first,
-                                   base=self._existing(session.meta.git.base_commit))
+            first = session.meta.steps.first  # when known, the chain stops there: no base to look up
+            chain = git.step_chain(self.repo, session.meta.steps.last, first=first,
+                                   base=None if first else self._existing(session.meta.git.base_commit))
         else:
             return []
         return list(reversed(chain))
@@ -297,9 +303,11 @@ class SessionStore:
             yield _Entry(ref[0], ref[1], None)
             ref = next(refs, None)
 
-    def _load(self, entries: Sequence[_Entry]) -> list[Session]:
+    def _load(self, entries: Sequence[_Entry], *, with_events: bool = False) -> list[Session]:
+        """Sessions for ``entries``, their records read in one git process; ``with_events`` and one
+        record to read (a session resolved to be read next): its events.jsonl comes in it too."""
         todo = [(e.id, e.sha) for e in entries if e.journal is None and e.sha and e.id not in self._loaded]
-        records = self._read_records(todo) if todo else {}
+        records = self._read_records(todo, with_events=with_events and len(todo) == 1) if todo else {}
         for entry in entries:
             if entry.id not in self._loaded:
                 self._loaded[entry.id] = self._session(entry, records.get(entry.sha or ""))
@@ -321,10 +329,16 @@ class SessionStore:
             meta = replace(meta, id=entry.id)  # one commit under two refs: the ref name is the truth
         return Session(id=entry.id, meta=meta, ref=ref, commit=entry.sha)
 
-    def _read_records(self, commits: Sequence[tuple[str, str]]) -> dict[str, tuple[str, SessionMeta | None]]:
+    def _read_records(self, commits: Sequence[tuple[str, str]], *, with_events: bool = False
+                      ) -> dict[str, tuple[str, SessionMeta | None]]:
         """sha -> (the commit's Agitlog-Kind, its validated session.toml when it is a record), for
-        many (session id, sha) in one git process."""
-        blobs = git.cat_files(self.repo, [spec for _, sha in commits for spec in (sha, f"{sha}:{RECORD_META_FILE}")])
+        many (session id, sha) in one git process; ``with_events`` keeps their events.jsonl too."""
+        specs = [spec for _, sha in commits for spec in (sha, f"{sha}:{RECORD_META_FILE}")]
+        if with_events:
+            specs += [f"{sha}:{RECORD_EVENTS_FILE}" for _, sha in commits]
+        blobs = git.cat_files(self.repo, specs)
+        if with_events:
+            self._event_blobs.update((sha, blobs[2 * len(commits) + i]) for i, (_, sha) in enumerate(commits))
         out = {}
         for i, (session_id, sha) in enumerate(commits):
             kind = _commit_kind(blobs[2 * i])
