@@ -166,3 +166,22 @@ def test_a_run_that_cannot_start_leaves_no_journal(repo: Path) -> None:
     assert fine.returncode == 0, fine.stderr
     (listed,) = json.loads(agitlog("log", "--json", cwd=repo).stdout)
     assert (listed["steps"], listed["files_changed"]) == (2, 1)  # step 0 (the worktree before) and the change
+
+
+# What `agitlog run -- true` must not load (issue 9: <= 2.5x `git stash create`): typing and
+# dataclasses (agitlog.datatypes and TYPE_CHECKING imports keep them away), socket (the listeners
+# come from capture/loopback.py), subprocess (git and the child start with os.posix_spawn), shlex,
+# and the LLM proxy and OTLP servers (built on the first connection only).
+RUN_HEAVY = ("typing", "dataclasses", "inspect", "socket", "subprocess", "selectors", "shlex", "tomllib",
+             "agitlog.capture.llm.capture", "agitlog.capture.otlp", "http.server")
+
+
+def test_a_plain_run_loads_none_of_the_heavy_modules(repo: Path) -> None:
+    code = ("import re, sys, json\nfrom agitlog.cli import main\ncode = main(sys.argv[1:])\n"
+            f"print(json.dumps([m for m in {RUN_HEAVY!r} if m in sys.modules]), file=sys.stderr)\nsys.exit(code)\n")
+    proc = subprocess.run([sys.executable, "-c", code, "run", "-q", "--", "sh", "-c", "echo x > new.txt"], cwd=repo,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
+    (listed,) = json.loads(agitlog("log", "--json", cwd=repo).stdout)
+    assert listed["files_changed"] == 1

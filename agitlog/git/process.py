@@ -1,9 +1,9 @@
 """Running git: one function per way of starting it, with leaked GIT_* variables stripped.
 
-``git`` (run, wait, collect) starts git with ``os.posix_spawnp`` and collects its output with
-``select.poll``: the subprocess module costs every read command about 2 ms to import (it loads
-selectors, locale, signal, threading), more than a git call takes. ``start`` (a git process
-running while Python works) keeps subprocess.Popen: `agitlog run` loads it anyway."""
+``git`` (run, wait, collect) and ``start`` (a git process running while Python works, collected by
+``Pending.result``) start git with ``os.posix_spawnp`` and collect its output with ``select.poll``:
+the subprocess module costs every read command about 2 ms to import (it loads selectors, locale,
+signal, threading), more than a git call takes, and would delay `agitlog run`'s first git."""
 from __future__ import annotations
 
 import os
@@ -14,9 +14,6 @@ from collections.abc import Mapping, Sequence  # not typing: hooks import this m
 from agitlog.constants import COMMIT_EMAIL, COMMIT_NAME
 from agitlog.errors import GitError
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from subprocess import Popen
 
 
 ZERO_OID = "0" * 40
@@ -160,27 +157,45 @@ def _close(fd: int, pipes: list[int]) -> None:
 class Pending:
     """A git command started in the background (``start``); ``result()`` waits for its stdout."""
 
-    def __init__(self, args: Sequence[str], proc: Popen[bytes]) -> None:
+    def __init__(self, args: Sequence[str], pid: int, out_fd: int, err_fd: int) -> None:
         self._args = args
-        self._proc = proc
+        self._pid, self._out_fd, self._err_fd = pid, out_fd, err_fd
+        self._done: tuple[int, bytes, bytes] | None = None
 
     def result(self, *, check: bool = True) -> bytes:
-        out, err = self._proc.communicate()
-        if check and self._proc.returncode != 0:
+        if self._done is None:
+            pipes = [self._out_fd, self._err_fd]
+            try:
+                out, err = _collect(self._out_fd, self._err_fd, -1, b"", pipes)
+                _, status = os.waitpid(self._pid, 0)
+            finally:
+                for fd in pipes:
+                    os.close(fd)
+            self._done = (os.waitstatus_to_exitcode(status), out, err)
+        code, out, err = self._done
+        if check and code != 0:
             raise GitError(_describe_failure(self._args, err))
         return out
 
 
 def start(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> Pending:
-    """Start a git command and return at once, so Python work can overlap it on another core."""
-    import subprocess
-
+    """Start a git command and return at once, so Python work can overlap it on another core. Started
+    like ``run_git`` (no subprocess: `agitlog run` starts its first git before anything else loads)."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        proc = subprocess.Popen(["git", *args], cwd=cwd, env=_env(env), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+        pid = os.posix_spawnp("git", ["git", "-C", os.fspath(cwd), *args], _env(env), file_actions=actions,
+                              setsigdef=(_SIGPIPE, _SIGXFSZ))
     except FileNotFoundError as exc:
+        os.close(out_r)
+        os.close(err_r)
         raise GitError("git is not installed or not on PATH", hint="install git 2.30 or newer") from exc
-    return Pending(args, proc)
+    finally:
+        for fd in (null, out_w, err_w):
+            os.close(fd)
+    return Pending(args, pid, out_r, err_r)
 
 
 def _describe_failure(args: Sequence[str], stderr: bytes) -> str:
