@@ -385,6 +385,21 @@ def _exit_code(status: int) -> int:
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
 
 
+_UNUSABLE: list[str | None] = []
+
+
+def unusable() -> str | None:
+    """Why the faked clock cannot run here (not x86_64 Linux, or ptrace or seccomp refused, as some
+    container profiles do), or None when it can: found once, by running `true` under it."""
+    if not SUPPORTED:
+        return "the faked clock (tests/fakeclock.py) needs x86_64 Linux"
+    if not _UNUSABLE:
+        import subprocess
+        probe = subprocess.run(command("+0s", ["true"]), capture_output=True, text=True, timeout=60, check=False)
+        _UNUSABLE.append(None if probe.returncode == 0 else f"the faked clock cannot run here: {probe.stderr.strip()}")
+    return _UNUSABLE[0]
+
+
 def command(offset: str, argv: list[str]) -> list[str]:
     """The command line that runs ``argv`` with the clock moved by ``offset`` (``+3d``)."""
     return [sys.executable, os.path.abspath(__file__), offset, "--", *argv]

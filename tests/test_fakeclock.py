@@ -17,7 +17,12 @@ import pytest
 
 import fakeclock
 
-pytestmark = pytest.mark.skipif(not fakeclock.SUPPORTED, reason="the faked clock is x86_64 Linux only")
+
+@pytest.fixture(autouse=True)
+def _usable() -> None:
+    if reason := fakeclock.unusable():
+        pytest.skip(reason)
+
 
 DAYS3 = 3 * 86400
 
