@@ -90,41 +90,37 @@ def parse_offset(text: str) -> int:
 # ---------------------------------------------------------------- the seccomp filter (the child side)
 
 def _filter() -> list[tuple[int, int, int, int]]:
-    """The BPF program: TRACE the wall-clock calls named in the module docstring, ALLOW the rest."""
-    ld_w_abs, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
+    """The BPF program: TRACE the wall-clock calls named in the module docstring, ALLOW the rest.
+    Instructions are (code, jump if true, jump if false, k); jumps count the instructions skipped."""
+    ld_w_abs, jeq, jset, and_k, ret = 0x20, 0x15, 0x45, 0x54, 0x06
     allow, trace = 0x7FFF0000, 0x7FF00000
     always = (SYS_GETTIMEOFDAY, SYS_TIME, SYS_STAT, SYS_FSTAT, SYS_LSTAT, SYS_NEWFSTATAT, SYS_STATX,
               SYS_UTIMENSAT, SYS_UTIMES, SYS_UTIME)
-    prog: list[tuple[int, int, int, int]] = [(ld_w_abs, 0, 0, 4), (jeq, 1, 0, 0xC000003E), (ret, 0, 0, allow),
-                                             (ld_w_abs, 0, 0, 0)]
-    # each jump below is to the TRACE (-2), CLOCK (-?) or FUTEX checks, laid out after the list
-    checks = [*((nr, "trace") for nr in always), (SYS_CLOCK_GETTIME, "clock"), (SYS_CLOCK_NANOSLEEP, "sleep"),
-              (SYS_FUTEX, "futex")]
-    tails: dict[str, list[tuple[int, int, int, int]]] = {
+    # args[0] (the clock id) is a realtime clock: on to the instruction after the ALLOW that ends this
+    realtime = [(ld_w_abs, 0, 0, 16), *((jeq, len(REALTIME_CLOCKS) - i, 0, clock)
+                                         for i, clock in enumerate(REALTIME_CLOCKS)), (ret, 0, 0, allow)]
+    tails: dict[str, list[tuple[int, int, int, int]]] = {  # where a system call's number leads
         "trace": [(ret, 0, 0, trace)],
-        # args[0] (clock id) is a realtime clock
-        "clock": [(ld_w_abs, 0, 0, 16), *((jeq, len(REALTIME_CLOCKS) - i, 0, c) for i, c in enumerate(REALTIME_CLOCKS)),
-                  (ret, 0, 0, allow), (ret, 0, 0, trace)],
-        # a realtime clock, and args[1] (flags) has TIMER_ABSTIME
-        "sleep": [(ld_w_abs, 0, 0, 16), *((jeq, len(REALTIME_CLOCKS) - i, 0, c) for i, c in enumerate(REALTIME_CLOCKS)),
-                  (ret, 0, 0, allow), (ld_w_abs, 0, 0, 24), (jset, 1, 0, TIMER_ABSTIME), (ret, 0, 0, allow),
-                  (ret, 0, 0, trace)],
-        # args[1] (op) is FUTEX_WAIT_BITSET with FUTEX_CLOCK_REALTIME (private flag either way)
-        "futex": [(ld_w_abs, 0, 0, 24), (0x54, 0, 0, FUTEX_CMD_MASK | FUTEX_CLOCK_REALTIME),  # alu and
+        "clock": [*realtime, (ret, 0, 0, trace)],
+        # and args[1] (the flags) has TIMER_ABSTIME
+        "sleep": [*realtime, (ld_w_abs, 0, 0, 24), (jset, 1, 0, TIMER_ABSTIME), (ret, 0, 0, allow), (ret, 0, 0, trace)],
+        # args[1] (the op) is FUTEX_WAIT_BITSET with FUTEX_CLOCK_REALTIME, private or not
+        "futex": [(ld_w_abs, 0, 0, 24), (and_k, 0, 0, FUTEX_CMD_MASK | FUTEX_CLOCK_REALTIME),
                   (jeq, 1, 0, FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME), (ret, 0, 0, allow), (ret, 0, 0, trace)],
     }
-    order = ["trace", "clock", "sleep", "futex"]
-    start_of: dict[str, int] = {}
-    position = len(prog) + len(checks) + 1  # after the checks and the final ALLOW
-    for name in order:
-        start_of[name] = position
-        position += len(tails[name])
-    for i, (nr, target) in enumerate(checks):
-        here = len(prog)
-        prog.append((jeq, start_of[target] - here - 1, 0, nr))
+    checks = [*((nr, "trace") for nr in always), (SYS_CLOCK_GETTIME, "clock"), (SYS_CLOCK_NANOSLEEP, "sleep"),
+              (SYS_FUTEX, "futex")]
+    # x86_64 calls only (the arch at offset 4), then the number (offset 0) against each check
+    prog: list[tuple[int, int, int, int]] = [(ld_w_abs, 0, 0, 4), (jeq, 1, 0, 0xC000003E), (ret, 0, 0, allow),
+                                             (ld_w_abs, 0, 0, 0)]
+    start_of, position = {}, len(prog) + len(checks) + 1  # the tails follow the checks and an ALLOW
+    for name, tail in tails.items():
+        start_of[name], position = position, position + len(tail)
+    for nr, target in checks:
+        prog.append((jeq, start_of[target] - len(prog) - 1, 0, nr))
     prog.append((ret, 0, 0, allow))
-    for name in order:
-        prog.extend(tails[name])
+    for tail in tails.values():
+        prog.extend(tail)
     return prog
 
 
