@@ -72,12 +72,13 @@ def parse_run_args(args: list[str]) -> tuple[dict[str, object], list[str]]:
 
 
 def run_command(args: list[str]) -> int:
-    from pathlib import Path
-
     options, command = parse_run_args(args)
     _check_recordable(options, command)
-    cwd = Path(os.getcwd())
-    located, first_status = _start_step0_scan(cwd) if command else (None, None)
+    here = os.getcwd()
+    located, first_status = _start_step0_scan(here) if command else (None, None)
+    from pathlib import Path  # after git started: every millisecond before that delays step 0
+
+    cwd = Path(here)
     early = None
     if located is not None and first_status is not None:
         from agitlog.capture.early import begin
@@ -121,9 +122,10 @@ def _check_recordable(options: dict[str, object], command: list[str]) -> None:
         raise UsageError(f"a command argument is longer than {MAX_TEXT:,} characters, more than a session records")
 
 
-def _start_step0_scan(cwd: Path):  # -> (agitlog.git.Pending | None, agitlog.git.Pending | None)
+def _start_step0_scan(cwd: str):  # -> (agitlog.git.Pending | None, agitlog.git.Pending | None)
     """Step 0's `git status`, and the `git rev-parse` that finds the repository and HEAD, started
-    before agitlog's own modules load (they take longer): (locate, status)."""
+    before agitlog's own modules load (they take longer): (locate, status). The status comes first,
+    before even pathlib loads: it is the longest."""
     from agitlog import git
     from agitlog.errors import GitError
 

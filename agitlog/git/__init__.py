@@ -9,23 +9,23 @@ from __future__ import annotations
 from agitlog.git.process import (  # noqa: F401
     EMPTY_TREE, Pending, ZERO_OID, git, no_git_env, start,
 )
-from agitlog.git.repo import (  # noqa: F401
-    Repo, find_repo, find_repo_and_head, head_state, hooks_dir, resolve_commit, start_find_repo_and_head, resolve_tree,
-)
-from agitlog.git.objects import (  # noqa: F401
-    CommitInfo, TreeEntry, add_trailers, cat_file, cat_files, commit_info, hash_blob, rev_before, commit_trailers, commit_tree, empty_tree, hash_files, ls_tree, mktree, new_object_ids, object_ids, parent_commit, rev_list, step_blobs, step_chain, tree_of,
-)
-from agitlog.git.refs import (  # noqa: F401
-    RefInfo, delete_refs, drop_empty_packed_refs, is_ancestor, iter_refs, pack_refs, packed_refs_exists, reachable_from, ref_shas, refs_containing, refs_newest_first, update_ref, update_refs,
-)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 # Loaded on first use: most commands never touch worktrees, diffs, remotes, the index, the reflog
-# or config, and a read command has 60 ms to start.
+# or config, and a read command has 60 ms to start. Even repo, objects and refs wait: `agitlog run`
+# starts its first git (index.start_worktree_status) before pathlib and the datatypes load.
 _ON_FIRST_USE = {
+    "repo": ("Repo", "find_repo", "find_repo_and_head", "head_state", "hooks_dir", "resolve_commit",
+             "start_find_repo_and_head", "resolve_tree"),
+    "objects": ("CommitInfo", "TreeEntry", "add_trailers", "cat_file", "cat_files", "commit_info", "hash_blob",
+                "rev_before", "commit_trailers", "commit_tree", "empty_tree", "hash_files", "ls_tree", "mktree",
+                "new_object_ids", "object_ids", "parent_commit", "rev_list", "step_blobs", "step_chain", "tree_of"),
+    "refs": ("RefInfo", "delete_refs", "drop_empty_packed_refs", "is_ancestor", "iter_refs", "pack_refs",
+             "packed_refs_exists", "reachable_from", "ref_shas", "refs_containing", "refs_newest_first", "update_ref",
+             "update_refs"),
     "index": ("add_blobs_to_index", "cached_blobs", "read_tree_into_index", "hash_worktree_file", "ignored_directories",
               "start_status_z", "start_worktree_status", "status_z", "update_index", "write_tree"),
     "diff": ("RawChange", "blame_porcelain", "changed_paths", "diff_changes", "diff_patch", "diff_text",

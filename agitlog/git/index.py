@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Iterable  # not typing: hooks import this module, typing costs ms
 
 from agitlog.git.process import Pending, git, start
-from agitlog.git.repo import Repo
+
+TYPE_CHECKING = False  # pathlib and repo (datatypes): `agitlog run` starts its first status before they load
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from agitlog.git.repo import Repo
 
 
 def _index_env(index_file: Path) -> dict[str, str]:
@@ -27,7 +31,7 @@ def start_status_z(repo: Repo, *, index_file: Path) -> Pending:
     return start(repo.root, *_STATUS, env=_index_env(index_file))
 
 
-def start_worktree_status(cwd: Path) -> Pending:
+def start_worktree_status(cwd: Path | str) -> Pending:
     """``status_z`` against the user's own index, read-only (``--no-optional-locks``: git neither
     refreshes nor writes it), started before agitlog knows the repository: step 0 of `agitlog run`
     scans the worktree while Python is still loading. Its output equals that of a private copy of

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from pathlib import Path
 from collections.abc import Mapping, Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.constants import COMMIT_EMAIL, COMMIT_NAME
 from agitlog.errors import GitError
+
+TYPE_CHECKING = False  # pathlib: `agitlog run` starts its first git before it loads
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 
@@ -178,7 +181,7 @@ class Pending:
         return out
 
 
-def start(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> Pending:
+def start(cwd: Path | str, *args: str, env: Mapping[str, str] | None = None) -> Pending:
     """Start a git command and return at once, so Python work can overlap it on another core. Started
     like ``run_git`` (no subprocess: `agitlog run` starts its first git before anything else loads)."""
     out_r, out_w = os.pipe()

@@ -1,13 +1,16 @@
 """Finding the repository: worktree root, git dirs, HEAD, hooks directory."""
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.constants import STATE_DIRNAME
 from agitlog.datatypes import datatype
 from agitlog.errors import GitError, NotARepositoryError
 from agitlog.git.process import Pending, git, start as start_git
+
+TYPE_CHECKING = False  # pathlib loads when a Repo is made: `agitlog run` starts its rev-parse before that
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @datatype(frozen=True)
@@ -36,7 +39,7 @@ def find_repo(start: Path) -> Repo:
 _LOCATE_HEAD = (*_LOCATE, "HEAD", "--symbolic-full-name", "HEAD")
 
 
-def start_find_repo_and_head(start: Path) -> Pending:
+def start_find_repo_and_head(start: Path | str) -> Pending:
     """``find_repo_and_head``'s git call, started in the background (`agitlog run` starts it with
     step 0's scan, before its own modules load)."""
     return start_git(start, *_LOCATE_HEAD)
@@ -70,6 +73,8 @@ def _locate(start: Path, args: Sequence[str]) -> list[str]:
 
 
 def _repo_from(start: Path, lines: Sequence[str]) -> Repo:
+    from pathlib import Path
+
     if len(lines) < 5 or lines[0] == "true":
         raise NotARepositoryError(f"{start} is a bare repository", hint="run agitlog inside a worktree")
     return Repo(root=Path(lines[1]), git_dir=Path(lines[2]), common_dir=_absolute(start, lines[3]),
@@ -77,6 +82,8 @@ def _repo_from(start: Path, lines: Sequence[str]) -> Repo:
 
 
 def _absolute(base: Path, text: str) -> Path:
+    from pathlib import Path
+
     path = Path(text)
     return path if path.is_absolute() else (base / path).resolve()
 
