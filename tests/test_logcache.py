@@ -163,3 +163,14 @@ def test_a_session_still_recording_is_listed_and_not_cached(repo: Path) -> None:
     after = _log(repo)
     assert "running" not in after and len(after.splitlines()) == len(fast.splitlines())
     assert after == _uncached(repo)
+
+
+def test_fetch_brings_the_cache_up_to_date(repo: Path, tmp_path: Path) -> None:
+    git(tmp_path, "clone", "-q", str(repo), "clone")
+    clone = tmp_path / "clone"
+    assert agitlog("log", cwd=clone).stdout == ""                 # the clone's cache: no rows yet
+    assert agitlog("fetch", "origin", cwd=clone).returncode == 0
+    where = agit.find_repo(clone)
+    _, refs, _, text, count, _ = marshal.loads(logcache.cache_file(where).read_bytes())
+    assert refs == agit.ref_snapshot(where, "refs/agent-sessions/") and count >= 5
+    assert text + "\n" == _log(clone) == _uncached(clone)

@@ -91,6 +91,20 @@ def log_table(repo: git.Repo, *, status: Sequence[str] = (), agent: str | None =
     return LogTable(count=len(rows), table=(headers, rows))
 
 
+def refresh(repo: git.Repo) -> None:
+    """Bring an existing cache up to the refs (`agitlog fetch` calls this for the sessions it
+    brought), so the next full `log` reads nothing; without a cache nothing is done: the first full
+    `log` builds it. Recovers nothing."""
+    cached = _read(cache_file(repo))
+    if cached is None:
+        return
+    refs = git.ref_snapshot(repo, REF_PREFIX)
+    if cached[1] != refs:
+        from agitlog.store.sessions import SessionStore
+
+        _update(repo, SessionStore.open(repo, recover=False), refs, cached[2], cached)
+
+
 def _update(repo: git.Repo, store: Any, refs: tuple[bytes, dict[str, str]], prices: Mapping[str, Any],
             cached: tuple[Any, ...] | None) -> tuple[list[tuple[str, ...]], list[tuple[Any, ...]]]:
     """The cached rows brought up to the refs (only new and moved refs are read), written back."""
