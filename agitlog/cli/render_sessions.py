@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from agitlog.cli.output import console, echo, is_tty, plural, print_json, safe, write_text
 from agitlog.query.listing import LogRow, SessionView, StepChange
-from agitlog.query.logcache import LogTable
 from agitlog.constants import STATUS_RUNNING
 from agitlog.store.models import SessionMeta, SessionStats
+
+if TYPE_CHECKING:
+    from agitlog.query.logcache import LogTable
 
 
 def _duration(seconds: float | None) -> str:
@@ -34,14 +36,10 @@ def render_log(rows: Sequence[LogRow], *, json_out: bool, filters: str = "", rem
     _print_table(COLUMNS + (("cost",) if with_cost else ()), table, status_column=4, fold_column=3, break_column=1)
 
 
-def render_log_table(table: LogTable, *, filters: str = "", remote: Any = None) -> None:
-    """The full log table (query.logcache): its cells are escaped already, and off a terminal the
-    cached text is written as it is."""
+def render_log_cells(table: LogTable, *, filters: str = "", remote: Any = None) -> None:
+    """The full log table (query.logcache): its cells are escaped already."""
     if not table.count:
         console(stderr=True).print(_no_rows(filters, remote))
-        return
-    if table.text is not None and not is_tty():
-        write_text(table.text + "\n")
         return
     headers, rows = table.table()
     _print_table(headers, rows, status_column=4, fold_column=3, break_column=1)

@@ -72,17 +72,18 @@ def log_table(repo: git.Repo, *, status: Sequence[str] = (), agent: str | None =
     """Every session newest first, filtered, as `log` prints them, from the cache when the refs
     have not moved (the cache is brought up to date first when they have)."""
     from agitlog.config import load_config
-    from agitlog.store.sessions import SessionStore
+    from agitlog.store.journal import iter_journals
+    from agitlog.store.recovery import recover_sessions
 
-    store = SessionStore.open(repo)  # finishes crashed sessions first: their refs move
+    recovery = recover_sessions(repo)  # finishes crashed sessions first: their refs move
     refs = git.ref_snapshot(repo, REF_PREFIX)
-    live = store.live_sessions()
+    live = _store(repo, recovery).live_sessions() if next(iter_journals(repo.state_dir), None) else []
     prices = load_config(repo.root).prices
     cached = _read(cache_file(repo))
     filtered = bool(status or agent or since)
     if cached is not None and cached[1] == refs and cached[2] == prices and not live and not filtered:
         return LogTable(count=cached[4], text=cached[3], blob=cached[5], prices=prices)
-    cells, facts = _update(repo, store, refs, prices, cached)
+    cells, facts = _update(repo, recovery, refs, prices, cached)
     if live:
         cells, facts = _with_live(cells, facts, live)
     if filtered:
@@ -100,12 +101,18 @@ def refresh(repo: git.Repo) -> None:
         return
     refs = git.ref_snapshot(repo, REF_PREFIX)
     if cached[1] != refs:
-        from agitlog.store.sessions import SessionStore
-
-        _update(repo, SessionStore.open(repo, recover=False), refs, cached[2], cached)
+        _update(repo, None, refs, cached[2], cached)
 
 
-def _update(repo: git.Repo, store: Any, refs: tuple[bytes, dict[str, str]], prices: Mapping[str, Any],
+def _store(repo: git.Repo, recovery: Any) -> Any:
+    """The session store, only when a session is to be read: the cached path never loads the typed
+    metadata (agitlog.store.models), whose dataclasses cost start-up."""
+    from agitlog.store.sessions import SessionStore
+
+    return SessionStore(repo, recovery)
+
+
+def _update(repo: git.Repo, recovery: Any, refs: tuple[bytes, dict[str, str]], prices: Mapping[str, Any],
             cached: tuple[Any, ...] | None) -> tuple[list[tuple[str, ...]], list[tuple[Any, ...]]]:
     """The cached rows brought up to the refs (only new and moved refs are read), written back."""
     cells, facts = marshal.loads(cached[5]) if cached is not None else ([], [])
@@ -119,7 +126,7 @@ def _update(repo: git.Repo, store: Any, refs: tuple[bytes, dict[str, str]], pric
             if fact[_ID] in shas and old.get(REF_PREFIX + fact[_ID]) == shas[fact[_ID]]]
     known = {facts[i][_ID] for i in kept}
     fresh = [session_row(session) for session in
-             store.sessions_at([(sid, sha) for sid, sha in shas.items() if sid not in known])]
+             _store(repo, recovery).sessions_at([(sid, sha) for sid, sha in shas.items() if sid not in known])]
     merged = _in_listing_order([(cells[i], facts[i]) for i in kept] + fresh)
     cells, facts = [row for row, _ in merged], [fact for _, fact in merged]
     _write(cache_file(repo), refs, prices, cells, facts)

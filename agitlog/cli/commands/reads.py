@@ -11,16 +11,16 @@ from agitlog.cli.pager import paged
 from agitlog.cli.shared import open_repo, team_views, views
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from agitlog import git
     from agitlog.sharing.remote_names import RemoteSessions
 
 
 def log(*, limit: int | None, status: list[str] | None, since: str | None, agent: str | None, json_out: bool,
         no_pager: bool, repo: Path | None) -> int:
-    from agitlog.query.listing import check_statuses, parse_since
-
     opened = open_repo(repo)
-    statuses, since_at = check_statuses(status or ()), parse_since(since) if since else None
+    statuses, since_at = _checked_filters(status or [], since)
     asked = _filters_text(status=status or (), agent=agent, since=since)
     if json_out or (limit is not None and limit < 1 << 62):  # whole metadata; or only the newest sessions read
         from agitlog.query.listing import session_rows
@@ -30,13 +30,23 @@ def log(*, limit: int | None, status: list[str] | None, since: str | None, agent
         with paged(enabled=not no_pager):
             views.render_log(rows, json_out=json_out, filters=asked, remote=remote)
         return 0
+    from agitlog.cli.render_log import render_log_table
     from agitlog.query.logcache import log_table
 
     table = log_table(opened, status=statuses, agent=agent, since=since_at)  # every session: the cached rows
     remote = _remote_sessions(opened) if not table.count and not asked else None
     with paged(enabled=not no_pager):
-        views.render_log_table(table, filters=asked, remote=remote)
+        render_log_table(table, filters=asked, remote=remote)
     return 0
+
+
+def _checked_filters(status: list[str], since: str | None) -> tuple[tuple[str, ...], datetime | None]:
+    """--status and --since, checked (the listing's parsers load only when one is given)."""
+    if not status and not since:
+        return (), None
+    from agitlog.query.listing import check_statuses, parse_since
+
+    return check_statuses(status), parse_since(since) if since else None
 
 
 def _filters_text(*, status: Sequence[str], agent: str | None, since: str | None) -> str:
