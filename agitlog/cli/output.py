@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from agitlog.cli import pager
 from agitlog.errors import AgitlogError
-from agitlog.escaping import CONTROL as _CONTROL, safe  # noqa: F401  (the renderers import safe from here)
+from agitlog.escaping import control_characters, safe  # noqa: F401  (the renderers import safe from here)
 
 
 def plural(count: int, word: str, words: str | None = None) -> str:
@@ -89,7 +89,7 @@ def _safe_renderable(value: Any) -> Any:
     if isinstance(value, str):
         return safe(value)
     plain = getattr(value, "plain", None)  # rich.text.Text: keep its styles when it is already clean
-    if isinstance(plain, str) and _CONTROL.search(plain):
+    if isinstance(plain, str) and control_characters().search(plain):
         from rich.text import Text
 
         return Text(safe(plain))
