@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from agitlog.query.listing import LogRow
     from agitlog.store.sessions import Session
 
-LOG_CACHE_VERSION = 1
+LOG_CACHE_VERSION = 1  # bump when a cell, a fact or the layout changes (the agitlog version alone may not)
 _TAG = (LOG_CACHE_VERSION, VERSION, tuple(sys.version_info[:2]))
 COLUMNS = ("id", "started (UTC)", "duration", "session", "status", "steps", "files", "tokens")
 _ID, _STARTED, _STATUS, _AGENT, _MODELS = range(5)  # a row's facts
