@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from agitlog.query.listing import LogRow
     from agitlog.store.sessions import Session
 
+    Row = tuple[tuple[str, ...], tuple[Any, ...]]  # (cells, facts)
+
 LOG_CACHE_VERSION = 1  # bump when a cell, a fact or the layout changes (the agitlog version alone may not)
 _TAG = (LOG_CACHE_VERSION, VERSION, tuple(sys.version_info[:2]))
 COLUMNS = ("id", "started (UTC)", "duration", "session", "status", "steps", "files", "tokens")
@@ -192,7 +194,7 @@ def usage_cost(usage: Sequence[tuple[str, int, int]], prices: Mapping[str, Mappi
     return total
 
 
-def _in_listing_order(rows: list[tuple[tuple[str, ...], tuple[Any, ...]]]) -> list[tuple[tuple[str, ...], tuple[Any, ...]]]:
+def _in_listing_order(rows: list[Row]) -> list[Row]:
     """Newest id first; ids of the same second (their first 15 characters) by exact start time, as
     the store lists them (store.sessions._by_start_time)."""
     return sorted(rows, key=lambda row: (row[1][_ID][:15], row[1][_STARTED], row[1][_ID]), reverse=True)
