@@ -174,3 +174,12 @@ def test_fetch_brings_the_cache_up_to_date(repo: Path, tmp_path: Path) -> None:
     _, refs, _, text, count, _ = marshal.loads(logcache.cache_file(where).read_bytes())
     assert refs == agit.ref_snapshot(where, "refs/agent-sessions/") and count >= 5
     assert text + "\n" == _log(clone) == _uncached(clone)
+
+
+def test_a_cold_cache_starts_from_the_metadata_cache(repo: Path) -> None:
+    agitlog("log", "--json", cwd=repo)                                 # fills the metadata cache
+    listing = _log(repo)
+    logcache.cache_file(agit.find_repo(repo)).unlink()
+    blob = git(repo, "rev-parse", "refs/agent-sessions/20260102-120000-dddddd:session.toml").strip()
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()      # its record can no longer be read...
+    assert _log(repo) == listing                                       # ...and is not read again

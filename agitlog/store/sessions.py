@@ -158,9 +158,14 @@ class SessionStore:
         return [self._session(e, None) for e in sorted(entries, key=lambda e: e.id, reverse=True)]
 
     def sessions_at(self, refs: Sequence[tuple[str, str]]) -> list[Session]:
-        """The sessions these (id, ref's commit) pairs name, as the store yields them from their refs,
-        read in one git process (the `log` cache asks for the ones it has not seen)."""
-        records = self._read_records(refs) if refs else {}
+        """The sessions these (id, ref's commit) pairs name, as the store yields them from their refs:
+        from the metadata cache, the rest read in one git process (the `log` cache asks for the ones
+        it has not seen)."""
+        from agitlog.store.metacache import known_metas
+
+        records = known_metas(self.repo, [sha for _, sha in refs]) if refs else {}
+        missing = [(session_id, sha) for session_id, sha in refs if sha not in records]
+        records.update(self._read_records(missing) if missing else {})
         return [self._session(_Entry(session_id, sha, None), records.get(sha)) for session_id, sha in refs]
 
     def get(self, session_id: str) -> Session | None:
