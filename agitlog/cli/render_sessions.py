@@ -2,21 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from agitlog.cli.output import console, echo, is_tty, plural, print_json, safe, write_text
 from agitlog.query.listing import LogRow, SessionView, StepChange
+from agitlog.query.logcache import COLUMNS, LogTable, cost_cell, log_cells, plain_table
+from agitlog.query.logcache import duration_text as _duration
 from agitlog.constants import STATUS_RUNNING
 from agitlog.store.models import SessionMeta, SessionStats
-
-if TYPE_CHECKING:
-    from agitlog.query.logcache import LogTable
-
-
-def _duration(seconds: float | None) -> str:
-    from agitlog.query.logcache import _duration as duration
-
-    return duration(seconds)
 
 
 def render_log(rows: Sequence[LogRow], *, json_out: bool, filters: str = "", remote: Any = None) -> None:
@@ -29,8 +22,6 @@ def render_log(rows: Sequence[LogRow], *, json_out: bool, filters: str = "", rem
     if not rows:
         console(stderr=True).print(_no_rows(filters, remote))
         return
-    from agitlog.query.logcache import COLUMNS, cost_cell, log_cells
-
     with_cost = any(r.cost is not None for r in rows)
     table = [log_cells(r) + ((cost_cell(r.cost),) if with_cost else ()) for r in rows]
     _print_table(COLUMNS + (("cost",) if with_cost else ()), table, status_column=4, fold_column=3, break_column=1)
@@ -82,8 +73,6 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, statu
             table.add_row(*cells)
         out.print(table)
         return
-    from agitlog.query.logcache import plain_table
-
     write_text(plain_table(headers, rows) + "\n")
 
 

@@ -157,7 +157,7 @@ def log_cells(row: LogRow) -> tuple[str, ...]:
 
     total = row.input_tokens + row.output_tokens
     return (safe(row.id, keep_newlines=False), safe(_when(row.started_at), keep_newlines=False),
-            _duration(row.duration_s), safe(row.title, keep_newlines=False),
+            duration_text(row.duration_s), safe(row.title, keep_newlines=False),
             safe(row.status if row.exit_code is None else f"{row.status} ({row.exit_code})", keep_newlines=False),
             str(row.steps), str(row.files_changed), f"{total:,}" if total else "-")
 
@@ -166,7 +166,8 @@ def _when(ts: str) -> str:
     return ts[:19].replace("T", " ") if ts else "-"
 
 
-def _duration(seconds: float | None) -> str:
+def duration_text(seconds: float | None) -> str:
+    """A duration as `log` and `show` print it: 4.2s, 3m07s, 2h05m."""
     if seconds is None:
         return "-"
     if seconds < 60:
