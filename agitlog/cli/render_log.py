@@ -2,11 +2,12 @@
 typed metadata and the listing's dataclasses: the cached text is written without them."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from agitlog.cli.output import is_tty, write_text
 
+TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
+    from typing import Any
+
     from agitlog.query.logcache import LogTable
 
 
