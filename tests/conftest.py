@@ -39,13 +39,32 @@ SLOW_FIRST = (
 )
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook, which may have named the groups already
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the SLOW_FIRST tests first (their parameters together); the rest keep collection order."""
+    """Run the SLOW_FIRST tests first (their parameters together); the rest keep collection order.
+    Then give each test of an xdist_group its group, as `--dist loadgroup` expects."""
     def rank(item: pytest.Item) -> int:
         name = item.nodeid.split("[", 1)[0]
         return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
 
     items.sort(key=rank)
+    if getattr(config.option, "loadgroup", False):
+        _name_xdist_groups(items)
+
+
+def _name_xdist_groups(items: list[pytest.Item]) -> None:
+    """pytest-xdist (3.8) groups by a "@<group>" suffix it gives the node id by setting
+    ``item._nodeid``, which pytest 9 no longer reads (the id lives in ``item._id``). Without this every
+    test was its own group, so a group's session fixture (10,000 sessions, a Phoenix server, a demo)
+    was built on both workers."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            item._id = NodeId.parse(item.nodeid + suffix)
 
 
 @pytest.fixture(autouse=True)
