@@ -1,0 +1,21 @@
+"""The full `log` table (query/logcache.py) on screen. Apart from render_sessions, which loads the
+typed metadata and the listing's dataclasses: the cached text is written without them."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agitlog.cli.output import is_tty, write_text
+
+if TYPE_CHECKING:
+    from agitlog.query.logcache import LogTable
+
+
+def render_log_table(table: LogTable, *, filters: str = "", remote: Any = None) -> None:
+    """Off a terminal the cached plain table as it is (its cells were escaped when the rows were
+    built); on a terminal, or with no rows, what render_sessions makes of it."""
+    if table.count and table.text is not None and not is_tty():
+        write_text(table.text + "\n")
+        return
+    from agitlog.cli.render_sessions import render_log_cells
+
+    render_log_cells(table, filters=filters, remote=remote)
