@@ -20,22 +20,23 @@ from helpers import git, init_repo  # noqa: E402
 # (largest first), then single tests in collection order: a slow test collected last would run alone at
 # the end while the other worker waits. Measured with `--durations`; a test missing here only runs later.
 SLOW_FIRST = (
-    "tests/llm/test_llm_run_rerun.py::test_run_records_every_call_and_rerun_replays_it",
-    "tests/test_capture.py::test_many_events_from_one_process",
-    "tests/llm/test_llm_sdks.py::test_served_recording_replaces_the_upstream",
-    "tests/test_rerun_streams.py::test_concurrent_workers_are_attributed_and_reproduce_every_time",
-    "tests/llm/test_agents_sdk_rerun.py::test_agents_sdk_with_tracing_on_reproduces",
-    "tests/agents/test_aider.py::test_aider_message_run_records_calls_commits_and_prompts",
-    "tests/llm/test_llm_frameworks.py::test_openai_agents_sdk_handoff_and_tool",
-    "tests/agents/test_import_aider.py::test_import_aider_history",
-    "tests/test_fastread.py::test_fast_and_typer_paths_print_the_same",
-    "tests/agents/test_gemini.py::test_gemini_session_reruns_offline",
-    "tests/test_rerun_code.py::test_a_recorded_session_as_a_pytest_regression_test",
-    "tests/llm/test_llm_sdks.py::test_without_injection_a_hard_coded_base_url_escapes",
     "tests/agents/test_rerun_agents.py::test_claude_code_session_reruns_sealed",
+    "tests/agents/test_gemini.py::test_gemini_session_reruns_offline",
+    "tests/llm/test_llm_run_rerun.py::test_run_records_every_call_and_rerun_replays_it",
+    "tests/llm/test_llm_frameworks.py::test_openai_agents_sdk_handoff_and_tool",
+    "tests/test_rerun_code.py::test_a_recorded_session_as_a_pytest_regression_test",
+    "tests/agents/test_rerun_agents.py::test_codex_session_reruns_sealed",
+    "tests/llm/test_agents_sdk_rerun.py::test_agents_sdk_with_tracing_on_reproduces",
+    "tests/agents/test_import_aider.py::test_import_aider_history",
+    "tests/test_rerun_streams.py::test_concurrent_workers_are_attributed_and_reproduce_every_time",
     "tests/agents/test_gemini.py::test_gemini_hooks_record_prompt_model_calls_and_tool_steps",
-    "tests/test_store.py::test_one_hostile_session_breaks_nothing_else",
-    "tests/test_snapshot.py::test_step_trees_equal_the_worktree",
+    "tests/agents/test_claude.py::test_interactive_tui_in_a_pty",
+    "tests/test_capture.py::test_many_events_from_one_process",
+    "tests/agents/test_aider.py::test_aider_message_run_records_calls_commits_and_prompts",
+    "tests/test_fastread.py::test_read_commands_start_without_typer_click_or_rich",
+    "tests/agents/test_claude.py::test_print_mode_records_each_tool_call_as_its_step",
+    "tests/llm/test_llm_sdks.py::test_served_recording_replaces_the_upstream",
+    "tests/test_fastread.py::test_fast_and_typer_paths_print_the_same",
 )
 
 
