@@ -21,7 +21,7 @@ _ON_FIRST_USE = {
     "repo": ("Repo", "find_repo", "find_repo_and_head", "head_state", "hooks_dir", "resolve_commit",
              "start_find_repo_and_head", "resolve_tree"),
     "objects": ("CommitInfo", "TreeEntry", "add_trailers", "cat_file", "cat_files", "commit_info", "hash_blob",
-                "rev_before", "commit_trailers", "commit_tree", "empty_tree", "hash_files", "ls_tree", "mktree",
+                "rev_before", "commit_trailers", "commit_tree", "empty_tree", "hash_files", "ls_tree", "ls_trees", "mktree",
                 "new_object_ids", "object_ids", "parent_commit", "rev_list", "step_blobs", "step_chain", "tree_of"),
     "refs": ("RefInfo", "delete_refs", "drop_empty_packed_refs", "is_ancestor", "iter_refs", "pack_refs",
              "packed_refs_exists", "reachable_from", "ref_shas", "ref_snapshot", "refs_containing", "refs_newest_first",
