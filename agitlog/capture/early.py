@@ -16,9 +16,18 @@ from pathlib import Path
 from agitlog import git
 from agitlog.capture.snapshot import Snapshot, Snapshotter
 from agitlog.config import Config, load_config
+from agitlog.constants import ENV_SESSION, ENV_SPAN, ENV_TRACEPARENT, FORMAT_VERSION, VERSION
 from agitlog.errors import AgitlogError
+from agitlog.redact import Redactor
+from agitlog.store.events import new_span_id, new_trace_id, utc_now
 from agitlog.store.journal import Journal, create_journal, remove_journal
+from agitlog.store.origin import mark_recorded
 from agitlog.store.records import new_session_id
+
+TYPE_CHECKING = False  # typing costs `agitlog run` milliseconds to import
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 
 class EarlyStart:
@@ -28,6 +37,8 @@ class EarlyStart:
                  lock_fd: int, snapshotter: Snapshotter) -> None:
         self.repo, self.base, self.branch, self.config = repo, base, branch, config
         self.journal, self.lock_fd, self.snapshotter = journal, lock_fd, snapshotter
+        self.meta: dict[str, Any] = {}  # set by begin() once start.json is written
+        self.redactor: Redactor | None = None
         self._shot: Snapshot | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._take, name="agitlog-step0", daemon=True)
@@ -50,13 +61,19 @@ class EarlyStart:
     def abandon(self) -> None:
         """The run stops before its session starts: wait for git to leave the journal, then remove it."""
         self._thread.join()
+        try:
+            self.journal.wait_durable()  # its rename into the journal must not race the removal
+        except AgitlogError:
+            pass
         remove_journal(self.journal)
         os.close(self.lock_fd)
 
 
-def begin(cwd: Path, command: list[str], *, located: git.Pending, status: git.Pending) -> EarlyStart:
+def begin(cwd: Path, command: list[str], *, located: git.Pending, status: git.Pending, name: str | None = None,
+          agent: str | None = None, adapter: str | None = None) -> EarlyStart:
     """Find the repository (``located``: the `git rev-parse` already started), check that the command
-    can run, open the session's journal and start step 0 from ``status`` (the scan already started)."""
+    can run, open the session's journal, start step 0 from ``status`` (the scan already started) and
+    write start.json, whose fsync then runs while the rest of agitlog imports."""
     repo, base, branch = git.find_repo_and_head(cwd, pending=located)
     find_executable(command[0], cwd)  # "command not found" before anything is written
     config = load_config(repo.root)
@@ -69,8 +86,86 @@ def begin(cwd: Path, command: list[str], *, located: git.Pending, status: git.Pe
         remove_journal(journal)
         os.close(lock_fd)
         raise
-    return EarlyStart(repo=repo, base=base, branch=branch, config=config, journal=journal, lock_fd=lock_fd,
-                      snapshotter=snapshotter)
+    early = EarlyStart(repo=repo, base=base, branch=branch, config=config, journal=journal, lock_fd=lock_fd,
+                       snapshotter=snapshotter)
+    try:
+        from agitlog.capture.adapters import choose_adapter
+
+        chosen = choose_adapter(command, adapter)
+        early.meta, early.redactor = write_start(
+            repo, journal, config=config, base=base, branch=branch, command=command, cwd=cwd, name=name, agent=agent,
+            env=os.environ, extra_meta={"adapter": {"name": chosen.name}} if chosen is not None else None)
+    except BaseException:
+        early.abandon()
+        raise
+    return early
+
+
+def write_start(repo: git.Repo, journal: Journal, *, config: Config, base: str | None, branch: str | None,
+                command: Sequence[str], cwd: Path, name: str | None, agent: str | None, env: Mapping[str, str],
+                extra_meta: Mapping[str, Any] | None) -> tuple[dict[str, Any], Redactor]:
+    """The session's metadata, redacted, written to start.json (its fsync and rename on a thread:
+    ``journal.wait_durable()`` before the child starts), and the redactor for its events."""
+    redactor = Redactor(config.redact_patterns)  # patterns compile on first use: nothing to wait for
+    meta = _start_meta(journal.session_id, repo=repo, base=base, branch=branch, command=command, cwd=cwd,
+                       name=name, agent=agent, env=env)
+    meta.update(extra_meta or {})
+    meta = redact_meta(meta, redactor)
+    mark_recorded(repo.state_dir, journal.session_id, meta["command"])  # as stored: rerun trusts what this clone ran
+    journal.write_start(meta)
+    return meta, redactor
+
+
+_META_SAFE = frozenset({"format", "id", "started_at", "host", "user", "pid", "agitlog_version", "trace_id",
+                        "root_span", "parent_span", "parent_session", "status"})
+
+
+def redact_meta(meta: dict[str, Any], redactor: Any) -> dict[str, Any]:
+    """Session metadata with secrets replaced, before it reaches start.json, session.toml, commit
+    subjects and caches: agents are often started with `--api-key ...` (issue 11). Fields agitlog
+    itself generates are kept as they are; everything the user or the command chose (argv, name,
+    cwd, environment variable names, extra fields) is redacted."""
+    return {key: value if key in _META_SAFE else redactor.redact_value(value) for key, value in meta.items()}
+
+
+def _start_meta(session_id: str, *, repo: git.Repo, base: str | None, branch: str | None, command: Sequence[str],
+                cwd: Path, name: str | None, agent: str | None, env: Mapping[str, str]) -> dict[str, Any]:
+    trace_id, parent_span = _trace_parent(env)
+    rel_cwd = os.path.relpath(cwd.resolve(), repo.root.resolve())
+    return {
+        "format": FORMAT_VERSION, "id": session_id, "name": name, "agent": agent or "main",
+        "command": list(command), "cwd": "." if rel_cwd == "." else rel_cwd.replace(os.sep, "/"),
+        "started_at": utc_now(), "host": os.uname().nodename, "user": _user(), "pid": os.getpid(),
+        "agitlog_version": VERSION, "trace_id": trace_id, "root_span": new_span_id(),
+        "parent_span": parent_span, "parent_session": env.get(ENV_SESSION) or None,
+        "env_names": sorted(env),
+        "git": {"base_commit": base, "branch": branch,
+                "worktree": "linked" if repo.git_dir != repo.common_dir else "main"},
+        "status": "running",
+    }
+
+
+def _user() -> str | None:
+    """getpass.getuser() without importing getpass (it loads termios and more, on run's start-up)."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        return None
+
+
+def _trace_parent(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """Honour W3C ``TRACEPARENT`` (version-trace-parent-flags) and a parent run's span."""
+    parts = env.get(ENV_TRACEPARENT, "").strip().split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
+        return parts[1].lower(), parts[2].lower()
+    return new_trace_id(), env.get(ENV_SPAN) or None
+
+
 
 
 def create_unique_journal(repo: git.Repo) -> tuple[Journal, int]:

@@ -8,18 +8,13 @@ from pathlib import Path
 
 from agitlog import git
 from agitlog.config import Config, load_config
-from agitlog.constants import (
-    ENV_SPAN, ENV_SESSION, ENV_TRACEPARENT, FORMAT_VERSION, VERSION,
-)
-from agitlog.store.events import new_span_id, new_trace_id, utc_now
+from agitlog.store.events import utc_now
 from agitlog.store.faults import crash_point
 from agitlog.store.journal import Journal
-from agitlog.store.origin import mark_recorded
 from agitlog.store.recovery import finalize
-from agitlog.redact import Redactor
 from agitlog.store.records import session_ref
 from agitlog.capture.recorder import Recorder
-from agitlog.capture.early import EarlyStart, create_unique_journal
+from agitlog.capture.early import EarlyStart, create_unique_journal, write_start
 from agitlog.capture.snapshot import Snapshotter
 from agitlog.datatypes import datatype
 
@@ -76,15 +71,13 @@ def start_session(
         snapshotter = Snapshotter(repo, index_file=journal.index_file, config=config)
         snapshotter.seed()
         snapshotter.prefetch(first_status)
-    redactor = Redactor(config.redact_patterns)  # patterns compile on first use: nothing to wait for
-    env = os.environ if env is None else env
-    base, branch = head or git.head_state(repo)
-    meta = _start_meta(journal.session_id, repo=repo, base=base, branch=branch, command=command, cwd=cwd,
-                       name=name, agent=agent, env=env)
-    meta.update(extra_meta or {})
-    meta = redact_meta(meta, redactor)
-    mark_recorded(repo.state_dir, journal.session_id, meta["command"])  # as stored: rerun trusts what this clone ran
-    journal.write_start(meta)  # its fsync (milliseconds on some disks) runs while git writes step 0's tree
+    if early is not None:
+        meta, redactor = early.meta, early.redactor  # start.json written (and being fsynced) already
+    else:
+        base, branch = head or git.head_state(repo)
+        meta, redactor = write_start(repo, journal, config=config, base=base, branch=branch, command=command, cwd=cwd,
+                                     name=name, agent=agent, env=os.environ if env is None else env,
+                                     extra_meta=extra_meta)
     step0 = early.step0() if early is not None else snapshotter.take()
     recorder = Recorder(repo=repo, config=config, journal=journal, meta=meta, redactor=redactor,
                         snapshotter=snapshotter)
@@ -94,56 +87,6 @@ def start_session(
     journal.wait_durable()  # before the child starts: a session's start is never lost
     return LiveSession(repo=repo, config=config, journal=journal, recorder=recorder, meta=meta,
                        lock_fd=lock_fd, started=time.monotonic())
-
-
-_META_SAFE = frozenset({"format", "id", "started_at", "host", "user", "pid", "agitlog_version", "trace_id",
-                        "root_span", "parent_span", "parent_session", "status"})
-
-
-def redact_meta(meta: dict[str, Any], redactor: Any) -> dict[str, Any]:
-    """Session metadata with secrets replaced, before it reaches start.json, session.toml, commit
-    subjects and caches: agents are often started with `--api-key ...` (issue 11). Fields agitlog
-    itself generates are kept as they are; everything the user or the command chose (argv, name,
-    cwd, environment variable names, extra fields) is redacted."""
-    return {key: value if key in _META_SAFE else redactor.redact_value(value) for key, value in meta.items()}
-
-
-def _start_meta(session_id: str, *, repo: git.Repo, base: str | None, branch: str | None, command: Sequence[str],
-                cwd: Path, name: str | None, agent: str | None, env: Mapping[str, str]) -> dict[str, Any]:
-    trace_id, parent_span = _trace_parent(env)
-    rel_cwd = os.path.relpath(cwd.resolve(), repo.root.resolve())
-    return {
-        "format": FORMAT_VERSION, "id": session_id, "name": name, "agent": agent or "main",
-        "command": list(command), "cwd": "." if rel_cwd == "." else rel_cwd.replace(os.sep, "/"),
-        "started_at": utc_now(), "host": os.uname().nodename, "user": _user(), "pid": os.getpid(),
-        "agitlog_version": VERSION, "trace_id": trace_id, "root_span": new_span_id(),
-        "parent_span": parent_span, "parent_session": env.get(ENV_SESSION) or None,
-        "env_names": sorted(env),
-        "git": {"base_commit": base, "branch": branch,
-                "worktree": "linked" if repo.git_dir != repo.common_dir else "main"},
-        "status": "running",
-    }
-
-
-def _user() -> str | None:
-    """getpass.getuser() without importing getpass (it loads termios and more, on run's start-up)."""
-    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
-        if os.environ.get(name):
-            return os.environ[name]
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError, OSError):
-        return None
-
-
-def _trace_parent(env: Mapping[str, str]) -> tuple[str, str | None]:
-    """Honour W3C ``TRACEPARENT`` (version-trace-parent-flags) and a parent run's span."""
-    parts = env.get(ENV_TRACEPARENT, "").strip().split("-")
-    if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
-        return parts[1].lower(), parts[2].lower()
-    return new_trace_id(), env.get(ENV_SPAN) or None
 
 
 def _start_event_data(meta: dict[str, Any]) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def run_recorded(
     try:
         executable = find_executable(command[0], _program_cwd(command[0], cwd, program_dir))
         chosen = choose_adapter(command, adapter)
-        if chosen is not None:
+        if chosen is not None:  # (an early start wrote it into start.json already)
             extra_meta = {**(extra_meta or {}), "adapter": {"name": chosen.name}}
         recover_sessions(repo)
     except BaseException:

@@ -83,7 +83,9 @@ def run_command(args: list[str]) -> int:
     if located is not None and first_status is not None:
         from agitlog.capture.early import begin
 
-        early = begin(cwd, command, located=located, status=first_status)  # step 0 goes on on a thread
+        # The journal opens, start.json is written and step 0 goes on on a thread while the rest imports.
+        early = begin(cwd, command, located=located, status=first_status, name=options["name"],  # type: ignore[arg-type]
+                      agent=options["agent"], adapter=options["adapter"])  # type: ignore[arg-type]
     from agitlog.capture.runner import run_recorded  # imported while git writes step 0
 
     result = run_recorded(
