@@ -3,6 +3,7 @@ that escapes the directory, even from a crafted session."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -43,6 +44,19 @@ def test_checkout_worktree_is_detached_and_leaves_user_alone(repo: Path, tmp_pat
     assert git(target, "symbolic-ref", "-q", "HEAD", check=False) == ""  # detached
     after = user_state(repo)
     assert after == before  # HEAD, index, branches, worktree: untouched (the new worktree is not a ref)
+
+
+def test_checkout_again_where_the_user_deleted_an_earlier_worktree(repo: Path, tmp_path: Path) -> None:
+    """`rm -rf` leaves git's record of the worktree behind ("missing but already registered"); checking
+    out into the same path again must work, not stop on git's error."""
+    assert run_python_agent(repo, EDITS).returncode == 0
+    steps = _steps(repo)
+    target = tmp_path / "at-step-1"
+    assert agitlog("checkout", "--step", "1", str(target), cwd=repo).returncode == 0
+    shutil.rmtree(target)
+    proc = agitlog("checkout", "--step", "2", str(target), cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert git(target, "rev-parse", "HEAD").strip() == steps[2]
 
 
 def test_checkout_export_writes_modes_and_symlinks(repo: Path, tmp_path: Path) -> None:

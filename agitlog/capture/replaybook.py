@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from agitlog.jsondiff import FieldChange, describe_changes, json_changes, parse_or_text
+from agitlog.store.events import marked_caller_stream
 
 DIVERGENCE_POLICIES = ("fail", "live", "nearest")
 
@@ -225,7 +226,7 @@ def build_book(
 def _stream(request: dict[str, Any]) -> str | None:
     caller = request.get("caller")
     stream = caller.get("stream") if isinstance(caller, dict) else None
-    return stream if isinstance(stream, str) else None
+    return marked_caller_stream(stream) if isinstance(stream, str) else None
 
 
 def _recorded_calls(events: list[dict[str, Any]], kind: str, *, load_bodies: Callable[[list[str]], dict[str, bytes]],

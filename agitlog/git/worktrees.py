@@ -11,8 +11,11 @@ from agitlog.git.repo import Repo
 
 
 def add_worktree(repo: Repo, path: Path, commit: str) -> None:
-    """A detached worktree of ``commit`` at ``path``; the user's hooks are not run for it."""
-    git(repo.root, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet", str(path), commit)
+    """A detached worktree of ``commit`` at ``path`` (new or empty); the user's hooks are not run for it.
+    ``--force`` lets git reuse the path of an earlier worktree the user deleted with ``rm -rf`` (git
+    still lists it, "missing but already registered"); callers have made sure ``path`` holds nothing."""
+    git(repo.root, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--force", "--detach", "--quiet", str(path),
+        commit)
 
 
 def remove_worktree(repo: Repo, path: Path) -> None:

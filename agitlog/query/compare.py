@@ -8,6 +8,7 @@ from agitlog import git
 from agitlog.constants import VOLATILE_REQUEST_FIELDS, VOLATILE_REQUEST_PATHS
 from agitlog.datatypes import datatype, field
 from agitlog.jsondiff import FieldChange, json_changes, without_paths, without_volatile_text
+from agitlog.store.events import marked_caller_stream
 from agitlog.store.models import ForkInfo
 from agitlog.store.sessions import Session, SessionStore
 
@@ -210,7 +211,7 @@ def first_difference(events_a: list[dict[str, Any]], events_b: list[dict[str, An
 def _lanes(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Events by the process that produced them, keyed the same way in every run of the session:
     agent and calling arguments (from the proxy's attribution), else agent and order of appearance."""
-    streams = {e.get("pid"): e["data"]["caller"]["stream"] for e in events
+    streams = {e.get("pid"): marked_caller_stream(e["data"]["caller"]["stream"]) for e in events
                if e.get("type") == "llm.request" and isinstance((e.get("data") or {}).get("caller"), dict)
                and isinstance(e["data"]["caller"].get("stream"), str)}
     seen: dict[str, dict[Any, int]] = {}

@@ -130,3 +130,39 @@ def matches_type(event: dict[str, Any], types: Iterable[str]) -> bool:
     """``--type llm`` matches llm.request and llm.response; ``--type tool.call`` only itself."""
     kind = event.get("type", "")
     return any(kind == t or kind.startswith(t + ".") for t in types)
+
+
+
+def marked_caller_stream(stream: str) -> str:
+    """A caller's ``stream`` (``llm.request`` ``data.caller``) with this agitlog's interpreter and
+    package path written as ``<agitlog-python>`` and ``<agitlog-package>``: an adapter puts its hook
+    command (``python -S -c ... <package>``) on the agent's command line, and the same interpreter
+    has several names (``.venv/bin/python``, ``python3``: `agitlog` runs under its console script's,
+    `python -m agitlog` under the one typed). Every name in the interpreter's directory for the same
+    file is marked. Applied when recording, and to what older recordings hold when a rerun or a
+    comparison reads them."""
+    for own, mark in _own_paths():
+        stream = re.sub(re.escape(own) + r"(?![\w.+-])", mark, stream)  # a whole path, not a longer name's front
+    return stream
+
+
+_OWN_PATHS: list[tuple[str, str]] = []
+
+
+def _own_paths() -> list[tuple[str, str]]:
+    """(path, mark) for this interpreter's names and this package, longest first; found once."""
+    if not _OWN_PATHS:
+        import sys
+
+        names = {sys.executable} if sys.executable else set()
+        if sys.executable:
+            real, folder = os.path.realpath(sys.executable), os.path.dirname(sys.executable)
+            try:
+                names |= {entry.path for entry in os.scandir(folder) if entry.name.startswith("python")
+                          and os.path.realpath(entry.path) == real}
+            except OSError:
+                pass
+        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        found = [(name, "<agitlog-python>") for name in names] + [(package, "<agitlog-package>")]
+        _OWN_PATHS.extend(sorted(found, key=lambda pair: -len(pair[0])))
+    return _OWN_PATHS

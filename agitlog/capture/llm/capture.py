@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from agitlog.capture.llm.encoding import decode_content
 from agitlog.capture.llm.proxy import LLMEditedRequest, LLMProxy, LLMReply, LLMRequest, LLMResult
 from agitlog.capture.llm.streams import redact_event_stream
+from agitlog.store.events import marked_caller_stream
 
 if TYPE_CHECKING:
     from agitlog.capture.llm.callers import CallerFinder
@@ -153,11 +154,12 @@ class LLMCapture:
 
     def _stream_key(self, caller: Any) -> str:
         """The caller's stream, without what differs in every run: agitlog's own addresses, which an
-        adapter may have passed on the agent's command line (Codex's provider override)."""
+        adapter may have passed on the agent's command line (Codex's provider override), and its
+        interpreter and package path (its hook command there)."""
         stream = str(caller.stream)
         for run_specific in (self.proxy.root_url, f"127.0.0.1:{self.proxy.port}"):
             stream = stream.replace(run_specific, "<agitlog-proxy>")
-        return stream
+        return marked_caller_stream(stream)
 
     def _replayed_http(self, request: LLMRequest) -> LLMReply | None:
         """Non-model traffic in a rerun: the recorded answer to the same method and path, else an
