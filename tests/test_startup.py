@@ -19,9 +19,11 @@ HEAVY = ("typer", "click", "rich", "typing", "dataclasses", "agitlog.capture.sdk
 # What a read command must not load (issue 9: start in <= 60 ms). typing (3-4 ms) and dataclasses
 # (with inspect, ast, dis, tokenize: 7 ms, and every @dataclass compiles its methods) are what
 # agitlog.datatypes and the TYPE_CHECKING imports keep away; tomllib (5 ms, it loads typing) is what
-# store.metatoml keeps away; the CLI framework and the recorder are never a reader's business.
-READ_HEAVY = ("typer", "click", "rich", "typing", "dataclasses", "inspect", "ast", "tomllib", "string",
-              "agitlog.capture.sdk", "agitlog.capture.recorder", "agitlog.capture.runner", "unidiff")
+# store.metatoml keeps away; subprocess (2 ms) git/process.py's posix_spawn; the CLI framework and the
+# recorder are never a reader's business.
+READ_HEAVY = ("typer", "click", "rich", "typing", "dataclasses", "inspect", "ast", "tomllib", "string", "subprocess",
+              "agitlog.capture.sdk", "agitlog.capture.recorder", "agitlog.capture.runner", "unidiff",
+              "agitlog.store.journal", "agitlog.store.recovery")  # no journal, nothing to recover: not loaded
 
 
 def _loaded_after(args: list[str], *, cwd: Path, env: dict[str, str] | None = None,
