@@ -4,7 +4,8 @@ Targets (issue 10, item 4):
 - `agitlog log -n 20` with 50,000 sessions <= 2x packed `git for-each-ref`, on the first call (no
   metadata cache) and on every later one: the store reads only the newest sessions' metadata;
 - `agitlog log` (every session) with 10,000 sessions <= 10x packed `git for-each-ref`, with a warm
-  metadata cache (the first, cold run that builds it is printed too).
+  cache of its rows (the first, cold run that builds it is printed too); the two are timed in
+  turn, so the machine's load reaches both alike.
 Also printed: loose refs, and the interpreter's own start-up (`agitlog version`), the floor any
 command pays.
 
@@ -13,9 +14,12 @@ command pays.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import statistics
 import time
 from pathlib import Path
+from typing import Callable
 
 from _common import AGITLOG, cleanup, report_rows, run, scratch_repo, timed
 from gen_sessions import generate
@@ -27,6 +31,20 @@ def _for_each_ref(repo: Path) -> bytes:
 
 def _drop_cache(repo: Path) -> None:
     shutil.rmtree(repo / ".git" / "agitlog" / "cache", ignore_errors=True)
+
+
+def _interleaved(first: Callable[[], object], second: Callable[[], object], *, runs: int = 15
+                 ) -> tuple[float, float]:
+    """Median wall times of ``first`` and ``second`` run in turn (after one warm-up each), so a
+    change in the machine's load reaches both alike."""
+    first(), second()
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(runs):
+        for fn, out in ((first, samples[0]), (second, samples[1])):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def bench_full(sessions: int) -> list[tuple[str, float, str, float]]:
@@ -41,8 +59,7 @@ def bench_full(sessions: int) -> list[tuple[str, float, str, float]]:
     loose_log = timed(lambda: run(repo, AGITLOG, "log"))
     run(repo, "git", "pack-refs", "--all", "--prune")
     time.sleep(2.5)  # as a user would: not within git's racy-timestamp window of the refs changing
-    packed_git = timed(lambda: _for_each_ref(repo))
-    packed_log = timed(lambda: run(repo, AGITLOG, "log"))
+    packed_git, packed_log = _interleaved(lambda: _for_each_ref(repo), lambda: run(repo, AGITLOG, "log"))
     startup = timed(lambda: run(repo, AGITLOG, "version"))
     print(f"{sessions} sessions; first `agitlog log` (builds the cache): {cold:.2f} s "
           f"({cold / packed_git:.1f}x packed for-each-ref)")
@@ -87,6 +104,7 @@ def main() -> None:
     report_rows(rows)
     print("targets: log -n 20 at 50,000 sessions <= 2.0x packed for-each-ref (first and later calls); "
           "log at 10,000 sessions <= 10.0x")
+    print("load average (1, 5, 15 min): " + ", ".join(f"{load:.2f}" for load in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,14 @@ def test_log_lists_every_session_newest_first(big_repo: tuple[Path, list[str]]) 
     assert shown["session"]["id"] == ids[1234] and len(shown["events"]) == 4
 
 
+def test_full_log_prints_what_the_uncached_listing_prints(big_repo: tuple[Path, list[str]]) -> None:
+    repo, ids = big_repo
+    cold = agitlog("log", cwd=repo).stdout                   # builds the cache of rows
+    assert cold.count("\n") == COUNT + 1 and cold.splitlines()[1].startswith(ids[-1])
+    assert agitlog("log", cwd=repo).stdout == cold           # straight from the cache
+    assert agitlog("log", "-n", str(COUNT), cwd=repo).stdout == cold  # the store, session by session
+
+
 def test_search_and_hook_over_every_session(big_repo: tuple[Path, list[str]]) -> None:
     repo, ids = big_repo
     proc = agitlog("search", "overdue_invoices", "--json", "--limit", "0", cwd=repo)

@@ -13,29 +13,11 @@ from pathlib import Path
 
 from agitlog.cli import pager
 from agitlog.errors import AgitlogError
+from agitlog.escaping import control_characters, safe  # noqa: F401  (the renderers import safe from here)
 
 TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
     from typing import Any, Iterable
-
-# Also lone surrogates: bytes of a file name that were not UTF-8 (surrogateescape) cannot be printed.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def safe(text: Any, *, keep_newlines: bool = True) -> str:
-    """Text with every terminal control character (ESC, CSI, bidi overrides...) shown as an escape."""
-    text = str(text)
-    if text.isascii() and text.isprintable():  # most cells: nothing to escape (and no newline or tab)
-        return text
-    escaped = _CONTROL.sub(lambda m: _escape_char(m.group()), text)
-    return escaped if keep_newlines else escaped.replace("\n", "\\n").replace("\t", " ")
-
-
-def _escape_char(ch: str) -> str:
-    code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as surrogateescape keeps it: show the byte
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def plural(count: int, word: str, words: str | None = None) -> str:
@@ -110,7 +92,7 @@ def _safe_renderable(value: Any) -> Any:
     if isinstance(value, str):
         return safe(value)
     plain = getattr(value, "plain", None)  # rich.text.Text: keep its styles when it is already clean
-    if isinstance(plain, str) and _CONTROL.search(plain):
+    if isinstance(plain, str) and control_characters().search(plain):
         from rich.text import Text
 
         return Text(safe(plain))
@@ -120,6 +102,11 @@ def _safe_renderable(value: Any) -> Any:
 def echo(text: str = "", *, stderr: bool = False) -> None:
     """One line of plain text, escaped (the print() of the renderers)."""
     (sys.stderr if stderr else sys.stdout).write(safe(text) + "\n")
+
+
+def write_text(text: str) -> None:
+    """Text whose every recorded field was escaped when it was built (the `log` table), as it is."""
+    sys.stdout.write(text)
 
 
 def write_lines(lines: Iterable[str]) -> None:

@@ -1,44 +1,17 @@
 """How command results look: rich tables on a terminal, plain aligned text in pipes, JSON on request."""
 from __future__ import annotations
 
-from agitlog.cli.output import console, echo, is_tty, plural, print_json, safe
+from agitlog.cli.output import console, echo, is_tty, plural, print_json, safe, write_text
 from agitlog.datatypes import field_names
 from agitlog.query.listing import LogRow, SessionView, StepChange
+from agitlog.query.logcache import COLUMNS, LogTable, cost_cell, log_cells, plain_table
+from agitlog.query.logcache import duration_text as _duration
 from agitlog.constants import STATUS_RUNNING
 from agitlog.store.models import SessionMeta, SessionStats
 
 TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
     from typing import Any, Sequence
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _tokens(row: LogRow) -> str:
-    total = row.input_tokens + row.output_tokens
-    return f"{total:,}" if total else "-"
-
-
-def _status(row: LogRow) -> str:
-    return row.status if row.exit_code is None else f"{row.status} ({row.exit_code})"
-
-
-def _when(ts: str) -> str:
-    return ts[:19].replace("T", " ") if ts else "-"
-
-
-LOG_COLUMNS = ("id", "started (UTC)", "duration", "session", "status", "steps", "files", "tokens")
-
-
-def _cost(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 def render_log(rows: Sequence[LogRow], *, json_out: bool, filters: str = "", remote: Any = None) -> None:
@@ -48,15 +21,21 @@ def render_log(rows: Sequence[LogRow], *, json_out: bool, filters: str = "", rem
         print_json([{name: getattr(row, name) for name in names} | ({"damage": row.damage} if row.damage else {})
                     | {"meta": row.meta.to_dict()} for row in rows])
         return
-    with_cost = any(r.cost is not None for r in rows)
-    table = [(r.id, _when(r.started_at), _duration(r.duration_s), safe(r.title, keep_newlines=False), _status(r),
-              str(r.steps), str(r.files_changed), _tokens(r)) + ((_cost(r.cost),) if with_cost else ())
-             for r in rows]
     if not rows:
         console(stderr=True).print(_no_rows(filters, remote))
         return
-    _print_table(LOG_COLUMNS + (("cost",) if with_cost else ()), table, status_column=4, fold_column=3,
-                 break_column=1)
+    with_cost = any(r.cost is not None for r in rows)
+    table = [log_cells(r) + ((cost_cell(r.cost),) if with_cost else ()) for r in rows]
+    _print_table(COLUMNS + (("cost",) if with_cost else ()), table, status_column=4, fold_column=3, break_column=1)
+
+
+def render_log_cells(table: LogTable, *, filters: str = "", remote: Any = None) -> None:
+    """The full log table (query.logcache): its cells are escaped already."""
+    if not table.count:
+        console(stderr=True).print(_no_rows(filters, remote))
+        return
+    headers, rows = table.table()
+    _print_table(headers, rows, status_column=4, fold_column=3, break_column=1)
 
 
 def _no_rows(filters: str, remote: Any) -> str:
@@ -96,9 +75,7 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, statu
             table.add_row(*cells)
         out.print(table)
         return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in [headers, *rows]]
-    echo("\n".join(lines))
+    write_text(plain_table(headers, rows) + "\n")
 
 
 def _table_fit(widths: Sequence[int], fold: int | None, brk: int | None, width: int) -> tuple[int, bool]:

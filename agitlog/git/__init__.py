@@ -16,7 +16,7 @@ from agitlog.git.objects import (  # noqa: F401
     CommitInfo, TreeEntry, add_trailers, cat_file, cat_files, commit_info, hash_blob, rev_before, commit_trailers, commit_tree, empty_tree, hash_files, ls_tree, mktree, new_object_ids, object_ids, parent_commit, rev_list, step_blobs, step_chain, tree_of,
 )
 from agitlog.git.refs import (  # noqa: F401
-    RefInfo, delete_refs, drop_empty_packed_refs, is_ancestor, iter_refs, pack_refs, packed_refs_exists, reachable_from, ref_shas, refs_containing, refs_newest_first, update_ref, update_refs,
+    RefInfo, delete_refs, drop_empty_packed_refs, is_ancestor, iter_refs, pack_refs, packed_refs_exists, reachable_from, ref_shas, ref_snapshot, refs_containing, refs_newest_first, snapshot_shas, update_ref, update_refs,
 )
 
 TYPE_CHECKING = False

@@ -60,6 +60,30 @@ def _ref_shas_from_files(repo: Repo, prefix: str) -> dict[str, str] | None:
     return refs
 
 
+def ref_snapshot(repo: Repo, prefix: str) -> tuple[bytes, dict[str, str]]:
+    """The refs under ``prefix`` as a value that is equal exactly when they are the same: the
+    packed-refs lines under it (bytes, as the file holds them) and the loose refs (name -> sha).
+    Read with no process; compared by content, so no timestamp can make a moved ref look unmoved.
+    ``snapshot_shas`` turns it into name -> sha."""
+    files = _ref_files(repo, prefix.rstrip("/") + "/")
+    if files is None:  # reftable or something unexpected: ask git, and keep what it says
+        return b"", ref_shas(repo, prefix)
+    packed, loose = files
+    return packed.block(), loose
+
+
+def snapshot_shas(snapshot: tuple[bytes, dict[str, str]]) -> dict[str, str]:
+    """refname -> object id of a ``ref_snapshot`` (loose refs override their packed copies)."""
+    block, loose = snapshot
+    refs = {}
+    if block:
+        for line in block.split(b"\n"):
+            sha, _, name = line.partition(b" ")
+            refs[name.decode("utf-8", "surrogateescape")] = sha.decode()
+    refs.update(loose)
+    return refs
+
+
 def refs_newest_first(repo: Repo, prefix: str) -> Iterator[tuple[str, str]]:
     """(refname, object id) of the refs under ``prefix``, in descending name order, produced lazily:
     session ids sort by time, so the newest N sessions cost N lines, not a listing of every ref."""
@@ -146,6 +170,10 @@ class _PackedRefs:
         lines = sorted((line for line in block.split(b"\n") if line.partition(b" ")[2].startswith(prefix)),
                        key=lambda line: line.partition(b" ")[2])
         return cls(b"", lines)
+
+    def block(self) -> bytes:
+        """The lines, newline-separated, in name order."""
+        return b"\n".join(self._sorted) if self._sorted is not None else self._block
 
     def lines(self) -> list[bytes]:
         if self._sorted is not None:

@@ -68,16 +68,9 @@ def session_cost(meta: SessionMeta, prices: dict[str, dict[str, float]]) -> floa
 
 
 def models_cost(models: Mapping[str, ModelUsage], prices: dict[str, dict[str, float]]) -> float | None:
-    if not prices or not models:
-        return None
-    total = 0.0
-    for model, usage in models.items():
-        price = prices.get(model)
-        if price is None:
-            return None
-        total += (usage.input_tokens * float(price.get("input", 0))
-                  + usage.output_tokens * float(price.get("output", 0))) / 1_000_000
-    return total
+    from agitlog.query.logcache import usage_cost
+
+    return usage_cost(tuple((model, u.input_tokens, u.output_tokens) for model, u in models.items()), prices)
 
 
 def session_rows(
@@ -93,7 +86,7 @@ def session_rows(
     limit = None if limit is not None and limit >= 1 << 62 else limit  # more than any repository holds: all
     sessions = store.list(limit=limit, status=status, agent=agent, since=since)
     prices = _prices(repo) if sessions else {}
-    return [_row(session, prices) for session in sessions]
+    return [log_row(session, prices) for session in sessions]
 
 
 def _prices(repo: git.Repo) -> dict[str, dict[str, float]]:
@@ -102,7 +95,8 @@ def _prices(repo: git.Repo) -> dict[str, dict[str, float]]:
     return load_config(repo.root).prices
 
 
-def _row(session: Session, prices: dict[str, dict[str, float]]) -> LogRow:
+def log_row(session: Session, prices: dict[str, dict[str, float]]) -> LogRow:
+    """A session's `log` row, priced with ``prices`` (the config's price table)."""
     meta = session.meta
     stats = meta.stats
     return LogRow(

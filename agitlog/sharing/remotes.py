@@ -155,6 +155,9 @@ def _indexed(repo: git.Repo, result: FetchResult) -> FetchResult:
         git.pack_refs(repo)  # fetch writes one loose file per ref; thousands of them slow every ref read
     if result.new or result.updated:
         links.load_links(repo)  # read the new sessions now, not during the next `git commit`
+        from agitlog.query.logcache import refresh
+
+        refresh(repo)  # ... and the rows of the full `log`, not during the next one
         from agitlog.query.search import update_index  # sqlite3: only a fetch that brought sessions pays
 
         update_index(repo)  # ... and index them now, not during the first `agitlog search`

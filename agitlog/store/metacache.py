@@ -47,6 +47,18 @@ def cached_metas(repo: git.Repo, commits: Sequence[tuple[str, str]], *, read: Re
     return out
 
 
+def known_metas(repo: git.Repo, shas: Sequence[str]) -> dict[str, tuple[str, SessionMeta | None]]:
+    """What the cache already holds of ``shas`` (sha -> (Agitlog-Kind, metadata)); reads nothing
+    else and writes nothing (the `log` cache asks it before reading records)."""
+    cached = _read(cache_file(repo))
+    out = {}
+    for sha in shas:
+        if sha in cached:
+            kind, row = cached[sha]
+            out[sha] = (kind, SessionMeta.from_row(row) if row is not None else None)
+    return out
+
+
 def _compact(value: Any) -> Any:
     """The same row with every string in it interned: sessions repeat the same agents, hosts and
     environment names, and marshal writes a shared string once, then references."""

@@ -180,6 +180,17 @@ class SessionStore:
         entries = [_Entry(j.session_id, None, j) for j in _readable_journals(self.repo)]
         return [self._session(e, None) for e in sorted(entries, key=lambda e: e.id, reverse=True)]
 
+    def sessions_at(self, refs: Sequence[tuple[str, str]]) -> list[Session]:
+        """The sessions these (id, ref's commit) pairs name, as the store yields them from their refs:
+        from the metadata cache, the rest read in one git process (the `log` cache asks for the ones
+        it has not seen)."""
+        from agitlog.store.metacache import known_metas
+
+        records = known_metas(self.repo, [sha for _, sha in refs]) if refs else {}
+        missing = [(session_id, sha) for session_id, sha in refs if sha not in records]
+        records.update(self._read_records(missing) if missing else {})
+        return [self._session(_Entry(session_id, sha, None), records.get(sha)) for session_id, sha in refs]
+
     def get(self, session_id: str) -> Session | None:
         """The session with exactly this id, or None."""
         matches = [e for e in self._index() if e.id == session_id]
@@ -408,14 +419,15 @@ def _wanted(session: Session, *, status: Sequence[str], agent: str | None, since
         return False
     if originals_only and session.is_rerun:
         return False
-    return not since or _started(meta) >= since
+    return not since or started_time(meta.started_at) >= since
 
 
-def _started(meta: SessionMeta) -> datetime:
+def started_time(started_at: str) -> datetime:
+    """A session's started_at as a time (the earliest there is when it has none or it cannot be read)."""
     from agitlog.store.events import parse_ts
 
     try:
-        return parse_ts(meta.started_at)
+        return parse_ts(started_at)
     except ValueError:
         return datetime.min.replace(tzinfo=timezone.utc)
 

@@ -11,23 +11,43 @@ from agitlog.cli.shared import open_repo, team_views, views
 
 TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import Sequence
+
     from agitlog import git
     from agitlog.sharing.remote_names import RemoteSessions
 
 
 def log(*, limit: int | None, status: list[str] | None, since: str | None, agent: str | None, json_out: bool,
         no_pager: bool, repo: Path | None) -> int:
-    from agitlog.query.listing import check_statuses, parse_since, session_rows
-
     opened = open_repo(repo)
-    rows = session_rows(opened, limit=limit, status=check_statuses(status or ()), agent=agent,
-                        since=parse_since(since) if since else None)
+    statuses, since_at = _checked_filters(status or [], since)
     asked = _filters_text(status=status or (), agent=agent, since=since)
-    remote = _remote_sessions(opened) if not rows and not asked and not json_out else None
+    if json_out or (limit is not None and limit < 1 << 62):  # whole metadata; or only the newest sessions read
+        from agitlog.query.listing import session_rows
+
+        rows = session_rows(opened, limit=limit, status=statuses, agent=agent, since=since_at)
+        remote = _remote_sessions(opened) if not rows and not asked and not json_out else None
+        with paged(enabled=not no_pager):
+            views.render_log(rows, json_out=json_out, filters=asked, remote=remote)
+        return 0
+    from agitlog.cli.render_log import render_log_table
+    from agitlog.query.logcache import log_table
+
+    table = log_table(opened, status=statuses, agent=agent, since=since_at)  # every session: the cached rows
+    remote = _remote_sessions(opened) if not table.count and not asked else None
     with paged(enabled=not no_pager):
-        views.render_log(rows, json_out=json_out, filters=asked, remote=remote)
+        render_log_table(table, filters=asked, remote=remote)
     return 0
+
+
+def _checked_filters(status: list[str], since: str | None) -> tuple[tuple[str, ...], datetime | None]:
+    """--status and --since, checked (the listing's parsers load only when one is given)."""
+    if not status and not since:
+        return (), None
+    from agitlog.query.listing import check_statuses, parse_since
+
+    return check_statuses(status), parse_since(since) if since else None
 
 
 def _filters_text(*, status: Sequence[str], agent: str | None, since: str | None) -> str:
