@@ -15,17 +15,16 @@ through the metadata cache (agitlog.store.metacache), keyed by commit id.
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from datetime import datetime, timedelta, timezone
 
 from agitlog import git
 from agitlog.constants import (
-    JOURNAL_DIRNAME, KIND_RECORD, RECORD_ATTACHMENTS_DIR, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX,
-    TRAILER_KIND,
+    KIND_RECORD, RECORD_ATTACHMENTS_DIR, RECORD_EVENTS_FILE, RECORD_META_FILE, REF_PREFIX, TRAILER_KIND,
 )
 from agitlog.datatypes import datatype, field, replace
 from agitlog.errors import CorruptRecordError, NoSessionsError, SessionNotFoundError, UsageError
+from agitlog.store import has_journals
 from agitlog.store.models import Event, SessionMeta, parse_events
 from agitlog.store.records import session_ref
 
@@ -88,7 +87,7 @@ class SessionStore:
     @classmethod
     def open(cls, repo: git.Repo, *, recover: bool = True) -> SessionStore:
         """The store of ``repo``; first finishes every session whose recorder died (``recover``)."""
-        if not recover or not _has_journals(repo):  # the usual case: the recovery modules stay unloaded
+        if not recover or not has_journals(repo.state_dir):  # as usual: recovery code stays unloaded
             return cls(repo)
         from agitlog.store.recovery import recover_sessions
 
@@ -373,21 +372,9 @@ class SessionStore:
         return out
 
 
-def _has_journals(repo: git.Repo) -> bool:
-    """Whether the journal directory holds anything: a session recording, or something recovery
-    would finish or clean. Read commands ask this first so that, as almost always, an empty or
-    missing directory loads neither store.journal nor store.recovery (start-up, issue 9)."""
-    try:
-        return bool(os.listdir(os.path.join(repo.state_dir, JOURNAL_DIRNAME)))
-    except (FileNotFoundError, NotADirectoryError):  # what iter_journals treats as "no journals"
-        return False
-    except OSError:
-        return True  # let the journal code meet the error, as it did before this check
-
-
 def _readable_journals(repo: git.Repo) -> Iterator[Journal]:
     """Journals of sessions recording now; an unreadable one is left to `agitlog recover` to report."""
-    if not _has_journals(repo):
+    if not has_journals(repo.state_dir):
         return
     from agitlog.store.journal import iter_journals
 
