@@ -96,12 +96,15 @@ def test_argv_name_cwd_and_env_names_are_redacted_everywhere(repo: Path) -> None
     proc = agitlog("run", "--name", f"deploy with {GITHUB}", "--", sys.executable, "-c", "pass",
                    f"--api-key={STRIPE}", HUGGINGFACE, cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stderr
-    agitlog("log", cwd=repo)  # fills the metadata cache
+    agitlog("log", cwd=repo)  # fills the listing cache
+    agitlog("log", "--json", cwd=repo)  # and the metadata cache
     (session,) = session_ids(repo)
     ref = f"refs/agent-sessions/{session}"
     meta = git(repo, "show", f"{ref}:session.toml")
     subjects = git(repo, "log", "--format=%B", ref)
-    cache = (repo / ".git" / "agitlog" / "cache" / "sessions.marshal").read_bytes()
+    caches = sorted((repo / ".git" / "agitlog" / "cache").iterdir())
+    assert {"log.marshal", "sessions.marshal"} <= {path.name for path in caches}
+    cache = b"".join(path.read_bytes() for path in caches)
     for secret in (STRIPE, GITHUB, HUGGINGFACE, STRIPE[:20]):
         for where, text in (("session.toml", meta), ("commit messages", subjects), ("cache", cache.decode("latin-1"))):
             assert secret not in text, f"{secret[:8]}... in {where}"
@@ -130,7 +133,7 @@ def test_everything_under_the_state_dir_is_private_whatever_the_umask(repo: Path
         (repo / "new.txt").write_text("x\n")
         proc = run_python_agent(repo, AGENT_WITH_MODEL_CALL, env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
         assert proc.returncode == 0, proc.stderr
-        for command in (("log",), ("search", "done"), ("show",)):
+        for command in (("log",), ("log", "--json"), ("search", "done"), ("show",)):
             assert agitlog(*command, cwd=repo).returncode == 0
         state = repo / ".git" / "agitlog"
         seen = []
@@ -143,7 +146,7 @@ def test_everything_under_the_state_dir_is_private_whatever_the_umask(repo: Path
                 assert mode == 0o700, f"{path} is {oct(mode)}"
             else:
                 assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
-        assert "sessions.marshal" in seen and "search.sqlite" in seen
+        assert {"log.marshal", "sessions.marshal", "search.sqlite"} <= set(seen)
     finally:
         os.umask(old)
 

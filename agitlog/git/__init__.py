@@ -13,7 +13,7 @@ from agitlog.git.repo import (  # noqa: F401
     Repo, find_repo, find_repo_and_head, head_state, hooks_dir, resolve_commit, start_find_repo_and_head, resolve_tree,
 )
 from agitlog.git.objects import (  # noqa: F401
-    CommitInfo, TreeEntry, add_trailers, cat_file, cat_files, commit_info, hash_blob, rev_before, commit_trailers, commit_tree, empty_tree, hash_files, ls_tree, mktree, new_object_ids, object_ids, parent_commit, rev_list, step_blobs, step_chain, tree_of,
+    CommitInfo, TreeEntry, add_trailers, cat_file, cat_files, commit_info, hash_blob, rev_before, commit_trailers, commit_tree, empty_tree, hash_files, ls_tree, ls_trees, mktree, new_object_ids, object_ids, parent_commit, rev_list, step_blobs, step_chain, tree_of,
 )
 from agitlog.git.refs import (  # noqa: F401
     RefInfo, delete_refs, drop_empty_packed_refs, is_ancestor, iter_refs, pack_refs, packed_refs_exists, reachable_from, ref_shas, ref_snapshot, refs_containing, refs_newest_first, snapshot_shas, update_ref, update_refs,

@@ -129,6 +129,34 @@ def ls_tree(repo: Repo, commit: str) -> list[TreeEntry]:
     return entries
 
 
+def ls_trees(repo: Repo, commits: Sequence[str]) -> dict[str, list[TreeEntry]]:
+    """``ls_tree`` of many commits in two processes, not one each: their trees from one ``git log``,
+    then each tree against the empty tree in one ``git diff-tree --stdin`` (every entry an addition)."""
+    if not commits:
+        return {}
+    out = git(repo.root, "log", "--no-walk=unsorted", "--stdin", "--format=%H %T",
+              input="".join(c + "\n" for c in commits).encode())
+    tree_of_commit = dict(line.split() for line in out.decode().splitlines() if line)
+    trees = list(dict.fromkeys(tree_of_commit.values()))
+    empty = empty_tree(repo)
+    out = git(repo.root, "diff-tree", "--stdin", "-r", "-z", "--no-abbrev", "--no-renames",
+              input="".join(f"{empty} {tree}\n" for tree in trees).encode())
+    entries: dict[str, list[TreeEntry]] = {tree: [] for tree in trees}
+    fields, current, i = out.split(b"\0"), "", 0
+    while i < len(fields):
+        field = fields[i]
+        if field and not field.startswith(b":"):  # "<empty tree> <tree>\n", then the tree's first entry
+            header, _, field = field.partition(b"\n")
+            current = header.split()[-1].decode()
+        if field.startswith(b":"):  # ":000000 <mode> <zero> <sha> A", then the path
+            _, mode, _, sha, _ = field[1:].decode().split()
+            kind = "commit" if mode == "160000" else "blob"
+            entries[current].append(TreeEntry(mode=mode, kind=kind, sha=sha, path=fields[i + 1]))
+            i += 1
+        i += 1
+    return {commit: entries.get(tree, []) for commit, tree in tree_of_commit.items()}
+
+
 def empty_tree(repo: Repo) -> str:
     """The id of the empty tree in this repository's hash format (written if missing)."""
     return mktree(repo, [])

@@ -110,9 +110,11 @@ def _places(repo: git.Repo, sessions: Sequence[Session], tips: dict[str, str], n
         for path, blob in files:
             if blob in new:
                 places.setdefault(blob, []).append((session_id, step, path))
-    for session in sessions:
-        if session.commit in new and not session.live:
-            for entry in git.ls_tree(repo, session.commit):
+    records = [s for s in sessions if s.commit in new and not s.live]
+    trees = git.ls_trees(repo, [s.commit for s in records])  # one process for all, not one each
+    for session in records:
+        if session.commit:
+            for entry in trees.get(session.commit, []):
                 if entry.kind == "blob" and entry.sha in new:
                     path = entry.path.decode("utf-8", "surrogateescape")
                     places.setdefault(entry.sha, []).append((session.id, None, path))

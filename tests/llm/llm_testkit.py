@@ -72,6 +72,17 @@ class AgentRun:
     def lines(self) -> list[dict]:
         return [json.loads(line) for line in self.stdout.splitlines() if line.startswith("{")]
 
+    def by_scenario(self) -> dict[str, list[dict]]:
+        """The JSON lines of each scenario of a several-scenario run (`sdk_agent.py a,b,c`)."""
+        lines: dict[str, list[dict]] = {}
+        current: list[dict] = []
+        for line in self.stdout.splitlines():
+            if line.startswith("== "):
+                current = lines.setdefault(line[3:], [])
+            elif line.startswith("{"):
+                current.append(json.loads(line))
+        return lines
+
 
 def agent_env(proxy: LLMProxy, sdk: str = "current", inject: bool = True, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED)}

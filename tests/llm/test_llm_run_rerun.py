@@ -1,6 +1,10 @@
 """End to end through the installed command: `agitlog run` records an unmodified agent on the real
 SDKs (current and previous majors) with zero code changes, and `agitlog rerun` replays it with zero
-upstream calls, reproducing events and files."""
+upstream calls, reproducing events and files.
+
+Every scenario runs in one agent process per SDK generation, so one session holds them all (and some
+identical requests, which the rerun must serve in order): importing the SDKs is most of an agent
+process's cost, twice per scenario (run and rerun) when each was its own session."""
 from __future__ import annotations
 
 import json
@@ -8,9 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
 from fakemodel import FakeModel
-from llm_testkit import AGENT, OLD_SDKS
+from llm_testkit import AGENT, OLD_SDKS, AgentRun
 
 from helpers import agitlog, agitlog_json
 
@@ -26,21 +29,22 @@ def _env(fake: FakeModel, sdk: str) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_run_records_every_call_and_rerun_replays_it(repo: Path, fake: FakeModel, sdk: str, scenario: str) -> None:
+def test_run_records_every_call_and_rerun_replays_it(repo: Path, fake: FakeModel, sdk: str) -> None:
     env = _env(fake, sdk)
-    proc = agitlog("run", "--", sys.executable, str(AGENT), scenario, cwd=repo, env=env)
+    proc = agitlog("run", "--", sys.executable, str(AGENT), ",".join(SCENARIOS), cwd=repo, env=env)
     assert proc.returncode == 0, proc.stderr
     upstream = len(fake.llm_requests())
-    assert upstream > 0
     data = agitlog_json("show", "--type", "llm", cwd=repo)
     responses = [e for e in data["events"] if e["type"] == "llm.response"]
     assert len(responses) == upstream  # every call recorded once, hard-coded base_url and child processes included
-    sdk_saw = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    recorded_texts = {e["data"].get("text") for e in responses}
-    for seen in sdk_saw:
-        if seen.get("text"):
-            assert seen["text"] in recorded_texts
+    recorded_texts = [e["data"].get("text") for e in responses]
+    sdk_saw = AgentRun(proc.returncode, proc.stdout, proc.stderr).by_scenario()
+    assert list(sdk_saw) == SCENARIOS
+    for scenario, lines in sdk_saw.items():
+        texts = [seen["text"] for seen in lines if seen.get("text")]
+        assert texts, scenario  # each scenario called a model and saw its answer
+        for text in texts:
+            assert text in recorded_texts, scenario
 
     rerun = agitlog("rerun", "--json", cwd=repo, env=env)
     result = json.loads(rerun.stdout)

@@ -2,14 +2,22 @@
 
 Every test runs with the current SDK majors (httpx2) and with the older ones (httpx), and with the
 in-process re-routing injected as `agitlog run` does, so "recorded exactly once" is checked each time.
+
+The scenarios that need nothing of their own (no failing fake, no second proxy) run in one agent
+process per SDK generation (`batched`): importing the SDKs is most of an agent process's cost, and
+the process boundary is not what they test. Each test still checks its own scenario's share.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import pytest
+from fakemodel import FakeModel, Received
+from llm_testkit import Recorder, agent_env, run_agent
 
 from agitlog.capture.llm.proxy import LLMProxy, LLMReply, LLMRequest, LLMResult
 from agitlog.capture.llm.wire import canonical_request, request_event_data, response_event_data
@@ -50,6 +58,89 @@ def assert_exact_bytes(calls, fake) -> None:
         assert header(received.headers, "x-agitlog-upstream") is None
 
 
+# The scenarios `batched` runs in one process, with the number of model calls each makes.
+BATCH = {"chat": 1, "chat_stream": 1, "responses": 1, "responses_stream": 1, "messages": 1,
+         "messages_stream": 1, "chat_tools": 2, "chat_tools_stream": 2, "responses_tools": 2,
+         "messages_tools": 2, "async_all": 4, "hardcoded": 2, "spawn": 2}
+
+
+@dataclass
+class ScenarioRun:
+    """One scenario's share of a batched agent process: what the SDK printed, the calls the proxy
+    recorded, and what the fake model received and sent for them (in the attributes FakeModel has)."""
+
+    url: str
+    lines: list[dict] = field(default_factory=list)
+    calls: list[tuple[LLMRequest, LLMResult]] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    sent: list[bytes] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+
+    def llm_requests(self) -> list[Received]:
+        return self.received
+
+
+@dataclass
+class Batch:
+    returncode: int
+    stderr: str
+    problem: str | None  # what made the whole process's recording wrong, if anything
+    scenarios: dict[str, ScenarioRun]
+
+
+def _run_batch(sdk: str) -> Batch:
+    """Every BATCH scenario in one agent process, through one proxy to one fake, then split in order
+    (one scenario's calls all finish before the next starts)."""
+    fake, recorder = FakeModel().start(), Recorder()
+    proxy = LLMProxy(hooks=recorder, upstreams={"openai": f"{fake.url}/v1", "anthropic": fake.url})
+    proxy.start()
+    try:
+        run = run_agent(",".join(BATCH), agent_env(proxy, sdk, FAKE_URL=fake.url), timeout=300)
+    finally:
+        proxy.close()  # waits for every after_call
+        fake.close()
+    problem = None
+    received = fake.llm_requests()
+    try:
+        assert len(recorder.calls) == len(received) == sum(BATCH.values()), (
+            [(r.path, res.status) for r, res in recorder.calls], [r.path for r in received])
+        assert_exact_bytes(recorder.calls, fake)
+    except AssertionError as exc:
+        problem = f"the batched agent's recording is wrong: {exc}"
+    lines, scenarios, start = run.by_scenario(), {}, 0
+    for name, count in BATCH.items():
+        end = start + count
+        scenarios[name] = ScenarioRun(fake.url, lines.get(name, []), recorder.calls[start:end],
+                                      received[start:end], fake.sent[start:end], fake.answers[start:end])
+        start = end
+    return Batch(run.returncode, run.stderr, problem, scenarios)
+
+
+@pytest.fixture(scope="session")
+def _batches() -> Iterator[dict[str, Batch]]:
+    yield {}
+
+
+@pytest.fixture
+def batched(sdk: str, _batches: dict[str, Batch]) -> Callable[[str], ScenarioRun]:
+    """`batched(scenario)`: that scenario's share of the one agent process of this SDK generation."""
+    if sdk not in _batches:
+        _batches[sdk] = _run_batch(sdk)
+    batch = _batches[sdk]
+
+    def scenario(name: str) -> ScenarioRun:
+        assert batch.returncode == 0, batch.stderr
+        assert batch.problem is None, batch.problem
+        return batch.scenarios[name]
+
+    return scenario
+
+
+# one worker runs every batched test, so each SDK generation's agent process runs once
+in_the_batch = pytest.mark.xdist_group("test_llm_sdks_batch")
+
+
+@in_the_batch
 @pytest.mark.parametrize(
     ("scenario", "provider", "path", "api", "stream", "usage", "finish_reason"),
     [
@@ -62,12 +153,12 @@ def assert_exact_bytes(calls, fake) -> None:
     ],
 )
 def test_single_call_is_recorded_once_with_its_meaning(
-    sdk, agent, proxy, recorder, fake, scenario, provider, path, api, stream, usage, finish_reason
+    sdk, batched, scenario, provider, path, api, stream, usage, finish_reason
 ):
-    run = agent(scenario, sdk)
-    assert run.returncode == 0, run.stderr
+    run = fake = batched(scenario)
 
-    calls = finish(proxy, recorder, 1)
+    calls = run.calls
+    assert len(calls) == 1
     assert_exact_bytes(calls, fake)
     request, result = calls[0]
     assert (request.provider, request.path, request.method) == (provider, path, "POST")
@@ -93,12 +184,12 @@ def test_single_call_is_recorded_once_with_its_meaning(
     assert got["model"] == asked["model"]
 
 
+@in_the_batch
 @pytest.mark.parametrize("scenario", ["chat_tools", "chat_tools_stream", "responses_tools", "messages_tools"])
-def test_tool_use_round_trip(sdk, agent, proxy, recorder, fake, scenario):
-    run = agent(scenario, sdk)
-    assert run.returncode == 0, run.stderr
+def test_tool_use_round_trip(sdk, batched, scenario):
+    run = fake = batched(scenario)
 
-    calls = finish(proxy, recorder, 2)
+    calls = run.calls
     assert_exact_bytes(calls, fake)
     (first_req, first_res), (second_req, second_res) = calls
     sdk_calls = run.lines[0]["tool_calls"]
@@ -111,11 +202,11 @@ def test_tool_use_round_trip(sdk, agent, proxy, recorder, fake, scenario):
     assert response_event_data(second_req, second_res)["text"] == run.lines[1]["text"] == fake.answers[1]
 
 
-def test_async_clients(sdk, agent, proxy, recorder, fake):
-    run = agent("async_all", sdk)
-    assert run.returncode == 0, run.stderr
+@in_the_batch
+def test_async_clients(sdk, batched):
+    run = fake = batched("async_all")
 
-    calls = finish(proxy, recorder, 4)
+    calls = run.calls
     assert_exact_bytes(calls, fake)
     events = [response_event_data(request, result) for request, result in calls]
     assert [(e["api"], e["stream"]) for e in events] == [
@@ -176,11 +267,12 @@ def test_unreachable_upstream_is_a_502_the_sdk_surfaces(sdk, agent, recorder):
     assert response_event_data(request, result)["error"] == result.error
 
 
-def test_hard_coded_base_url_is_caught_in_process_exactly_once(sdk, agent, proxy, recorder, fake):
-    run = agent("hardcoded", sdk, FAKE_URL=fake.url)
-    assert run.returncode == 0, run.stderr
+@in_the_batch
+def test_hard_coded_base_url_is_caught_in_process_exactly_once(sdk, batched):
+    # Exactly once: `batched` checked that the proxy recorded as many calls as the fake received.
+    run = fake = batched("hardcoded")
 
-    calls = finish(proxy, recorder, 2)
+    calls = run.calls
     assert len(fake.llm_requests()) == 2
     assert_exact_bytes(calls, fake)
     assert [(r.provider, r.path, r.url) for r, _ in calls] == [
@@ -197,11 +289,11 @@ def test_without_injection_a_hard_coded_base_url_escapes(agent, proxy, recorder,
     assert len(fake.llm_requests()) == 2
 
 
-def test_a_python_child_of_the_agent_is_recorded_too(sdk, agent, proxy, recorder, fake):
-    run = agent("spawn", sdk)
-    assert run.returncode == 0, run.stderr
+@in_the_batch
+def test_a_python_child_of_the_agent_is_recorded_too(sdk, batched):
+    run = fake = batched("spawn")
 
-    calls = finish(proxy, recorder, 2)
+    calls = run.calls
     assert_exact_bytes(calls, fake)
     assert [request.provider for request, _ in calls] == ["openai", "anthropic"]
     assert [response_event_data(*call)["text"] for call in calls] == [line["text"] for line in run.lines]

@@ -1,4 +1,4 @@
-"""A small agent driven by the real openai / anthropic SDKs: `python sdk_agent.py <scenario>`.
+"""A small agent driven by the real openai / anthropic SDKs: `python sdk_agent.py <scenario>[,<scenario>...]`.
 
 It talks to whatever OPENAI_BASE_URL / ANTHROPIC_BASE_URL say (the agitlog proxy), except in the
 `hardcoded` scenario, which passes FAKE_URL explicitly as base_url. Each SDK call prints one JSON line
@@ -257,4 +257,10 @@ SCENARIOS["chat_tools"] = chat_tools
 SCENARIOS["chat_tools_stream"] = lambda: chat_tools(stream=True)
 
 if __name__ == "__main__":
-    SCENARIOS[sys.argv[1]]()
+    # `a,b,c` runs several scenarios one after the other in this one process (the SDK imports, most of
+    # an agent process's cost, paid once); a line "== <scenario>" (not JSON) starts each one's output.
+    names = sys.argv[1].split(",")
+    for name in names:
+        if len(names) > 1:
+            print(f"== {name}", flush=True)
+        SCENARIOS[name]()
