@@ -15,9 +15,12 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
-    from typing import Any, Callable, TypeVar
+    from typing import Any, Callable, TypeVar, dataclass_transform
 
     T = TypeVar("T")
+else:
+    def dataclass_transform(**_options: object) -> object:  # what checkers read; nothing at run time
+        return lambda function: function
 
 _MISSING = object()       # no default
 _FACTORY = object()       # the default comes from a default_factory
@@ -44,6 +47,7 @@ def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] | Any =
     return Field(default, default_factory, repr, compare)
 
 
+@dataclass_transform(field_specifiers=(field,))  # checkers treat @datatype classes as dataclasses
 def datatype(cls: type[T] | None = None, /, *, frozen: bool = False, slots: bool = False) -> Any:
     """Make ``cls`` a dataclass-like type from its annotated fields (see the module docstring)."""
     def wrap(klass: type[T]) -> type[T]:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from collections.abc import Sequence  # not typing: hooks import this module, typing costs ms
+# subprocess is imported by the functions that run git themselves: `log` in a fresh clone lists the
+# remotes (list_remotes, through git()) and must not pay for it (start-up, issue 9).
 
 from agitlog.errors import GitError
 from agitlog.private import make_private_dir, open_private
@@ -18,6 +19,8 @@ def list_remotes(repo: Repo) -> list[str]:
 
 def push(repo: Repo, remote: str, refspecs: Sequence[str]) -> list[tuple[str, str, str]]:
     """``git push --porcelain`` of exactly ``refspecs``; (flag, "src:dst", summary) per ref."""
+    import subprocess
+
     proc = subprocess.run(["git", "push", "--porcelain", "--no-verify", remote, *refspecs], cwd=repo.root,
                           env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     rows = _parse_push(proc.stdout)
@@ -47,6 +50,8 @@ _CHECKED = ("-c", "fetch.fsckObjects=true", "-c", "transfer.fsckObjects=true")
 def fetch_checked(repo: Repo, source: str, refspecs: Sequence[str]) -> str | None:
     """Fetch ``refspecs`` with every received object fsck-checked; None on success, else git's complaint.
     A failed fetch updates no ref (git checks the pack before it moves any)."""
+    import subprocess
+
     proc = subprocess.run(["git", *_CHECKED, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
                            "--stdin", source], input="".join(f"{spec}\n" for spec in refspecs).encode(),
                           cwd=repo.root, env=_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -59,6 +64,7 @@ def objects_problem(repo: Repo, tip: str, *, exclude: str) -> str | None:
     """git's strict object checks (index-pack --strict, fsck's rules) on what ``tip`` reaches and no
     ref outside the glob ``exclude`` does; None when clean, else git's complaint. For bundles: git
     before 2.46 does not apply fetch.fsckObjects when it fetches from a bundle file."""
+    import subprocess
     import tempfile
 
     listing = subprocess.run(["git", "rev-list", "--objects", tip, "--not", f"--exclude={exclude}", "--all"],
@@ -92,6 +98,8 @@ def ls_remote_quietly(repo: Repo, source: str, prefix: str, *, timeout: float) -
     """``ls_remote`` for a hint, not an answer: None when the remote cannot be listed within ``timeout``
     seconds (offline, wants a password, gone) instead of an error. It runs without a terminal, so
     ssh or a credential helper can never stop to ask for anything."""
+    import subprocess
+
     try:
         proc = subprocess.run(["git", "ls-remote", "--refs", source, prefix + "*"], cwd=repo.root, env=_env(None),
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -124,6 +132,8 @@ def bundle_heads(repo: Repo, path: Path) -> dict[str, str]:
 
 def bundle_verify(repo: Repo, path: Path) -> str | None:
     """None when the repository has everything the bundle needs, else git's complaint."""
+    import subprocess
+
     proc = subprocess.run(["git", "bundle", "verify", str(path)], cwd=repo.root, env=_env(None),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if proc.returncode == 0:
@@ -133,6 +143,8 @@ def bundle_verify(repo: Repo, path: Path) -> str | None:
 
 def push_in_background(repo: Repo, remote: str, refspecs: Sequence[str], *, log_file: Path) -> int:
     """Start ``git push`` detached from the caller (a pre-push hook) and return its pid at once."""
+    import subprocess
+
     make_private_dir(log_file.parent)
     with os.fdopen(open_private(log_file, os.O_CREAT | os.O_WRONLY | os.O_APPEND), "ab") as log:
         proc = subprocess.Popen(["git", "push", "--porcelain", "--no-verify", remote, *refspecs], cwd=repo.root,

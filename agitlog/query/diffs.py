@@ -14,7 +14,7 @@ from agitlog import git
 from agitlog.datatypes import datatype, field
 from agitlog.errors import UsageError
 from agitlog.query.attribution import attribute_steps
-from agitlog.query.listing import step_changes
+from agitlog.query.listing import step_producers
 from agitlog.query.timeline import Replay
 from agitlog.store.sessions import SessionStore
 
@@ -109,7 +109,7 @@ def session_diff(repo: git.Repo, *, session: str | None, step: int | None = None
         raise UsageError(f"session {info.id} has no step commits", hint="it recorded no worktree snapshots")
     from_step, to_step = _endpoints(steps, step, step_range)
     events = store.events(info)
-    producers = {change.step: seq for seq, change in step_changes(repo, events).items()}
+    producers = step_producers(events)  # as step_changes has them, without its diffstats' git process
     result = diff_between(repo, session_id=info.id, steps=steps, step_events=producers, from_step=from_step,
                           to_step=to_step, max_lines=max_lines)
     return _with_decisions(result, {step: found.decision_seq for step, found in attribute_steps(events).items()

@@ -151,14 +151,7 @@ def show_session(repo: git.Repo, query: str | None, *, types: Sequence[str] = ()
 def step_changes(repo: git.Repo, events: Sequence[Event]) -> dict[int, StepChange]:
     """For each event after which a new step commit is in effect: that step and its diffstat (one
     git process for all of them)."""
-    produced: list[tuple[Event, str, str]] = []  # (event, previous step commit, its commit)
-    previous: str | None = None
-    for event in events:
-        commit = event["commit"]
-        if commit and commit != previous:
-            if previous is not None:
-                produced.append((event, previous, commit))
-            previous = commit
+    produced = _produced_steps(events)
     diffstats = git.diff_tree_numstat_many(repo, [(old, new) for _, old, new in produced])
     from agitlog.query.attribution import attribute_steps
 
@@ -166,6 +159,27 @@ def step_changes(repo: git.Repo, events: Sequence[Event]) -> dict[int, StepChang
     return {event["seq"]: StepChange(step=event["step"] or 0, commit=new, files=files,
                                      decision=_decision_seq(decisions, event["step"]))
             for (event, _, new), files in zip(produced, diffstats)}
+
+
+def step_producers(events: Sequence[Event]) -> dict[int, int]:
+    """step -> the seq of the event that produced it: what ``step_changes`` says of the steps,
+    without the diffstats (no git process; `diff` needs only this)."""
+    by_seq = {event["seq"]: event["step"] or 0 for event, _, _ in _produced_steps(events)}
+    return {step: seq for seq, step in by_seq.items()}
+
+
+def _produced_steps(events: Sequence[Event]) -> list[tuple[Event, str, str]]:
+    """(event, previous step commit, its commit) for each event after which a new step commit is
+    in effect."""
+    produced: list[tuple[Event, str, str]] = []
+    previous: str | None = None
+    for event in events:
+        commit = event["commit"]
+        if commit and commit != previous:
+            if previous is not None:
+                produced.append((event, previous, commit))
+            previous = commit
+    return produced
 
 
 def _decision_seq(decisions: dict[int, Any], step: int | None) -> int | None:

@@ -74,12 +74,17 @@ def log_table(repo: git.Repo, *, status: Sequence[str] = (), agent: str | None =
     """Every session newest first, filtered, as `log` prints them, from the cache when the refs
     have not moved (the cache is brought up to date first when they have)."""
     from agitlog.config import load_config
-    from agitlog.store.journal import iter_journals
-    from agitlog.store.recovery import recover_sessions
+    from agitlog.store import has_journals
 
-    recovery = recover_sessions(repo)  # finishes crashed sessions first: their refs move
+    recovery, live = None, []
+    if has_journals(repo.state_dir):  # almost never: only then load the journal and recovery code
+        from agitlog.store.journal import iter_journals
+        from agitlog.store.recovery import recover_sessions
+
+        recovery = recover_sessions(repo)  # finishes crashed sessions first: their refs move
     refs = git.ref_snapshot(repo, REF_PREFIX)
-    live = _store(repo, recovery).live_sessions() if next(iter_journals(repo.state_dir), None) else []
+    if recovery is not None and next(iter_journals(repo.state_dir), None):
+        live = _store(repo, recovery).live_sessions()
     prices = load_config(repo.root).prices
     cached = _read(cache_file(repo))
     filtered = bool(status or agent or since)

@@ -24,11 +24,12 @@ from agitlog.constants import (
 )
 from agitlog.private import write_private
 from agitlog.store.faults import crash_point
-from agitlog.store.journal import Journal
 
 TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
     from typing import Any
+
+    from agitlog.store.journal import Journal  # annotations only: read commands never load it
 
 
 def new_session_id() -> str:

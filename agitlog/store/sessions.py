@@ -24,14 +24,16 @@ from agitlog.constants import (
 )
 from agitlog.datatypes import datatype, field, replace
 from agitlog.errors import CorruptRecordError, NoSessionsError, SessionNotFoundError, UsageError
-from agitlog.store.journal import Journal, iter_journals
+from agitlog.store import has_journals
 from agitlog.store.models import Event, SessionMeta, parse_events
-from agitlog.store.recovery import Recovery, recover_sessions
 from agitlog.store.records import session_ref
 
 TYPE_CHECKING = False  # typing costs start-up; only checkers need it
 if TYPE_CHECKING:
     from typing import Iterable, Iterator, Sequence
+
+    from agitlog.store.journal import Journal
+    from agitlog.store.recovery import Recovery
 
 _ID_ALPHABET = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-")
 _ID_TIME = re.compile(r"^(\d{8})-(\d{6})")
@@ -77,7 +79,7 @@ class SessionStore:
 
     def __init__(self, repo: git.Repo, recovery: Recovery | None = None) -> None:
         self.repo = repo
-        self.recovery = recovery or Recovery()
+        self._recovery = recovery
         self._entries: list[_Entry] | None = None
         self._loaded: dict[str, Session] = {}
         self._event_blobs: dict[str, bytes | None] = {}  # record sha -> events.jsonl, read with its metadata
@@ -85,7 +87,20 @@ class SessionStore:
     @classmethod
     def open(cls, repo: git.Repo, *, recover: bool = True) -> SessionStore:
         """The store of ``repo``; first finishes every session whose recorder died (``recover``)."""
-        return cls(repo, recover_sessions(repo) if recover else None)
+        if not recover or not has_journals(repo.state_dir):  # as usual: recovery code stays unloaded
+            return cls(repo)
+        from agitlog.store.recovery import recover_sessions
+
+        return cls(repo, recover_sessions(repo))
+
+    @property
+    def recovery(self) -> Recovery:
+        """What opening the store recovered and cleaned (empty when the journal directory was)."""
+        if self._recovery is None:
+            from agitlog.store.recovery import Recovery
+
+            self._recovery = Recovery()
+        return self._recovery
 
     # --- listing ----------------------------------------------------------------------------------
 
@@ -359,6 +374,10 @@ class SessionStore:
 
 def _readable_journals(repo: git.Repo) -> Iterator[Journal]:
     """Journals of sessions recording now; an unreadable one is left to `agitlog recover` to report."""
+    if not has_journals(repo.state_dir):
+        return
+    from agitlog.store.journal import iter_journals
+
     for journal in iter_journals(repo.state_dir):
         try:
             journal.read_start()

@@ -88,9 +88,11 @@ def replay(*, session: str | None, at: int | None, plain: bool, diffs: bool, age
     if json_out:
         replay_views.render_replay_json(replay, start=replay.start)
     elif plain or not (is_tty() and is_tty(sys.stdin)):
-        from agitlog.query.diffs import replay_diffs
+        step_diffs = None
+        if diffs:  # the diff machinery loads only for --diffs
+            from agitlog.query.diffs import replay_diffs
 
-        step_diffs = replay_diffs(opened, replay=replay) if diffs else None
+            step_diffs = replay_diffs(opened, replay=replay)
         with paged(enabled=not no_pager):
             replay_views.write_lines(replay_views.replay_document(replay, start=replay.start, diffs=step_diffs))
     else:
