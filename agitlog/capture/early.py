@@ -70,10 +70,11 @@ class EarlyStart:
 
 
 def begin(cwd: Path, command: list[str], *, located: git.Pending, status: git.Pending, name: str | None = None,
-          agent: str | None = None, adapter: str | None = None) -> EarlyStart:
+          agent: str | None = None, adapter_name: str | None = None) -> EarlyStart:
     """Find the repository (``located``: the `git rev-parse` already started), check that the command
     can run, open the session's journal, start step 0 from ``status`` (the scan already started) and
-    write start.json, whose fsync then runs while the rest of agitlog imports."""
+    write start.json, whose fsync then runs while the rest of agitlog imports. ``adapter_name``: the
+    coding-agent adapter the caller chose for ``command``, if any (start.json names it)."""
     repo, base, branch = git.find_repo_and_head(cwd, pending=located)
     find_executable(command[0], cwd)  # "command not found" before anything is written
     config = load_config(repo.root)
@@ -89,12 +90,9 @@ def begin(cwd: Path, command: list[str], *, located: git.Pending, status: git.Pe
     early = EarlyStart(repo=repo, base=base, branch=branch, config=config, journal=journal, lock_fd=lock_fd,
                        snapshotter=snapshotter)
     try:
-        from agitlog.capture.adapters import choose_adapter
-
-        chosen = choose_adapter(command, adapter)
         early.meta, early.redactor = write_start(
             repo, journal, config=config, base=base, branch=branch, command=command, cwd=cwd, name=name, agent=agent,
-            env=os.environ, extra_meta={"adapter": {"name": chosen.name}} if chosen is not None else None)
+            env=os.environ, extra_meta={"adapter": {"name": adapter_name}} if adapter_name is not None else None)
     except BaseException:
         early.abandon()
         raise

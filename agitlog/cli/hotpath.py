@@ -7,10 +7,6 @@ import sys
 
 from agitlog.errors import UsageError
 
-TYPE_CHECKING = False  # `emit` and `version` start here: pathlib and typing would cost milliseconds
-if TYPE_CHECKING:
-    from pathlib import Path
-
 RUN_FLAGS = {"--capture-output": "capture_output", "--no-auto": "no_auto", "--quiet": "quiet", "-q": "quiet"}
 RUN_OPTIONS = {"--name": "name", "--agent": "agent", "-n": "name", "--adapter": "adapter"}
 
@@ -81,11 +77,13 @@ def run_command(args: list[str]) -> int:
     cwd = Path(here)
     early = None
     if located is not None and first_status is not None:
+        from agitlog.capture.adapters import choose_adapter
         from agitlog.capture.early import begin
 
+        chosen = choose_adapter(command, options["adapter"])  # type: ignore[arg-type]  # an unknown one: refused here
         # The journal opens, start.json is written and step 0 goes on on a thread while the rest imports.
         early = begin(cwd, command, located=located, status=first_status, name=options["name"],  # type: ignore[arg-type]
-                      agent=options["agent"], adapter=options["adapter"])  # type: ignore[arg-type]
+                      agent=options["agent"], adapter_name=chosen.name if chosen is not None else None)  # type: ignore[arg-type]
     from agitlog.capture.runner import run_recorded  # imported while git writes step 0
 
     result = run_recorded(

@@ -68,7 +68,7 @@ def session_cost(meta: SessionMeta, prices: dict[str, dict[str, float]]) -> floa
 
 
 def models_cost(models: Mapping[str, ModelUsage], prices: dict[str, dict[str, float]]) -> float | None:
-    from agitlog.query.logcache import usage_cost
+    from agitlog.query.costs import usage_cost
 
     return usage_cost(tuple((model, u.input_tokens, u.output_tokens) for model, u in models.items()), prices)
 

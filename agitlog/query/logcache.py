@@ -28,6 +28,7 @@ import sys
 
 from agitlog import git
 from agitlog.constants import REF_PREFIX, VERSION
+from agitlog.query.costs import usage_cost
 
 TYPE_CHECKING = False  # `log` starts here: typing and the listing's dataclasses cost start-up
 if TYPE_CHECKING:
@@ -184,20 +185,6 @@ def duration_text(seconds: float | None) -> str:
 def cost_cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
-
-def usage_cost(usage: Sequence[tuple[str, int, int]], prices: Mapping[str, Mapping[str, Any]]) -> float | None:
-    """Cost of (model, input tokens, output tokens) from the config's price table (per million
-    tokens); None when there is no usage or a model has no price."""
-    if not prices or not usage:
-        return None
-    total = 0.0
-    for model, input_tokens, output_tokens in usage:
-        price = prices.get(model)
-        if price is None:
-            return None
-        total += (input_tokens * float(price.get("input", 0))
-                  + output_tokens * float(price.get("output", 0))) / 1_000_000
-    return total
 
 
 def _in_listing_order(rows: list[Row]) -> list[Row]:
