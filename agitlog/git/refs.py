@@ -82,19 +82,9 @@ def _loose_ref_value(path: str) -> str | None:
 
 
 def _is_packed(common_dir: os.PathLike[str], ref: str) -> bool:
-    try:
-        with open(os.path.join(common_dir, "packed-refs"), "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        return False
-    needle = f" {ref}".encode()
-    at = data.find(needle)
-    while at >= 0:
-        end = at + len(needle)
-        if end == len(data) or data[end:end + 1] in (b"\n", b"\r"):
-            return True
-        at = data.find(needle, end)
-    return False
+    """Whether packed-refs holds ``ref`` (True too when it cannot be read: then git decides)."""
+    packed = _PackedRefs.read(os.path.join(common_dir, "packed-refs"), ref.encode())
+    return packed is None or any(line.partition(b" ")[2] == ref.encode() for line in packed.lines())
 
 
 @lru_cache(maxsize=8)
@@ -176,12 +166,7 @@ def _ref_shas_from_files(repo: Repo, prefix: str) -> dict[str, str] | None:
     if files is None:
         return None
     packed, loose = files
-    refs = {}
-    for line in packed.lines():
-        sha, _, name = line.partition(b" ")
-        refs[name.decode("utf-8", "surrogateescape")] = sha.decode()
-    refs.update(loose)
-    return refs
+    return _shas(packed.lines(), loose)
 
 
 def ref_snapshot(repo: Repo, prefix: str) -> tuple[bytes, dict[str, str]]:
@@ -199,11 +184,15 @@ def ref_snapshot(repo: Repo, prefix: str) -> tuple[bytes, dict[str, str]]:
 def snapshot_shas(snapshot: tuple[bytes, dict[str, str]]) -> dict[str, str]:
     """refname -> object id of a ``ref_snapshot`` (loose refs override their packed copies)."""
     block, loose = snapshot
+    return _shas(block.split(b"\n") if block else [], loose)
+
+
+def _shas(packed_lines: Sequence[bytes], loose: Mapping[str, str]) -> dict[str, str]:
+    """refname -> object id from packed-refs "sha name" lines, loose refs overriding them."""
     refs = {}
-    if block:
-        for line in block.split(b"\n"):
-            sha, _, name = line.partition(b" ")
-            refs[name.decode("utf-8", "surrogateescape")] = sha.decode()
+    for line in packed_lines:
+        sha, _, name = line.partition(b" ")
+        refs[name.decode("utf-8", "surrogateescape")] = sha.decode()
     refs.update(loose)
     return refs
 
