@@ -80,21 +80,13 @@ def run_git(cwd: Path, args: Sequence[str], *, input: bytes | None = None, env: 
     """Run git with ``args`` in ``cwd`` (``env``: the whole environment, default _env(None)) and wait:
     (exit code, stdout, stderr; stderr is discarded unless ``stderr``). Raises GitError when git
     cannot be started."""
-    # posix_spawn has no working-directory action before Python 3.13: git's own -C does the same.
-    argv = ["git", "-C", os.fspath(cwd), *args]
     pipes: list[int] = []
     try:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe() if stderr else (-1, os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC))
         in_r, in_w = os.pipe() if input is not None else (os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1)
         pipes = [fd for fd in (out_r, out_w, err_r, err_w, in_r, in_w) if fd >= 0]
-        actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
-        try:
-            # As subprocess does: git gets the default SIGPIPE and SIGXFSZ (Python ignores them).
-            pid = os.posix_spawnp("git", argv, dict(_env(None) if env is None else env), file_actions=actions,
-                                  setsigdef=(_SIGPIPE, _SIGXFSZ))
-        except FileNotFoundError as exc:
-            raise GitError("git is not installed or not on PATH", hint="install git 2.30 or newer") from exc
+        pid = _spawn(cwd, args, _env(None) if env is None else env, stdin=in_r, stdout=out_w, stderr=err_w)
         for fd in (out_w, err_w, in_r):
             os.close(fd)
             pipes.remove(fd)
@@ -104,6 +96,19 @@ def run_git(cwd: Path, args: Sequence[str], *, input: bytes | None = None, env: 
     finally:
         for fd in pipes:
             os.close(fd)
+
+
+def _spawn(cwd: Path | str, args: Sequence[str], env: Mapping[str, str], *, stdin: int, stdout: int,
+           stderr: int) -> int:
+    """Start ``git -C cwd args`` with the given descriptors as its 0, 1 and 2; its pid. posix_spawn
+    has no working-directory action before Python 3.13: git's own -C does the same."""
+    actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1), (os.POSIX_SPAWN_DUP2, stderr, 2)]
+    try:
+        # As subprocess does: git gets the default SIGPIPE and SIGXFSZ (Python ignores them).
+        return os.posix_spawnp("git", ["git", "-C", os.fspath(cwd), *args], dict(env), file_actions=actions,
+                               setsigdef=(_SIGPIPE, _SIGXFSZ))
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed or not on PATH", hint="install git 2.30 or newer") from exc
 
 
 _SIGPIPE, _SIGXFSZ = 13, 25  # Linux and the BSDs alike; the signal module would be one more import
@@ -188,13 +193,11 @@ def start(cwd: Path | str, *args: str, env: Mapping[str, str] | None = None) -> 
     err_r, err_w = os.pipe()
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
-        pid = os.posix_spawnp("git", ["git", "-C", os.fspath(cwd), *args], _env(env), file_actions=actions,
-                              setsigdef=(_SIGPIPE, _SIGXFSZ))
-    except FileNotFoundError as exc:
+        pid = _spawn(cwd, args, _env(env), stdin=null, stdout=out_w, stderr=err_w)
+    except GitError:
         os.close(out_r)
         os.close(err_r)
-        raise GitError("git is not installed or not on PATH", hint="install git 2.30 or newer") from exc
+        raise
     finally:
         for fd in (null, out_w, err_w):
             os.close(fd)
