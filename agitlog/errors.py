@@ -22,6 +22,11 @@ class GitError(AgitlogError):
     code = "git_failed"
 
 
+class GitNotInstalledError(GitError):
+    """git could not be started at all (not on PATH): not a failure of the repository."""
+    code = "git_not_installed"
+
+
 class SessionNotFoundError(AgitlogError):
     code = "session_not_found"
 

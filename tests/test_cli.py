@@ -66,6 +66,15 @@ def test_errors_are_one_clear_line_with_exit_codes(repo: Path, tmp_path: Path) -
     assert proc.returncode == 1 and ".agitlog.toml" in proc.stderr
 
 
+def test_without_git_on_path_read_and_run_commands_say_so(repo: Path, tmp_path: Path) -> None:
+    """git is started by name (posix_spawnp, for `log` and `run` alike): with no git on PATH, one
+    clear line and no traceback, whichever way agitlog started it."""
+    for command in (("log",), ("run", "--", "true")):
+        proc = agitlog(*command, cwd=repo, env={"PATH": str(tmp_path)}, process=True)
+        assert proc.returncode == 1 and "git is not installed or not on PATH" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
 def test_unwritable_git_dir_is_a_clear_error(repo: Path) -> None:
     (repo / ".git" / "agitlog").write_text("not a directory")
     proc = agitlog("run", "--", "true", cwd=repo)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from collections.abc import Mapping, Sequence  # not typing: hooks import this module, typing costs ms
 
 from agitlog.constants import COMMIT_EMAIL, COMMIT_NAME
-from agitlog.errors import GitError
+from agitlog.errors import GitError, GitNotInstalledError
 
 TYPE_CHECKING = False  # pathlib: `agitlog run` starts its first git before it loads
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def _spawn(cwd: Path | str, args: Sequence[str], env: Mapping[str, str], *, stdi
         return os.posix_spawnp("git", ["git", "-C", os.fspath(cwd), *args], dict(env), file_actions=actions,
                                setsigdef=(_SIGPIPE, _SIGXFSZ))
     except FileNotFoundError as exc:
-        raise GitError("git is not installed or not on PATH", hint="install git 2.30 or newer") from exc
+        raise GitNotInstalledError("git is not installed or not on PATH", hint="install git 2.30 or newer") from exc
 
 
 _SIGPIPE, _SIGXFSZ = 13, 25  # Linux and the BSDs alike; the signal module would be one more import

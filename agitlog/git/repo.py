@@ -5,7 +5,7 @@ from collections.abc import Sequence  # not typing: hooks import this module, ty
 
 from agitlog.constants import STATE_DIRNAME
 from agitlog.datatypes import datatype
-from agitlog.errors import GitError, NotARepositoryError
+from agitlog.errors import GitError, GitNotInstalledError, NotARepositoryError
 from agitlog.git.process import Pending, git, start as start_git
 
 TYPE_CHECKING = False  # pathlib loads when a Repo is made: `agitlog run` starts its rev-parse before that
@@ -65,6 +65,8 @@ def _locate(start: Path, args: Sequence[str]) -> list[str]:
         raise NotARepositoryError(f"no such directory: {start}")
     try:
         out = git(start, *args)
+    except GitNotInstalledError:
+        raise  # no git at all says so, not "not a git repository"
     except GitError as exc:
         raise NotARepositoryError(
             f"not a git repository: {start}", hint="run `git init` first, or pass --repo PATH",
